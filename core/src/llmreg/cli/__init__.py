@@ -1,0 +1,24 @@
+"""The ``llmreg`` command line.
+
+Every command takes ``--json`` for scripts. Exit codes: 0 for success, 1 for a
+user error (one line on stderr, no traceback unless ``--debug``), 2 for a usage
+error. Command modules import heavy libraries inside their functions, so that
+``llmreg --help`` and ``llmreg plugins`` start fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmreg.cli.app import cli
+from llmreg.cli.plugins import plugins
+
+cli.add_command(plugins)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI; the console script ``llmreg`` calls this."""
+    return cli.main(args=argv, prog_name="llmreg", standalone_mode=True)
+
+
+__all__ = ["cli", "main"]

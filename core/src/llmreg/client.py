@@ -1,0 +1,98 @@
+"""The LLM client interface that provider plugins implement.
+
+A *provider* is a name (``"openai"``, ``"llamacpp"``) that a plugin registers
+with a factory: ``factory(definition) -> Client``. A :class:`Client` is built
+once per loaded model and answers single requests and batches. The pyfunc
+adapter and the serving app only ever talk to this interface.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmreg.definition import ModelDefinition
+from llmreg.errors import ProviderError
+from llmreg.schemas import Request
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What one answered request returns: the text and the call's metadata."""
+
+    text: str
+    model: str
+    latency_ms: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    finish_reason: str | None = None
+    attempts: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        """Return the call's metadata as a JSON-ready dict."""
+        return {
+            "model": self.model,
+            "latency_ms": round(self.latency_ms, 3),
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens,
+            },
+            "finish_reason": self.finish_reason,
+            "attempts": self.attempts,
+            **self.extra,
+        }
+
+
+#: One batch row's outcome: its completion, or the typed error it ended in.
+RowResult = Completion | ProviderError
+
+
+class Client(abc.ABC):
+    """An LLM client for one model definition (and its fallbacks).
+
+    Implementations create their connection pool once and reuse it, and must
+    be safe to call from several threads.
+    """
+
+    definition: ModelDefinition
+
+    @abc.abstractmethod
+    def complete(self, request: Request) -> Completion:
+        """Answer one request, trying fallbacks in order.
+
+        Raises:
+            ProviderError: a typed subclass, when every model failed.
+        """
+
+    @abc.abstractmethod
+    def batch(
+        self, requests: Sequence[Request], *, concurrency: int | None = None
+    ) -> list[RowResult]:
+        """Answer many requests with bounded concurrency, keeping their order.
+
+        A row that fails yields its :class:`ProviderError` in place; it never
+        loses the other rows. Callable from sync code with or without a running
+        event loop in the calling thread.
+        """
+
+    async def abatch(
+        self, requests: Sequence[Request], *, concurrency: int | None = None
+    ) -> list[RowResult]:
+        """Async form of :meth:`batch`. The default runs :meth:`batch` in a worker thread."""
+        import asyncio
+
+        return await asyncio.to_thread(self.batch, requests, concurrency=concurrency)
+
+    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Release connections and background resources. Safe to call twice."""
+
+
+#: What a provider plugin registers: builds a :class:`Client` from a definition.
+ClientFactory = Callable[[ModelDefinition], Client]
+
+__all__ = ["Client", "ClientFactory", "Completion", "RowResult"]

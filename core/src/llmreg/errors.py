@@ -1,0 +1,161 @@
+"""Typed errors of llmreg.
+
+Every error that llmreg raises on purpose is a subclass of :class:`LlmregError`.
+Each message says what was wrong and what to do about it. Where a Python
+built-in already names the category (``ValueError``, ``FileNotFoundError``,
+``LookupError``), the typed error subclasses it too, so callers that catch the
+built-in keep working.
+"""
+
+from __future__ import annotations
+
+
+class LlmregError(Exception):
+    """Base class of every error llmreg raises on purpose."""
+
+
+# --- configuration ---------------------------------------------------------
+
+
+class ConfigError(LlmregError, ValueError):
+    """A configuration is missing, malformed or invalid."""
+
+
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """A configuration file that was named does not exist."""
+
+
+class SecretResolutionError(ConfigError):
+    """An API key reference (such as ``env:OPENAI_API_KEY``) cannot be resolved."""
+
+
+class SecretPersistError(LlmregError):
+    """A secret value would be written to an artifact, param, tag or log."""
+
+
+class SchemaError(LlmregError, ValueError):
+    """Inputs, outputs, a signature or an input example do not match the chat schema."""
+
+
+# --- plugins ---------------------------------------------------------------
+
+
+class UnknownKindError(ConfigError, LookupError):
+    """A config names a KIND (or provider) that no installed plugin provides."""
+
+
+class PluginLoadError(LlmregError):
+    """A plugin failed to import or to register its classes."""
+
+
+class IncompatiblePluginError(PluginLoadError):
+    """A plugin requires a version of the llmreg core other than the running one."""
+
+
+class PluginConflictError(PluginLoadError):
+    """Two plugins provide the same KIND or provider name."""
+
+
+# --- models and registry ---------------------------------------------------
+
+
+class InvalidModelURIError(LlmregError, ValueError):
+    """A model URI is malformed or uses a scheme llmreg does not accept."""
+
+
+class ModelNotFoundError(LlmregError, LookupError):
+    """A model, version, alias or run named by a URI does not exist."""
+
+
+class UnsupportedModelFormatError(LlmregError):
+    """A model exists but was not saved by a llmreg saver that this loader reads."""
+
+
+class RegistrationError(LlmregError):
+    """Registering a model, or moving an alias, failed."""
+
+
+class StoreUnavailableError(LlmregError):
+    """The MLflow tracking or registry store cannot be reached."""
+
+
+# --- prediction ------------------------------------------------------------
+
+
+class PredictionError(LlmregError):
+    """A prediction failed. Raised for a whole batch in strict mode."""
+
+
+class ProviderError(PredictionError):
+    """A call to an LLM endpoint failed after its retries and fallbacks.
+
+    Attributes:
+        status_code: the HTTP status the endpoint answered, when there was one.
+        attempts: how many HTTP requests were sent before giving up.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.attempts = attempts
+
+
+class ProviderAuthenticationError(ProviderError):
+    """The endpoint refused the credentials (HTTP 401 or 403). Never retried."""
+
+
+class ProviderBadRequestError(ProviderError):
+    """The endpoint rejected the request as malformed (HTTP 400 or 422)."""
+
+
+class ProviderNotFoundError(ProviderError):
+    """The endpoint or the model does not exist there (HTTP 404)."""
+
+
+class ProviderRateLimitError(ProviderError):
+    """The endpoint kept answering HTTP 429 until the retries were exhausted."""
+
+
+class ProviderTimeoutError(ProviderError):
+    """The endpoint did not answer within the configured timeout."""
+
+
+class ProviderUnreachableError(ProviderError):
+    """The endpoint could not be connected to, or dropped the connection."""
+
+
+class ProviderResponseError(ProviderError):
+    """The endpoint answered with a server error or a body that is not a valid completion."""
+
+
+class ProviderStartError(ProviderError):
+    """A local model server could not be started. The message carries its last output lines."""
+
+
+__all__ = [
+    "ConfigError",
+    "ConfigFileNotFoundError",
+    "IncompatiblePluginError",
+    "InvalidModelURIError",
+    "LlmregError",
+    "ModelNotFoundError",
+    "PluginConflictError",
+    "PluginLoadError",
+    "PredictionError",
+    "ProviderAuthenticationError",
+    "ProviderBadRequestError",
+    "ProviderError",
+    "ProviderNotFoundError",
+    "ProviderRateLimitError",
+    "ProviderResponseError",
+    "ProviderStartError",
+    "ProviderTimeoutError",
+    "ProviderUnreachableError",
+    "RegistrationError",
+    "SchemaError",
+    "SecretPersistError",
+    "SecretResolutionError",
+    "StoreUnavailableError",
+    "UnknownKindError",
+    "UnsupportedModelFormatError",
+]

@@ -1,0 +1,148 @@
+"""The data that goes into and comes out of a llmreg model.
+
+:class:`Inputs` is a batch of requests: each row is either a text ``input`` or
+chat ``messages``, with optional per-row ``params``. :class:`Outputs` is a
+batch of results: a ``prediction`` and a ``metadata`` dict per row, in input
+order. Both are plain pydantic models; converting them to and from the
+DataFrame form that MLflow serving uses is the pyfunc plugin's job.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from llmreg.errors import SchemaError
+
+#: The largest text a single row may carry, in characters. Larger rows are refused
+#: before any endpoint is called.
+MAX_ROW_CHARS = 1_000_000
+
+
+class Message(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str = Field(max_length=MAX_ROW_CHARS)
+
+
+class Params(BaseModel):
+    """Per-row generation overrides. Unset fields keep the model definition's value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    stop: list[str] | None = None
+    seed: int | None = None
+
+
+class Request(BaseModel):
+    """One row of :class:`Inputs`: exactly one of ``input`` and ``messages``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: str | None = Field(default=None, max_length=MAX_ROW_CHARS)
+    messages: list[Message] | None = Field(default=None, min_length=1)
+    params: Params | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Request:
+        if (self.input is None) == (self.messages is None):
+            raise ValueError("a row needs exactly one of 'input' (text) or 'messages' (chat)")
+        return self
+
+    def chat_messages(self, system_prompt: str | None = None) -> list[dict[str, str]]:
+        """Return this row as chat messages, with ``system_prompt`` first when given."""
+        head = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        if self.messages is not None:
+            return head + [m.model_dump() for m in self.messages]
+        return [*head, {"role": "user", "content": self.input or ""}]
+
+
+class Inputs(BaseModel):
+    """A batch of requests.
+
+    Besides ``{"rows": [...]}``, it validates from the shorter forms that
+    callers naturally have: a string, a list of strings, one row as a dict, or
+    a list of row dicts.
+
+    Example:
+        >>> Inputs.model_validate(["hello", {"messages": [{"role": "user", "content": "hi"}]}])
+        ... # doctest: +ELLIPSIS
+        Inputs(rows=[Request(input='hello', ...), Request(input=None, messages=[...], ...)])
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows: list[Request] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"rows": [{"input": data}]}
+        if isinstance(data, list):
+            return {"rows": [{"input": r} if isinstance(r, str) else r for r in data]}
+        if (
+            isinstance(data, dict)
+            and "rows" not in data
+            and ("input" in data or "messages" in data)
+        ):
+            return {"rows": [data]}
+        return data
+
+    @classmethod
+    def parse(cls, data: Any) -> Inputs:
+        """Validate ``data`` into :class:`Inputs`, raising :class:`SchemaError` on bad input."""
+        if isinstance(data, Inputs):
+            return data
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise SchemaError(
+                f"prediction input is invalid: {problems}. Send rows with a text 'input' "
+                "or chat 'messages' (each with a 'role' and 'content')."
+            ) from None
+
+
+class Result(BaseModel):
+    """One row of :class:`Outputs`.
+
+    ``prediction`` is ``None`` exactly when ``metadata["status"] == "error"``;
+    a failed row never carries text that looks like an answer.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    prediction: str | None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the row was answered."""
+        return bool(self.metadata.get("status", "ok") == "ok")
+
+
+class Outputs(BaseModel):
+    """A batch of results, in the order of the :class:`Inputs` rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[Result]
+
+    @property
+    def predictions(self) -> list[str | None]:
+        """The ``prediction`` of each row, in order."""
+        return [r.prediction for r in self.rows]
+
+
+__all__ = ["MAX_ROW_CHARS", "Inputs", "Message", "Outputs", "Params", "Request", "Result"]

@@ -1,0 +1,1 @@
+"""A plugin package that requires a future llmreg."""
