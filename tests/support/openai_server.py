@@ -1,0 +1,514 @@
+"""A real OpenAI-compatible HTTP server for tests, on the standard library only.
+
+``FakeOpenAIServer`` binds 127.0.0.1 on a free port and serves from a background
+thread (HTTP/1.1 keep-alive, Nagle disabled, daemon threads)::
+
+    with FakeOpenAIServer(latency=0.0) as srv:
+        client = openai.OpenAI(base_url=srv.base_url, api_key="k")
+        ...
+        assert srv.count(model="m") == 1
+
+Routes:
+    ``POST /v1/chat/completions``  non-streaming, or ``"stream": true`` as SSE
+        chunks ending with ``data: [DONE]``;
+    ``GET /v1/models``  the models asked for so far, plus ``fake-model``;
+    ``GET /health``  ``{"status": "ok"}``.
+
+Answers are derived from the input, so a test can match each answer to its row:
+    content = ``"echo: " + <content of the last user message>``;
+    ``model`` echoes the requested model; ``finish_reason`` is ``"stop"``;
+    tokens are counted by whitespace split (prompt: every message; completion:
+    the content). ``max_tokens`` cuts the content to that many words
+    (``finish_reason`` ``"length"``); a ``stop`` string cuts it before the stop.
+
+Behaviour is chosen per request by the *model name*, so that concurrent tests
+with different models never interfere. A name is read as a chain of prefixes:
+
+    ``slow-<ms>-<rest>``    wait ``<ms>`` milliseconds more, then read ``<rest>``;
+    ``flaky-<N>-<code>-<rest>`` (or ``flaky-<N>-<code>``)  the first ``N``
+        requests for this exact model name answer HTTP ``<code>``, the later ones
+        go on with ``<rest>`` (counted per full model name: make it unique);
+    ``fault-500`` (or 502, 503)  an HTTP 5xx error body;
+    ``fault-429``   HTTP 429 with ``Retry-After``;
+    ``fault-400``, ``fault-401``, ``fault-403``, ``fault-404``, ``fault-422``;
+    ``fault-malformed``  HTTP 200 with a body that is not JSON;
+    ``fault-empty``      HTTP 200 with an empty ``choices`` list;
+    ``fault-drop``       the socket is closed without an answer;
+    ``fault-hang``       no answer for ``hang_seconds`` (30 s), or until stop.
+
+Anything after a fault (``fault-500-my-test``) is ignored, so tests can make
+names unique. Every other name answers normally.
+
+Retryable errors (429 and 5xx) carry ``Retry-After: 0`` and ``retry-after-ms``
+(``retry_after_ms``, 10 by default, as OpenAI itself sends), so that clients
+retrying by the header wait 10 ms and tests stay fast.
+
+``latency`` (seconds, per request) is set at construction and can be changed
+(``srv.latency = 0.05``); ``slow-`` adds to it for one model.
+
+Every request is recorded (:class:`RecordedRequest`), including the
+``Authorization`` header it carried, so tests can assert the key was sent;
+that field is left out of the record's repr so a failing assert never prints it.
+``srv.max_in_flight(model)`` is the most chat requests that were being handled
+at once (all models, or one).
+
+Standalone, for suites that run it in another process::
+
+    python -m support.openai_server --port 0 --latency 0.05
+
+prints ``listening on http://127.0.0.1:PORT/v1`` (flushed) and serves until
+SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+#: The longest a ``fault-hang`` request waits, unless the server stops first.
+HANG_SECONDS = 30.0
+
+_SLOW = re.compile(r"^slow-(\d+)-(.*)$")
+_FLAKY = re.compile(r"^flaky-(\d+)-(\d{3})(?:-(.*))?$")
+_FAULT = re.compile(r"^fault-([a-z0-9]+)")
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_denied",
+    404: "not_found_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the server received."""
+
+    method: str
+    path: str
+    model: str | None
+    body: dict[str, Any] | None
+    authorization: str | None = field(repr=False)
+    headers: dict[str, str] = field(repr=False, default_factory=dict)
+    received_at: float = field(default_factory=time.monotonic)
+
+
+class _State:
+    """What the handlers share: records, counters and settings, behind one lock."""
+
+    def __init__(self, latency: float, retry_after_ms: int, hang_seconds: float) -> None:
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.latency = latency
+        self.retry_after_ms = retry_after_ms
+        self.hang_seconds = hang_seconds
+        self.requests: list[RecordedRequest] = []
+        self.per_model: Counter[str] = Counter()
+        self.in_flight: Counter[str | None] = Counter()
+        self.max_in_flight: Counter[str | None] = Counter()
+
+    def record(self, request: RecordedRequest) -> int:
+        """Record a request; return how many chat requests this model has had, this one included."""
+        with self.lock:
+            self.requests.append(request)
+            if request.model is None:
+                return 0
+            self.per_model[request.model] += 1
+            return self.per_model[request.model]
+
+    def enter(self, model: str) -> None:
+        """Count a chat request as being handled."""
+        with self.lock:
+            for key in (None, model):
+                self.in_flight[key] += 1
+                self.max_in_flight[key] = max(self.max_in_flight[key], self.in_flight[key])
+
+    def leave(self, model: str) -> None:
+        """Count a chat request as done."""
+        with self.lock:
+            for key in (None, model):
+                self.in_flight[key] -= 1
+
+    def reset(self) -> None:
+        """Forget every record and counter."""
+        with self.lock:
+            self.requests.clear()
+            self.per_model.clear()
+            self.in_flight = Counter({k: v for k, v in self.in_flight.items() if v})
+            self.max_in_flight.clear()
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _content_text(content: Any) -> str:
+    """Return the text of a message's content (a string, or a list of text parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def answer_for(body: dict[str, Any]) -> tuple[str, str, dict[str, int]]:
+    """Return the (content, finish_reason, usage) the server answers ``body`` with."""
+    messages = body.get("messages") or []
+    last_user = next(
+        (m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), {}
+    )
+    content = "echo: " + _content_text(last_user.get("content", ""))
+    finish = "stop"
+    stop = body.get("stop")
+    for marker in [stop] if isinstance(stop, str) else (stop or []):
+        if marker and marker in content:
+            content = content[: content.index(marker)]
+    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+    if isinstance(max_tokens, int) and _words(content) > max_tokens:
+        content = " ".join(content.split()[:max_tokens])
+        finish = "length"
+    texts = [_content_text(m.get("content", "")) for m in messages if isinstance(m, dict)]
+    prompt = sum(_words(t) for t in texts)
+    completion = _words(content)
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    return content, finish, usage
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves the OpenAI routes; the behaviour comes from the requested model name."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY on every accepted socket
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: tests read records, not logs."""
+
+    # --- plumbing ----------------------------------------------------------
+
+    @property
+    def state(self) -> _State:
+        return self.server.state
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _record(self, body: dict[str, Any] | None) -> int:
+        model = body.get("model") if isinstance(body, dict) else None
+        return self.state.record(
+            RecordedRequest(
+                method=self.command,
+                path=self.path,
+                model=model if isinstance(model, str) else None,
+                body=body,
+                authorization=self.headers.get("Authorization"),
+                headers={k.lower(): v for k, v in self.headers.items()},
+            )
+        )
+
+    def _send(
+        self, status: int, payload: bytes, *, ctype: str = "application/json", headers: Any = ()
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_json(self, status: int, data: Any, headers: Any = ()) -> None:
+        self._send(status, json.dumps(data).encode(), headers=headers)
+
+    def _send_error(self, status: int, message: str) -> None:
+        error = {"message": message, "type": _ERROR_TYPES.get(status, "server_error"), "code": None}
+        headers: list[tuple[str, str]] = []
+        if status == 429 or status >= 500:
+            headers = [("Retry-After", "0"), ("retry-after-ms", str(self.state.retry_after_ms))]
+        self._send_json(status, {"error": error}, headers)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.state.stopping.wait(seconds)
+
+    # --- routes ------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        """``/health`` and ``/v1/models``."""
+        self._record(None)
+        if self.path == "/health":
+            self._send_json(200, {"status": "ok"})
+        elif self.path == "/v1/models":
+            with self.state.lock:
+                names = sorted({"fake-model", *self.state.per_model})
+            data = [{"id": n, "object": "model", "created": 0, "owned_by": "fake"} for n in names]
+            self._send_json(200, {"object": "list", "data": data})
+        else:
+            self._send_error(404, f"no route GET {self.path}")
+
+    def do_POST(self) -> None:
+        """``/v1/chat/completions``."""
+        raw = self._read_body()
+        if self.path != "/v1/chat/completions":
+            self._record(None)
+            self._send_error(404, f"no route POST {self.path}")
+            return
+        try:
+            body = json.loads(raw or b"null")
+        except json.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            self._record(None)
+            self._send_error(400, "the body must be a JSON object with a 'model' string")
+            return
+        seen = self._record(body)
+        model = body["model"]
+        self.state.enter(model)
+        try:
+            self._chat(body, model, seen)
+        finally:
+            self.state.leave(model)
+
+    def _chat(self, body: dict[str, Any], model: str, seen: int) -> None:
+        delay = self.state.latency
+        rest = model
+        while match := _SLOW.match(rest):
+            delay += int(match.group(1)) / 1000
+            rest = match.group(2)
+        flaky = _FLAKY.match(rest)
+        if flaky:
+            if seen <= int(flaky.group(1)):
+                self._wait(delay)
+                self._fault(flaky.group(2))
+                return
+            rest = flaky.group(3) or ""
+        self._wait(delay)
+        fault = _FAULT.match(rest)
+        if fault:
+            self._fault(fault.group(1))
+        elif body.get("stream"):
+            self._stream(body)
+        else:
+            self._complete(body)
+
+    def _fault(self, kind: str) -> None:
+        if kind.isdigit():
+            self._send_error(int(kind), f"fault injected: HTTP {kind}")
+        elif kind == "malformed":
+            self._send(200, b'{"id": "chatcmpl-broken", "choices": [')
+        elif kind == "empty":
+            self._send_json(200, self._completion_body({"model": "fault-empty"}, choices=[]))
+        elif kind == "drop":
+            self._drop()
+        elif kind == "hang":
+            self._wait(self.state.hang_seconds)
+            self._drop()
+        else:
+            self._send_error(400, f"unknown fault {kind!r}")
+
+    def _completion_body(
+        self, body: dict[str, Any], choices: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        content, finish, usage = answer_for(body)
+        if choices is None:
+            message = {"role": "assistant", "content": content}
+            choices = [{"index": 0, "message": message, "finish_reason": finish}]
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": choices,
+            "usage": usage,
+        }
+
+    def _complete(self, body: dict[str, Any]) -> None:
+        self._send_json(200, self._completion_body(body))
+
+    def _stream(self, body: dict[str, Any]) -> None:
+        content, finish, usage = answer_for(body)
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+        }
+        words = content.split(" ")
+        deltas = [{"role": "assistant", "content": ""}] + [
+            {"content": w if i == 0 else " " + w} for i, w in enumerate(words)
+        ]
+        chunks = [
+            {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas
+        ]
+        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**base, "choices": [], "usage": usage})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in chunks:
+            self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+        self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    state: _State
+
+
+class FakeOpenAIServer:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1, run in a background thread.
+
+    Args:
+        latency: seconds each chat request waits before answering.
+        port: the port to bind; 0 picks a free one.
+        retry_after_ms: the ``retry-after-ms`` sent with 429 and 5xx answers.
+        hang_seconds: how long ``fault-hang`` requests wait (bounded; stop ends it early).
+    """
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        *,
+        port: int = 0,
+        retry_after_ms: int = 10,
+        hang_seconds: float = HANG_SECONDS,
+    ) -> None:
+        self._state = _State(latency, retry_after_ms, hang_seconds)
+        self._port = port
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def start(self) -> FakeOpenAIServer:
+        """Bind and start serving in a daemon thread."""
+        if self._httpd is not None:
+            return self
+        httpd = _Server(("127.0.0.1", self._port), _Handler)
+        httpd.state = self._state
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.name = f"fake-openai-{self.port}"
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end hanging requests and close the socket. Safe to call twice."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._state.stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- addresses ---------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        if self._httpd is None:
+            raise RuntimeError("the server is not running: call start() or use 'with'")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no path)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: what an OpenAI client takes as ``base_url``."""
+        return f"{self.url}/v1"
+
+    # --- settings and records ------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds each chat request waits; settable."""
+        return self._state.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._state.latency = seconds
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of every request received so far, in arrival order."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def chat_requests(self, model: str | None = None) -> list[RecordedRequest]:
+        """The ``/v1/chat/completions`` requests received (for ``model`` when given)."""
+        return [r for r in self.requests if r.model is not None and model in (None, r.model)]
+
+    def count(self, model: str | None = None) -> int:
+        """How many chat-completion requests were received (for ``model`` when given)."""
+        return len(self.chat_requests(model))
+
+    def max_in_flight(self, model: str | None = None) -> int:
+        """The most chat requests handled at once since the last reset (all, or ``model``)."""
+        with self._state.lock:
+            return self._state.max_in_flight[model]
+
+    def reset(self) -> None:
+        """Forget the records, the per-model counts (``flaky-``) and the in-flight maxima."""
+        self._state.reset()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the server in the foreground until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port to bind (0: a free one)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per chat request")
+    args = parser.parse_args(argv)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    with FakeOpenAIServer(latency=args.latency, port=args.port) as srv:
+        print(f"listening on {srv.base_url}", flush=True)
+        done.wait()
+
+
+if __name__ == "__main__":
+    main()
