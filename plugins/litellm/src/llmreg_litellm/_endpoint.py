@@ -1,0 +1,146 @@
+"""One model at one endpoint: its ``AsyncOpenAI`` client, its requests, its answers.
+
+This module imports ``openai``; the client imports it only when the first call
+is made, so loading the plugin stays cheap. An :class:`Endpoint` is used only
+from the client's event-loop thread, so it needs no lock.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from typing import Any
+
+import openai
+
+from llmreg.client import Completion
+from llmreg.definition import ModelDefinition
+from llmreg.errors import ProviderError
+from llmreg.schemas import Request
+from llmreg_litellm._errors import empty_response, provider_error
+
+#: Sent when the definition has no key: local servers need none, the SDK wants one.
+PLACEHOLDER_KEY = "not-needed"
+#: Where the SDK sends requests when the definition has no base_url.
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class Attempts:
+    """How many HTTP requests one row has sent, retries included."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+#: The counter of the row being answered in the current task (set per row).
+CURRENT_ATTEMPTS: contextvars.ContextVar[Attempts | None] = contextvars.ContextVar(
+    "llmreg_litellm_attempts", default=None
+)
+
+
+async def _count_attempt(_request: Any) -> None:
+    """httpx request hook: one more HTTP request sent for the current row."""
+    attempts = CURRENT_ATTEMPTS.get()
+    if attempts is not None:
+        attempts.count += 1
+
+
+class Endpoint:
+    """Calls one model definition's endpoint through one lazily built ``AsyncOpenAI``."""
+
+    def __init__(
+        self, definition: ModelDefinition, api_key: str | None, extra_body: dict[str, Any]
+    ) -> None:
+        self.definition = definition
+        self._api_key = api_key
+        self._extra_body = extra_body
+        self._sdk: openai.AsyncOpenAI | None = None
+        base = definition.base_url or DEFAULT_BASE_URL
+        self.where = f"model {definition.model!r} at {base}"
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.where})"
+
+    @property
+    def secrets(self) -> list[str]:
+        """The values to scrub from any text this endpoint produces."""
+        return [self._api_key] if self._api_key else []
+
+    def sdk(self) -> openai.AsyncOpenAI:
+        """The endpoint's ``AsyncOpenAI``, created on first use and then reused."""
+        if self._sdk is None:
+            d = self.definition
+            options: dict[str, Any] = {
+                "api_key": self._api_key or PLACEHOLDER_KEY,
+                "base_url": d.base_url,
+                "max_retries": d.max_retries if d.max_retries is not None else 2,
+                "default_headers": d.extra_headers,
+                "http_client": openai.DefaultAsyncHttpxClient(
+                    event_hooks={"request": [_count_attempt]}
+                ),
+            }
+            if d.timeout is not None:
+                options["timeout"] = d.timeout
+            self._sdk = openai.AsyncOpenAI(**options)
+        return self._sdk
+
+    def body(self, request: Request) -> dict[str, Any]:
+        """The keyword arguments of ``chat.completions.create`` for one row."""
+        d = self.definition
+        p = request.params
+        settings: dict[str, Any] = {
+            "temperature": p.temperature if p and p.temperature is not None else d.temperature,
+            "max_tokens": p.max_tokens if p and p.max_tokens is not None else d.max_tokens,
+            "stop": p.stop if p and p.stop is not None else d.stop,
+            "top_p": p.top_p if p else None,
+            "seed": p.seed if p else None,
+        }
+        kwargs = {k: v for k, v in settings.items() if v is not None}
+        kwargs["model"] = d.model
+        kwargs["messages"] = request.chat_messages(d.system_prompt)
+        if self._extra_body:
+            kwargs["extra_body"] = self._extra_body
+        return kwargs
+
+    async def complete(self, request: Request, attempts: Attempts) -> Completion:
+        """Answer one row; the SDK retries. Raise a typed :class:`ProviderError` on failure.
+
+        ``attempts`` is the row's counter; the caller has made it current.
+        """
+        start = time.perf_counter()
+        try:
+            response = await self.sdk().chat.completions.create(**self.body(request))
+        except Exception as exc:  # every failure becomes a typed, scrubbed error
+            raise self.error(exc, attempts.count) from None
+        if not response.choices:
+            raise empty_response(self.where, attempts.count)
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            model=self.definition.model,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            total_tokens=usage.total_tokens if usage else None,
+            finish_reason=choice.finish_reason,
+            attempts=attempts.count,
+        )
+
+    def error(self, exc: BaseException, attempts: int) -> ProviderError:
+        """The typed error for ``exc``, with the key scrubbed from its text."""
+        return provider_error(
+            exc,
+            where=self.where,
+            attempts=max(attempts, 1),
+            timeout=self.definition.timeout,
+            secrets=self.secrets,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool, if one was made."""
+        sdk, self._sdk = self._sdk, None
+        if sdk is not None:
+            await sdk.close()

@@ -1,0 +1,121 @@
+"""Turn what the openai SDK raises into llmreg's typed provider errors.
+
+Every message names the model and the endpoint, says what to do, and never
+carries the API key: the SDK's own text is scrubbed of it before use.
+"""
+
+from __future__ import annotations
+
+import json
+
+import openai
+
+from llmreg.errors import (
+    ProviderAuthenticationError,
+    ProviderBadRequestError,
+    ProviderError,
+    ProviderNotFoundError,
+    ProviderRateLimitError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    ProviderUnreachableError,
+)
+
+#: What replaces a secret found in an error text.
+MASK = "***"
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Return ``text`` with every secret replaced by :data:`MASK`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _detail(exc: BaseException) -> str:
+    """The most useful short text of an SDK exception."""
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body
+        if isinstance(body, dict):
+            message = body.get("message") or (body.get("error") or {}).get("message")
+            if message:
+                return str(message)
+    return str(exc) or type(exc).__name__
+
+
+def provider_error(
+    exc: BaseException, *, where: str, attempts: int, timeout: float | None, secrets: list[str]
+) -> ProviderError:
+    """Map an exception raised while calling ``where`` (model and endpoint) to a typed error."""
+    detail = scrub(_detail(exc), secrets)
+    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ProviderAuthenticationError(
+            f"{where} refused the credentials (HTTP {status}): {detail}. Check the api_key "
+            "reference in the model definition and that its variable holds a valid key.",
+            status_code=status,
+            attempts=attempts,
+        )
+    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        return ProviderBadRequestError(
+            f"{where} rejected the request (HTTP {status}): {detail}. Check the row's "
+            "messages and params and the definition's generation settings.",
+            status_code=status,
+            attempts=attempts,
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return ProviderNotFoundError(
+            f"{where} answered HTTP 404: {detail}. Check the model name and the base_url "
+            "(an OpenAI-compatible base_url usually ends in /v1).",
+            status_code=status,
+            attempts=attempts,
+        )
+    if isinstance(exc, openai.RateLimitError):
+        return ProviderRateLimitError(
+            f"{where} kept rate-limiting (HTTP 429) {tries}: {detail}. Lower the concurrency, "
+            "raise max_retries, or add a fallback model.",
+            status_code=status,
+            attempts=attempts,
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderTimeoutError(
+            f"{where} did not answer within the timeout of {timeout} s, {tries}. Raise "
+            "'timeout' in the model definition or check that the server is not overloaded.",
+            attempts=attempts,
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = scrub(str(exc.__cause__ or detail), secrets)
+        return ProviderUnreachableError(
+            f"{where} could not be reached or dropped the connection, {tries} ({cause}). "
+            "Check that the server runs and that base_url is right.",
+            attempts=attempts,
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return ProviderResponseError(
+            f"{where} answered HTTP {status} {tries}: {detail}. The server failed; retry "
+            "later or add a fallback model.",
+            status_code=status,
+            attempts=attempts,
+        )
+    if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError | ValueError):
+        return ProviderResponseError(
+            f"{where} answered with a body that is not a valid chat completion ({detail}). "
+            "Check that base_url points at an OpenAI-compatible /v1 endpoint.",
+            status_code=status,
+            attempts=attempts,
+        )
+    return ProviderResponseError(
+        f"{where} failed with {type(exc).__name__}: {detail}.", attempts=attempts
+    )
+
+
+def empty_response(where: str, attempts: int) -> ProviderResponseError:
+    """The error for an answer that has no choice in it."""
+    return ProviderResponseError(
+        f"{where} answered with no choices. Check that the model exists there and that the "
+        "request is not filtered.",
+        status_code=200,
+        attempts=attempts,
+    )

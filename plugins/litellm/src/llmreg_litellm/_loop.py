@@ -1,0 +1,62 @@
+"""A private asyncio event loop, run in one daemon thread, that sync and async callers share.
+
+The client schedules every HTTP call on this loop with
+:func:`asyncio.run_coroutine_threadsafe`. A sync caller blocks on the returned
+future; an async caller awaits it through :func:`asyncio.wrap_future`. So the
+same pool of connections serves both, whether or not the calling thread runs
+an event loop of its own, and no loop is ever created per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop running forever in a daemon thread, until :meth:`stop`."""
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(self._ready.set)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    @property
+    def running(self) -> bool:
+        """Whether the loop still accepts work."""
+        return self._thread.is_alive() and not self._loop.is_closed()
+
+    def in_loop_thread(self) -> bool:
+        """Whether the caller runs on this loop's own thread."""
+        return threading.current_thread() is self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the loop; return a thread-safe future of its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop and join its thread. Safe to call twice, and from any thread."""
+        if self._loop.is_closed():
+            return
+        if self._thread.is_alive():
+            try:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            except RuntimeError:  # closed between the check and the call
+                return
+            if not self.in_loop_thread():
+                self._thread.join(timeout)
