@@ -39,6 +39,15 @@ with different models never interfere. A name is read as a chain of prefixes:
 Anything after a fault (``fault-500-my-test``) is ignored, so tests can make
 names unique. Every other name answers normally.
 
+A row can also choose for itself, by how its last user message starts:
+``[slow <ms>]`` waits ``<ms>`` milliseconds more (to make rows finish out of
+order), and ``[fault <kind>]`` answers as ``fault-<kind>`` would (to fail one
+row of a batch).
+
+A ``fault-401`` answer quotes the key it was sent, as OpenAI's own
+"Incorrect API key provided" message does, so tests can check that clients
+scrub it from their errors.
+
 Retryable errors (429 and 5xx) carry ``Retry-After: 0`` and ``retry-after-ms``
 (``retry_after_ms``, 10 by default, as OpenAI itself sends), so that clients
 retrying by the header wait 10 ms and tests stay fast.
@@ -82,6 +91,8 @@ HANG_SECONDS = 30.0
 _SLOW = re.compile(r"^slow-(\d+)-(.*)$")
 _FLAKY = re.compile(r"^flaky-(\d+)-(\d{3})(?:-(.*))?$")
 _FAULT = re.compile(r"^fault-([a-z0-9]+)")
+_ROW_SLOW = re.compile(r"^\[slow (\d+)\]")
+_ROW_FAULT = re.compile(r"^\[fault ([a-z0-9]+)\]")
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -164,13 +175,19 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def answer_for(body: dict[str, Any]) -> tuple[str, str, dict[str, int]]:
-    """Return the (content, finish_reason, usage) the server answers ``body`` with."""
+def _last_user_text(body: dict[str, Any]) -> str:
+    """The content of the last user message of a chat request ("" when there is none)."""
     messages = body.get("messages") or []
     last_user = next(
         (m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), {}
     )
-    content = "echo: " + _content_text(last_user.get("content", ""))
+    return _content_text(last_user.get("content", ""))
+
+
+def answer_for(body: dict[str, Any]) -> tuple[str, str, dict[str, int]]:
+    """Return the (content, finish_reason, usage) the server answers ``body`` with."""
+    messages = body.get("messages") or []
+    content = "echo: " + _last_user_text(body)
     finish = "stop"
     stop = body.get("stop")
     for marker in [stop] if isinstance(stop, str) else (stop or []):
@@ -298,6 +315,9 @@ class _Handler(BaseHTTPRequestHandler):
         while match := _SLOW.match(rest):
             delay += int(match.group(1)) / 1000
             rest = match.group(2)
+        row_slow = _ROW_SLOW.match(_last_user_text(body))
+        if row_slow:
+            delay += int(row_slow.group(1)) / 1000
         flaky = _FLAKY.match(rest)
         if flaky:
             if seen <= int(flaky.group(1)):
@@ -306,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             rest = flaky.group(3) or ""
         self._wait(delay)
-        fault = _FAULT.match(rest)
+        fault = _FAULT.match(rest) or _ROW_FAULT.match(_last_user_text(body))
         if fault:
             self._fault(fault.group(1))
         elif body.get("stream"):
@@ -315,7 +335,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._complete(body)
 
     def _fault(self, kind: str) -> None:
-        if kind.isdigit():
+        if kind == "401":
+            key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            self._send_error(401, f"fault injected: Incorrect API key provided: {key}")
+        elif kind.isdigit():
             self._send_error(int(kind), f"fault injected: HTTP {kind}")
         elif kind == "malformed":
             self._send(200, b'{"id": "chatcmpl-broken", "choices": [')
