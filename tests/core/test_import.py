@@ -1,6 +1,6 @@
 """`import llmreg` stays thin: no plugin loading, no mlflow, openai or pandas."""
 
-import importlib.util
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -35,7 +35,8 @@ def test_public_names_import_without_heavy_modules():
 @pytest.mark.skipif(os.environ.get("LLMREG_EXPECT_CORE_ONLY") != "1", reason="core-only env")
 @pytest.mark.parametrize("name", HEAVY[:3])
 def test_core_install_does_not_install_heavy_packages(name):
-    assert importlib.util.find_spec(name) is None
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution(name)
 
 
 def test_unknown_attribute_is_an_attribute_error():
