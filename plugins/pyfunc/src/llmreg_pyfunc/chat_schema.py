@@ -1,0 +1,139 @@
+"""The chat schema as an MLflow signature: the default, and checks of a given one.
+
+In: a text ``input`` or chat ``messages`` (a list of ``{role, content}``).
+Out: a ``prediction`` string and a ``metadata`` object.
+Params: ``temperature``, ``max_tokens``, ``top_p``, ``seed`` (unset by default, so the
+model definition decides) and ``strict`` (default ``False``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmreg.errors import SchemaError
+from llmreg.schemas import Inputs
+
+from llmreg_pyfunc.frames import is_dataframe, to_inputs
+
+INPUT_COLUMNS = ("input", "messages")
+OUTPUT_COLUMNS = ("prediction", "metadata")
+#: Params the adapter reads, with their MLflow types.
+PARAM_TYPES = {
+    "temperature": "double",
+    "max_tokens": "long",
+    "top_p": "double",
+    "seed": "long",
+    "strict": "boolean",
+}
+#: The input example saved when none is given.
+DEFAULT_EXAMPLE: dict[str, list[str]] = {"input": ["What is MLflow?"]}
+
+
+def default_signature() -> Any:
+    """Return the chat schema as an ``mlflow.models.ModelSignature``."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import (
+        AnyType,
+        Array,
+        ColSpec,
+        Object,
+        ParamSchema,
+        ParamSpec,
+        Property,
+        Schema,
+    )
+
+    message = Object([Property("role", "string"), Property("content", "string")])
+    inputs = Schema(
+        [
+            ColSpec("string", "input", required=False),
+            ColSpec(Array(message), "messages", required=False),
+        ]
+    )
+    outputs = Schema([ColSpec("string", "prediction", required=False), ColSpec(AnyType(), "metadata")])
+    params = ParamSchema(
+        [
+            ParamSpec(name, dtype, False if name == "strict" else None)
+            for name, dtype in PARAM_TYPES.items()
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def check_signature(signature: Any) -> Any:
+    """Return ``signature`` if it fits the chat schema.
+
+    Raises:
+        SchemaError: it is not a ``ModelSignature``, or its inputs, outputs or params
+            do not fit; the message names what differs.
+    """
+    from mlflow.models import ModelSignature
+
+    if not isinstance(signature, ModelSignature):
+        raise SchemaError(
+            f"signature must be an mlflow.models.ModelSignature, not {type(signature).__name__}; "
+            "omit it to use the chat schema"
+        )
+    inputs = signature.inputs.input_names() if signature.inputs is not None else []
+    if not inputs or not set(inputs) <= set(INPUT_COLUMNS):
+        raise SchemaError(
+            f"signature inputs {inputs} do not fit the chat schema: use the columns 'input' "
+            "(string) and/or 'messages' (list of {role, content})"
+        )
+    _check_input_types(signature)
+    outputs = signature.outputs.input_names() if signature.outputs is not None else []
+    if set(outputs) != set(OUTPUT_COLUMNS):
+        raise SchemaError(
+            f"signature outputs {outputs} do not fit the chat schema: use the columns "
+            "'prediction' and 'metadata'"
+        )
+    params = [p.name for p in signature.params.params] if signature.params else []
+    unknown = sorted(set(params) - set(PARAM_TYPES))
+    if unknown:
+        raise SchemaError(
+            f"signature params {unknown} are not read by the model; use only {sorted(PARAM_TYPES)}"
+        )
+    return signature
+
+
+def _check_input_types(signature: Any) -> None:
+    from mlflow.types.schema import Array, DataType
+
+    for spec in signature.inputs.inputs:
+        if spec.name == "input" and spec.type != DataType.string:
+            raise SchemaError(f"signature input 'input' must be a string, not {spec.type}")
+        if spec.name == "messages" and not isinstance(spec.type, Array):
+            raise SchemaError(f"signature input 'messages' must be an array, not {spec.type}")
+
+
+def check_example(example: Any, signature: Any) -> Any:
+    """Return ``example`` in a form MLflow saves, if it fits the chat schema and ``signature``.
+
+    Raises:
+        SchemaError: the example is not valid chat input, or uses a column the
+            signature does not declare.
+    """
+    inputs = to_inputs(example)
+    allowed = set(signature.inputs.input_names())
+    used = {key for key in ("input", "messages") for row in inputs.rows if getattr(row, key)}
+    if not used <= allowed:
+        raise SchemaError(
+            f"input example uses {sorted(used)} but the signature declares only "
+            f"{sorted(allowed)}; make them agree"
+        )
+    if is_dataframe(example):
+        return example
+    return example_records(inputs)
+
+
+def example_records(inputs: Inputs) -> dict[str, list[Any]]:
+    """Return ``inputs`` in MLflow's columnar example form."""
+    if all(row.input is not None for row in inputs.rows):
+        return {"input": [row.input for row in inputs.rows]}
+    if all(row.messages is not None for row in inputs.rows):
+        return {
+            "messages": [[m.model_dump() for m in row.messages or []] for row in inputs.rows]
+        }
+    raise SchemaError(
+        "an input example must use the same column in every row: all 'input' or all 'messages'"
+    )

@@ -1,0 +1,98 @@
+"""Convert between MLflow's pandas DataFrames and llmreg's :class:`Inputs` / :class:`Outputs`.
+
+MLflow serving hands a model a DataFrame with a column ``input`` (text) or
+``messages`` (chat), or both with one of them empty per row; it expects a
+DataFrame back, here with the columns ``prediction`` and ``metadata``.
+pandas is imported only when a DataFrame is actually converted.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from llmreg.errors import SchemaError
+from llmreg.schemas import Inputs, Outputs
+
+ROW_COLUMNS = ("input", "messages", "params")
+
+
+def is_dataframe(value: Any) -> bool:
+    """Whether ``value`` is a pandas DataFrame, without importing pandas."""
+    return type(value).__name__ == "DataFrame" and type(value).__module__.startswith("pandas")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy arrays and scalars (what pandas holds) into plain Python values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def frame_to_rows(frame: Any) -> list[dict[str, Any]]:
+    """Return the DataFrame's rows as request dicts, dropping empty cells.
+
+    Raises:
+        SchemaError: the frame has neither an ``input`` nor a ``messages`` column.
+    """
+    columns = [str(c) for c in frame.columns]
+    if "input" not in columns and "messages" not in columns:
+        raise SchemaError(
+            f"the DataFrame has the columns {columns}; it needs a column 'input' (text) "
+            "or 'messages' (a list of {role, content})"
+        )
+    rows = []
+    for record in frame.to_dict(orient="records"):
+        row = {
+            key: _plain(value)
+            for key, value in record.items()
+            if key in ROW_COLUMNS and not _missing(value)
+        }
+        rows.append(row)
+    return rows
+
+
+def to_inputs(model_input: Any) -> Inputs:
+    """Parse a DataFrame, a list of strings or dicts, a dict, a string or :class:`Inputs`.
+
+    A dict of equal-length lists (MLflow's columnar form, ``{"input": ["a", "b"]}``)
+    is read column-wise.
+
+    Raises:
+        SchemaError: the input does not fit the chat schema.
+    """
+    if is_dataframe(model_input):
+        return Inputs.parse(frame_to_rows(model_input))
+    if isinstance(model_input, dict) and _is_columnar(model_input):
+        return Inputs.parse(_columns_to_rows(model_input))
+    return Inputs.parse(model_input)
+
+
+def _is_columnar(data: dict[str, Any]) -> bool:
+    text = data.get("input")
+    return isinstance(text, list) and all(isinstance(t, str) for t in text)
+
+
+def _columns_to_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"input": text} for text in data["input"]]
+
+
+def outputs_to_frame(outputs: Outputs) -> Any:
+    """Return ``outputs`` as a DataFrame with the columns ``prediction`` and ``metadata``."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "prediction": [row.prediction for row in outputs.rows],
+            "metadata": [row.metadata for row in outputs.rows],
+        },
+        columns=["prediction", "metadata"],
+    )
