@@ -1,4 +1,4 @@
-"""llmreg-pyfunc: the KINDs CustomSaver and CustomLoader, LLM model definitions as MLflow pyfunc models.
+"""llmreg-pyfunc: the KINDs CustomSaver and CustomLoader (LLM models as MLflow pyfunc models).
 
 Importing this package imports neither mlflow nor pandas.
 """

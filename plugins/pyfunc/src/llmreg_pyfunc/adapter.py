@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+
 from llmreg.definition import ModelDefinition
 from llmreg.errors import ConfigError
 from llmreg.manager import get_plugin_manager
 from llmreg.schemas import Outputs
-
 from llmreg_pyfunc.frames import is_dataframe, outputs_to_frame, to_inputs
 from llmreg_pyfunc.layout import ARTIFACT_KEY
 from llmreg_pyfunc.predictor import Predictor

@@ -12,7 +12,6 @@ from typing import Any
 
 from llmreg.errors import SchemaError
 from llmreg.schemas import Inputs
-
 from llmreg_pyfunc.frames import is_dataframe, to_inputs
 
 INPUT_COLUMNS = ("input", "messages")
@@ -50,7 +49,9 @@ def default_signature() -> Any:
             ColSpec(Array(message), "messages", required=False),
         ]
     )
-    outputs = Schema([ColSpec("string", "prediction", required=False), ColSpec(AnyType(), "metadata")])
+    outputs = Schema(
+        [ColSpec("string", "prediction", required=False), ColSpec(AnyType(), "metadata")]
+    )
     params = ParamSchema(
         [
             ParamSpec(name, dtype, False if name == "strict" else None)
@@ -131,9 +132,7 @@ def example_records(inputs: Inputs) -> dict[str, list[Any]]:
     if all(row.input is not None for row in inputs.rows):
         return {"input": [row.input for row in inputs.rows]}
     if all(row.messages is not None for row in inputs.rows):
-        return {
-            "messages": [[m.model_dump() for m in row.messages or []] for row in inputs.rows]
-        }
+        return {"messages": [[m.model_dump() for m in row.messages or []] for row in inputs.rows]}
     raise SchemaError(
         "an input example must use the same column in every row: all 'input' or all 'messages'"
     )

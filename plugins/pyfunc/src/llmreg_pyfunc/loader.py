@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
 from llmreg.bases import Adapter, Loader
 from llmreg.client import Client
 from llmreg.definition import ModelDefinition
 from llmreg.errors import ConfigError, SecretResolutionError, UnsupportedModelFormatError
 from llmreg.manager import get_plugin_manager
 from llmreg.schemas import Inputs, Outputs
-from pydantic import Field
-
 from llmreg_pyfunc.cache import MODEL_CACHE
 from llmreg_pyfunc.frames import to_inputs
 from llmreg_pyfunc.predictor import Predictor

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from llmreg import hookimpl
 from llmreg.hookspecs import RegisterClass
-
 from llmreg_pyfunc.loader import CustomLoader
 from llmreg_pyfunc.saver import CustomSaver
 

@@ -67,9 +67,7 @@ class Predictor:
 
     def __init__(self, client: Client, info: dict[str, Any], concurrency: int) -> None:
         self.client = client
-        self.info = {
-            key: info.get(key) for key in ("model_uri", "version", "alias", "run_id")
-        }
+        self.info = {key: info.get(key) for key in ("model_uri", "version", "alias", "run_id")}
         self.concurrency = concurrency
 
     def predict(self, inputs: Inputs, params: dict[str, Any] | None = None) -> Outputs:

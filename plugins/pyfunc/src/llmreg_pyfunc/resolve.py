@@ -20,7 +20,6 @@ from llmreg.errors import (
     StoreUnavailableError,
     UnsupportedModelFormatError,
 )
-
 from llmreg_pyfunc.layout import ARTIFACTS_DIR, CONFIG_KEY, FORMAT, FORMAT_KEY
 from llmreg_pyfunc.uris import ModelURI
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
 from llmreg.bases import Saver
 from llmreg.definition import ModelDefinition
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
 from llmreg.manager import get_plugin_manager
-from pydantic import Field
-
 from llmreg_pyfunc.layout import ARTIFACT_KEY, CONFIG_KEY, FORMAT, FORMAT_KEY
 from llmreg_pyfunc.requirements import pip_requirements
 from llmreg_pyfunc.secret_scan import check_texts
