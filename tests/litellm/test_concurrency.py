@@ -1,0 +1,113 @@
+"""Batches: order kept, concurrency bounded, sync and async callers, many threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from llmreg import Completion, Request
+from llmreg.errors import ConfigError, PredictionError
+
+
+def test_order_is_kept_when_later_rows_finish_first(make_client, unique):
+    # row i waits (10 - i) * 20 ms, so the last row is answered first
+    rows = [Request(input=f"[slow {(10 - i) * 20}] row {i}") for i in range(10)]
+    results = make_client(unique("order")).batch(rows, concurrency=10)
+    assert [r.text for r in results] == [f"echo: [slow {(10 - i) * 20}] row {i}" for i in range(10)]
+
+
+@pytest.mark.parametrize(("per_definition", "per_call", "expected"), [(3, None, 3), (8, 2, 2)])
+def test_concurrency_is_bounded(make_client, server, unique, per_definition, per_call, expected):
+    model = unique("slow-150-bound")
+    client = make_client(model, concurrency=per_definition)
+    results = client.batch([Request(input=f"r{i}") for i in range(12)], concurrency=per_call)
+    assert all(isinstance(r, Completion) for r in results)
+    assert server.max_in_flight(model) == expected
+
+
+def test_default_concurrency_is_eight(make_client, server, unique):
+    model = unique("slow-150-default")
+    make_client(model).batch([Request(input=f"r{i}") for i in range(16)])
+    assert server.max_in_flight(model) == 8
+
+
+def test_bad_concurrency_is_a_config_error(make_client, unique):
+    with pytest.raises(ConfigError, match="concurrency"):
+        make_client(unique("m")).batch([Request(input="x")], concurrency=0)
+
+
+def test_sync_batch_from_inside_a_running_event_loop(make_client, unique):
+    client = make_client(unique("inloop"))
+
+    async def caller() -> list:
+        asyncio.get_running_loop()  # a loop runs in this thread while batch() blocks
+        one = client.complete(Request(input="one"))
+        return [one, *client.batch([Request(input="two"), Request(input="three")])]
+
+    results = asyncio.run(caller())
+    assert [r.text for r in results] == ["echo: one", "echo: two", "echo: three"]
+
+
+def test_abatch_from_async_code(make_client, server, unique):
+    model = unique("slow-30-async")
+    client = make_client(model)
+
+    async def caller() -> tuple[list, list]:
+        return await asyncio.gather(
+            client.abatch([Request(input=f"a{i}") for i in range(4)]),
+            client.abatch([Request(input=f"b{i}") for i in range(4)], concurrency=2),
+        )
+
+    first, second = asyncio.run(caller())
+    assert [r.text for r in first] == [f"echo: a{i}" for i in range(4)]
+    assert [r.text for r in second] == [f"echo: b{i}" for i in range(4)]
+    assert server.count(model) == 8
+
+
+def test_fifty_threads_share_one_client(make_client, server, unique):
+    model = unique("threads")
+    client = make_client(model)
+    results: dict[int, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            out = client.batch([Request(input=f"t{n} r{i}") for i in range(3)])
+            results[n] = [r.text for r in out]
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert results == {n: [f"echo: t{n} r{i}" for i in range(3)] for n in range(50)}
+    assert server.count(model) == 150
+
+
+def test_close_is_idempotent_and_stops_the_loop_thread(make_client, unique):
+    client = make_client(unique("close"))
+    client.complete(Request(input="x"))
+    thread = client._loop._thread
+    assert thread.is_alive()
+    client.close()
+    client.close()
+    assert not thread.is_alive()
+    with pytest.raises(PredictionError, match="closed"):
+        client.batch([Request(input="x")])
+
+
+def _loop_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("llmreg-openai-")}
+
+
+def test_each_client_has_one_loop_thread(make_client, unique):
+    before = _loop_threads()
+    client = make_client(unique("one-thread"))
+    client.batch([Request(input=f"r{i}") for i in range(20)])
+    client.complete(Request(input="again"))
+    assert _loop_threads() - before == {client._loop._thread}
