@@ -1,9 +1,10 @@
 """The ``llmreg`` command line.
 
-Every command takes ``--json`` for scripts. Exit codes: 0 for success, 1 for a
-user error (one line on stderr, no traceback unless ``--debug``), 2 for a usage
-error. Command modules import heavy libraries inside their functions, so that
-``llmreg --help`` and ``llmreg plugins`` start fast.
+Every command takes ``--json`` for scripts (``serve`` excepted: it runs until
+stopped). Exit codes: 0 for success, 1 for a user error (one line on stderr, no
+traceback unless ``--debug``), 2 for a usage error. Command modules import
+heavy libraries inside their functions, so that ``llmreg --help`` and
+``llmreg plugins`` start fast.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from llmreg.cli.app import cli
+from llmreg.cli.lifecycle import promote, register, rollback, save, show, versions
 from llmreg.cli.plugins import plugins
+from llmreg.cli.predict import predict
+from llmreg.cli.serve import serve
 
-cli.add_command(plugins)
+for _command in (save, register, promote, rollback, versions, show, predict, serve, plugins):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> Any:

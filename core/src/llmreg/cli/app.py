@@ -5,18 +5,35 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from llmreg.errors import LlmregError
 
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+#: The KIND each role uses unless ``--saver``/``--loader``/``--register`` (or their
+#: environment variables) name another.
+DEFAULT_KINDS: dict[str, str] = {
+    "saver": "CustomSaver",
+    "loader": "CustomLoader",
+    "register": "MlflowRegister",
+}
+
 
 class Context:
-    """What every command gets: the global flags."""
+    """What every command gets: the global flags and the KIND config of each role.
 
-    def __init__(self, debug: bool) -> None:
+    Attributes:
+        debug: show tracebacks and DEBUG logs.
+        kinds: for each role, a KIND name or a JSON object with a ``KIND`` (as given).
+    """
+
+    def __init__(self, debug: bool, kinds: dict[str, str] | None = None) -> None:
         self.debug = debug
+        self.kinds = {**DEFAULT_KINDS, **(kinds or {})}
 
 
 class LlmregGroup(click.Group):
@@ -26,6 +43,7 @@ class LlmregGroup(click.Group):
     """
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, turning an error into ``error: <Type>: <message>`` and exit 1."""
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -49,7 +67,7 @@ def _debug(ctx: click.Context) -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return redact(" ".join(str(exc).split()) or type(exc).__name__)
 
 
 def _fail(message: str) -> None:
@@ -57,18 +75,70 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+# --- secrets never reach a log line -----------------------------------------
+
+_SECRETS: set[str] = set()
+
+
+def add_secrets(values: list[str]) -> None:
+    """Remember secret values so that log lines and error messages mask them."""
+    _SECRETS.update(v for v in values if len(v) >= 4)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every remembered secret replaced by ``***``."""
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter that masks the secrets registered with :func:`add_secrets`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format the record, then mask secrets in the whole line (message and traceback)."""
+        return redact(super().format(record))
+
+
+def _configure_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h.formatter, RedactingFormatter)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _kind_option(role: str) -> Callable[[FC], FC]:
+    env = f"LLMREG_{role.upper()}"
+    return click.option(
+        f"--{role}",
+        f"{role}_kind",
+        envvar=env,
+        default=DEFAULT_KINDS[role],
+        show_default=True,
+        metavar="KIND",
+        help=f"The {role} KIND, or a JSON object with a KIND and its fields (env {env}).",
+    )
+
+
 @click.group(cls=LlmregGroup)
 @click.option("--debug", is_flag=True, help="Show tracebacks and DEBUG logs.")
+@_kind_option("saver")
+@_kind_option("loader")
+@_kind_option("register")
 @click.version_option(package_name="llmreg", prog_name="llmreg")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(
+    ctx: click.Context, debug: bool, saver_kind: str, loader_kind: str, register_kind: str
+) -> None:
     """Save, load, register and serve LLM model definitions with MLflow."""
-    ctx.obj = Context(debug=debug)
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    ctx.obj = Context(
+        debug=debug,
+        kinds={"saver": saver_kind, "loader": loader_kind, "register": register_kind},
     )
+    _configure_logging(debug)
 
 
 def json_option(func: Any) -> Any:

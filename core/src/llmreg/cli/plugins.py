@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 from llmreg.cli.app import emit_json, json_option
-from llmreg.manager import get_plugin_manager
 
 
 @click.command()
 @json_option
 def plugins(as_json: bool) -> None:
     """List plugins with their distribution, hooks, KINDs and providers."""
+    from llmreg.manager import get_plugin_manager
+
     report = get_plugin_manager().report()
     if as_json:
         emit_json(report)

@@ -1,0 +1,155 @@
+"""What the commands share: building the saver, loader and register, and reading options."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from llmreg.cli.app import Context
+from llmreg.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llmreg.bases import AliasRegister, Loader, Register, Role, Saver
+
+# The bases and the plugin manager import pydantic (about 0.3 s): they are
+# imported inside the functions, so ``llmreg --help`` does not pay for them.
+
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-/ ]{1,250}$")
+
+
+def kind_config(role: Role, value: str) -> dict[str, Any]:
+    """Turn a ``--saver``/``--loader``/``--register`` value into a component config.
+
+    ``CustomSaver`` gives ``{"KIND": "CustomSaver"}``; a JSON object is taken as is.
+
+    Raises:
+        ConfigError: the value looks like JSON but is not a JSON object.
+    """
+    text = value.strip()
+    if not text.startswith("{"):
+        return {"KIND": text}
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"the {role} config is not valid JSON: {exc.msg}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"the {role} config must be a JSON object with a KIND")
+    return config
+
+
+def current() -> Context:
+    """Return the running command's :class:`Context`."""
+    return click.get_current_context().find_object(Context) or Context(debug=False)
+
+
+def build_saver() -> Saver:
+    """Build the saver the global options name."""
+    from llmreg.manager import get_plugin_manager
+
+    return get_plugin_manager().saver(kind_config("saver", current().kinds["saver"]))
+
+
+def build_loader() -> Loader:
+    """Build the loader the global options name."""
+    from llmreg.manager import get_plugin_manager
+
+    return get_plugin_manager().loader(kind_config("loader", current().kinds["loader"]))
+
+
+def build_register(tags: dict[str, str] | None = None) -> Register:
+    """Build the register the global options name, with ``tags`` for the versions it creates."""
+    from llmreg.manager import get_plugin_manager
+
+    config = kind_config("register", current().kinds["register"])
+    if tags:
+        config = {**config, "tags": {**config.get("tags", {}), **tags}}
+    return get_plugin_manager().register(config)
+
+
+def build_alias_register() -> AliasRegister:
+    """Build the register and check that it can move aliases.
+
+    Raises:
+        ConfigError: the register KIND does not implement :class:`~llmreg.AliasRegister`.
+    """
+    from llmreg.bases import AliasRegister
+
+    register = build_register()
+    if not isinstance(register, AliasRegister):
+        raise ConfigError(
+            f"register KIND {register.KIND} cannot list versions or move aliases: "
+            "choose an AliasRegister KIND such as MlflowRegister with --register"
+        )
+    return register
+
+
+def parse_tags(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    """Click callback: turn repeated ``--tag k=v`` into a dict; a malformed tag is a usage error."""
+    tags: dict[str, str] = {}
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        key = key.strip()
+        if not sep or not _TAG_KEY.match(key):
+            raise click.BadParameter(
+                f"{raw!r} is not KEY=VALUE (a key of letters, digits, _ . - / or space)",
+                ctx=ctx,
+                param=param,
+            )
+        tags[key] = value
+    return tags
+
+
+def tag_option(func: Any) -> Any:
+    """Add the repeatable ``--tag KEY=VALUE`` option."""
+    return click.option(
+        "--tag",
+        "tags",
+        multiple=True,
+        callback=parse_tags,
+        metavar="KEY=VALUE",
+        help="A tag on the registered version (repeatable).",
+    )(func)
+
+
+def model_uri_of(info: Any) -> str:
+    """Return the URI of what a saver returned (MLflow's ``ModelInfo.model_uri``, or a string)."""
+    uri = getattr(info, "model_uri", None)
+    if isinstance(uri, str):
+        return uri
+    if isinstance(info, str):
+        return info
+    if isinstance(info, dict) and isinstance(info.get("model_uri"), str):
+        return str(info["model_uri"])
+    raise ConfigError(f"the saver returned {type(info).__name__}, which names no model URI")
+
+
+def version_of(value: Any) -> str | None:
+    """Return the version number in what a register returned (a ModelVersion, a dict, an int)."""
+    if value is None:
+        return None
+    if isinstance(value, int | str):
+        return str(value)
+    if isinstance(value, dict):
+        found = value.get("version")
+        return None if found is None else str(found)
+    found = getattr(value, "version", None)
+    return None if found is None else str(found)
+
+
+def version_record(value: Any, name: str) -> dict[str, Any]:
+    """Describe a registered version as a JSON-ready dict: name, version, uri."""
+    version = version_of(value)
+    record: dict[str, Any] = {
+        "name": getattr(value, "name", None) or name,
+        "version": version,
+        "uri": f"models:/{name}/{version}" if version is not None else None,
+    }
+    tags = getattr(value, "tags", None)
+    if isinstance(tags, dict):
+        record["tags"] = dict(tags)
+    return record

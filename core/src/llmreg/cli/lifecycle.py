@@ -1,0 +1,182 @@
+"""``save``, ``register``, ``promote``, ``rollback``, ``versions`` and ``show``.
+
+Each command builds its saver, loader or register from the global KIND options
+through the plugin manager, so it works with any plugin's KINDs. Heavy
+libraries are imported by the plugins, inside the command, never before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from llmreg.cli.app import add_secrets, emit_json, json_option
+from llmreg.cli.components import (
+    build_alias_register,
+    build_loader,
+    build_register,
+    build_saver,
+    model_uri_of,
+    tag_option,
+    version_of,
+    version_record,
+)
+from llmreg.cli.store import say_store, use_store
+from llmreg.hashing import CONTENT_HASH_KEY
+
+
+@click.command()
+@click.argument("config", metavar="CONFIG.json")
+@click.option("--name", help="The registered model name (required with --register).")
+@click.option("--register", "do_register", is_flag=True, help="Register the saved model.")
+@click.option("--alias", help="Point this alias at the new version (needs --register).")
+@tag_option
+@json_option
+def save(
+    config: str,
+    name: str | None,
+    do_register: bool,
+    alias: str | None,
+    tags: dict[str, str],
+    as_json: bool,
+) -> None:
+    """Save the model definition in CONFIG.json; optionally register it and set an alias."""
+    from llmreg.definition import ModelDefinition
+
+    if not do_register and (name or alias or tags):
+        raise click.UsageError("--name, --alias and --tag go with --register")
+    if do_register and not name:
+        raise click.UsageError("--register needs --name NAME")
+    definition = ModelDefinition.from_file(config)
+    add_secrets(definition.resolved_secrets())
+    store = use_store()
+    result: dict[str, Any] = {"model_uri": model_uri_of(build_saver().save(definition))}
+    if do_register and name:
+        version = build_register(tags).register(name, result["model_uri"])
+        result["registered"] = version_record(version, name)
+        if alias:
+            version_number = version_of(version)
+            build_alias_register().promote(name, version_number or "", alias)
+            result["registered"]["alias"] = alias
+            result["registered"]["alias_uri"] = f"models:/{name}@{alias}"
+    lines = [f"saved: {result['model_uri']}"]
+    if "registered" in result:
+        lines += _registered_lines(result["registered"])
+    _finish(result, store, as_json, lines)
+
+
+@click.command()
+@click.argument("model_uri")
+@click.option("--name", required=True, help="The registered model name.")
+@tag_option
+@json_option
+def register(model_uri: str, name: str, tags: dict[str, str], as_json: bool) -> None:
+    """Register the saved model at MODEL_URI as a new version of NAME."""
+    store = use_store()
+    version = build_register(tags).register(name, model_uri)
+    record = version_record(version, name)
+    result = {"model_uri": model_uri, "registered": record}
+    _finish(result, store, as_json, _registered_lines(record))
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--alias", default="champion", show_default=True, help="The alias to move.")
+@json_option
+def promote(name: str, version: str, alias: str, as_json: bool) -> None:
+    """Point ALIAS of NAME at VERSION, recording the move."""
+    store = use_store()
+    moved = build_alias_register().promote(name, version, alias)
+    result = _alias_record(name, alias, version_of(moved) or version)
+    _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
+
+
+@click.command()
+@click.argument("name")
+@click.option("--alias", default="champion", show_default=True, help="The alias to move back.")
+@json_option
+def rollback(name: str, alias: str, as_json: bool) -> None:
+    """Point ALIAS of NAME back at the version that held it before the last move."""
+    store = use_store()
+    moved = build_alias_register().rollback(name, alias)
+    result = _alias_record(name, alias, version_of(moved))
+    _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
+
+
+@click.command()
+@click.argument("name")
+@json_option
+def versions(name: str, as_json: bool) -> None:
+    """List the versions of NAME with their aliases, content hash and tags."""
+    store = use_store()
+    rows = build_alias_register().versions(name)
+    if as_json:
+        emit_json({"name": name, "versions": rows, "store": store})
+        return
+    say_store(store)
+    if not rows:
+        click.echo(f"{name}: no versions")
+    for row in rows:
+        aliases = ",".join(row.get("aliases") or []) or "-"
+        digest = row.get("content_hash") or (row.get("tags") or {}).get(CONTENT_HASH_KEY) or "-"
+        tags = " ".join(f"{k}={v}" for k, v in sorted((row.get("tags") or {}).items()))
+        click.echo(f"{row.get('version')}\t{aliases}\t{digest}\t{tags}".rstrip())
+
+
+@click.command()
+@click.argument("model_uri")
+@json_option
+def show(model_uri: str, as_json: bool) -> None:
+    """Show what is known of MODEL_URI: definition (no secrets), version, alias, run, hash."""
+    store = use_store()
+    adapter = build_loader().load(model_uri)
+    definition = adapter.definition
+    if definition is not None:
+        add_secrets(definition.resolved_secrets())
+    result: dict[str, Any] = {
+        "model_uri": model_uri,
+        "info": dict(adapter.info),
+        "definition": definition.persistable() if definition is not None else None,
+    }
+    if as_json:
+        emit_json({**result, "store": store})
+        return
+    say_store(store)
+    click.echo(f"model_uri: {model_uri}")
+    for key, value in sorted(result["info"].items()):
+        if key != "model_uri":
+            click.echo(f"{key}: {value}")
+    if definition is not None:
+        click.echo("definition:")
+        click.echo("  " + definition.to_json().replace("\n", "\n  "))
+
+
+def _alias_record(name: str, alias: str, version: str | None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "alias": alias,
+        "version": version,
+        "alias_uri": f"models:/{name}@{alias}",
+    }
+
+
+def _registered_lines(registered: dict[str, Any]) -> list[str]:
+    lines = [
+        f"registered: {registered['name']} version {registered['version']} ({registered['uri']})"
+    ]
+    if registered.get("alias"):
+        lines.append(f"alias: {registered['alias_uri']} -> version {registered['version']}")
+    return lines
+
+
+def _finish(
+    result: dict[str, Any], store: dict[str, Any] | None, as_json: bool, lines: list[str]
+) -> None:
+    if as_json:
+        emit_json({**result, "store": store})
+        return
+    say_store(store)
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,129 @@
+"""The model a serving app holds: loaded once through a Loader, reloaded when its alias moves."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from llmreg.bases import Adapter, Loader
+from llmreg.manager import PluginManager, get_plugin_manager
+
+logger = logging.getLogger(__name__)
+
+_REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
+
+
+class ServedModel:
+    """One model URI and the :class:`~llmreg.Adapter` currently loaded for it.
+
+    Loading goes through the load hook, ``manager.loader(config).load(uri)``, so
+    any plugin's Loader can be served. Loads and reloads are serialised; readers
+    take :attr:`adapter` without a lock (the swap is one assignment).
+
+    Args:
+        model_uri: the URI to load.
+        loader: a loader config (default ``{"KIND": "CustomLoader"}``) or a Loader.
+        manager: the plugin manager that builds the loader; default the process's own.
+    """
+
+    def __init__(
+        self,
+        model_uri: str,
+        *,
+        loader: Mapping[str, Any] | Loader | None = None,
+        manager: PluginManager | None = None,
+    ) -> None:
+        self.model_uri = model_uri
+        self._loader_config: Mapping[str, Any] | Loader = (
+            loader if loader is not None else {"KIND": "CustomLoader"}
+        )
+        self._manager = manager
+        self._lock = threading.Lock()
+        self._adapter: Adapter | None = None
+        self.loaded_at: int | None = None
+        self.last_error: str | None = None
+        match = _REGISTERED.match(model_uri)
+        #: The registered model name in a ``models:/NAME...`` URI, else ``None``.
+        self.name: str | None = match.group("name") if match else None
+
+    @property
+    def is_alias(self) -> bool:
+        """Whether the URI names an alias (``...@alias``), which can move."""
+        return "@" in self.model_uri
+
+    @property
+    def adapter(self) -> Adapter | None:
+        """The loaded adapter, or ``None`` before the first successful load."""
+        return self._adapter
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the loaded adapter knows of itself (version, alias, run id), or ``{}``."""
+        adapter = self._adapter
+        return dict(adapter.info) if adapter is not None else {}
+
+    def accepts(self, model: str | None) -> bool:
+        """Whether a request's ``model`` names this model: the URI or the registered name."""
+        return model is None or model in {self.model_uri, self.name}
+
+    def _loader(self) -> Loader:
+        config = self._loader_config
+        if isinstance(config, Loader):
+            return config
+        return (self._manager or get_plugin_manager()).loader(config)
+
+    def load(self) -> Adapter:
+        """Return the adapter, loading it first if nothing is loaded yet.
+
+        Raises:
+            LlmregError: the typed error of the loader (not found, bad URI, ...).
+        """
+        adapter = self._adapter
+        if adapter is not None:
+            return adapter
+        with self._lock:
+            if self._adapter is None:
+                self._swap(self._load_now())
+            assert self._adapter is not None
+            return self._adapter
+
+    def reload(self) -> dict[str, Any]:
+        """Load the URI again and swap the adapter in; the old one serves until then.
+
+        Returns:
+            ``{"changed", "previous", "current"}``: whether another model is now
+            served, and the adapter info before and after.
+
+        Raises:
+            LlmregError: the load failed; the previous adapter keeps serving.
+        """
+        with self._lock:
+            previous = self._adapter
+            before = dict(previous.info) if previous is not None else {}
+            adapter = self._load_now()
+            after = dict(adapter.info)
+            changed = adapter is not previous and (before != after or not before)
+            self._swap(adapter)
+        if changed:
+            logger.info("serving %s: now %s (was %s)", self.model_uri, after, before)
+        return {"changed": changed, "previous": before, "current": after}
+
+    def _load_now(self) -> Adapter:
+        try:
+            adapter = self._loader().load(self.model_uri)
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            raise
+        self.last_error = None
+        return adapter
+
+    def _swap(self, adapter: Adapter) -> None:
+        self._adapter = adapter
+        self.loaded_at = int(time.time())
+
+
+__all__ = ["ServedModel"]

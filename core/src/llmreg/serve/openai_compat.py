@@ -1,0 +1,224 @@
+"""The OpenAI chat-completions shapes: a request to an llmreg row, a result to a completion.
+
+Pure functions over dicts, no web framework: the app calls them, tests can too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmreg.schemas import Message, Params, Request, Result
+from llmreg.serve.errors import bad_request
+
+#: Request fields that map onto llmreg's per-row :class:`~llmreg.Params`.
+PARAM_FIELDS = ("temperature", "max_tokens", "top_p", "stop", "seed")
+#: Request fields accepted and ignored (they change nothing a llmreg model does).
+IGNORED_FIELDS = frozenset(
+    {
+        "user",
+        "n",
+        "stream_options",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "metadata",
+        "store",
+        "parallel_tool_calls",
+        "service_tier",
+        "max_completion_tokens",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A validated chat-completions request.
+
+    Attributes:
+        row: the llmreg row it becomes.
+        model: the ``model`` the caller asked for.
+        stream: whether to answer with server-sent events.
+        include_usage: ``stream_options.include_usage``: send a final usage chunk.
+    """
+
+    row: Request
+    model: str
+    stream: bool
+    include_usage: bool
+
+
+def _content_text(content: Any, index: int) -> str:
+    """Return a message's text: a string, or the text parts of a content list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not (isinstance(part, dict) and part.get("type") == "text"):
+                raise bad_request(
+                    f"messages[{index}].content holds a part that is not text; "
+                    "this model accepts text only",
+                    param=f"messages[{index}].content",
+                )
+            texts.append(str(part.get("text", "")))
+        return "".join(texts)
+    raise bad_request(
+        f"messages[{index}].content must be a string or a list of text parts",
+        param=f"messages[{index}].content",
+    )
+
+
+def _messages(raw: Any) -> list[Message]:
+    if not isinstance(raw, list) or not raw:
+        raise bad_request("'messages' must be a non-empty list of messages", param="messages")
+    out = []
+    for index, message in enumerate(raw):
+        if not isinstance(message, dict) or "role" not in message:
+            raise bad_request(
+                f"messages[{index}] has no 'role': give each message a role "
+                "(system, user, assistant) and its content",
+                param=f"messages[{index}].role",
+            )
+        try:
+            out.append(
+                Message(role=message["role"], content=_content_text(message.get("content"), index))
+            )
+        except ValidationError as exc:
+            problem = "; ".join(e["msg"] for e in exc.errors())
+            raise bad_request(
+                f"messages[{index}] is invalid: {problem}", param=f"messages[{index}]"
+            ) from None
+    return out
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    """Validate an OpenAI chat-completions request body.
+
+    Raises:
+        ApiError: a 400 naming the field at fault.
+    """
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("'model' is required: the served model URI or name", param="model")
+    if body.get("n", 1) != 1:
+        raise bad_request("only n=1 is supported", param="n")
+    unknown = set(body) - {"model", "messages", "stream", *PARAM_FIELDS, *IGNORED_FIELDS}
+    if unknown:
+        raise bad_request(
+            f"unsupported field(s): {', '.join(sorted(unknown))}", param=sorted(unknown)[0]
+        )
+    stop = body.get("stop")
+    values = {k: body[k] for k in PARAM_FIELDS if body.get(k) is not None}
+    if isinstance(stop, str):
+        values["stop"] = [stop]
+    if body.get("max_completion_tokens") is not None and "max_tokens" not in values:
+        values["max_tokens"] = body["max_completion_tokens"]
+    try:
+        params = Params(**values) if values else None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise bad_request(f"'{field}' is invalid: {first['msg']}", param=field) from None
+    options = body.get("stream_options") or {}
+    return ChatRequest(
+        row=Request(messages=_messages(body.get("messages")), params=params),
+        model=model,
+        stream=bool(body.get("stream")),
+        include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+    )
+
+
+def _usage(metadata: dict[str, Any]) -> dict[str, int]:
+    usage = metadata.get("usage") or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    total = int(usage.get("total_tokens") or prompt + completion)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+
+def new_completion_id() -> str:
+    """Return a fresh ``chatcmpl-...`` id."""
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def completion(result: Result, model: str) -> dict[str, Any]:
+    """Return the ``chat.completion`` object for an answered row."""
+    return {
+        "id": new_completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.prediction or ""},
+                "finish_reason": result.metadata.get("finish_reason") or "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(result.metadata),
+        "system_fingerprint": None,
+    }
+
+
+def _chunk(cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None) -> str:
+    data = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
+    return f"data: {json.dumps(data)}\n\n"
+
+
+def stream_chunks(result: Result, model: str, include_usage: bool) -> Iterator[str]:
+    """Yield the server-sent events of an answered row, ending with ``data: [DONE]``.
+
+    The row is answered in full before the first event: the role, the text,
+    the finish reason, the usage (when asked for), then ``[DONE]``.
+    """
+    cid = new_completion_id()
+    created = int(time.time())
+    yield _chunk(cid, created, model, {"role": "assistant", "content": ""}, None)
+    if result.prediction:
+        yield _chunk(cid, created, model, {"content": result.prediction}, None)
+    yield _chunk(cid, created, model, {}, result.metadata.get("finish_reason") or "stop")
+    if include_usage:
+        usage = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": _usage(result.metadata),
+        }
+        yield f"data: {json.dumps(usage)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def models_list(model_uri: str, created: int) -> dict[str, Any]:
+    """Return the ``/v1/models`` list holding the served model."""
+    return {
+        "object": "list",
+        "data": [{"id": model_uri, "object": "model", "created": created, "owned_by": "llmreg"}],
+    }
+
+
+__all__ = [
+    "ChatRequest",
+    "completion",
+    "models_list",
+    "new_completion_id",
+    "parse_chat_request",
+    "stream_chunks",
+]

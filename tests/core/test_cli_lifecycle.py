@@ -1,0 +1,225 @@
+"""The CLI lifecycle commands, run in-process against the example plugin and a test register.
+
+The commands are generic over KINDs: here the saver is the example plugin's
+FolderSaver, the loader its FolderLoader, the provider the echo client, and the
+register a small file-backed AliasRegister defined below.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from click.testing import CliRunner
+
+import llmreg_example.plugin as example_plugin
+from llmreg import AliasRegister, hookimpl
+from llmreg.cli import cli
+from llmreg.errors import ModelNotFoundError, RegistrationError
+from llmreg.manager import set_plugin_manager
+from llmreg.testing import echo_plugin, isolated_manager
+
+
+class FileRegister(AliasRegister):
+    """An AliasRegister that keeps each registered model in ``<root>/<name>.json``."""
+
+    KIND: Literal["FileRegister"] = "FileRegister"
+    root: str
+
+    def _path(self, name: str) -> Path:
+        return Path(self.root) / f"{name}.json"
+
+    def _load(self, name: str) -> dict:
+        path = self._path(name)
+        if not path.exists():
+            return {"versions": [], "aliases": {}, "moves": []}
+        return json.loads(path.read_text())
+
+    def _save(self, name: str, state: dict) -> None:
+        self._path(name).write_text(json.dumps(state))
+
+    def register(self, name: str, model_uri: str) -> dict:
+        if not model_uri.startswith("folder:"):
+            raise RegistrationError(f"{model_uri} is not a saved model")
+        state = self._load(name)
+        version = len(state["versions"]) + 1
+        state["versions"].append({"version": version, "uri": model_uri, "tags": dict(self.tags)})
+        self._save(name, state)
+        return {"name": name, "version": version}
+
+    def promote(self, name: str, version: int | str, alias: str = "champion") -> dict:
+        state = self._load(name)
+        if not str(version).isdigit() or not 0 < int(version) <= len(state["versions"]):
+            raise ModelNotFoundError(f"{name} has no version {version}")
+        state["moves"].append(
+            {"alias": alias, "version": int(version), "previous": state["aliases"].get(alias)}
+        )
+        state["aliases"][alias] = int(version)
+        self._save(name, state)
+        return {"version": int(version)}
+
+    def rollback(self, name: str, alias: str = "champion") -> dict:
+        state = self._load(name)
+        moves = [m for m in state["moves"] if m["alias"] == alias]
+        if not moves or moves[-1]["previous"] is None:
+            raise RegistrationError(f"{name}@{alias} has no earlier version to go back to")
+        return self.promote(name, moves[-1]["previous"], alias)
+
+    def history(self, name: str, alias: str = "champion") -> list[dict]:
+        return [m for m in self._load(name)["moves"] if m["alias"] == alias]
+
+    def versions(self, name: str) -> list[dict]:
+        state = self._load(name)
+        return [
+            {
+                "version": v["version"],
+                "aliases": sorted(a for a, n in state["aliases"].items() if n == v["version"]),
+                "tags": v["tags"],
+                "content_hash": None,
+            }
+            for v in state["versions"]
+        ]
+
+
+class _RegisterPlugin:
+    @hookimpl
+    def llmreg_register_registers(self, register):
+        register(FileRegister)
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Run the CLI in-process with the example plugin, echo provider and FileRegister."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # restored after the test
+    (tmp_path / "registry").mkdir()
+    monkeypatch.setenv("LLMREG_SAVER", json.dumps({"KIND": "FolderSaver", "root": str(tmp_path)}))
+    monkeypatch.setenv("LLMREG_LOADER", "FolderLoader")
+    monkeypatch.setenv(
+        "LLMREG_REGISTER", json.dumps({"KIND": "FileRegister", "root": str(tmp_path / "registry")})
+    )
+    set_plugin_manager(isolated_manager(echo_plugin, example_plugin, _RegisterPlugin()))
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    yield invoke
+    set_plugin_manager(None)
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps({"provider": "echo", "model": "m", "api_key": "env:ECHO_KEY"}))
+    return path
+
+
+def test_save_register_alias_and_versions(run, config, tmp_path):
+    done = run(
+        "save",
+        str(config),
+        "--register",
+        "--name",
+        "chat",
+        "--alias",
+        "champion",
+        "--tag",
+        "team=a",
+        "--json",
+    )
+    assert done.exit_code == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["model_uri"] == f"folder:{tmp_path / 'model'}"
+    assert out["registered"]["version"] == "1"
+    assert out["registered"]["alias_uri"] == "models:/chat@champion"
+    listed = json.loads(run("versions", "chat", "--json").stdout)
+    assert listed["versions"] == [
+        {"version": 1, "aliases": ["champion"], "tags": {"team": "a"}, "content_hash": None}
+    ]
+
+
+def test_promote_and_rollback_move_the_alias(run, config):
+    assert (
+        run("save", str(config), "--register", "--name", "chat", "--alias", "champion").exit_code
+        == 0
+    )
+    assert run("save", str(config), "--register", "--name", "chat").exit_code == 0
+    promoted = run("promote", "chat", "2", "--json")
+    assert json.loads(promoted.stdout)["version"] == "2"
+    text = run("versions", "chat").stdout.splitlines()
+    assert text[0].startswith("1\t-") and text[1].startswith("2\tchampion")
+    back = run("rollback", "chat")
+    assert back.exit_code == 0
+    assert back.stdout.strip() == "models:/chat@champion -> version 1"
+
+
+def test_register_command_takes_tags(run, config, tmp_path):
+    saved = json.loads(run("save", str(config), "--json").stdout)
+    done = run("register", saved["model_uri"], "--name", "chat", "--tag", "k=v=w", "--json")
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["registered"]["uri"] == "models:/chat/1"
+    assert json.loads(run("versions", "chat", "--json").stdout)["versions"][0]["tags"] == {
+        "k": "v=w"
+    }
+
+
+def test_show_prints_the_definition_with_the_reference_only(run, config, monkeypatch):
+    monkeypatch.setenv("ECHO_KEY", "sk-canary-0123456789")
+    uri = json.loads(run("save", str(config), "--json").stdout)["model_uri"]
+    done = run("show", uri, "--json")
+    assert done.exit_code == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["definition"]["api_key"] == "env:ECHO_KEY"
+    assert shown["definition"]["provider"] == "echo"
+    assert "sk-canary" not in done.stdout + done.stderr
+
+
+def test_promote_to_a_missing_version_is_one_typed_line(run, config):
+    run("save", str(config), "--register", "--name", "chat")
+    done = run("promote", "chat", "7")
+    assert done.exit_code == 1
+    assert done.stderr == "error: ModelNotFoundError: chat has no version 7\n"
+
+
+def test_rollback_without_history_is_a_registration_error(run, config):
+    run("save", str(config), "--register", "--name", "chat", "--alias", "champion")
+    done = run("rollback", "chat")
+    assert done.exit_code == 1
+    assert done.stderr.startswith("error: RegistrationError: chat@champion has no earlier")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--register"], "--register needs --name"),
+        (["--name", "chat"], "go with --register"),
+        (["--register", "--name", "chat", "--tag", "novalue"], "is not KEY=VALUE"),
+        (["--register", "--name", "chat", "--tag", "=v"], "is not KEY=VALUE"),
+    ],
+)
+def test_save_usage_errors_exit_2(run, config, args, message):
+    done = run("save", str(config), *args)
+    assert done.exit_code == 2
+    assert message in done.stderr
+
+
+def test_save_of_a_missing_config_is_a_typed_error(run, tmp_path):
+    done = run("save", str(tmp_path / "nope.json"))
+    assert done.exit_code == 1
+    assert done.stderr.startswith("error: ConfigFileNotFoundError: config file")
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_register_without_aliases_is_refused_for_promote(run, monkeypatch):
+    monkeypatch.setenv("LLMREG_REGISTER", "NoSuchRegister")
+    done = run("promote", "chat", "1")
+    assert done.exit_code == 1
+    assert "UnknownKindError" in done.stderr and "FileRegister" in done.stderr
+
+
+def test_kind_option_must_be_a_json_object(run):
+    done = run("--loader", "{not json", "show", "folder:x")
+    assert done.exit_code == 1
+    assert done.stderr.startswith("error: ConfigError: the loader config is not valid JSON")
