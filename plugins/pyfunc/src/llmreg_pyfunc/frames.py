@@ -89,10 +89,11 @@ def outputs_to_frame(outputs: Outputs) -> Any:
     """Return ``outputs`` as a DataFrame with the columns ``prediction`` and ``metadata``."""
     import pandas as pd
 
+    # object dtype: a failed row's prediction stays None (null in JSON), never NaN
     return pd.DataFrame(
         {
-            "prediction": [row.prediction for row in outputs.rows],
-            "metadata": [row.metadata for row in outputs.rows],
+            "prediction": pd.Series([row.prediction for row in outputs.rows], dtype=object),
+            "metadata": pd.Series([row.metadata for row in outputs.rows], dtype=object),
         },
         columns=["prediction", "metadata"],
     )

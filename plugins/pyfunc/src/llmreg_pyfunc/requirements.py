@@ -9,11 +9,14 @@ costs seconds) never runs.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 from functools import lru_cache
 
 from llmreg.definition import ModelDefinition
 from llmreg.errors import ConfigError
 from llmreg.manager import PluginManager, normalize
+
+logger = logging.getLogger(__name__)
 
 CORE = "llmreg"
 PLUGIN = "llmreg-pyfunc"
@@ -29,15 +32,26 @@ def pip_requirements(definition: ModelDefinition, manager: PluginManager) -> lis
     names = {CORE, PLUGIN}
     providers = {definition.provider, *(f.provider for f in definition.resolved_fallbacks())}
     for provider in sorted(providers):
-        names.add(provider_distribution(provider, manager))
+        dist = provider_distribution(provider, manager)
+        if dist is None:
+            logger.warning(
+                "provider %r is not part of an installed distribution; it is not pinned in "
+                "the model's requirements, so install it yourself where the model is served",
+                provider,
+            )
+            continue
+        names.add(dist)
     return sorted(f"{name}=={installed_version(name)}" for name in names)
 
 
-def provider_distribution(provider: str, manager: PluginManager) -> str:
-    """Return the distribution that provides ``provider``.
+def provider_distribution(provider: str, manager: PluginManager) -> str | None:
+    """Return the distribution that provides ``provider``, or ``None`` if there is none.
 
     A provider registered by hand (not through an entry point) has no recorded
     distribution; then the distribution owning its factory's top-level package is used.
+
+    Raises:
+        UnknownKindError: no plugin provides ``provider``.
     """
     manager.client_factory(provider)  # raises UnknownKindError, naming what is installed
     registration = manager.providers()[provider]
@@ -48,7 +62,7 @@ def provider_distribution(provider: str, manager: PluginManager) -> str:
 
 
 @lru_cache(maxsize=64)
-def _distribution_of_package(package: str) -> str:
+def _distribution_of_package(package: str) -> str | None:
     guess = normalize(package)
     try:
         importlib.metadata.version(guess)
@@ -56,12 +70,7 @@ def _distribution_of_package(package: str) -> str:
     except importlib.metadata.PackageNotFoundError:
         pass
     owners = importlib.metadata.packages_distributions().get(package, [])
-    if not owners:
-        raise ConfigError(
-            f"cannot tell which installed distribution provides the package {package!r}; "
-            "install the provider's plugin as a distribution"
-        )
-    return normalize(owners[0])
+    return normalize(owners[0]) if owners else None
 
 
 @lru_cache(maxsize=64)
