@@ -1,0 +1,196 @@
+"""``/predict``, ``/health``, ``/ready``, the error shapes, and loading, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import httpx
+import pytest
+
+from llmreg.serve import create_app
+
+URI = "models:/chat@champion"
+
+
+def test_predict_rows(served):
+    body = {
+        "rows": [
+            {"input": "one"},
+            {"messages": [{"role": "user", "content": "two"}], "params": {"max_tokens": 3}},
+        ]
+    }
+    answer = httpx.post(f"{served.url}/predict", json=body)
+    assert answer.status_code == 200
+    rows = answer.json()["rows"]
+    assert [r["prediction"] for r in rows] == ["echo: one", "echo: two"]
+    assert rows[0]["metadata"]["model"] == "echo-v1"
+    assert rows[0]["metadata"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [("solo", ["echo: solo"]), (["a", "b"], ["echo: a", "echo: b"]), ({"input": "x"}, ["echo: x"])],
+)
+def test_predict_short_forms(served, body, expected):
+    answer = httpx.post(f"{served.url}/predict", json=body)
+    assert [r["prediction"] for r in answer.json()["rows"]] == expected
+
+
+def test_partial_failure_keeps_the_other_rows(served):
+    answer = httpx.post(f"{served.url}/predict", json=["ok", "!fail"])
+    assert answer.status_code == 200
+    rows = answer.json()["rows"]
+    assert rows[0]["prediction"] == "echo: ok"
+    assert rows[1]["prediction"] is None and rows[1]["metadata"]["status"] == "error"
+
+
+def test_every_row_failed_is_502(served):
+    answer = httpx.post(f"{served.url}/predict", json=["!fail", "!fail"])
+    assert answer.status_code == 502
+    assert answer.json()["error"] == {
+        "message": "echo provider was asked to fail",
+        "type": "ProviderBadRequestError",
+        "param": None,
+        "code": "upstream_error",
+    }
+
+
+BAD_REQUESTS = [
+    ("/predict", b"{not json", 400, "invalid_json"),
+    ("/predict", b"", 400, "empty_body"),
+    ("/predict", b"   ", 400, "empty_body"),
+    ("/predict", b'{"rows": []}', 400, "SchemaError"),
+    ("/predict", b'{"prompt": "wrong column"}', 400, "SchemaError"),
+    ("/predict", b'{"rows": [{"messages": [{"content": "x"}]}]}', 400, "SchemaError"),
+    ("/predict", b'{"rows": [{"input": 3}]}', 400, "SchemaError"),
+    ("/predict", b'"\xff\xfe"', 400, "invalid_encoding"),
+    ("/v1/chat/completions", b"{not json", 400, "invalid_json"),
+    ("/v1/chat/completions", b"[]", 400, "invalid_request"),
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}', 400, None),
+    ("/v1/chat/completions", b'{"model": "chat", "messages": []}', 400, "invalid_request"),
+    ("/v1/chat/completions", b'{"model": "chat", "messages": [{"content": "x"}]}', 400, None),
+    (
+        "/v1/chat/completions",
+        b'{"model": "chat", "messages": [{"role": "cat", "content": "x"}]}',
+        400,
+        None,
+    ),
+    (
+        "/v1/chat/completions",
+        b'{"model": "chat", "messages": [{"role": "user", "content": "x"}], "temperature": 9}',
+        400,
+        None,
+    ),
+    (
+        "/v1/chat/completions",
+        b'{"model": "chat", "messages": [{"role": "user", "content": "x"}], "tools": []}',
+        400,
+        None,
+    ),
+    (
+        "/v1/chat/completions",
+        b'{"model": "chat", "messages": [{"role": "user", "content": "x"}], "n": 2}',
+        400,
+        None,
+    ),
+    ("/v1/chat/completions", b'{"model": "chat", "messages": "\xc3\x28"}', 400, "invalid_encoding"),
+    ("/no/such/route", b"{}", 404, "not_found"),
+]
+
+
+@pytest.mark.parametrize("path, raw, status, code", BAD_REQUESTS)
+def test_request_errors_are_4xx_in_the_openai_shape(served, path, raw, status, code):
+    answer = httpx.post(f"{served.url}{path}", content=raw)
+    assert answer.status_code == status
+    error = answer.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"]
+    if code is not None:
+        assert error["code"] == code
+
+
+def test_wrong_method_is_405_in_the_openai_shape(served):
+    answer = httpx.get(f"{served.url}/predict")
+    assert answer.status_code == 405
+    assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_oversized_body_is_413(serve, manager):
+    app = create_app(URI, loader={"KIND": "SwitchLoader"}, manager=manager, max_body_bytes=1000)
+    server = serve(app)
+    answer = httpx.post(f"{server.url}/predict", json=["x" * 2000])
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+    assert httpx.post(f"{server.url}/predict", json=["x" * 10]).status_code == 200
+
+
+def test_oversized_row_is_400_before_any_call(served):
+    answer = httpx.post(f"{served.url}/predict", json=["x" * 1_000_001])
+    assert answer.status_code == 400
+    assert "at most 1000000 characters" in answer.json()["error"]["message"]
+
+
+def test_health_and_ready(served):
+    assert httpx.get(f"{served.url}/health").json()["status"] == "ok"
+    ready = httpx.get(f"{served.url}/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "model_uri": URI,
+        "info": {"model_uri": URI, "version": "1"},
+    }
+
+
+def test_not_ready_until_loaded(serve, manager, switch, ready):
+    switch.gate = threading.Event()
+    server = serve(create_app(URI, loader={"KIND": "SwitchLoader"}, manager=manager))
+    assert httpx.get(f"{server.url}/health").status_code == 200
+    waiting = httpx.get(f"{server.url}/ready")
+    assert waiting.status_code == 503 and waiting.json()["status"] == "loading"
+    switch.gate.set()
+    assert ready(server.url)["info"]["version"] == "1"
+    assert switch.loads == [URI]  # loaded once
+
+
+def test_a_model_that_does_not_load_is_503(serve, manager, switch):
+    switch.targets = {}
+    server = serve(create_app(URI, loader={"KIND": "SwitchLoader"}, manager=manager))
+    answer = httpx.post(f"{server.url}/predict", json=["x"])
+    assert answer.status_code == 503
+    assert answer.json()["error"]["type"] == "ModelNotFoundError"
+    not_ready = httpx.get(f"{server.url}/ready").json()
+    assert not_ready["status"] == "failed"
+    assert not_ready["error"] == f"ModelNotFoundError: no model at {URI}"
+
+
+def test_import_serve_does_not_import_fastapi():
+    probe = "import sys, llmreg, llmreg.serve\nprint('fastapi' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_serves_the_example_plugins_folder_models(serve, tmp_path):
+    """Any Loader's models: the example plugin's FolderLoader, found by its entry point."""
+    from llmreg.manager import create_plugin_manager
+    from llmreg.testing import echo_plugin, registered
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model_definition.json").write_text(json.dumps({"provider": "echo", "model": "f"}))
+    # FolderAdapter builds its client through the default manager: give it echo there.
+    from llmreg.manager import get_plugin_manager, set_plugin_manager
+
+    set_plugin_manager(create_plugin_manager(load_plugins="llmreg-example"))
+    try:
+        with registered(echo_plugin, get_plugin_manager()):
+            uri = f"folder:{folder}"
+            server = serve(create_app(uri, loader={"KIND": "FolderLoader"}))
+            answer = httpx.post(f"{server.url}/predict", json=["from a folder"])
+            assert answer.json()["rows"][0]["prediction"] == "echo: from a folder"
+            models = httpx.get(f"{server.url}/v1/models").json()
+            assert models["data"][0]["id"] == uri
+    finally:
+        set_plugin_manager(None)
