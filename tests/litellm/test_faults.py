@@ -91,6 +91,16 @@ def test_malformed_json_is_a_response_error(make_client, server, unique):
     _names_model_and_endpoint(error, model, server)
 
 
+@pytest.mark.parametrize("kind", ["shape", "html"])
+def test_a_body_that_is_no_completion_is_a_response_error(make_client, server, unique, kind):
+    model = unique(f"fault-{kind}")
+    error = _fails(make_client(model))
+    assert type(error) is ProviderResponseError
+    assert "not a valid chat completion" in str(error)
+    assert "'choices'" in str(error)
+    assert server.count(model) == 1
+
+
 def test_empty_choices_is_a_response_error(make_client, server, unique):
     model = unique("fault-empty")
     error = _fails(make_client(model))

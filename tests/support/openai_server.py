@@ -33,6 +33,8 @@ with different models never interfere. A name is read as a chain of prefixes:
     ``fault-400``, ``fault-401``, ``fault-403``, ``fault-404``, ``fault-422``;
     ``fault-malformed``  HTTP 200 with a body that is not JSON;
     ``fault-empty``      HTTP 200 with an empty ``choices`` list;
+    ``fault-shape``      HTTP 200 with JSON that is not a chat completion;
+    ``fault-html``       HTTP 200 with an HTML page (a base_url that is no API);
     ``fault-drop``       the socket is closed without an answer;
     ``fault-hang``       no answer for ``hang_seconds`` (30 s), or until stop.
 
@@ -342,6 +344,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(int(kind), f"fault injected: HTTP {kind}")
         elif kind == "malformed":
             self._send(200, b'{"id": "chatcmpl-broken", "choices": [')
+        elif kind == "shape":
+            self._send_json(200, {"object": "list", "data": []})
+        elif kind == "html":
+            self._send(200, b"<html><body>Welcome</body></html>", ctype="text/html")
         elif kind == "empty":
             self._send_json(200, self._completion_body({"model": "fault-empty"}, choices=[]))
         elif kind == "drop":

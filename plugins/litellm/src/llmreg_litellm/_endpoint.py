@@ -47,6 +47,11 @@ async def _count_attempt(_request: Any) -> None:
         attempts.count += 1
 
 
+def _int(value: Any) -> int | None:
+    """A token count from a usage object, or ``None`` where it is missing or not a number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class Endpoint:
     """Calls one model definition's endpoint through one lazily built ``AsyncOpenAI``."""
 
@@ -87,7 +92,7 @@ class Endpoint:
         return self._sdk
 
     def body(self, request: Request) -> dict[str, Any]:
-        """The keyword arguments of ``chat.completions.create`` for one row."""
+        """The JSON body of one row's ``POST /chat/completions``."""
         d = self.definition
         p = request.params
         settings: dict[str, Any] = {
@@ -97,36 +102,50 @@ class Endpoint:
             "top_p": p.top_p if p else None,
             "seed": p.seed if p else None,
         }
-        kwargs = {k: v for k, v in settings.items() if v is not None}
-        kwargs["model"] = d.model
-        kwargs["messages"] = request.chat_messages(d.system_prompt)
-        if self._extra_body:
-            kwargs["extra_body"] = self._extra_body
-        return kwargs
+        body = {"model": d.model, "messages": request.chat_messages(d.system_prompt)}
+        body.update((k, v) for k, v in settings.items() if v is not None)
+        body.update(self._extra_body)
+        return body
 
     async def complete(self, request: Request, attempts: Attempts) -> Completion:
         """Answer one row; the SDK retries. Raise a typed :class:`ProviderError` on failure.
 
-        ``attempts`` is the row's counter; the caller has made it current.
+        ``attempts`` is the row's counter; the caller has made it current. The
+        request goes through the SDK's generic ``post`` (its retries, timeouts
+        and errors), and the JSON answer is read here: that skips the SDK's
+        parameter transform and response models, a third of its CPU per call.
         """
         start = time.perf_counter()
         try:
-            response = await self.sdk().chat.completions.create(**self.body(request))
+            data = await self.sdk().post(
+                "/chat/completions", body=self.body(request), cast_to=object
+            )
         except Exception as exc:  # every failure becomes a typed, scrubbed error
             raise self.error(exc, attempts.count) from None
-        if not response.choices:
-            raise empty_response(self.where, attempts.count)
-        choice = response.choices[0]
-        usage = response.usage
+        return self._completion(data, attempts.count, start)
+
+    def _completion(self, data: Any, attempts: int, start: float) -> Completion:
+        """Read a chat-completion JSON answer; a body of another shape is a typed error."""
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list):
+            shape = f"a JSON {type(data).__name__}" if not isinstance(data, str) else "text"
+            raise self.error(ValueError(f"{shape} without a 'choices' list"), attempts)
+        if not choices:
+            raise empty_response(self.where, attempts)
+        choice = choices[0] if isinstance(choices[0], dict) else {}
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise self.error(ValueError("its first choice has no 'message' object"), attempts)
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return Completion(
-            text=choice.message.content or "",
+            text=str(message.get("content") or ""),
             model=self.definition.model,
             latency_ms=(time.perf_counter() - start) * 1000,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            total_tokens=usage.total_tokens if usage else None,
-            finish_reason=choice.finish_reason,
-            attempts=attempts.count,
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
+            total_tokens=_int(usage.get("total_tokens")),
+            finish_reason=choice.get("finish_reason"),
+            attempts=attempts,
         )
 
     def error(self, exc: BaseException, attempts: int) -> ProviderError:
