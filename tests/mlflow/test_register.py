@@ -1,0 +1,129 @@
+"""MlflowRegister.register on a real sqlite store: versions, waiting, tags, idempotency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from llmreg.errors import ModelNotFoundError
+from llmreg.hashing import CONTENT_HASH_KEY, content_hash
+from llmreg_mlflow import MlflowRegister
+
+
+def test_register_returns_a_ready_version_with_tags(name, log_model, store) -> None:
+    info = log_model("alpha")
+    register = MlflowRegister(
+        tags={"team": "nlp"}, model_tags={"owner": "ml-platform"}, description="chat bot"
+    )
+    version = register.register(name, info.model_uri)
+
+    assert version.name == name
+    assert int(version.version) == 1
+    assert version.status == "READY"
+    assert version.tags["team"] == "nlp"
+    assert version.tags[CONTENT_HASH_KEY] == content_hash(["alpha"])
+    assert version.run_id == info.run_id
+    model = MlflowClient().get_registered_model(name)
+    assert model.tags == {"owner": "ml-platform"}
+    assert model.description == "chat bot"
+
+
+def test_registered_version_loads_by_uri(name, log_model) -> None:
+    import mlflow
+
+    MlflowRegister().register(name, log_model("loadable").model_uri)
+    assert mlflow.pyfunc.load_model(f"models:/{name}/1").predict(["hi"]) == ["hi"]
+
+
+def test_later_calls_update_model_tags_and_description(name, log_model) -> None:
+    MlflowRegister(description="first").register(name, log_model("one").model_uri)
+    MlflowRegister(model_tags={"stage": "beta"}, description="second").register(
+        name, log_model("two").model_uri
+    )
+    model = MlflowClient().get_registered_model(name)
+    assert model.description == "second"
+    assert model.tags == {"stage": "beta"}
+
+
+def test_same_content_returns_the_existing_version(name, log_model) -> None:
+    register = MlflowRegister()
+    first = register.register(name, log_model("same").model_uri)
+    # A pipeline re-run: the same content, logged again in another run.
+    again = register.register(name, log_model("same").model_uri)
+
+    assert int(again.version) == int(first.version)
+    assert [v["version"] for v in register.versions(name)] == [1]
+
+
+def test_force_creates_a_new_version_of_the_same_content(name, log_model) -> None:
+    register = MlflowRegister()
+    info = log_model("forced")
+    register.register(name, info.model_uri)
+    forced = register.register(name, info.model_uri, force=True)
+
+    assert int(forced.version) == 2
+    assert forced.tags[CONTENT_HASH_KEY] == content_hash(["forced"])
+    assert int(register.register(name, info.model_uri).version) == 1
+
+
+def test_different_content_gets_a_new_version(name, log_model) -> None:
+    register = MlflowRegister()
+    register.register(name, log_model("v-one").model_uri)
+    second = register.register(name, log_model("v-two").model_uri)
+    assert int(second.version) == 2
+
+
+def test_runs_uri_registers_the_same_content(name, log_model) -> None:
+    register = MlflowRegister()
+    info = log_model("by-run")
+    first = register.register(name, f"runs:/{info.run_id}/model")
+    assert int(first.version) == 1
+    assert int(register.register(name, info.model_uri).version) == 1
+
+
+def test_a_model_without_a_stored_hash_is_hashed_from_its_files(
+    name, log_model, tmp_path: Path
+) -> None:
+    register = MlflowRegister()
+    first = register.register(name, log_model("ignored", with_hash=False).model_uri)
+    again = register.register(name, log_model("ignored too", with_hash=False).model_uri)
+    assert first.tags[CONTENT_HASH_KEY].startswith("sha256:")
+    assert int(again.version) == int(first.version)
+
+    changed = tmp_path / "echo_model.py"
+    source = Path(__file__).with_name("echo_model.py").read_text()
+    changed.write_text(source + "\n# a change of code is a change of content\n")
+    other = register.register(name, log_model("x", with_hash=False, code=changed).model_uri)
+    assert int(other.version) == 2
+    assert other.tags[CONTENT_HASH_KEY] != first.tags[CONTENT_HASH_KEY]
+
+
+def test_versions_lists_tags_aliases_and_hash(name, log_model) -> None:
+    register = MlflowRegister(tags={"team": "nlp"})
+    info = log_model("listed")
+    register.register(name, info.model_uri)
+    register.register(name, log_model("listed-2").model_uri)
+    register.promote(name, 2, "champion")
+
+    rows = register.versions(name)
+    assert [(r["version"], r["aliases"]) for r in rows] == [(1, []), (2, ["champion"])]
+    assert rows[0]["content_hash"] == content_hash(["listed"])
+    assert rows[0]["tags"]["team"] == "nlp"
+    assert rows[0]["status"] == "READY"
+    assert rows[0]["run_id"] == info.run_id
+    assert rows[0]["source"]
+
+
+def test_versions_of_an_unknown_model_is_a_typed_error(name, store) -> None:
+    with pytest.raises(ModelNotFoundError, match=name):
+        MlflowRegister().versions(name)
+
+
+def test_explicit_uris_beat_the_environment(name, log_model, store, monkeypatch) -> None:
+    info = log_model("explicit")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    register = MlflowRegister(tracking_uri=store.uri)
+    assert register.resolved_uris() == (store.uri, store.uri)
+    assert int(register.register(name, info.model_uri).version) == 1
