@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import openai
+
 from llmreg import ModelDefinition, Request
 from llmreg_litellm.client import OpenAICompatibleClient
 
