@@ -44,15 +44,16 @@ class ModelCache:
         return loaded
 
     def alias(self, key: Hashable, ttl_seconds: float, lookup: Callable[[], int]) -> int:
-        """Return the version an alias points at, looked up again once ``ttl_seconds`` passed."""
+        """Return the version an alias points at, looked up again when the cached lookup is
+        ``ttl_seconds`` old or older (so ``0`` always looks up)."""
         now = time.monotonic()
         with self._lock:
             hit = self._aliases.get(key)
-            if hit is not None and hit[0] > now:
+            if hit is not None and now - hit[0] < ttl_seconds:
                 return hit[1]
         version = lookup()
         with self._lock:
-            self._aliases[key] = (now + ttl_seconds, version)
+            self._aliases[key] = (time.monotonic(), version)
         return version
 
     def clear(self) -> None:

@@ -16,7 +16,7 @@ from llmreg_pyfunc.secret_scan import check_directory
 
 
 class ScanningPyfuncFlavor:
-    """Passed as ``flavor`` to ``Model.log``; remembers the logged model id it saved.
+    """Passed as ``flavor`` to ``Model.log``.
 
     Args:
         secrets: values that must not occur in any saved file.
@@ -26,7 +26,6 @@ class ScanningPyfuncFlavor:
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = secrets
-        self.model_id: str | None = None
 
     def save_model(self, path: str, mlflow_model: Any, **kwargs: Any) -> None:
         """Save the pyfunc model into ``path``, then refuse it if a secret is in any file.
@@ -37,6 +36,5 @@ class ScanningPyfuncFlavor:
         import mlflow.pyfunc
 
         kwargs.pop("validate_serving_input", None)
-        self.model_id = getattr(mlflow_model, "model_id", None)
         mlflow.pyfunc.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
         check_directory(path, self.secrets)

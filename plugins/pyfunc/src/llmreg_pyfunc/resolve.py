@@ -99,7 +99,9 @@ def resolve_alias(client: Any, name: str, alias: str) -> int:
         found = _call(
             f"alias @{alias} of {name!r}", lambda: client.get_model_version_by_alias(name, alias)
         )
-    except ModelNotFoundError:
+    except (ModelNotFoundError, InvalidModelURIError):
+        # MLflow answers an unknown alias with INVALID_PARAMETER_VALUE, not NOT_FOUND;
+        # the alias syntax itself was checked before this call.
         raise _missing_name(
             client,
             name,

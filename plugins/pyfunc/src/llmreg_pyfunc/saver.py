@@ -147,20 +147,28 @@ class CustomSaver(Saver):
         from llmreg_pyfunc.mlflow_flavor import ScanningPyfuncFlavor
 
         client = MlflowClient()
-        run = client.create_run(self._experiment_id(client), tags=plan.tags)
+        experiment_id = self._experiment_id(client)
+        run = client.create_run(experiment_id, tags=plan.tags)
         run_id = run.info.run_id
         flavor = ScanningPyfuncFlavor(plan.secrets)
+        model_id: str | None = None
         with tempfile.TemporaryDirectory(prefix="llmreg-save-") as tmp:
             config = Path(tmp) / self.config_file
             config.write_text(plan.definition_json, encoding="utf-8")
             try:
                 client.log_batch(run_id, params=[Param(k, v) for k, v in plan.params.items()])
+                # Created here rather than by Model.log, which would put it in the active
+                # experiment instead of the run's.
+                model_id = client.create_logged_model(
+                    experiment_id, name=self.path, source_run_id=run_id, tags=plan.tags
+                ).model_id
                 info = Model.log(
                     artifact_path=None,
                     name=self.path,
                     flavor=flavor,
                     flavor_name="pyfunc.ModelFromCode",
                     run_id=run_id,
+                    model_id=model_id,
                     python_model=str(MODEL_CODE),
                     artifacts={ARTIFACT_KEY: str(config)},
                     signature=plan.signature,
@@ -170,7 +178,7 @@ class CustomSaver(Saver):
                     validate_serving_input=False,
                 )
             except BaseException:
-                _fail(client, run_id, flavor.model_id)
+                _fail(client, run_id, model_id)
                 raise
         client.set_terminated(run_id, "FINISHED")
         return info
