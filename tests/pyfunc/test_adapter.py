@@ -39,7 +39,7 @@ def test_no_config_is_a_value_error(providers: Any) -> None:
 def test_missing_config_file_is_a_file_not_found_error(tmp_path: Path, providers: Any) -> None:
     adapter = CustomSaver.Adapter()
     context = SimpleNamespace(artifacts={"llmreg_config": str(tmp_path / "gone.json")})
-    with pytest.raises(ConfigFileNotFoundError, match="gone.json") as info:
+    with pytest.raises(ConfigFileNotFoundError, match=r"gone\.json") as info:
         adapter.load_context(context)
     assert isinstance(info.value, FileNotFoundError)
 

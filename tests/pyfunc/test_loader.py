@@ -182,7 +182,7 @@ def _copy(local_copy: Path, tmp_path: Path) -> Path:
 def test_deleted_config_artifact(local_copy: Path, tmp_path: Path) -> None:
     target = _copy(local_copy, tmp_path)
     (target / "artifacts" / "model_definition.json").unlink()
-    with pytest.raises(UnsupportedModelFormatError, match="model_definition.json"):
+    with pytest.raises(UnsupportedModelFormatError, match=r"model_definition\.json"):
         CustomLoader().load(str(target))
 
 
