@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--calls", type=int, default=500, help="single-row calls to time")
     args = parser.parse_args()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load}; noisy under load")
     with fake_server(args.latency) as base_url:
         elapsed = bench_batch(base_url, args.rows, args.concurrency, args.latency)
         bench_sequential(base_url, args.rows, elapsed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -111,3 +112,27 @@ def test_each_client_has_one_loop_thread(make_client, unique):
     client.batch([Request(input=f"r{i}") for i in range(20)])
     client.complete(Request(input="again"))
     assert _loop_threads() - before == {client._loop._thread}
+
+
+def test_close_while_a_batch_waits_ends_it_with_a_typed_error(make_client, server, unique):
+    model = unique("fault-hang")
+    client = make_client(model, timeout=20, max_retries=0)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.batch([Request(input="x")])
+        except BaseException as exc:  # collected and asserted below
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 10
+    while server.count(model) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the request hangs in the server
+    assert server.count(model) == 1
+    client.close()
+    caller.join(10)
+    assert not caller.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], PredictionError)
+    assert "closed" in str(outcome[0])

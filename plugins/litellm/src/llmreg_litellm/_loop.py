@@ -34,7 +34,17 @@ class LoopThread:
         try:
             self._loop.run_forever()
         finally:
+            self._cancel_leftovers()
             self._loop.close()
+
+    def _cancel_leftovers(self) -> None:
+        """Cancel what still runs, so that no caller waits forever on a stopped loop."""
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            gathered = asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.run_until_complete(gathered)
 
     @property
     def running(self) -> bool:
@@ -50,7 +60,11 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the loop and join its thread. Safe to call twice, and from any thread."""
+        """Stop the loop and join its thread. Safe to call twice, and from any thread.
+
+        Work still running on the loop is cancelled: its futures raise
+        :class:`concurrent.futures.CancelledError`.
+        """
         if self._loop.is_closed():
             return
         if self._thread.is_alive():

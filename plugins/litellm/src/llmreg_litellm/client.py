@@ -23,11 +23,13 @@ does, and it is imported when the client is built.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
+import threading
 import time
 import weakref
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmreg.client import Client, Completion, RowResult
 from llmreg.definition import ModelDefinition, resolve_api_key
@@ -37,6 +39,8 @@ from llmreg_litellm._loop import LoopThread
 
 if TYPE_CHECKING:
     from llmreg_litellm._endpoint import Endpoint
+
+T = TypeVar("T")
 
 
 class OpenAICompatibleClient(Client):
@@ -64,6 +68,7 @@ class OpenAICompatibleClient(Client):
         self._chain: list[Endpoint] = [Endpoint(d, resolve_api_key(d.api_key), body) for d in chain]
         self._loop = LoopThread(name=f"llmreg-openai-{definition.model}")
         self._closed = False
+        self._lock = threading.Lock()  # orders submissions against close()
         self._finalizer = weakref.finalize(self, self._loop.stop)
 
     def __repr__(self) -> str:
@@ -102,13 +107,15 @@ class OpenAICompatibleClient(Client):
 
     def close(self) -> None:
         """Close the connection pools and stop the loop thread. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._loop.running and not self._loop.in_loop_thread():
-            future = self._loop.submit(self._aclose())
-            future.result(timeout=10)
-        self._finalizer()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            if self._loop.running and not self._loop.in_loop_thread():
+                self._loop.submit(self._aclose()).result(timeout=10)
+        finally:
+            self._finalizer()  # the loop thread stops even if a pool failed to close
 
     # --- internals -------------------------------------------------------------
 
@@ -118,15 +125,19 @@ class OpenAICompatibleClient(Client):
             raise ConfigError(f"concurrency must be a positive integer, not {value!r}")
         return value
 
-    def _submit(self, coro: Any) -> Any:
-        if self._closed or not self._loop.running:
-            coro.close()
-            raise PredictionError(
-                f"{self!r} is closed; build a new client (load the model again) to call it"
-            )
-        return self._loop.submit(coro)
+    def _closed_error(self) -> PredictionError:
+        return PredictionError(
+            f"{self!r} is closed; build a new client (load the model again) to call it"
+        )
 
-    def _run(self, coro: Any) -> Any:
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        with self._lock:
+            if not self._closed and self._loop.running:
+                return self._loop.submit(coro)
+        coro.close()
+        raise self._closed_error()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._loop.in_loop_thread():
             coro.close()
             raise PredictionError(
@@ -136,6 +147,10 @@ class OpenAICompatibleClient(Client):
         future = self._submit(coro)
         try:
             return future.result()
+        except concurrent.futures.CancelledError:
+            if self._closed:  # close() ran while this call waited
+                raise self._closed_error() from None
+            raise
         except BaseException:
             future.cancel()
             raise
