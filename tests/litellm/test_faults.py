@@ -160,3 +160,20 @@ def test_a_failed_row_keeps_the_others(make_client, server, unique):
     ]
     assert [results[0].text, results[2].text] == ["echo: a", "echo: c"]
     assert server.count(model) == 3
+
+
+def test_an_endpoint_that_comes_back_is_used_again(definition, unique):
+    from llmreg_litellm.client import OpenAICompatibleClient
+    from support.openai_server import FakeOpenAIServer
+
+    model = unique("m")
+    with FakeOpenAIServer() as own:
+        client = OpenAICompatibleClient(definition(model, base_url=own.base_url, max_retries=0))
+        try:
+            assert client.complete(ROW).text == "echo: hi"
+            own.stop()
+            assert type(client.batch([ROW])[0]) is ProviderUnreachableError
+            own.start()
+            assert client.complete(ROW).text == "echo: hi"
+        finally:
+            client.close()

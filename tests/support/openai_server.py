@@ -132,6 +132,7 @@ class _State:
         self.per_model: Counter[str] = Counter()
         self.in_flight: Counter[str | None] = Counter()
         self.max_in_flight: Counter[str | None] = Counter()
+        self.connections: set[socket.socket] = set()
 
     def record(self, request: RecordedRequest) -> int:
         """Record a request; return how many chat requests this model has had, this one included."""
@@ -216,6 +217,18 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # TCP_NODELAY on every accepted socket
     server: _Server
+
+    def setup(self) -> None:
+        """Track the connection, so that stopping the server closes it too."""
+        super().setup()
+        with self.state.lock:
+            self.state.connections.add(self.connection)
+
+    def finish(self) -> None:
+        """Forget the connection."""
+        with self.state.lock:
+            self.state.connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests read records, not logs."""
@@ -442,9 +455,13 @@ class FakeOpenAIServer:
     # --- lifecycle ---------------------------------------------------------
 
     def start(self) -> FakeOpenAIServer:
-        """Bind and start serving in a daemon thread."""
+        """Bind and start serving in a daemon thread.
+
+        After :meth:`stop`, it binds the same port again (an endpoint coming back).
+        """
         if self._httpd is not None:
             return self
+        self._state.stopping.clear()
         httpd = _Server(("127.0.0.1", self._port), _Handler)
         httpd.state = self._state
         self._httpd = httpd
@@ -456,13 +473,19 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving, end hanging requests and close the socket. Safe to call twice."""
+        """Stop serving, end hanging requests, close every connection. Safe to call twice."""
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._port = int(httpd.server_address[1])
         self._state.stopping.set()
         httpd.shutdown()
         httpd.server_close()
+        with self._state.lock:  # kept-alive connections end too, as with a real server
+            open_connections = list(self._state.connections)
+        for connection in open_connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
