@@ -85,6 +85,8 @@ def test_messages_column(pyfunc_model: Any) -> None:
 
 def test_dict_input_through_mlflow(pyfunc_model: Any) -> None:
     assert pyfunc_model.predict({"input": "d"})["prediction"].tolist() == ["echo: d"]
+    out = pyfunc_model.predict({"input": ["d", "e"]})
+    assert out["prediction"].tolist() == ["echo: d", "echo: e"]
 
 
 @pytest.mark.parametrize(

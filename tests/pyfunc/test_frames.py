@@ -33,6 +33,12 @@ def test_mixed_columns_with_empty_cells() -> None:
     assert inputs.rows[1].input is None and inputs.rows[1].messages is not None
 
 
+def test_a_cell_with_a_list_of_texts_is_one_row_per_text() -> None:
+    # what MLflow makes of the columnar {"input": ["a", "b"]}
+    frame = pd.DataFrame({"input": [["a", "b"]]})
+    assert [r.input for r in to_inputs(frame).rows] == ["a", "b"]
+
+
 def test_frame_without_a_known_column() -> None:
     with pytest.raises(SchemaError, match="needs a column 'input'"):
         to_inputs(pd.DataFrame({"question": ["a"]}))

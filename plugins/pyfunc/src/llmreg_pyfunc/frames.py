@@ -49,15 +49,27 @@ def frame_to_rows(frame: Any) -> list[dict[str, Any]]:
             f"the DataFrame has the columns {columns}; it needs a column 'input' (text) "
             "or 'messages' (a list of {role, content})"
         )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for record in frame.to_dict(orient="records"):
         row = {
             key: _plain(value)
             for key, value in record.items()
             if key in ROW_COLUMNS and not _missing(value)
         }
-        rows.append(row)
+        rows.extend(_explode(row))
     return rows
+
+
+def _explode(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Split a cell holding a list of texts into one row per text.
+
+    MLflow turns the columnar ``{"input": ["a", "b"]}`` (a dict payload, or
+    ``{"inputs": ...}`` in serving) into a single row whose cell is the list.
+    """
+    texts = row.get("input")
+    if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
+        return [{**row, "input": text} for text in texts]
+    return [row]
 
 
 def to_inputs(model_input: Any) -> Inputs:
