@@ -167,9 +167,8 @@ def _free_port() -> int:
 
 
 def _post(url: str, payload: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers)  # noqa: S310
     with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback URL
         return json.loads(answer.read())
 
