@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -48,6 +50,11 @@ class LlmregGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # stdout was closed early (``llmreg predict ... | head``): stop quietly.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except LlmregError as exc:
             if _debug(ctx):
                 raise
@@ -101,6 +108,11 @@ class RedactingFormatter(logging.Formatter):
 
 
 def _configure_logging(debug: bool) -> None:
+    if not debug:
+        # Keep stderr for llmreg's own lines: MLflow's INFO logs and its UserWarnings
+        # (shown with --debug) would bury them.
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

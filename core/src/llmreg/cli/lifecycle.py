@@ -23,6 +23,7 @@ from llmreg.cli.components import (
     version_record,
 )
 from llmreg.cli.store import say_store, use_store
+from llmreg.errors import ConfigError
 from llmreg.hashing import CONTENT_HASH_KEY
 
 
@@ -121,7 +122,9 @@ def versions(name: str, as_json: bool) -> None:
     for row in rows:
         aliases = ",".join(row.get("aliases") or []) or "-"
         digest = row.get("content_hash") or (row.get("tags") or {}).get(CONTENT_HASH_KEY) or "-"
-        tags = " ".join(f"{k}={v}" for k, v in sorted((row.get("tags") or {}).items()))
+        tags = " ".join(
+            f"{k}={v}" for k, v in sorted((row.get("tags") or {}).items()) if k != CONTENT_HASH_KEY
+        )
         click.echo(f"{row.get('version')}\t{aliases}\t{digest}\t{tags}".rstrip())
 
 
@@ -135,9 +138,11 @@ def show(model_uri: str, as_json: bool) -> None:
     definition = adapter.definition
     if definition is not None:
         add_secrets(definition.resolved_secrets())
+    info = dict(adapter.info)
     result: dict[str, Any] = {
         "model_uri": model_uri,
-        "info": dict(adapter.info),
+        "info": info,
+        "content_hash": info.get("content_hash") or _registered_hash(info),
         "definition": definition.persistable() if definition is not None else None,
     }
     if as_json:
@@ -146,11 +151,27 @@ def show(model_uri: str, as_json: bool) -> None:
     say_store(store)
     click.echo(f"model_uri: {model_uri}")
     for key, value in sorted(result["info"].items()):
-        if key != "model_uri":
+        if key != "model_uri" and value is not None:
             click.echo(f"{key}: {value}")
+    if result["content_hash"]:
+        click.echo(f"content_hash: {result['content_hash']}")
     if definition is not None:
         click.echo("definition:")
         click.echo("  " + definition.to_json().replace("\n", "\n  "))
+
+
+def _registered_hash(info: dict[str, Any]) -> str | None:
+    """Look up the content hash of a registered version (``info`` names and versions it)."""
+    name, version = info.get("name"), info.get("version")
+    if not name or version is None:
+        return None
+    try:
+        rows = build_alias_register().versions(str(name))
+    except ConfigError:
+        return None  # the register KIND cannot list versions: nothing more is known
+    row = next((r for r in rows if str(r.get("version")) == str(version)), {})
+    found = row.get("content_hash") or (row.get("tags") or {}).get(CONTENT_HASH_KEY)
+    return str(found) if found else None
 
 
 def _alias_record(name: str, alias: str, version: str | None) -> dict[str, Any]:

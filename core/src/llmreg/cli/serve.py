@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from llmreg.cli.app import add_secrets
+from llmreg.cli.app import DEFAULT_KINDS, add_secrets
 from llmreg.cli.components import current, kind_config
 from llmreg.cli.store import say_store, use_store
 
@@ -34,9 +34,11 @@ def serve(model_uri: str, host: str, port: int, reload_interval: float) -> None:
             f"serving needs fastapi and uvicorn ({exc}): pip install 'llmreg[serve]'"
         ) from None
     store = use_store()
+    kind = current().kinds["loader"]
     app = create_app(
         model_uri,
-        loader=kind_config("loader", current().kinds["loader"]),
+        # the default KIND: the app's own default config (alias cache off)
+        loader=None if kind == DEFAULT_KINDS["loader"] else kind_config("loader", kind),
         reload_interval=reload_interval,
     )
     adapter = app.state.llmreg.load()

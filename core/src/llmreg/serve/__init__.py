@@ -37,8 +37,10 @@ def create_app(
 
     Args:
         model_uri: the model to serve, e.g. ``models:/chat@champion``.
-        loader: a loader config such as ``{"KIND": "CustomLoader"}`` (the default),
-            or a :class:`~llmreg.Loader` instance.
+        loader: a loader config such as ``{"KIND": "FolderLoader"}``, or a
+            :class:`~llmreg.Loader` instance. Default: CustomLoader with its alias
+            cache off (``{"KIND": "CustomLoader", "alias_ttl_seconds": 0}``), so a
+            reload always sees where the alias points now.
         manager: the plugin manager that builds the loader; default the process's own.
         reload_interval: seconds between checks of an alias URI for a moved alias;
             0 turns the poll off (``POST /admin/reload`` still works).

@@ -14,6 +14,10 @@ from llmreg.manager import PluginManager, get_plugin_manager
 
 logger = logging.getLogger(__name__)
 
+#: The loader used when none is given: CustomLoader, with no alias cache, so that a
+#: reload (the poll or ``POST /admin/reload``) always asks the registry.
+DEFAULT_LOADER: dict[str, Any] = {"KIND": "CustomLoader", "alias_ttl_seconds": 0.0}
+
 _REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
 
 
@@ -26,7 +30,7 @@ class ServedModel:
 
     Args:
         model_uri: the URI to load.
-        loader: a loader config (default ``{"KIND": "CustomLoader"}``) or a Loader.
+        loader: a loader config (default :data:`DEFAULT_LOADER`) or a Loader.
         manager: the plugin manager that builds the loader; default the process's own.
     """
 
@@ -39,7 +43,7 @@ class ServedModel:
     ) -> None:
         self.model_uri = model_uri
         self._loader_config: Mapping[str, Any] | Loader = (
-            loader if loader is not None else {"KIND": "CustomLoader"}
+            loader if loader is not None else DEFAULT_LOADER
         )
         self._manager = manager
         self._lock = threading.Lock()
@@ -126,4 +130,4 @@ class ServedModel:
         self.loaded_at = int(time.time())
 
 
-__all__ = ["ServedModel"]
+__all__ = ["DEFAULT_LOADER", "ServedModel"]
