@@ -1,0 +1,38 @@
+"""The code examples of docs/plugins/pyfunc.md run as written, on a real sqlite store."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins" / "pyfunc.md"
+
+
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+
+
+def test_the_examples_run(store: Path, providers: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUPPORT_BOT_KEY", raising=False)
+    blocks = _python_blocks(DOC.read_text(encoding="utf-8"))
+    assert len(blocks) >= 6
+    namespace: dict[str, object] = {"__name__": "docs_example"}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for block in blocks:
+            exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102
+    printed = out.getvalue()
+    assert "models:/m-" in printed
+    assert "refused: signature inputs ['question']" in printed
+    assert "refused: a secret value" in printed and "sk-docs-example-key" not in printed
+    assert "['echo: Where is my order?']" in printed
+    assert "ok 1 champion" in printed
+    assert "None error" in printed
+    assert "strict: row 1 failed" in printed
+    assert "InvalidModelURIError" in printed
+    assert "ModelNotFoundError alias @nobody" in printed
