@@ -21,8 +21,14 @@ from llmreg_llamacpp import plugin
 from llmreg_llamacpp.discovery import CACHE_ENV
 from llmreg_llamacpp.provider import LlamaCppClient
 
-#: The definition most tests use: the default model, few tokens so each call is short.
-DEFINITION: dict[str, Any] = {"provider": "llamacpp", "model": "gemma-3-270m", "max_tokens": 16}
+#: The definition most tests use: the default model, few tokens so each call is short
+#: (about 0.3 s each), and a long timeout so that a busy CI machine causes no retry.
+DEFINITION: dict[str, Any] = {
+    "provider": "llamacpp",
+    "model": "gemma-3-270m",
+    "max_tokens": 16,
+    "timeout": 300,
+}
 
 MakeDefinition = Callable[..., ModelDefinition]
 NewClient = Callable[[ModelDefinition], LlamaCppClient]

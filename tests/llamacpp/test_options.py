@@ -107,6 +107,7 @@ def test_command_line_carries_every_setting_on_loopback():
         "-c 1024",
         "-t 3",
         "-np 2",
+        "--poll 0",
         "--chat-template-file /t/chat.jinja",
     ):
         assert flags in joined
