@@ -1,4 +1,7 @@
-"""MlflowRegister against a real ``mlflow server`` over HTTP (sqlite backend, proxied artifacts).
+"""MlflowRegister against a real ``mlflow server`` over HTTP (proxied artifacts).
+
+Every test runs twice: on a server with a sqlite backend, and on one backed by
+a throwaway PostgreSQL cluster (skipped where PostgreSQL or psycopg2 is missing).
 
 The same flows as tests/mlflow on the embedded store, plus what only a shared
 server shows: 8 processes registering 8 contents under one name at once, and a
@@ -22,7 +25,7 @@ import pytest
 from llmreg.errors import ModelNotFoundError, RegistrationError, StoreUnavailableError
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
 from llmreg_mlflow import MlflowRegister
-from support.mlflow_server import MlflowServer
+from support.mlflow_server import MlflowServer, mlflow_server_on, postgres_unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -30,11 +33,21 @@ ECHO_MODEL = Path(__file__).parents[1] / "mlflow" / "echo_model.py"
 WRITERS = 8
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """One mlflow server for the module; MLflow's URIs point at it."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    with MlflowServer(folder) as running, pytest.MonkeyPatch.context() as patch:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowServer]:
+    """One mlflow server per backend for the module; MLflow's URIs point at it.
+
+    The PostgreSQL run is skipped, saying why, where PostgreSQL or psycopg2 is missing.
+    """
+    if request.param == "postgresql" and (why := postgres_unavailable()):
+        pytest.skip(why)
+    folder = tmp_path_factory.mktemp(f"mlflow-server-{request.param}")
+    with (
+        mlflow_server_on(request.param, folder) as running,
+        pytest.MonkeyPatch.context() as patch,
+    ):
         patch.setenv("MLFLOW_TRACKING_URI", running.url)
         patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
         # The client's defaults retry a dead server for minutes; the tests want an answer.

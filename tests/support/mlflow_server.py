@@ -245,10 +245,129 @@ def running_mlflow_server(
         server.stop()
 
 
+# --- a PostgreSQL backend for the server -----------------------------------
+
+
+def postgres_unavailable() -> str | None:
+    """Return why a throwaway PostgreSQL cannot run here, or ``None`` when it can."""
+    if shutil.which("initdb") is None and not _pg_bin_dir():
+        return "PostgreSQL's initdb is not installed (apt-get install postgresql)"
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        return "psycopg2 is not installed (pip install psycopg2-binary)"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root, and no runuser to start PostgreSQL as another user"
+    return None
+
+
+def _pg_bin_dir() -> str | None:
+    root = Path("/usr/lib/postgresql")
+    versions = sorted(root.glob("*/bin/initdb")) if root.exists() else []
+    return str(versions[-1].parent) if versions else None
+
+
+class PostgresBackend:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 with one database, ``mlflow``.
+
+    initdb refuses to run as root, so as root the cluster is owned by and run as
+    the ``postgres`` system user (``runuser``). It lives in a fresh folder under
+    the system temp dir (which that user can reach) and is deleted on stop.
+
+    Attributes:
+        uri: the ``--backend-store-uri``,
+            ``postgresql+psycopg2://postgres@127.0.0.1:<port>/mlflow``.
+    """
+
+    def __init__(self, user: str = "postgres") -> None:
+        self.port = free_port()
+        self.uri = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/mlflow"
+        self._user = user if os.geteuid() == 0 else None
+        self._folder: Path | None = None
+
+    def _run(self, tool: str, *args: str) -> None:
+        bin_dir = _pg_bin_dir()
+        executable = str(Path(bin_dir) / tool) if bin_dir else tool
+        command = [executable, *args]
+        if self._user is not None:
+            command = ["runuser", "-u", self._user, "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise MlflowServerError(
+                f"{tool} failed with code {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            )
+
+    def start(self) -> PostgresBackend:
+        """Create the cluster, start it and create the ``mlflow`` database."""
+        import tempfile
+
+        self._folder = Path(tempfile.mkdtemp(prefix="llmreg-pg-"))
+        if self._user is not None:
+            shutil.chown(self._folder, user=self._user)
+        data = self._folder / "data"
+        self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                  "--no-sync")  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self._folder} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run("pg_ctl", "-D", str(data), "-l", str(self._folder / "postgres.log"), "-w",
+                  "-t", "60", "-o", options, "start")  # fmt: skip
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "mlflow")
+        return self
+
+    def stop(self) -> None:
+        """Stop the cluster and delete its folder."""
+        folder, self._folder = self._folder, None
+        if folder is None:
+            return
+        try:
+            self._run("pg_ctl", "-D", str(folder / "data"), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def __enter__(self) -> PostgresBackend:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def mlflow_server_on(backend: str, folder: str | os.PathLike[str]) -> Iterator[MlflowServer]:
+    """Start a :class:`MlflowServer` on ``backend`` (``"sqlite"`` or ``"postgresql"``).
+
+    For a pytest fixture parametrised by backend::
+
+        @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+        def mlflow_server(request, tmp_path_factory):
+            if request.param == "postgresql" and (why := postgres_unavailable()):
+                pytest.skip(why)
+            with mlflow_server_on(request.param, tmp_path_factory.mktemp("mlflow")) as server:
+                yield server
+    """
+    if backend == "sqlite":
+        with running_mlflow_server(folder) as server:
+            yield server
+    elif backend == "postgresql":
+        with PostgresBackend() as database, running_mlflow_server(folder, database.uri) as server:
+            yield server
+    else:
+        raise ValueError(f"unknown backend {backend!r}: use 'sqlite' or 'postgresql'")
+
+
 __all__ = [
     "MlflowServer",
     "MlflowServerError",
+    "PostgresBackend",
     "free_port",
     "mlflow_executable",
+    "mlflow_server_on",
+    "postgres_unavailable",
     "running_mlflow_server",
 ]
