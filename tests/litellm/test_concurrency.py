@@ -136,3 +136,24 @@ def test_close_while_a_batch_waits_ends_it_with_a_typed_error(make_client, serve
     assert not caller.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], PredictionError)
     assert "closed" in str(outcome[0])
+
+
+def test_an_empty_batch_is_empty(make_client, server, unique):
+    model = unique("empty")
+    assert make_client(model).batch([]) == []
+    assert server.count(model) == 0
+
+
+def test_close_while_abatch_waits_ends_it_with_a_typed_error(make_client, server, unique):
+    model = unique("fault-hang")
+    client = make_client(model, timeout=20, max_retries=0)
+
+    async def caller() -> None:
+        waiting = asyncio.ensure_future(client.abatch([Request(input="x")]))
+        while server.count(model) == 0:
+            await asyncio.sleep(0.01)  # until the request hangs in the server
+        await asyncio.to_thread(client.close)
+        await waiting
+
+    with pytest.raises(PredictionError, match="closed"):
+        asyncio.run(asyncio.wait_for(caller(), timeout=20))

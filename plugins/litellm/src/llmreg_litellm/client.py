@@ -69,6 +69,7 @@ class OpenAICompatibleClient(Client):
         self._loop = LoopThread(name=f"llmreg-openai-{definition.model}")
         self._closed = False
         self._lock = threading.Lock()  # orders submissions against close()
+        self._pending: set[concurrent.futures.Future[Any]] = set()
         self._finalizer = weakref.finalize(self, self._loop.stop)
 
     def __repr__(self) -> str:
@@ -103,7 +104,12 @@ class OpenAICompatibleClient(Client):
     ) -> list[RowResult]:
         """Async form of :meth:`batch`: awaits the same work on the client's loop."""
         future = self._submit(self._batch(list(requests), self._concurrency(concurrency)))
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if self._closed and future.cancelled():  # close() ran while this call waited
+                raise self._closed_error() from None
+            raise
 
     def close(self) -> None:
         """Close the connection pools and stop the loop thread. Safe to call twice."""
@@ -111,6 +117,9 @@ class OpenAICompatibleClient(Client):
             if self._closed:
                 return
             self._closed = True
+            pending = list(self._pending)
+        for future in pending:  # calls still waiting end with a PredictionError
+            future.cancel()
         try:
             if self._loop.running and not self._loop.in_loop_thread():
                 self._loop.submit(self._aclose()).result(timeout=10)
@@ -133,7 +142,10 @@ class OpenAICompatibleClient(Client):
     def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         with self._lock:
             if not self._closed and self._loop.running:
-                return self._loop.submit(coro)
+                future = self._loop.submit(coro)
+                self._pending.add(future)
+                future.add_done_callback(self._pending.discard)
+                return future
         coro.close()
         raise self._closed_error()
 
