@@ -64,7 +64,9 @@ def test_save_returns_model_info_of_a_finished_run(saved: Any) -> None:
     assert saved.model_uri.startswith("models:/m-")
     run = MlflowClient().get_run(saved.run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params == {"provider": "echo", "model": "echo-1"}
+    logged = MlflowClient().get_logged_model(saved.model_id)
+    assert logged.params == {"provider": "echo", "model": "echo-1"}
+    assert logged.source_run_id == saved.run_id
     assert run.data.tags[CONTENT_HASH_KEY] == saved.metadata[CONTENT_HASH_KEY]
 
 
