@@ -6,11 +6,13 @@ import json
 import subprocess
 import sys
 import threading
+from typing import Literal
 
 import httpx
 import pytest
 
-from llmreg.serve import create_app
+from llmreg import Adapter, Loader, ModelDefinition
+from llmreg.serve import ServedModel, create_app
 
 URI = "models:/chat@champion"
 
@@ -194,3 +196,31 @@ def test_serves_the_example_plugins_folder_models(serve, tmp_path):
             assert models["data"][0]["id"] == uri
     finally:
         set_plugin_manager(None)
+
+
+class KeyedAdapter(Adapter):
+    def __init__(self, definition: ModelDefinition) -> None:
+        self._definition = definition
+
+    @property
+    def definition(self) -> ModelDefinition:
+        return self._definition
+
+    def predict(self, inputs, params=None):
+        raise AssertionError("not called")
+
+
+class KeyedLoader(Loader):
+    KIND: Literal["KeyedLoader"] = "KeyedLoader"
+
+    def load(self, uri: str) -> KeyedAdapter:
+        return KeyedAdapter(ModelDefinition(provider="echo", model="m", api_key="env:SERVE_KEY"))
+
+
+def test_error_messages_mask_the_models_resolved_key(monkeypatch):
+    monkeypatch.setenv("SERVE_KEY", "sk-very-secret-123")
+    served = ServedModel(URI, loader=KeyedLoader())
+    text = "Incorrect API key provided: sk-very-secret-123"
+    assert served.redact(text) == text  # nothing loaded, nothing known
+    served.load()
+    assert served.redact(text) == "Incorrect API key provided: ***"

@@ -38,7 +38,9 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data), status_code=status, media_type="application/json")
 
 
-def _error(err: ApiError) -> Response:
+def _error(err: ApiError, served: ServedModel | None = None) -> Response:
+    if served is not None:
+        err.message = served.redact(err.message)
     return _json(err.body(), err.status)
 
 
@@ -120,7 +122,7 @@ class Routes:
             if not any(row.ok for row in outputs.rows):
                 raise row_failure(outputs.rows[0].metadata)
         except Exception as exc:
-            return _error(from_exception(exc))
+            return _error(from_exception(exc), self.served)
         return _json(outputs.model_dump(mode="json"))
 
     async def chat(self, request: Request) -> Response:
@@ -140,7 +142,7 @@ class Routes:
             if not result.ok:
                 raise row_failure(result.metadata)
         except Exception as exc:
-            return _error(from_exception(exc))
+            return _error(from_exception(exc), self.served)
         if chat.stream:
             return StreamingResponse(
                 stream_chunks(result, chat.model, chat.include_usage),
@@ -180,7 +182,7 @@ class Routes:
                 type=type(exc).__name__,
                 code="reload_failed",
             )
-            return _error(err)
+            return _error(err, self.served)
         return _json({"model_uri": self.served.model_uri, **outcome})
 
 

@@ -70,6 +70,17 @@ class ServedModel:
         adapter = self._adapter
         return dict(adapter.info) if adapter is not None else {}
 
+    def redact(self, text: str) -> str:
+        """Return ``text`` with the loaded model's secret values (resolved keys) masked."""
+        adapter = self._adapter
+        definition = adapter.definition if adapter is not None else None
+        if definition is None:
+            return text
+        for secret in definition.resolved_secrets():
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
     def accepts(self, model: str | None) -> bool:
         """Whether a request's ``model`` names this model: the URI or the registered name."""
         return model is None or model in {self.model_uri, self.name}
