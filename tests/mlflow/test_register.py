@@ -127,3 +127,23 @@ def test_explicit_uris_beat_the_environment(name, log_model, store, monkeypatch)
     register = MlflowRegister(tracking_uri=store.uri)
     assert register.resolved_uris() == (store.uri, store.uri)
     assert int(register.register(name, info.model_uri).version) == 1
+
+
+def test_a_model_copied_into_another_run_registers_that_runs_files(
+    name, log_model, tmp_path: Path
+) -> None:
+    import mlflow
+
+    info = log_model("copied")
+    files = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path))
+    # Its MLmodel names a logged model of another run; the copy must not point there.
+    (Path(files) / "MLmodel").write_text(
+        (Path(files) / "MLmodel").read_text().replace(info.model_id, "m-" + "0" * 32)
+    )
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(files, "model")
+    version = MlflowRegister().register(name, f"runs:/{run.info.run_id}/model")
+
+    assert version.run_id == run.info.run_id
+    assert run.info.run_id in version.source
+    assert mlflow.pyfunc.load_model(f"models:/{name}/1").predict(["x"]) == ["x"]

@@ -171,6 +171,27 @@ def inspect_model(client: Any, model_uri: str) -> SavedModel:
         return SavedModel(model_uri, mlmodel, hash_model_files(root, mlmodel.flavors))
 
 
+def _logged_model_of_run(client: Any, model_id: str | None, run_id: str) -> Any | None:
+    """Return the logged model ``model_id`` if it exists here and belongs to ``run_id``.
+
+    A model copied from another store keeps its old ``model_id`` in ``MLmodel``;
+    there the files live in the run's own artifacts instead.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from llmreg_mlflow.errors import NOT_FOUND_CODES, error_code
+
+    if not model_id:
+        return None
+    try:
+        logged = client.get_logged_model(model_id)
+    except MlflowException as exc:
+        if error_code(exc) in NOT_FOUND_CODES:
+            return None
+        raise
+    return logged if logged.source_run_id == run_id else None
+
+
 def resolve_source(client: Any, model_uri: str, mlmodel: Any) -> Source:
     """Return the source, run id and logged-model id to register ``model_uri`` with.
 
@@ -185,11 +206,9 @@ def resolve_source(client: Any, model_uri: str, mlmodel: Any) -> Source:
 
     if RunsArtifactRepository.is_runs_uri(model_uri):
         run_id, _ = RunsArtifactRepository.parse_runs_uri(model_uri)
-        model_id = getattr(mlmodel, "model_id", None)
-        if model_id:
-            logged = client.get_logged_model(model_id)
-            if logged.source_run_id == run_id:
-                return Source(logged.artifact_location, run_id, model_id)
+        logged = _logged_model_of_run(client, getattr(mlmodel, "model_id", None), run_id)
+        if logged is not None:
+            return Source(logged.artifact_location, run_id, logged.model_id)
         tracking_uri = client._tracking_client.tracking_uri
         return Source(RunsArtifactRepository.get_underlying_uri(model_uri, tracking_uri), run_id)
     if is_models_uri(model_uri):
