@@ -117,3 +117,15 @@ def test_a_server_that_is_not_ready_in_time_is_stopped_and_reported(
     assert "/health" in str(caught.value)
     assert child_pids() <= before
     assert not [s for s in registry.running_servers() if s.settings.context_size == 640]
+
+
+def test_a_client_dropped_without_close_gives_its_server_back(make_definition, pid_alive):
+    import gc
+
+    from llmreg_llamacpp.plugin import create_client
+
+    client = create_client(make_definition(options={"context_size": 1024}))
+    pid = client.server.pid
+    del client
+    gc.collect()
+    assert not pid_alive(pid)

@@ -12,6 +12,7 @@ client is built.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,8 @@ class LlamaCppClient(Client):
         self._lease: registry.Lease | None = None
         if definition.base_url is None:
             self._lease = registry.acquire(server_settings(options), options.start_timeout)
+        # A client dropped without close() still gives its lease back.
+        self._release = weakref.finalize(self, self._lease.release if self._lease else _nothing)
         try:
             self._client = client_class(
                 self._endpoint_definition(), extra_body={"cache_prompt": options.cache_prompt}
@@ -138,9 +141,9 @@ class LlamaCppClient(Client):
         finally:
             self._release()
 
-    def _release(self) -> None:
-        if self._lease is not None:
-            self._lease.release()
+
+def _nothing() -> None:
+    """No lease to give back (the client calls a ``base_url``)."""
 
 
 __all__ = ["LlamaCppClient", "server_settings"]
