@@ -1,0 +1,69 @@
+"""The README's main-job command, run as written on a copy of the repository.
+
+It installs llmreg and its plugins into a fresh venv, saves examples/chat.json,
+registers it, promotes it to champion, loads it by alias and asks the real
+local model (llama.cpp + Gemma 3 270M) a question. The answer's text is not
+checked (a tiny base model), its structure and the registry state are.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IGNORE = shutil.ignore_patterns(".venv", ".tox", "__pycache__", "*.egg-info", "mlruns", "*.db")
+
+
+def _main_job_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(
+        r"<!-- main-job:start -->\n```bash\n(.*?)\n```\n<!-- main-job:end -->", readme, re.S
+    )
+    assert block, "README lost its main-job block"
+    return block.group(1)
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory):
+    work = tmp_path_factory.mktemp("readme")
+    for part in ("core", "plugins", "examples"):
+        shutil.copytree(ROOT / part, work / part, ignore=IGNORE)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MLFLOW_", "LLMREG_", "VIRTUAL_ENV"))
+    }
+    done = subprocess.run(
+        ["bash", "-c", _main_job_command()],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    return work, done
+
+
+def test_main_job_answers_and_says_where_the_store_is(main_job):
+    work, done = main_job
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert str(work / "mlflow.db") in done.stdout + done.stderr
+    answer = done.stdout.strip().splitlines()[-1]
+    assert answer.strip(), "the last line should be the model's answer"
+
+
+def test_main_job_left_the_registry_in_the_promised_state(main_job):
+    work, done = main_job
+    assert done.returncode == 0
+    from mlflow import MlflowClient
+
+    client = MlflowClient(
+        tracking_uri=f"sqlite:///{work}/mlflow.db", registry_uri=f"sqlite:///{work}/mlflow.db"
+    )
+    champion = client.get_model_version_by_alias("chat", "champion")
+    assert champion.version == "1"
+    assert [v.version for v in client.search_model_versions("name='chat'")] == ["1"]
