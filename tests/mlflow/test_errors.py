@@ -124,3 +124,8 @@ def test_no_bare_mlflow_exception_escapes(name, store) -> None:
     with pytest.raises(LlmregError) as caught:
         MlflowRegister().history(name)
     assert not isinstance(caught.value, MlflowException)
+
+
+def test_an_unsupported_store_uri_is_a_typed_error(name) -> None:
+    with pytest.raises(RegistrationError, match="unsupported URI 'foo://bar'"):
+        MlflowRegister(tracking_uri="foo://bar").versions(name)

@@ -6,6 +6,7 @@ that ``llmreg plugins`` stays fast.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +28,8 @@ from llmreg_mlflow.uris import check_alias, check_model_name, check_version
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+
+logger = logging.getLogger(__name__)
 
 #: Seconds between two status polls while waiting for a version to be READY.
 _POLL_S = 0.5
@@ -83,7 +86,8 @@ class MlflowRegister(AliasRegister):
         from mlflow import MlflowClient
 
         tracking, registry = self.resolved_uris()
-        return MlflowClient(tracking_uri=tracking, registry_uri=registry)
+        with translated_errors(f"opening the MLflow store {tracking!r}"):
+            return MlflowClient(tracking_uri=tracking, registry_uri=registry)
 
     # --- register ------------------------------------------------------------
 
@@ -190,9 +194,24 @@ class MlflowRegister(AliasRegister):
         return current
 
     def _delete_if_empty(self, client: MlflowClient, name: str) -> None:
-        """Delete a registered model this call created, unless another writer added a version."""
-        if not client.search_model_versions(filter_string=f"name = '{name}'", max_results=1):
-            client.delete_registered_model(name)
+        """Delete a registered model this call created, unless another writer added a version.
+
+        Runs while another error propagates: a failure here is logged, not raised,
+        so that the caller sees the error that made the registration fail.
+        """
+        from mlflow.exceptions import MlflowException
+        from requests import RequestException
+
+        try:
+            if not client.search_model_versions(filter_string=f"name = '{name}'", max_results=1):
+                client.delete_registered_model(name)
+        except (MlflowException, RequestException, OSError) as exc:
+            logger.warning(
+                "registered model %r was created by a failed registration and could not be "
+                "deleted (%s); delete it by hand if it stays empty",
+                name,
+                exc,
+            )
 
     # --- aliases -------------------------------------------------------------
 
