@@ -129,3 +129,14 @@ def test_a_client_dropped_without_close_gives_its_server_back(make_definition, p
     del client
     gc.collect()
     assert not pid_alive(pid)
+
+
+def test_output_tail_keeps_only_the_last_lines():
+    from llmreg_llamacpp.server import KEPT_LINES, OutputTail
+
+    code = "for i in range(5000): print('line', i)"
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    tail = OutputTail(process.stdout, name="test-output")
+    process.wait()
+    assert tail.last(3, wait=5) == ["line 4997", "line 4998", "line 4999"]
+    assert len(tail.last(10_000)) == KEPT_LINES

