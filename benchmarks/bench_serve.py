@@ -1,0 +1,204 @@
+"""Serving throughput: ``llmreg serve`` /predict against ``mlflow models serve`` /invocations.
+
+One saved model (CustomSaver, registered as ``chat@champion`` in a sqlite store
+in a temp folder) answering through the OpenAI-compatible fake server with 0 ms
+of latency, so that the serving layers themselves are what is measured. Both
+servers run as one process each, on loopback; 32 concurrent clients send
+one-row requests for a fixed time against each in turn, after a warm-up.
+
+Prints requests/s for both and the ratio (goal: llmreg >= 2x). Needs
+llmreg[serve], llmreg-pyfunc, llmreg-mlflow and llmreg-litellm. Run:
+
+    python benchmarks/bench_serve.py [--seconds 10] [--clients 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(folder: Path) -> dict[str, str]:
+    """The environment of every process: the store in ``folder``, the venv's bin on PATH."""
+    env = dict(os.environ)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT / "tests")
+    env["BENCH_KEY"] = "sk-bench"
+    env.setdefault("LLMREG_DISABLE_PLUGINS", "llmreg-broken,llmreg-incompatible")
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    return env
+
+
+def start(cmd: list[str], folder: Path, log: str) -> subprocess.Popen[bytes]:
+    """Start a server process in its own session, output to ``folder/log``."""
+    with (folder / log).open("wb") as out:
+        return subprocess.Popen(
+            cmd,
+            cwd=folder,
+            env=environment(folder),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL it after 10 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
+    """Poll ``url`` until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+def save_model(folder: Path, base_url: str) -> None:
+    """Save and register the model as chat@champion through the CLI."""
+    config = folder / "chat.json"
+    definition = {
+        "provider": "openai",
+        "model": "bench",
+        "base_url": base_url,
+        "api_key": "env:BENCH_KEY",
+    }
+    config.write_text(json.dumps(definition))
+    cmd = [str(BIN / "llmreg"), "save", str(config), "--register", "--name", "chat"]
+    subprocess.run([*cmd, "--alias", "champion"], cwd=folder, env=environment(folder), check=True)
+
+
+async def load(url: str, body: dict[str, object], clients: int, seconds: float) -> tuple[int, int]:
+    """``clients`` loops posting ``body`` for ``seconds``; return (ok, failed) counts."""
+    ok = failed = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def one_client() -> None:
+            nonlocal ok, failed
+            while time.perf_counter() < deadline:
+                answer = await client.post(url, json=body)
+                if answer.status_code == 200:
+                    ok += 1
+                else:
+                    failed += 1
+
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+    return ok, failed
+
+
+def measure(name: str, url: str, body: dict[str, object], clients: int, seconds: float) -> float:
+    """Warm up, then measure requests/s at ``clients`` concurrent clients."""
+    asyncio.run(load(url, body, clients, min(3.0, seconds)))
+    ok, failed = asyncio.run(load(url, body, clients, seconds))
+    rate = ok / seconds
+    print(f"{name:<34}: {rate:8.1f} requests/s ({ok} ok, {failed} failed, {clients} clients)")
+    if failed:
+        raise RuntimeError(f"{name}: {failed} requests failed")
+    return rate
+
+
+def main() -> None:
+    """Run both servers on one saved model and print their throughput and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        folder = Path(tmp)
+        fake_port = free_port()
+        fake = start(
+            [sys.executable, "-m", "support.openai_server", "--port", str(fake_port)],
+            folder,
+            "fake.log",
+        )
+        processes = [fake]
+        try:
+            wait_for(f"http://127.0.0.1:{fake_port}/health", fake)
+            save_model(folder, f"http://127.0.0.1:{fake_port}/v1")
+            uri = "models:/chat@champion"
+            ours, theirs = free_port(), free_port()
+            llmreg = start(
+                [str(BIN / "llmreg"), "serve", uri, "--port", str(ours)], folder, "llmreg.log"
+            )
+            processes.append(llmreg)
+            mlflow = start(
+                [
+                    str(BIN / "mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    uri,
+                    "--env-manager",
+                    "local",
+                    "-p",
+                    str(theirs),
+                    "-h",
+                    "127.0.0.1",
+                ],
+                folder,
+                "mlflow.log",
+            )
+            processes.append(mlflow)
+            wait_for(f"http://127.0.0.1:{ours}/ready", llmreg)
+            wait_for(f"http://127.0.0.1:{theirs}/ping", mlflow)
+            print(f"backend: fake OpenAI server, 0 ms latency; one-row requests; {uri}")
+            rate_ours = measure(
+                "llmreg serve /predict",
+                f"http://127.0.0.1:{ours}/predict",
+                {"rows": [{"input": "hello"}]},
+                args.clients,
+                args.seconds,
+            )
+            rate_theirs = measure(
+                "mlflow models serve /invocations",
+                f"http://127.0.0.1:{theirs}/invocations",
+                {"dataframe_records": [{"input": "hello"}]},
+                args.clients,
+                args.seconds,
+            )
+            print(f"ratio llmreg/mlflow: {rate_ours / rate_theirs:.2f}x (goal >= 2x)")
+        finally:
+            for process in reversed(processes):
+                stop(process)
+
+
+if __name__ == "__main__":
+    main()
