@@ -16,7 +16,12 @@ from mlflow.types.schema import ColSpec, Schema
 
 from llmreg import get_plugin_manager
 from llmreg.definition import ModelDefinition
-from llmreg.errors import SchemaError, SecretPersistError, UnknownKindError
+from llmreg.errors import (
+    SchemaError,
+    SecretPersistError,
+    StoreUnavailableError,
+    UnknownKindError,
+)
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
 from llmreg.testing.contract import SaverContract
 from llmreg_pyfunc import CustomSaver
@@ -223,8 +228,9 @@ def test_failed_upload_leaves_a_failed_run_not_a_finished_one(
         raise OSError("disk full while uploading")
 
     monkeypatch.setattr(MlflowClient, "log_model_artifacts", broken_upload)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StoreUnavailableError, match="disk full") as info:
         CustomSaver(experiment=experiment).save(definition)
+    assert isinstance(info.value.__cause__, OSError)
     statuses = [r.info.status for r in runs_of(experiment)]
     assert statuses == ["FAILED"]
 

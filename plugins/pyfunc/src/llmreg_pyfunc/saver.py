@@ -6,8 +6,11 @@ of this module, so that ``llmreg plugins`` does not pay for them.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -16,11 +19,14 @@ from pydantic import Field
 
 from llmreg.bases import Saver
 from llmreg.definition import ModelDefinition
+from llmreg.errors import LlmregError, StoreUnavailableError
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
 from llmreg.manager import get_plugin_manager
 from llmreg_pyfunc.layout import ARTIFACT_KEY, CONFIG_KEY, FORMAT, FORMAT_KEY
 from llmreg_pyfunc.requirements import pip_requirements
 from llmreg_pyfunc.secret_scan import check_texts
+
+logger = logging.getLogger(__name__)
 
 #: The models-from-code file saved with every model.
 MODEL_CODE = Path(__file__).with_name("model_code.py")
@@ -90,7 +96,8 @@ class CustomSaver(Saver):
         logged model is marked failed; no run is left ``FINISHED`` with partial artifacts.
         """
         plan = self.plan(model, signature, input_example)
-        return self._log(plan)
+        with _store_errors():
+            return self._log(plan)
 
     def plan(
         self, model: ModelDefinition, signature: Any | None = None, input_example: Any = None
@@ -180,8 +187,8 @@ class CustomSaver(Saver):
                     metadata=plan.metadata,
                     validate_serving_input=False,
                 )
-            except BaseException:
-                _fail(client, run_id, model_id)
+            except BaseException as exc:
+                _fail(client, run_id, model_id, exc)
                 raise
         client.set_terminated(run_id, "FINISHED")
         return info
@@ -197,18 +204,48 @@ class CustomSaver(Saver):
         return str(client.create_experiment(self.experiment))
 
 
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """Turn a store that fails mid-save (unreachable, refusing, unwritable) into a typed error."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except LlmregError:
+        raise
+    except (MlflowException, OSError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise StoreUnavailableError(
+            f"saving to the MLflow store failed: {type(exc).__name__}: {message}. Check "
+            "MLFLOW_TRACKING_URI and that the store is reachable and writable, then save again; "
+            "the run was not marked FINISHED."
+        ) from exc
+
+
 def _example_text(example: Any) -> str:
     if hasattr(example, "to_json"):
         return str(example.to_json())
     return json.dumps(example, default=str)
 
 
-def _fail(client: Any, run_id: str, model_id: str | None) -> None:
-    """End the run FAILED and mark its logged model failed, so nothing looks finished."""
+def _fail(client: Any, run_id: str, model_id: str | None, cause: BaseException) -> None:
+    """End the run FAILED and mark its logged model failed, so nothing looks finished.
+
+    When the store itself is what failed, this cannot reach it either: that is
+    logged, and the caller re-raises the original error. The run then stays
+    RUNNING, never FINISHED, and its model is never marked READY.
+    """
     from mlflow.entities import LoggedModelStatus
 
     try:
         if model_id is not None:
             client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
-    finally:
         client.set_terminated(run_id, "FAILED")
+    except Exception as cleanup:
+        logger.warning(
+            "save failed (%s: %s) and run %s could not be marked FAILED: %s",
+            type(cause).__name__,
+            cause,
+            run_id,
+            cleanup,
+        )
