@@ -140,3 +140,22 @@ def test_output_tail_keeps_only_the_last_lines():
     process.wait()
     assert tail.last(3, wait=5) == ["line 4997", "line 4998", "line 4999"]
     assert len(tail.last(10_000)) == KEPT_LINES
+
+
+def test_a_forked_child_neither_sees_nor_stops_the_parents_server(shared_client, pid_alive):
+    import os
+
+    pid = shared_client.server.pid
+    child = os.fork()
+    if child == 0:  # the child: what its atexit hook would do, then leave at once
+        code = 1
+        try:
+            code = 0 if registry.running_servers() == [] else 2
+            registry.REGISTRY.stop_all()
+            shared_client.server.stop()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pid_alive(pid)
+    assert shared_client.server.running
