@@ -93,7 +93,7 @@ class Routes:
         if adapter is not None:
             return adapter
         try:
-            return await run_in_threadpool(self.served.load)
+            loaded: Adapter = await run_in_threadpool(self.served.load)
         except LlmregError as exc:
             raise ApiError(
                 503,
@@ -101,14 +101,16 @@ class Routes:
                 type=type(exc).__name__,
                 code="model_not_loaded",
             ) from None
+        return loaded
 
     async def predict_rows(self, inputs: Inputs, params: dict[str, Any] | None) -> Outputs:
         """Run ``adapter.predict`` in the thread pool, mapping its errors to API errors."""
         adapter = await self.adapter()
         try:
-            return await run_in_threadpool(adapter.predict, inputs, params)
+            outputs: Outputs = await run_in_threadpool(adapter.predict, inputs, params)
         except Exception as exc:
             raise from_exception(exc) from exc
+        return outputs
 
     async def predict(self, request: Request) -> Response:
         """``POST /predict``: llmreg Inputs JSON in, Outputs JSON out.
