@@ -63,6 +63,7 @@ class World:
     adapter: Any
     http: httpx.Client
     env: dict[str, str]
+    saved_uri: str
 
     def file(self, name: str, content: str | bytes) -> str:
         """Write a file into the cases' folder and return its path."""
@@ -120,7 +121,7 @@ def world(
         app = create_app("models:/chat/1", reload_interval=0, max_body_bytes=BODY_LIMIT)
         env = cli_env(store, **{KEY_VAR: "sk-bad-inputs-key"})
         with serving(app) as url, httpx.Client(base_url=url, timeout=30) as http:
-            yield World(store, base, files, plugins, adapter, http, env)
+            yield World(store, base, files, plugins, adapter, http, env, uri)
 
 
 # --- the cases ----------------------------------------------------------------------
@@ -669,3 +670,11 @@ def test_cli_shows_the_traceback_only_with_debug(world: World) -> None:
     assert plain.returncode == 1 and "Traceback" not in plain.stderr
     assert debug.returncode != 0
     assert "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+
+
+def test_a_successful_load_leaves_no_temporary_folder(world: World) -> None:
+    """Loading a model (here by its logged-model URI, not cached yet) keeps no downloaded copy."""
+    before = world.store.snapshot()
+    adapter = load(world.saved_uri)
+    assert adapter.definition.model == "chat-model"
+    assert world.store.snapshot().left_behind(before) == []
