@@ -56,6 +56,7 @@ def matches(expected: str, actual: list[str]) -> bool:
     return any(re.fullmatch(pattern, line) for line in actual)
 
 
+@pytest.mark.timeout(1500)  # about 15 CLI runs, each paying for an MLflow start
 def test_the_cli_page_runs_as_written(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
