@@ -118,3 +118,18 @@ def test_one_connection_pool_is_reused(make_client, server, unique):
     client.batch([Request(input="b"), Request(input="c")])
     assert client._chain[0].sdk() is pool
     assert server.count(model) == 3
+
+
+def test_openai_env_variables_are_not_read_implicitly(server, unique, monkeypatch):
+    from llmreg import ModelDefinition
+    from llmreg_litellm.client import OpenAICompatibleClient
+
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    client = OpenAICompatibleClient(ModelDefinition(model=unique("implicit")))
+    try:
+        sdk = client._chain[0].sdk()  # built, never called: no hosted endpoint is contacted
+        assert str(sdk.base_url).startswith("https://api.openai.com/v1")
+        assert sdk.api_key == "not-needed"
+    finally:
+        client.close()

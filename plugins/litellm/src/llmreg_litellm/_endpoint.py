@@ -79,7 +79,7 @@ class Endpoint:
             d = self.definition
             options: dict[str, Any] = {
                 "api_key": self._api_key or PLACEHOLDER_KEY,
-                "base_url": d.base_url,
+                "base_url": d.base_url or DEFAULT_BASE_URL,  # never OPENAI_BASE_URL implicitly
                 "max_retries": d.max_retries if d.max_retries is not None else 2,
                 "default_headers": d.extra_headers,
                 "http_client": openai.DefaultAsyncHttpxClient(
