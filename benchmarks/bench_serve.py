@@ -124,12 +124,41 @@ async def load(url: str, body: dict[str, object], clients: int, seconds: float) 
     return ok, failed
 
 
-def measure(name: str, url: str, body: dict[str, object], clients: int, seconds: float) -> float:
-    """Warm up, then measure requests/s at ``clients`` concurrent clients."""
+def session_cpu_seconds(session: int) -> float:
+    """CPU time (user + system) of every live process in ``session`` (a server and its children)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # field 6 of stat: the session id
+            total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    name: str,
+    url: str,
+    body: dict[str, object],
+    clients: int,
+    seconds: float,
+    process: subprocess.Popen[bytes],
+) -> float:
+    """Warm up, then measure requests/s at ``clients`` concurrent clients.
+
+    Also prints the server's own CPU time per request, which the shared parts
+    (the client, the fake endpoint, other load on the machine) do not blur.
+    """
     asyncio.run(load(url, body, clients, min(3.0, seconds)))
+    cpu_before = session_cpu_seconds(process.pid)
     ok, failed = asyncio.run(load(url, body, clients, seconds))
+    cpu_ms = (session_cpu_seconds(process.pid) - cpu_before) * 1000 / max(ok, 1)
     rate = ok / seconds
-    print(f"{name:<34}: {rate:8.1f} requests/s ({ok} ok, {failed} failed, {clients} clients)")
+    print(
+        f"{name:<34}: {rate:8.1f} requests/s ({ok} ok, {failed} failed, {clients} clients), "
+        f"server CPU {cpu_ms:.2f} ms/request"
+    )
     if failed:
         raise RuntimeError(f"{name}: {failed} requests failed")
     return rate
@@ -186,6 +215,7 @@ def main() -> None:
                 {"rows": [{"input": "hello"}]},
                 args.clients,
                 args.seconds,
+                llmreg,
             )
             rate_theirs = measure(
                 "mlflow models serve /invocations",
@@ -193,6 +223,7 @@ def main() -> None:
                 {"dataframe_records": [{"input": "hello"}]},
                 args.clients,
                 args.seconds,
+                mlflow,
             )
             print(f"ratio llmreg/mlflow: {rate_ours / rate_theirs:.2f}x (goal >= 2x)")
         finally:
