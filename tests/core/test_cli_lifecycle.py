@@ -223,3 +223,10 @@ def test_kind_option_must_be_a_json_object(run):
     done = run("--loader", "{not json", "show", "folder:x")
     assert done.exit_code == 1
     assert done.stderr.startswith("error: ConfigError: the loader config is not valid JSON")
+
+
+def test_a_bad_register_kind_fails_before_anything_is_saved(run, config, tmp_path):
+    done = run("--register", "NoSuchRegister", "save", str(config), "--register", "--name", "c")
+    assert done.exit_code == 1
+    assert done.stderr.startswith("error: UnknownKindError: unknown register KIND 'NoSuchRegister'")
+    assert not (tmp_path / "model").exists()

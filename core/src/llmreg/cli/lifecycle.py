@@ -52,13 +52,17 @@ def save(
     definition = ModelDefinition.from_file(config)
     add_secrets(definition.resolved_secrets())
     store = use_store()
-    result: dict[str, Any] = {"model_uri": model_uri_of(build_saver().save(definition))}
-    if do_register and name:
-        version = build_register(tags).register(name, result["model_uri"])
+    # Build every component before anything is written: a bad KIND or tag fails first.
+    saver = build_saver()
+    registrar = build_register(tags) if do_register else None
+    mover = build_alias_register() if alias else None
+    result: dict[str, Any] = {"model_uri": model_uri_of(saver.save(definition))}
+    if registrar is not None and name:
+        version = registrar.register(name, result["model_uri"])
         result["registered"] = version_record(version, name)
-        if alias:
+        if mover is not None and alias:
             version_number = version_of(version)
-            build_alias_register().promote(name, version_number or "", alias)
+            mover.promote(name, version_number or "", alias)
             result["registered"]["alias"] = alias
             result["registered"]["alias_uri"] = f"models:/{name}@{alias}"
     lines = [f"saved: {result['model_uri']}"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from llmreg.cli.app import DEFAULT_KINDS, add_secrets
+from llmreg.cli.app import DEFAULT_KINDS, add_secrets, json_option
 from llmreg.cli.components import current, kind_config
 from llmreg.cli.store import say_store, use_store
 
@@ -20,10 +22,12 @@ from llmreg.cli.store import say_store, use_store
     type=click.FloatRange(min=0),
     help="Seconds between checks of an alias URI for a moved alias (0: off).",
 )
-def serve(model_uri: str, host: str, port: int, reload_interval: float) -> None:
+@json_option
+def serve(model_uri: str, host: str, port: int, reload_interval: float, as_json: bool) -> None:
     """Serve MODEL_URI over HTTP: /predict and the OpenAI-compatible /v1 routes.
 
     The model is loaded before the server starts, so a bad URI fails at once.
+    With --json, one JSON line on stdout says what is served where, then it serves.
     """
     try:
         import uvicorn
@@ -44,6 +48,11 @@ def serve(model_uri: str, host: str, port: int, reload_interval: float) -> None:
     adapter = app.state.llmreg.load()
     if adapter.definition is not None:
         add_secrets(adapter.definition.resolved_secrets())
-    say_store(store)
-    click.echo(f"serving {model_uri} on http://{host}:{port} (OpenAI base_url /v1)", err=True)
+    url = f"http://{host}:{port}"
+    if as_json:
+        started = {"model_uri": model_uri, "url": url, "base_url": f"{url}/v1", "store": store}
+        click.echo(json.dumps(started, sort_keys=True))
+    else:
+        say_store(store)
+        click.echo(f"serving {model_uri} on {url} (OpenAI base_url {url}/v1)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
