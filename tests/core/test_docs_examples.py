@@ -27,4 +27,5 @@ def test_use_the_example_plugin(tmp_path, monkeypatch, capsys):
     print(uri, adapter.predict(["hello"]).predictions)  # folder:models/chat ['echo: hello']
     # --8<-- [end:use]
     assert capsys.readouterr().out.strip() == "folder:models/chat ['echo: hello']"
-    assert '"api_key": "env:DEMO_KEY"' in (tmp_path / "models/chat/model_definition.json").read_text()
+    saved = (tmp_path / "models/chat/model_definition.json").read_text()
+    assert '"api_key": "env:DEMO_KEY"' in saved

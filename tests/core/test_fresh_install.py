@@ -27,12 +27,19 @@ def fresh_venv(tmp_path_factory):
 def _run(venv, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMREG_")}
     return subprocess.run(
-        [str(venv / "bin" / args[0]), *args[1:]], capture_output=True, text=True, env=env, timeout=120
+        [str(venv / "bin" / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
 def test_core_alone_installs_nothing_heavy_and_lists_no_plugin(fresh_venv):
-    probe = "import importlib.util as u; print([m for m in ('mlflow','openai','pandas') if u.find_spec(m)])"
+    probe = (
+        "import importlib.util as u; "
+        "print([m for m in ('mlflow', 'openai', 'pandas') if u.find_spec(m)])"
+    )
     assert _run(fresh_venv, "python", "-c", probe).stdout.strip() == "[]"
     done = _run(fresh_venv, "llmreg", "plugins")
     assert done.returncode == 0, done.stderr
