@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(900)
 LLMREG = str(Path(sys.executable).parent / "llmreg")
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The first install compiles llama.cpp when no cached wheel exists (~6 min on 2 cores).
+pytestmark = pytest.mark.timeout(1800)
 IGNORE = shutil.ignore_patterns(".venv", ".tox", "__pycache__", "*.egg-info", "mlruns", "*.db")
 
 
