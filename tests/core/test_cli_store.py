@@ -66,3 +66,16 @@ def test_log_lines_mask_remembered_secrets():
     )
     line = RedactingFormatter("%(message)s").format(record)
     assert line == "header Bearer ***"
+
+
+def test_mlflow_warnings_are_kept_off_stderr_without_debug(monkeypatch):
+    import warnings
+
+    from llmreg.cli import app
+
+    shown = []
+    monkeypatch.setattr(warnings, "showwarning", lambda message, *rest: shown.append(message))
+    app._configure_logging(debug=False)
+    warnings.showwarning("noise", UserWarning, "/venv/site-packages/mlflow/pyfunc/x.py", 1)
+    warnings.showwarning("ours", UserWarning, "/venv/site-packages/llmreg/x.py", 1)
+    assert shown == ["ours"]

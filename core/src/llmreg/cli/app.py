@@ -107,12 +107,31 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+def _quiet_mlflow_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """Wrap ``warnings.showwarning`` to drop MLflow's warnings (MLflow resets the filters)."""
+
+    def showwarning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if f"{os.sep}mlflow{os.sep}" not in filename:
+            show(message, category, filename, lineno, file, line)
+
+    showwarning.llmreg_quiet = True  # type: ignore[attr-defined]  # wrapped once per process
+    return showwarning
+
+
 def _configure_logging(debug: bool) -> None:
     if not debug:
         # Keep stderr for llmreg's own lines: MLflow's INFO logs and its UserWarnings
         # (shown with --debug) would bury them.
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
+        if not hasattr(warnings.showwarning, "llmreg_quiet"):
+            warnings.showwarning = _quiet_mlflow_warnings(warnings.showwarning)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
