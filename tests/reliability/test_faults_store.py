@@ -32,6 +32,9 @@ from llmreg.errors import (
 )
 from support.mlflow_server import MlflowServer
 
+#: Seconds a test that starts servers or processes may take on a loaded 2-core machine.
+SLOW_TEST_TIMEOUT = 900
+
 # --- corrupted saved models ------------------------------------------------------------
 
 
@@ -154,6 +157,7 @@ def _server_state(server: MlflowServer) -> tuple[dict[str, str], list[tuple[str,
     return statuses, versions
 
 
+@pytest.mark.timeout(SLOW_TEST_TIMEOUT)
 def test_server_killed_during_a_save(on_server: Store, mlflow_server: MlflowServer) -> None:
     """A save whose artifact upload meets a killed server raises a typed error; after a restart
     its run is not FINISHED (nothing looks complete), and a retry saves and registers."""
@@ -178,6 +182,7 @@ def test_server_killed_during_a_save(on_server: Store, mlflow_server: MlflowServ
     assert retried == 1
 
 
+@pytest.mark.timeout(SLOW_TEST_TIMEOUT)
 def test_server_killed_during_a_register(on_server: Store, mlflow_server: MlflowServer) -> None:
     """A register whose version creation meets a killed server raises a typed error; after a
     restart no version is half-registered and a retry creates exactly one READY version."""

@@ -27,6 +27,9 @@ from reliability.stores import Store, cli_env
 from support.mlflow_server import MlflowServer, free_port
 from support.openai_server import FakeOpenAIServer
 
+#: Seconds a test that starts servers or processes may take on a loaded 2-core machine.
+SLOW_TEST_TIMEOUT = 900
+
 THREADS = 50
 PREDICTIONS_PER_THREAD = 6
 PROCESSES = 8
@@ -89,6 +92,7 @@ print(json.dumps({"index": index, "version": int(version.version), "model_uri": 
 """
 
 
+@pytest.mark.timeout(SLOW_TEST_TIMEOUT)
 def test_8_processes_register_concurrently_and_every_version_is_accounted_for(
     mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:
@@ -211,6 +215,7 @@ def _one_request(http: httpx.Client, client: int, n: int) -> str | None:
     return None
 
 
+@pytest.mark.timeout(SLOW_TEST_TIMEOUT)
 def test_the_serving_app_under_32_concurrent_clients(served: str) -> None:
     """32 clients for 20 s against ``llmreg serve``: 0 errors, each answer its own; p50/p99."""
     deadline = time.monotonic() + SERVE_SECONDS

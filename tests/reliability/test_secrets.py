@@ -32,6 +32,9 @@ from llmreg.manager import get_plugin_manager
 from support.mlflow_server import free_port
 from support.openai_server import FakeOpenAIServer
 
+#: Seconds a test that starts servers or processes may take on a loaded 2-core machine.
+SLOW_TEST_TIMEOUT = 900
+
 CANARY_VAR = "LLMREG_RELIABILITY_CANARY"
 
 
@@ -146,6 +149,7 @@ def _cli_serve(folder: Path, env: dict[str, str]) -> Any:
     return subprocess.CompletedProcess(command, process.returncode, stdout + "".join(texts), stderr)
 
 
+@pytest.mark.timeout(SLOW_TEST_TIMEOUT)
 def test_the_canary_key_lands_nowhere(
     store: Store,
     fake_openai: FakeOpenAIServer,
