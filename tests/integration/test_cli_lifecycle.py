@@ -151,10 +151,6 @@ def test_predict_file_keeps_the_input_order(store):
     assert {a["metadata"]["status"] for a in answers} == {"ok"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="llmreg-pyfunc's predict does not accept the batch param 'concurrency' yet",
-)
 def test_predict_file_concurrency_override(store):
     prompts = store / "few.jsonl"
     prompts.write_text('"a"\n"b"\n')
@@ -169,6 +165,8 @@ def test_predict_file_concurrency_override(store):
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["prediction"] for a in answers] == ["echo: a", "echo: b"]
 
 
 BAD = [

@@ -23,6 +23,7 @@ def test_default_signature_is_the_chat_schema() -> None:
         "top_p": None,
         "seed": None,
         "strict": False,
+        "concurrency": None,
     }
     assert check_signature(sig) is sig
 

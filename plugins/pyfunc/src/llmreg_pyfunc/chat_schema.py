@@ -23,6 +23,7 @@ PARAM_TYPES = {
     "top_p": "double",
     "seed": "long",
     "strict": "boolean",
+    "concurrency": "long",
 }
 #: The input example saved when none is given.
 DEFAULT_EXAMPLE: dict[str, list[str]] = {"input": ["What is MLflow?"]}

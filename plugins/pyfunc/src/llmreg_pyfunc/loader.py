@@ -8,6 +8,7 @@ imported inside the methods, never at import of this module.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -148,8 +149,11 @@ def _load(parsed: ModelURI, version: int | None) -> LoadedModel:
     from llmreg_pyfunc.resolve import config_path, download, locate
 
     located = locate(_client(), parsed, version)
-    folder = download(located, parsed.uri)
-    definition = _read_definition(config_path(folder, parsed.uri), parsed.uri)
+    # Only the definition is kept from the download: the folder goes when it is read,
+    # whether the load then succeeds or not.
+    with tempfile.TemporaryDirectory(prefix="llmreg-model-") as tmp:
+        folder = download(located, parsed.uri, Path(tmp))
+        definition = _read_definition(config_path(folder, parsed.uri), parsed.uri)
     client = get_plugin_manager().client(definition)
     return LoadedModel(definition, client, located.info)
 

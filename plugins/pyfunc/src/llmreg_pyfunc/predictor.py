@@ -21,8 +21,11 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def split_params(params: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
-    """Return the generation overrides (unset ones dropped) and the ``strict`` flag.
+def split_params(params: dict[str, Any] | None) -> tuple[dict[str, Any], bool, int | None]:
+    """Return the generation overrides (unset ones dropped), ``strict`` and ``concurrency``.
+
+    ``concurrency`` (rows in flight, 1 to 256) overrides the definition's for
+    this batch; ``None`` keeps it.
 
     Raises:
         SchemaError: an unknown param, or a value of the wrong type.
@@ -31,17 +34,26 @@ def split_params(params: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
     strict = params.pop("strict", False)
     if not isinstance(strict, bool):
         raise SchemaError(f"param 'strict' must be true or false, not {strict!r}")
+    concurrency = params.pop("concurrency", None)
+    if concurrency is not None and (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= 256
+    ):
+        raise SchemaError(
+            f"param 'concurrency' must be an integer from 1 to 256, not {concurrency!r}"
+        )
     unknown = sorted(set(params) - set(GENERATION_PARAMS))
     if unknown:
         raise SchemaError(
-            f"unknown params {unknown}; use strict and {', '.join(GENERATION_PARAMS)}"
+            f"unknown params {unknown}; use strict, concurrency and {', '.join(GENERATION_PARAMS)}"
         )
     overrides = {k: v for k, v in params.items() if v is not None}
     try:
         Params.model_validate(overrides)
     except ValueError as exc:
         raise SchemaError(f"params are invalid: {exc}") from None
-    return overrides, strict
+    return overrides, strict, concurrency
 
 
 def apply_params(inputs: Inputs, overrides: dict[str, Any]) -> list[Request]:
@@ -74,12 +86,13 @@ class Predictor:
         """Answer every row, in order.
 
         Raises:
-            SchemaError: ``params`` are invalid.
+            SchemaError: ``params`` are invalid. Besides generation overrides they take
+                ``strict`` and ``concurrency`` (see :func:`split_params`).
             PredictionError: ``strict`` is set and a row failed (after fallbacks).
         """
-        overrides, strict = split_params(params)
+        overrides, strict, concurrency = split_params(params)
         rows = apply_params(inputs, overrides)
-        results = self.client.batch(rows, concurrency=self.concurrency)
+        results = self.client.batch(rows, concurrency=concurrency or self.concurrency)
         if len(results) != len(rows):
             raise PredictionError(
                 f"the provider answered {len(results)} rows for {len(rows)}: a client bug"

@@ -7,7 +7,6 @@ Every MLflow failure is turned into a typed llmreg error here; no bare
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,8 +142,10 @@ def locate(client: Any, uri: ModelURI, version: int | None = None) -> Located:
     return Located(str(path.resolve()), {})
 
 
-def download(located: Located, what: str) -> Path:
-    """Download the model's files into a fresh temporary folder (local paths are used as is).
+def download(located: Located, what: str, target: Path) -> Path:
+    """Download the model's files into ``target`` (local paths are used as they are).
+
+    The caller owns ``target`` and removes it.
 
     Raises:
         ModelNotFoundError: nothing is stored there.
@@ -153,12 +154,11 @@ def download(located: Located, what: str) -> Path:
         return Path(located.download_uri)
     import mlflow.artifacts
 
-    target = tempfile.mkdtemp(prefix="llmreg-model-")
     return Path(
         _call(
             f"the model files of {what}",
             lambda: mlflow.artifacts.download_artifacts(
-                artifact_uri=located.download_uri, dst_path=target
+                artifact_uri=located.download_uri, dst_path=str(target)
             ),
         )
     )
