@@ -79,3 +79,21 @@ def test_mlflow_warnings_are_kept_off_stderr_without_debug(monkeypatch):
     warnings.showwarning("noise", UserWarning, "/venv/site-packages/mlflow/pyfunc/x.py", 1)
     warnings.showwarning("ours", UserWarning, "/venv/site-packages/llmreg/x.py", 1)
     assert shown == ["ours"]
+
+
+def test_plugin_warnings_are_one_line_and_mlflow_warnings_shown_with_debug(monkeypatch, capsys):
+    import warnings
+
+    from llmreg.cli import app
+    from llmreg.manager import LlmregPluginWarning
+
+    shown = []
+    monkeypatch.setattr(warnings, "showwarning", lambda message, *rest: shown.append(message))
+    app._configure_logging(debug=False)
+    warnings.showwarning("plugin x failed", LlmregPluginWarning, "/src/llmreg/manager.py", 9)
+    assert capsys.readouterr().err == "warning: plugin x failed\n"
+    assert shown == []
+    app._configure_logging(debug=True)  # wraps the original again, not the wrapper
+    warnings.showwarning("noise", UserWarning, "/venv/site-packages/mlflow/pyfunc/x.py", 1)
+    warnings.showwarning("plugin x failed", LlmregPluginWarning, "/src/llmreg/manager.py", 9)
+    assert shown == ["noise", "plugin x failed"]

@@ -107,8 +107,13 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def _quiet_mlflow_warnings(show: Callable[..., None]) -> Callable[..., None]:
-    """Wrap ``warnings.showwarning`` to drop MLflow's warnings (MLflow resets the filters)."""
+def _cli_warnings(show: Callable[..., None], debug: bool) -> Callable[..., None]:
+    """Wrap ``warnings.showwarning`` for the CLI.
+
+    A plugin that failed to load is one line, ``warning: <what and what to do>``.
+    MLflow's own warnings are dropped unless ``--debug`` (MLflow resets the filters,
+    so a filter would not hold).
+    """
 
     def showwarning(
         message: Warning | str,
@@ -118,20 +123,21 @@ def _quiet_mlflow_warnings(show: Callable[..., None]) -> Callable[..., None]:
         file: Any = None,
         line: str | None = None,
     ) -> None:
-        if f"{os.sep}mlflow{os.sep}" not in filename:
+        if category.__name__ == "LlmregPluginWarning" and not debug:
+            click.echo(f"warning: {redact(str(message))}", err=True)
+        elif debug or f"{os.sep}mlflow{os.sep}" not in filename:
             show(message, category, filename, lineno, file, line)
 
-    showwarning.llmreg_quiet = True  # type: ignore[attr-defined]  # wrapped once per process
+    showwarning.llmreg_wrapped = show  # type: ignore[attr-defined]
     return showwarning
 
 
 def _configure_logging(debug: bool) -> None:
     if not debug:
-        # Keep stderr for llmreg's own lines: MLflow's INFO logs and its UserWarnings
-        # (shown with --debug) would bury them.
+        # Keep stderr for llmreg's own lines: MLflow's INFO logs would bury them.
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-        if not hasattr(warnings.showwarning, "llmreg_quiet"):
-            warnings.showwarning = _quiet_mlflow_warnings(warnings.showwarning)
+    show = getattr(warnings.showwarning, "llmreg_wrapped", warnings.showwarning)
+    warnings.showwarning = _cli_warnings(show, debug)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
