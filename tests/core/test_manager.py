@@ -231,3 +231,21 @@ def test_example_plugin_round_trip(tmp_path):
         set_plugin_manager(None)
     assert out.predictions == ["echo: one", None, "echo: three"]
     assert out.rows[1].metadata["status"] == "error"
+
+
+def test_strict_failure_is_raised_again_on_the_next_load():
+    pm = _manager(load_plugins="llmreg-example,llmreg-broken", strict=True)
+    with pytest.raises(PluginLoadError, match="llmreg-broken"):
+        pm.load()
+    with pytest.raises(PluginLoadError, match="llmreg-broken"):
+        pm.kinds("saver")  # still strict: no quiet success with half the plugins
+
+
+def test_register_called_with_too_many_arguments_is_a_load_error():
+    class Chatty:
+        @hookimpl
+        def llmreg_register_providers(self, register):
+            register("a", OneSaver, "extra")
+
+    with pytest.raises(PluginLoadError, match="3 arguments"):
+        isolated_manager(Chatty()).providers()

@@ -162,10 +162,11 @@ class PluginManager:
         with self._lock:
             if self._loaded:
                 return
-            self._loaded = True
             if self._autoload:
                 self._load_entry_points()
             self._check_pending()
+            # Only now: in strict mode a failure above raises, and the next call tries again.
+            self._loaded = True
 
     def _load_entry_points(self) -> None:
         import importlib_metadata
@@ -180,8 +181,8 @@ class PluginManager:
             dist_name = ep.dist.name if ep.dist else None
             version = ep.dist.version if ep.dist else None
             key = (normalize(dist_name or ""), ep.name)
-            if key in seen:
-                continue
+            if key in seen or ep.name in self._dists:
+                continue  # a duplicate path entry, or loaded by an earlier, failed attempt
             seen.add(key)
             norm = normalize(dist_name or ep.name)
             if "*" in self._block or norm in self._block:
@@ -324,7 +325,14 @@ class PluginManager:
         for impl in caller.get_hookimpls():
             got: list[tuple[Any, Any]] = []
 
-            def register(*args: Any, _got: list[tuple[Any, Any]] = got) -> None:
+            def register(
+                *args: Any, _got: list[tuple[Any, Any]] = got, _plugin: str = impl.plugin_name
+            ) -> None:
+                if len(args) not in (1, 2):
+                    raise PluginLoadError(
+                        f"plugin {_plugin} called register() with {len(args)} arguments: "
+                        f"{hook_name} takes register(cls), or register(name, factory) for providers"
+                    )
                 _got.append((args[0], args[1]) if len(args) == 2 else (None, args[0]))
 
             impl.function(**dict.fromkeys(impl.argnames, register))
