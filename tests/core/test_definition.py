@@ -135,3 +135,26 @@ def test_round_trip_through_json(tmp_path):
     file.write_text(d.to_json())
     assert ModelDefinition.from_file(file) == d
     assert json.loads(file.read_text())["fallbacks"] == [{"model": "b"}]
+
+
+def test_credential_headers_are_references_or_refused(monkeypatch):
+    literal = ModelDefinition(model="m", extra_headers={"Authorization": "Bearer sk-header-literal"})
+    assert literal.literal_secrets() == ["Bearer sk-header-literal"]
+    with pytest.raises(SecretPersistError, match="credential header"):
+        literal.persistable()
+    harmless = ModelDefinition(model="m", extra_headers={"X-Team": "search"})
+    assert harmless.persistable()["extra_headers"] == {"X-Team": "search"}
+
+    ref = ModelDefinition(model="m", extra_headers={"X-Api-Key": "env:LLMREG_HEADER_KEY"})
+    assert ref.persistable()["extra_headers"] == {"X-Api-Key": "env:LLMREG_HEADER_KEY"}
+    monkeypatch.delenv("LLMREG_HEADER_KEY", raising=False)
+    with pytest.raises(SecretResolutionError, match="LLMREG_HEADER_KEY"):
+        ref.resolved_headers()
+    monkeypatch.setenv("LLMREG_HEADER_KEY", "hk-resolved-value")
+    assert ref.resolved_headers() == {"X-Api-Key": "hk-resolved-value"}
+    assert "hk-resolved-value" in ref.resolved_secrets()
+
+
+def test_malformed_header_reference():
+    with pytest.raises(ValueError, match="env:NAME"):
+        ModelDefinition(model="m", extra_headers={"X-Api-Key": "env:not a name"})

@@ -95,3 +95,15 @@ def test_a_literal_key_is_sent_but_not_shown(server, unique):
         client.close()
     assert server.chat_requests(model)[0].authorization == "Bearer sk-literal-123456"
     assert "sk-literal-123456" not in str(result)
+
+
+def test_header_reference_is_resolved_sent_and_never_shown(
+    make_client, server, unique, monkeypatch
+):
+    model = unique("header-ref")
+    monkeypatch.setenv("LLMREG_TEST_HEADER_KEY", "hk-canary-0123456789")
+    client = make_client(model, extra_headers={"X-Api-Key": "env:LLMREG_TEST_HEADER_KEY"})
+    client.complete(Request(input="hi"))
+    (sent,) = server.chat_requests(model)
+    assert sent.headers["x-api-key"] == "hk-canary-0123456789"
+    assert "hk-canary" not in repr(client)

@@ -34,6 +34,8 @@ from llmreg.errors import (
 
 #: How an API key reference is written: ``env:`` and an environment variable name.
 KEY_REF_PATTERN = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+#: Header names whose values are credentials: a literal value is never persisted.
+SECRET_HEADER_PATTERN = re.compile(r"authorization|api[-_]?key|token|secret|password|cookie", re.I)
 
 
 def _coerce_api_key(value: Any) -> Any:
@@ -70,12 +72,12 @@ def resolve_api_key(api_key: str | SecretStr | None) -> str | None:
         return api_key.get_secret_value()
     match = KEY_REF_PATTERN.match(api_key)
     if match is None:  # pragma: no cover - the validator keeps this from happening
-        raise SecretResolutionError(f"api_key reference {api_key!r} is malformed")
+        raise SecretResolutionError(f"reference {api_key!r} is malformed")
     name = match.group(1)
     value = os.environ.get(name)
     if not value:
         raise SecretResolutionError(
-            f"api_key reference {api_key!r} cannot be resolved: the environment variable "
+            f"reference {api_key!r} cannot be resolved: the environment variable "
             f"{name} is not set. Set it before loading the model."
         )
     return value
@@ -102,6 +104,39 @@ class _Settings(BaseModel):
     @classmethod
     def _api_key(cls, value: Any) -> Any:
         return _coerce_api_key(value)
+
+    @field_validator("extra_headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, header in (value or {}).items():
+            if header.startswith("env:") and not KEY_REF_PATTERN.match(header):
+                raise ValueError(
+                    f"header {name}: reference {header!r} is malformed; write env:NAME"
+                )
+        return value
+
+    def resolved_headers(self) -> dict[str, str] | None:
+        """Return ``extra_headers`` with each ``env:NAME`` value resolved.
+
+        Raises:
+            SecretResolutionError: a referenced environment variable is not set.
+        """
+        if self.extra_headers is None:
+            return None
+        return {
+            name: (resolve_api_key(value) or "") if value.startswith("env:") else value
+            for name, value in self.extra_headers.items()
+        }
+
+    def _header_refs(self) -> list[str]:
+        return [v for v in (self.extra_headers or {}).values() if v.startswith("env:")]
+
+    def _header_literal_secrets(self) -> list[str]:
+        return [
+            v
+            for k, v in (self.extra_headers or {}).items()
+            if SECRET_HEADER_PATTERN.search(k) and not v.startswith("env:")
+        ]
 
     @field_validator("base_url")
     @classmethod
@@ -162,14 +197,19 @@ class ModelDefinition(_Settings):
         return out
 
     def secret_refs(self) -> list[str]:
-        """Return the key references of this definition and its fallbacks."""
-        keys = [self.api_key, *(f.api_key for f in self.fallbacks)]
-        return [k for k in keys if isinstance(k, str)]
+        """Return the references (``api_key`` and header values) of this definition and its
+        fallbacks."""
+        parts: list[_Settings] = [self, *self.fallbacks]
+        keys = [p.api_key for p in parts]
+        refs = [k for k in keys if isinstance(k, str)]
+        return refs + [r for p in parts for r in p._header_refs()]
 
     def literal_secrets(self) -> list[str]:
-        """Return the literal keys (given in code) this definition holds."""
-        keys = [self.api_key, *(f.api_key for f in self.fallbacks)]
-        return [k.get_secret_value() for k in keys if isinstance(k, SecretStr)]
+        """Return the literal credentials this definition holds: keys given in code, and
+        literal values of credential headers (``Authorization``, ``*-Api-Key``, ``*token*``)."""
+        parts: list[_Settings] = [self, *self.fallbacks]
+        keys = [p.api_key.get_secret_value() for p in parts if isinstance(p.api_key, SecretStr)]
+        return keys + [v for p in parts for v in p._header_literal_secrets()]
 
     def resolved_secrets(self) -> list[str]:
         """Return every secret value this definition stands for and can resolve now.
@@ -194,8 +234,9 @@ class ModelDefinition(_Settings):
         """
         if self.literal_secrets():
             raise SecretPersistError(
-                "the model definition holds a literal api_key; it will not be persisted. "
-                "Use a reference such as 'env:OPENAI_API_KEY' and set that variable at load time."
+                "the model definition holds a literal api_key or credential header; it will not "
+                "be persisted. Use a reference such as 'env:OPENAI_API_KEY' and set that "
+                "variable at load time."
             )
         return self.model_dump(mode="json", exclude_none=True)
 

@@ -14,7 +14,7 @@ from typing import Any
 import openai
 
 from llmreg.client import Completion
-from llmreg.definition import ModelDefinition
+from llmreg.definition import SECRET_HEADER_PATTERN, ModelDefinition
 from llmreg.errors import ProviderError
 from llmreg.schemas import Request
 from llmreg_litellm._errors import empty_response, provider_error
@@ -60,6 +60,8 @@ class Endpoint:
     ) -> None:
         self.definition = definition
         self._api_key = api_key
+        # Header references (env:NAME) are resolved now, with the key: a missing one fails the load.
+        self._headers = definition.resolved_headers()
         self._extra_body = extra_body
         self._sdk: openai.AsyncOpenAI | None = None
         base = definition.base_url or DEFAULT_BASE_URL
@@ -71,7 +73,13 @@ class Endpoint:
     @property
     def secrets(self) -> list[str]:
         """The values to scrub from any text this endpoint produces."""
-        return [self._api_key] if self._api_key else []
+        headers = [
+            value
+            for name, value in (self._headers or {}).items()
+            if value != (self.definition.extra_headers or {}).get(name)  # resolved references
+            or SECRET_HEADER_PATTERN.search(name)
+        ]
+        return [s for s in [self._api_key, *headers] if s]
 
     def sdk(self) -> openai.AsyncOpenAI:
         """The endpoint's ``AsyncOpenAI``, created on first use and then reused."""
@@ -81,7 +89,7 @@ class Endpoint:
                 "api_key": self._api_key or PLACEHOLDER_KEY,
                 "base_url": d.base_url or DEFAULT_BASE_URL,  # never OPENAI_BASE_URL implicitly
                 "max_retries": d.max_retries if d.max_retries is not None else 2,
-                "default_headers": d.extra_headers,
+                "default_headers": self._headers,
                 "http_client": openai.DefaultAsyncHttpxClient(
                     event_hooks={"request": [_count_attempt]}
                 ),
