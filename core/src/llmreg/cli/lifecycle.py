@@ -23,7 +23,7 @@ from llmreg.cli.components import (
     version_record,
 )
 from llmreg.cli.store import say_store, use_store
-from llmreg.errors import ConfigError
+from llmreg.errors import ConfigError, RegistrationError
 from llmreg.hashing import CONTENT_HASH_KEY
 
 
@@ -62,7 +62,12 @@ def save(
         result["registered"] = version_record(version, name)
         if mover is not None and alias:
             version_number = version_of(version)
-            mover.promote(name, version_number or "", alias)
+            if version_number is None:
+                raise RegistrationError(
+                    f"the register returned no version number for {name!r} ({version!r}); "
+                    f"promote it with: llmreg promote {name} VERSION --alias {alias}"
+                )
+            mover.promote(name, version_number, alias)
             result["registered"]["alias"] = alias
             result["registered"]["alias_uri"] = f"models:/{name}@{alias}"
     lines = [f"saved: {result['model_uri']}"]
