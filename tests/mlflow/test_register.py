@@ -57,6 +57,19 @@ def test_same_content_returns_the_existing_version(name, log_model) -> None:
     assert [v["version"] for v in register.versions(name)] == [1]
 
 
+def test_same_content_gets_the_registers_missing_or_changed_tags(name, log_model) -> None:
+    uri = log_model("tagged").model_uri
+    first = MlflowRegister(tags={"team": "nlp", "stage": "dev"}).register(name, uri)
+    again = MlflowRegister(tags={"stage": "prod", "owner": "ml"}).register(name, uri)
+
+    assert int(again.version) == int(first.version)
+    expected = {"team": "nlp", "stage": "prod", "owner": "ml"}
+    assert {k: again.tags.get(k) for k in expected} == expected
+    stored = MlflowClient().get_model_version(name, str(first.version)).tags
+    assert {k: stored.get(k) for k in expected} == expected
+    assert stored[CONTENT_HASH_KEY] == first.tags[CONTENT_HASH_KEY]
+
+
 def test_force_creates_a_new_version_of_the_same_content(name, log_model) -> None:
     register = MlflowRegister()
     info = log_model("forced")

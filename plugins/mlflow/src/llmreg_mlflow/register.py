@@ -113,7 +113,7 @@ class MlflowRegister(AliasRegister):
             created = self._ensure_registered_model(client, name)
             try:
                 if not force and (found := self._find_by_hash(client, name, saved.content_hash)):
-                    return self._wait_ready(client, found)
+                    return self._wait_ready(client, self._apply_tags(client, found))
                 version = self._create_version(client, name, source, saved.content_hash, force)
                 return self._wait_ready(client, version)
             except BaseException:
@@ -145,6 +145,20 @@ class MlflowRegister(AliasRegister):
         )
         usable = [v for v in found if v.status != "FAILED_REGISTRATION"]
         return min(usable, key=lambda v: int(v.version)) if usable else None
+
+    def _apply_tags(self, client: MlflowClient, version: ModelVersion) -> ModelVersion:
+        """Set this register's ``tags`` that ``version`` lacks or holds another value of.
+
+        Returns the version as the registry now has it (``version`` itself when
+        nothing had to change).
+        """
+        current = version.tags or {}
+        missing = {k: v for k, v in self.tags.items() if current.get(k) != v}
+        for key, value in missing.items():
+            client.set_model_version_tag(version.name, version.version, key, value)
+        if not missing:
+            return version
+        return client.get_model_version(version.name, version.version)
 
     def _create_version(
         self, client: MlflowClient, name: str, source: Source, digest: str, force: bool
