@@ -74,3 +74,20 @@ def test_outputs_to_frame() -> None:
     assert list(frame.columns) == ["prediction", "metadata"]
     assert frame["prediction"].tolist() == ["x", None]
     assert frame["metadata"].tolist()[1] == {"status": "error"}
+
+
+def test_columnar_dict_applies_params_to_every_row() -> None:
+    inputs = to_inputs({"input": ["a", "b"], "params": {"temperature": 0.1}})
+    assert [r.input for r in inputs.rows] == ["a", "b"]
+    assert [r.params.temperature if r.params else None for r in inputs.rows] == [0.1, 0.1]
+
+
+def test_columnar_dict_with_bad_params_is_schema_error() -> None:
+    with pytest.raises(SchemaError, match="beam_width"):
+        to_inputs({"input": ["a"], "params": {"beam_width": 2}})
+
+
+@pytest.mark.parametrize("key", ["bogus", "messages"])
+def test_columnar_dict_with_another_key_is_schema_error(key: str) -> None:
+    with pytest.raises(SchemaError, match=key):
+        to_inputs({"input": ["a"], key: 1})

@@ -15,6 +15,8 @@ from llmreg.errors import SchemaError
 from llmreg.schemas import Inputs, Outputs
 
 ROW_COLUMNS = ("input", "messages", "params")
+#: The keys a columnar dict ``{"input": [...]}`` may have.
+COLUMNAR_KEYS = ("input", "params")
 
 
 def is_dataframe(value: Any) -> bool:
@@ -75,11 +77,13 @@ def _explode(row: dict[str, Any]) -> list[dict[str, Any]]:
 def to_inputs(model_input: Any) -> Inputs:
     """Parse a DataFrame, a list of strings or dicts, a dict, a string or :class:`Inputs`.
 
-    A dict of equal-length lists (MLflow's columnar form, ``{"input": ["a", "b"]}``)
-    is read column-wise.
+    A dict whose ``input`` is a list of texts (MLflow's columnar form,
+    ``{"input": ["a", "b"]}``) is read column-wise; its optional ``params`` apply
+    to every row.
 
     Raises:
-        SchemaError: the input does not fit the chat schema.
+        SchemaError: the input does not fit the chat schema, or a columnar dict
+            carries a key other than ``input`` and ``params``.
     """
     if is_dataframe(model_input):
         return Inputs.parse(frame_to_rows(model_input))
@@ -94,7 +98,15 @@ def _is_columnar(data: dict[str, Any]) -> bool:
 
 
 def _columns_to_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"input": text} for text in data["input"]]
+    unknown = sorted(str(key) for key in data if key not in COLUMNAR_KEYS)
+    if unknown:
+        raise SchemaError(
+            f"a columnar input {{'input': [...]}} may carry only 'params' besides 'input', "
+            f"not {unknown}; send chat rows as a list of {{'messages': [...]}} dicts"
+        )
+    params = data.get("params")
+    extra = {} if params is None else {"params": params}
+    return [{"input": text, **extra} for text in data["input"]]
 
 
 def outputs_to_frame(outputs: Outputs) -> Any:
