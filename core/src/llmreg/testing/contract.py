@@ -61,10 +61,12 @@ class ComponentContract:
         return isolated_manager(_Plugin())
 
     def test_is_a_concrete_subclass_of_the_base(self) -> None:
+        """The class subclasses its role's base and implements every abstract method."""
         assert issubclass(self.component_class, self.base)
         assert not inspect.isabstract(self.component_class)
 
     def test_kind_is_pinned(self) -> None:
+        """``KIND`` is a non-empty literal that the config names; another value is refused."""
         kind = self.component_class.model_fields["KIND"].default
         assert isinstance(kind, str) and kind
         assert self.config["KIND"] == kind
@@ -72,18 +74,22 @@ class ComponentContract:
             self.component_class.model_validate({**self.config, "KIND": kind + "Other"})
 
     def test_builds_from_config_through_the_manager(self) -> None:
+        """The plugin manager validates the config into this very class."""
         built = self._manager().build(self.role, self.config)
         assert type(built) is self.component_class
 
     def test_unknown_kind_is_a_typed_error(self) -> None:
+        """A config naming an unknown KIND raises ``UnknownKindError`` naming it."""
         with pytest.raises(UnknownKindError, match="NoSuchKind"):
             self._manager().build(self.role, {**self.config, "KIND": "NoSuchKind"})
 
     def test_forbids_unknown_fields(self) -> None:
+        """An unknown field is a ``ConfigError`` naming the field."""
         with pytest.raises(ConfigError, match="not_a_field"):
             self._manager().build(self.role, {**self.config, "not_a_field": 1})
 
     def test_is_frozen(self) -> None:
+        """A built component cannot be changed after validation."""
         built = self._manager().build(self.role, self.config)
         with pytest.raises(ValidationError):
             built.KIND = "changed"
@@ -97,6 +103,7 @@ class SaverContract(ComponentContract):
     component_class: ClassVar[type[Saver]]
 
     def test_save_signature(self) -> None:
+        """``save(model, signature, input_example)`` keeps the base's parameters."""
         params = inspect.signature(self.component_class.save).parameters
         assert list(params)[:4] == ["self", "model", "signature", "input_example"]
 
@@ -109,6 +116,7 @@ class LoaderContract(ComponentContract):
     component_class: ClassVar[type[Loader]]
 
     def test_load_signature(self) -> None:
+        """``load(uri)`` keeps the base's parameter."""
         params = list(inspect.signature(self.component_class.load).parameters)
         assert params[:2] == ["self", "uri"]
 
@@ -120,10 +128,12 @@ class RegisterContract(ComponentContract):
     base = Register
 
     def test_tags_default_to_empty(self) -> None:
+        """``tags`` defaults to an empty dict."""
         built = self._manager().build(self.role, self.config)
         assert isinstance(getattr(built, "tags", None), dict)
 
     def test_register_signature(self) -> None:
+        """``register(name, model_uri)`` keeps the base's parameters."""
         params = list(inspect.signature(self.component_class.register).parameters)
         assert params[:3] == ["self", "name", "model_uri"]
 
@@ -148,6 +158,7 @@ class ProviderContract(abc.ABC):
         return client
 
     def test_complete_returns_text_and_metadata(self) -> None:
+        """One request returns a ``Completion`` with text, model, latency and attempts."""
         client = self._client()
         try:
             done = client.complete(Request(input="Say hello."))
@@ -160,16 +171,25 @@ class ProviderContract(abc.ABC):
         assert done.attempts >= 1
 
     def test_batch_keeps_order_and_length(self) -> None:
+        """A batch answers every row, in order, against a reachable endpoint."""
         client = self._client()
-        rows = [Request(input=f"Repeat the number {i}.") for i in range(5)]
+        # Prompts of clearly different lengths: where the provider reports usage, the
+        # prompt token counts must rise with the rows, which shows the order was kept.
+        rows = [Request(input="Say yes. " * (1 + 6 * i)) for i in range(4)]
         try:
             results = client.batch(rows, concurrency=3)
         finally:
             client.close()
         assert len(results) == len(rows)
-        assert all(isinstance(r, Completion | ProviderError) for r in results)
+        failed = [r for r in results if isinstance(r, ProviderError)]
+        assert not failed, f"rows failed against a reachable endpoint: {failed}"
+        counts = [r.prompt_tokens for r in results if isinstance(r, Completion)]
+        known = [c for c in counts if c is not None]
+        if len(known) == len(counts):
+            assert known == sorted(known) and len(set(known)) == len(known)
 
     def test_close_is_idempotent(self) -> None:
+        """``close()`` can be called twice."""
         client = self._client()
         client.close()
         client.close()
