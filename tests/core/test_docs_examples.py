@@ -29,3 +29,16 @@ def test_use_the_example_plugin(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.strip() == "folder:models/chat ['echo: hello']"
     saved = (tmp_path / "models/chat/model_definition.json").read_text()
     assert '"api_key": "env:DEMO_KEY"' in saved
+
+
+@pytest.mark.usefixtures("default_manager_with_echo")
+def test_resolve_kinds_and_providers():
+    # --8<-- [start:resolve]
+    from llmreg import ModelDefinition, get_plugin_manager
+
+    pm = get_plugin_manager()  # one per process, created on first use
+    saver = pm.saver({"KIND": "FolderSaver", "root": "models"})  # validated and frozen
+    client = pm.client(ModelDefinition(provider="echo", model="demo"))  # the provider's Client
+    # --8<-- [end:resolve]
+    assert type(saver).__name__ == "FolderSaver"
+    assert type(client).__name__ == "EchoClient"
