@@ -138,7 +138,9 @@ def test_round_trip_through_json(tmp_path):
 
 
 def test_credential_headers_are_references_or_refused(monkeypatch):
-    literal = ModelDefinition(model="m", extra_headers={"Authorization": "Bearer sk-header-literal"})
+    literal = ModelDefinition(
+        model="m", extra_headers={"Authorization": "Bearer sk-header-literal"}
+    )
     assert literal.literal_secrets() == ["Bearer sk-header-literal"]
     with pytest.raises(SecretPersistError, match="credential header"):
         literal.persistable()
