@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,11 @@ def main_job(tmp_path_factory):
         for k, v in os.environ.items()
         if not k.startswith(("MLFLOW_", "LLMREG_", "VIRTUAL_ENV"))
     }
+    # As on a fresh machine, `python3` is the base interpreter (with pip), not this test's venv.
+    base_bin = str(Path(sys.base_prefix) / "bin")
+    venv_bin = str(Path(sys.executable).parent)
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin]
+    env["PATH"] = os.pathsep.join([base_bin, *path])
     done = subprocess.run(
         ["bash", "-c", _main_job_command()],
         cwd=work,
