@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmreg import Request
-from llmreg.errors import ProviderNotFoundError, ProviderResponseError
+from llmreg.errors import ConfigError, ProviderNotFoundError, ProviderResponseError
 
 
 def test_fallback_answers_when_the_primary_fails(make_client, server, unique):
@@ -66,3 +66,21 @@ def test_a_single_failing_model_keeps_its_own_error(make_client, unique):
     with pytest.raises(ProviderResponseError) as info:
         make_client(unique("fault-500"), max_retries=0).complete(Request(input="x"))
     assert "every model" not in str(info.value)
+
+
+def test_a_fallback_with_another_provider_is_a_config_error(make_client, server, unique):
+    primary = unique("main")
+    with pytest.raises(ConfigError) as info:
+        make_client(primary, fallbacks=[{"model": "b"}, {"provider": "llamacpp", "model": "gemma"}])
+    message = str(info.value)
+    assert "fallbacks[1]" in message and "'gemma'" in message and "'llamacpp'" in message
+    assert "give it a base_url instead" in message
+    assert server.count(primary) == 0
+
+
+def test_a_fallback_naming_the_same_provider_is_accepted(make_client, server, unique):
+    primary, fallback = unique("fault-500"), unique("backup")
+    client = make_client(
+        primary, max_retries=0, fallbacks=[{"provider": "openai", "model": fallback}]
+    )
+    assert client.complete(Request(input="hi")).model == fallback

@@ -43,6 +43,22 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def _check_fallback_providers(definition: ModelDefinition) -> None:
+    """Refuse a fallback whose ``provider`` is set and is not the definition's.
+
+    Raises:
+        ConfigError: naming the fallback (index, model and provider).
+    """
+    for index, fallback in enumerate(definition.fallbacks):
+        if fallback.provider is not None and fallback.provider != definition.provider:
+            raise ConfigError(
+                f"fallbacks[{index}] (model {fallback.model!r}, provider "
+                f"{fallback.provider!r}): a fallback with another provider is not supported "
+                f"by the {definition.provider} provider; give it a base_url instead "
+                "(and drop its provider field)"
+            )
+
+
 class OpenAICompatibleClient(Client):
     """A :class:`~llmreg.client.Client` for OpenAI-compatible chat-completions endpoints.
 
@@ -52,6 +68,8 @@ class OpenAICompatibleClient(Client):
             for llama.cpp's server).
 
     Raises:
+        ConfigError: a fallback names another ``provider`` than the definition's
+            (every model of the chain is called through this client).
         SecretResolutionError: an ``api_key`` reference (of the model or of a
             fallback) names an unset environment variable.
     """
@@ -61,6 +79,7 @@ class OpenAICompatibleClient(Client):
     ) -> None:
         from llmreg_litellm._endpoint import Endpoint
 
+        _check_fallback_providers(definition)
         self.definition = definition
         chain = [definition, *definition.resolved_fallbacks()]
         body = dict(extra_body or {})
