@@ -73,6 +73,19 @@ def test_bad_request_is_not_retried(make_client, server, unique, code):
     assert server.count(model) == 1
 
 
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [("errortext", "error as text"), ("errornested", "nested error text")],
+)
+def test_an_error_body_whose_error_is_a_string(make_client, server, unique, kind, text):
+    model = unique(f"fault-{kind}")
+    error = _fails(make_client(model))
+    assert type(error) is ProviderBadRequestError
+    assert error.status_code == 400
+    assert text in str(error)
+    _names_model_and_endpoint(error, model, server)
+
+
 def test_404_is_a_not_found_error(make_client, server, unique):
     model = unique("fault-404")
     error = _fails(make_client(model))

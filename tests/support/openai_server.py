@@ -31,6 +31,9 @@ with different models never interfere. A name is read as a chain of prefixes:
     ``fault-500`` (or 502, 503)  an HTTP 5xx error body;
     ``fault-429``   HTTP 429 with ``Retry-After``;
     ``fault-400``, ``fault-401``, ``fault-403``, ``fault-404``, ``fault-422``;
+    ``fault-errortext``  HTTP 400 whose body's ``error`` is a string, not an object;
+    ``fault-errornested`` HTTP 400 whose ``error`` object holds an ``error`` string
+        and no ``message`` (the SDK hands the client that inner object);
     ``fault-malformed``  HTTP 200 with a body that is not JSON;
     ``fault-empty``      HTTP 200 with an empty ``choices`` list;
     ``fault-shape``      HTTP 200 with JSON that is not a chat completion;
@@ -355,6 +358,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(401, f"fault injected: Incorrect API key provided: {key}")
         elif kind.isdigit():
             self._send_error(int(kind), f"fault injected: HTTP {kind}")
+        elif kind == "errortext":
+            self._send_json(400, {"error": "fault injected: error as text"})
+        elif kind == "errornested":
+            self._send_json(400, {"error": {"error": "fault injected: nested error text"}})
         elif kind == "malformed":
             self._send(200, b'{"id": "chatcmpl-broken", "choices": [')
         elif kind == "shape":

@@ -33,14 +33,27 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _error_message(error: object) -> object:
+    """The message in an error body, or in its ``error`` member.
+
+    An object's ``message``, or a string itself; ``None`` for any other shape.
+    """
+    if isinstance(error, dict):
+        return error.get("message")
+    if isinstance(error, str):
+        return error
+    return None
+
+
 def _detail(exc: BaseException) -> str:
     """The most useful short text of an SDK exception."""
     if isinstance(exc, openai.APIStatusError):
         body = exc.body
-        if isinstance(body, dict):
-            message = body.get("message") or (body.get("error") or {}).get("message")
-            if message:
-                return str(message)
+        message = _error_message(body)
+        if not message and isinstance(body, dict):
+            message = _error_message(body.get("error"))
+        if message:
+            return str(message)
     return str(exc) or type(exc).__name__
 
 
