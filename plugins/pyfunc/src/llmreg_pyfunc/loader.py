@@ -35,6 +35,10 @@ class LoadedModel:
     client: Client
     info: dict[str, Any]
 
+    def close(self) -> None:
+        """Close the client; the cache calls this when it drops the model."""
+        self.client.close()
+
 
 class LoadedAdapter(Adapter):
     """What :meth:`CustomLoader.load` returns: predicts through the cached client.
