@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -224,3 +225,71 @@ def test_error_messages_mask_the_models_resolved_key(monkeypatch):
     assert served.redact(text) == text  # nothing loaded, nothing known
     served.load()
     assert served.redact(text) == "Incorrect API key provided: ***"
+
+
+SECRET = "sk-very-secret-123"
+
+
+class BuggyAdapter(KeyedAdapter):
+    """A plugin bug: ``predict`` raises a KeyError that quotes the model's key."""
+
+    def predict(self, inputs, params=None):
+        raise KeyError(f"no entry for {SECRET}")
+
+
+class BuggyLoader(Loader):
+    KIND: Literal["BuggyLoader"] = "BuggyLoader"
+    fail_load: bool = False
+
+    def load(self, uri: str) -> BuggyAdapter:
+        if self.fail_load:
+            raise KeyError("models_dir")
+        return BuggyAdapter(ModelDefinition(provider="echo", model="m", api_key="env:SERVE_KEY"))
+
+
+def _unexpected_records(caplog):
+    return [r for r in caplog.records if r.name == "llmreg.serve.app" and r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/predict", ["hi"]),
+        ("/v1/chat/completions", {"model": URI, "messages": [{"role": "user", "content": "hi"}]}),
+    ],
+)
+def test_an_unexpected_error_is_logged_masked_then_500(serve, monkeypatch, caplog, path, body):
+    monkeypatch.setenv("SERVE_KEY", SECRET)
+    caplog.set_level(logging.ERROR, logger="llmreg.serve.app")
+    server = serve(create_app(URI, loader=BuggyLoader(), reload_interval=0))
+    answer = httpx.post(f"{server.url}{path}", json=body)
+
+    assert answer.status_code == 500
+    error = answer.json()["error"]
+    assert error["type"] == "internal_error"
+    assert error["message"].startswith("internal error: KeyError")
+    (record,) = _unexpected_records(caplog)
+    logged = record.getMessage()
+    assert f"POST {path} failed with an unexpected KeyError" in logged
+    assert "Traceback (most recent call last)" in logged and "in predict" in logged
+    assert "no entry for ***" in logged
+    assert SECRET not in logged and record.exc_info is None
+
+
+def test_a_loader_bug_is_logged_then_500(serve, caplog):
+    caplog.set_level(logging.ERROR, logger="llmreg.serve.app")
+    server = serve(create_app(URI, loader=BuggyLoader(fail_load=True), reload_interval=0))
+    answer = httpx.post(f"{server.url}/predict", json=["hi"])
+
+    assert answer.status_code == 500
+    assert answer.json()["error"]["message"].startswith("internal error: KeyError")
+    assert any(
+        "unexpected KeyError" in r.getMessage() and "models_dir" in r.getMessage()
+        for r in _unexpected_records(caplog)
+    )
+
+
+def test_a_typed_error_is_not_logged_as_unexpected(served, caplog):
+    caplog.set_level(logging.ERROR, logger="llmreg.serve.app")
+    assert httpx.post(f"{served.url}/predict", content=b"{").status_code == 400
+    assert _unexpected_records(caplog) == []

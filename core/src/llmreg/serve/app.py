@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -104,13 +105,31 @@ class Routes:
         return loaded
 
     async def predict_rows(self, inputs: Inputs, params: dict[str, Any] | None) -> Outputs:
-        """Run ``adapter.predict`` in the thread pool, mapping its errors to API errors."""
+        """Run ``adapter.predict`` in the thread pool; its errors propagate as raised.
+
+        The routes map them with :meth:`failure`, which logs an unexpected one.
+        """
         adapter = await self.adapter()
-        try:
-            outputs: Outputs = await run_in_threadpool(adapter.predict, inputs, params)
-        except Exception as exc:
-            raise from_exception(exc) from exc
+        outputs: Outputs = await run_in_threadpool(adapter.predict, inputs, params)
         return outputs
+
+    def failure(self, route: str, exc: Exception) -> Response:
+        """Answer ``exc``, raised while serving ``route``, as its API error.
+
+        An exception that is neither an :class:`ApiError` nor a
+        :class:`~llmreg.errors.LlmregError` is a bug (in a plugin or here): it is
+        logged at ERROR with its traceback, the loaded model's secrets masked,
+        before the 500 is sent.
+        """
+        if not isinstance(exc, ApiError | LlmregError):
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            logger.error(
+                "%s failed with an unexpected %s, answered 500:\n%s",
+                route,
+                type(exc).__name__,
+                self.served.redact(trace),
+            )
+        return _error(from_exception(exc), self.served)
 
     async def predict(self, request: Request) -> Response:
         """``POST /predict``: llmreg Inputs JSON in, Outputs JSON out.
@@ -124,7 +143,7 @@ class Routes:
             if not any(row.ok for row in outputs.rows):
                 raise row_failure(outputs.rows[0].metadata)
         except Exception as exc:
-            return _error(from_exception(exc), self.served)
+            return self.failure("POST /predict", exc)
         return _json(outputs.model_dump(mode="json"))
 
     async def chat(self, request: Request) -> Response:
@@ -144,7 +163,7 @@ class Routes:
             if not result.ok:
                 raise row_failure(result.metadata)
         except Exception as exc:
-            return _error(from_exception(exc), self.served)
+            return self.failure("POST /v1/chat/completions", exc)
         if chat.stream:
             return StreamingResponse(
                 stream_chunks(result, chat.model, chat.include_usage),

@@ -91,7 +91,12 @@ def from_exception(exc: BaseException) -> ApiError:
         return ApiError(503, str(exc), type=name, code="model_not_loaded")
     if isinstance(exc, LlmregError):
         return ApiError(500, str(exc), type=name, code="llmreg_error")
-    return ApiError(500, f"internal error: {name}", type="internal_error", code="internal_error")
+    return ApiError(
+        500,
+        f"internal error: {name}; the server's log holds its traceback",
+        type="internal_error",
+        code="internal_error",
+    )
 
 
 def row_failure(metadata: dict[str, Any]) -> ApiError:
