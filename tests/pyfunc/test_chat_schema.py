@@ -24,7 +24,10 @@ def test_default_signature_is_the_chat_schema() -> None:
         "seed": None,
         "strict": False,
         "concurrency": None,
+        "stop": [],
     }
+    shapes = {p.name: p.shape for p in sig.params.params}
+    assert shapes["stop"] == (-1,) and shapes["temperature"] is None
     assert check_signature(sig) is sig
 
 
@@ -52,6 +55,22 @@ def test_text_only_signature_fits() -> None:
                 params=ParamSchema([ParamSpec("beam_width", "long", 2)]),
             ),
             "beam_width",
+        ),
+        (
+            ModelSignature(
+                inputs=Schema([ColSpec("string", "input")]),
+                outputs=OUT,
+                params=ParamSchema([ParamSpec("stop", "string", None)]),
+            ),
+            "'stop' has shape None; declare it as a list",
+        ),
+        (
+            ModelSignature(
+                inputs=Schema([ColSpec("string", "input")]),
+                outputs=OUT,
+                params=ParamSchema([ParamSpec("temperature", "double", [0.1], shape=(-1,))]),
+            ),
+            "'temperature' has shape",
         ),
         ({"inputs": "input"}, "ModelSignature"),
     ],

@@ -2,8 +2,10 @@
 
 In: a text ``input`` or chat ``messages`` (a list of ``{role, content}``).
 Out: a ``prediction`` string and a ``metadata`` object.
-Params: ``temperature``, ``max_tokens``, ``top_p``, ``seed`` (unset by default, so the
-model definition decides) and ``strict`` (default ``False``).
+Params: ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``concurrency`` (unset by
+default, so the model definition decides), ``stop`` (a list of strings; MLflow cannot
+default a list param to null, so its default is ``[]``, which the predictor reads as
+unset) and ``strict`` (default ``False``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ PARAM_TYPES = {
     "seed": "long",
     "strict": "boolean",
     "concurrency": "long",
+    "stop": "string",
 }
+#: Params that are a list of their type (MLflow shape ``(-1,)``), not a single value.
+LIST_PARAMS = ("stop",)
 #: The input example saved when none is given.
 DEFAULT_EXAMPLE: dict[str, list[str]] = {"input": ["What is MLflow?"]}
 
@@ -55,11 +60,22 @@ def default_signature() -> Any:
     )
     params = ParamSchema(
         [
-            ParamSpec(name, dtype, False if name == "strict" else None)
+            ParamSpec(name, dtype, _param_default(name), shape=_param_shape(name))
             for name, dtype in PARAM_TYPES.items()
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def _param_shape(name: str) -> tuple[int, ...] | None:
+    return (-1,) if name in LIST_PARAMS else None
+
+
+def _param_default(name: str) -> Any:
+    if name == "strict":
+        return False
+    # MLflow refuses a null default for a list param; [] is read as unset
+    return [] if name in LIST_PARAMS else None
 
 
 def check_signature(signature: Any) -> Any:
@@ -95,7 +111,17 @@ def check_signature(signature: Any) -> Any:
         raise SchemaError(
             f"signature params {unknown} are not read by the model; use only {sorted(PARAM_TYPES)}"
         )
+    _check_param_shapes(signature)
     return signature
+
+
+def _check_param_shapes(signature: Any) -> None:
+    for spec in signature.params.params if signature.params else []:
+        if spec.shape != _param_shape(spec.name):
+            form = "a list (shape (-1,))" if spec.name in LIST_PARAMS else "a single value"
+            raise SchemaError(
+                f"signature param {spec.name!r} has shape {spec.shape}; declare it as {form}"
+            )
 
 
 def _check_input_types(signature: Any) -> None:

@@ -24,6 +24,9 @@ def _now() -> str:
 def split_params(params: dict[str, Any] | None) -> tuple[dict[str, Any], bool, int | None]:
     """Return the generation overrides (unset ones dropped), ``strict`` and ``concurrency``.
 
+    A param is unset when it is ``None``; ``stop`` also when it is ``[]``, the
+    default MLflow fills in from the signature (it cannot default a list to null).
+
     ``concurrency`` (rows in flight, 1 to 256) overrides the definition's for
     this batch; ``None`` keeps it.
 
@@ -49,6 +52,8 @@ def split_params(params: dict[str, Any] | None) -> tuple[dict[str, Any], bool, i
             f"unknown params {unknown}; use strict, concurrency and {', '.join(GENERATION_PARAMS)}"
         )
     overrides = {k: v for k, v in params.items() if v is not None}
+    if overrides.get("stop") == []:
+        del overrides["stop"]
     try:
         Params.model_validate(overrides)
     except ValueError as exc:
