@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from llmreg import Adapter, Loader, ModelDefinition
+from llmreg.errors import ModelNotFoundError
 from llmreg.serve import ServedModel, create_app
 
 URI = "models:/chat@champion"
@@ -293,3 +294,34 @@ def test_a_typed_error_is_not_logged_as_unexpected(served, caplog):
     caplog.set_level(logging.ERROR, logger="llmreg.serve.app")
     assert httpx.post(f"{served.url}/predict", content=b"{").status_code == 400
     assert _unexpected_records(caplog) == []
+
+
+class FlakyKeyedLoader(Loader):
+    """Loads a keyed model once; every later load fails with a message quoting the key."""
+
+    KIND: Literal["FlakyKeyedLoader"] = "FlakyKeyedLoader"
+    loaded: list[str] = []
+
+    def load(self, uri: str) -> KeyedAdapter:
+        if self.loaded:
+            raise ModelNotFoundError(f"registry refused key {SECRET} for {uri}")
+        self.loaded.append(uri)
+        return KeyedAdapter(ModelDefinition(provider="echo", model="m", api_key="env:SERVE_KEY"))
+
+
+def test_last_error_is_masked_with_the_loaded_models_secrets(monkeypatch):
+    monkeypatch.setenv("SERVE_KEY", SECRET)
+    served = ServedModel(URI, loader=FlakyKeyedLoader(loaded=[]))
+    served.load()
+    with pytest.raises(ModelNotFoundError):
+        served.reload()
+    assert served.last_error == f"ModelNotFoundError: registry refused key *** for {URI}"
+
+
+def test_last_error_before_any_load_is_the_loaders_own(monkeypatch):
+    """Nothing loaded, no secret known: the error is kept as raised (docs/serving.md says so)."""
+    monkeypatch.setenv("SERVE_KEY", SECRET)
+    served = ServedModel(URI, loader=FlakyKeyedLoader(loaded=["earlier"]))
+    with pytest.raises(ModelNotFoundError):
+        served.load()
+    assert served.last_error == f"ModelNotFoundError: registry refused key {SECRET} for {URI}"

@@ -49,6 +49,7 @@ class ServedModel:
         self._lock = threading.Lock()
         self._adapter: Adapter | None = None
         self.loaded_at: int | None = None
+        #: The last load's error (type and message), secrets of the loaded model masked.
         self.last_error: str | None = None
         match = _REGISTERED.match(model_uri)
         #: The registered model name in a ``models:/NAME...`` URI, else ``None``.
@@ -131,7 +132,8 @@ class ServedModel:
         try:
             adapter = self._loader().load(self.model_uri)
         except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            # Masked with the secrets known now: those of the model still loaded, if any.
+            self.last_error = self.redact(f"{type(exc).__name__}: {exc}")
             raise
         self.last_error = None
         return adapter
