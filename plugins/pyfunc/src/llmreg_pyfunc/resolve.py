@@ -41,7 +41,11 @@ def _code(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def mlflow_errors(what: str) -> Iterator[None]:
-    """Turn MLflow and I/O errors inside the block into typed errors about ``what``."""
+    """Turn MLflow and I/O errors inside the block into typed errors about ``what``.
+
+    A missing file or key is :class:`ModelNotFoundError`; a permission or connection
+    error (``requests``' too) is :class:`StoreUnavailableError`.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -59,7 +63,20 @@ def mlflow_errors(what: str) -> Iterator[None]:
             "Check MLFLOW_TRACKING_URI and that the store is reachable."
         ) from None
     except (OSError, KeyError) as exc:
+        if _store_unreachable(exc):
+            raise StoreUnavailableError(
+                f"the MLflow store could not be reached or read while looking up {what}: "
+                f"{type(exc).__name__}: {exc}. Check MLFLOW_TRACKING_URI, that the store is "
+                "up, and that this process may read its artifacts."
+            ) from None
         raise ModelNotFoundError(f"{what} could not be read: {type(exc).__name__}: {exc}") from None
+
+
+def _store_unreachable(exc: BaseException) -> bool:
+    """Whether an I/O error means the store cannot be reached or read (not a missing model)."""
+    import requests
+
+    return isinstance(exc, PermissionError | ConnectionError | requests.exceptions.ConnectionError)
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
