@@ -211,7 +211,7 @@ async def _load_in_background(served: ServedModel) -> None:
     try:
         await run_in_threadpool(served.load)
     except Exception as exc:
-        logger.warning("loading %s failed: %s", served.model_uri, exc)
+        logger.warning("loading %s failed: %s", served.model_uri, served.redact(str(exc)))
 
 
 async def _poll(served: ServedModel, interval: float) -> None:
@@ -221,7 +221,9 @@ async def _poll(served: ServedModel, interval: float) -> None:
             await run_in_threadpool(served.reload)
         except Exception as exc:
             logger.warning(
-                "reloading %s failed, keeping the loaded model: %s", served.model_uri, exc
+                "reloading %s failed, keeping the loaded model: %s",
+                served.model_uri,
+                served.redact(str(exc)),
             )
 
 
