@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from llmreg.bases import Adapter, Loader
+from llmreg.errors import InvalidModelURIError
 from llmreg.manager import PluginManager, get_plugin_manager
+from llmreg.uris import parse_model_uri
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +19,13 @@ logger = logging.getLogger(__name__)
 #: reload (the poll or ``POST /admin/reload``) always asks the registry.
 DEFAULT_LOADER: dict[str, Any] = {"KIND": "CustomLoader", "alias_ttl_seconds": 0.0}
 
-_REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
+
+def _registered_name(uri: str) -> str | None:
+    """The registered model name of a ``models:/NAME/N`` or ``models:/NAME@ALIAS`` URI."""
+    try:
+        return parse_model_uri(uri).name if uri.startswith("models:/") else None
+    except InvalidModelURIError:  # another loader's URI scheme: it names no registered model
+        return None
 
 
 class ServedModel:
@@ -51,9 +58,8 @@ class ServedModel:
         self.loaded_at: int | None = None
         #: The last load's error (type and message), secrets of the loaded model masked.
         self.last_error: str | None = None
-        match = _REGISTERED.match(model_uri)
         #: The registered model name in a ``models:/NAME...`` URI, else ``None``.
-        self.name: str | None = match.group("name") if match else None
+        self.name: str | None = _registered_name(model_uri)
 
     @property
     def is_alias(self) -> bool:

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from llmreg.bases import AliasRegister
 from llmreg.errors import RegistrationError
 from llmreg.hashing import CONTENT_HASH_KEY
+from llmreg.uris import check_alias, check_model_name, check_version
 from llmreg_mlflow import history as audit
 from llmreg_mlflow.content import Source, inspect_model, resolve_source
 from llmreg_mlflow.errors import (
@@ -23,7 +24,6 @@ from llmreg_mlflow.errors import (
     error_code,
     translated_errors,
 )
-from llmreg_mlflow.uris import check_alias, check_model_name, check_version
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

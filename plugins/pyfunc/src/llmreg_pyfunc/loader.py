@@ -21,10 +21,10 @@ from llmreg.definition import ModelDefinition
 from llmreg.errors import ConfigError, SecretResolutionError, UnsupportedModelFormatError
 from llmreg.manager import get_plugin_manager
 from llmreg.schemas import Inputs, Outputs
+from llmreg.uris import ModelURI, parse_model_uri
 from llmreg_pyfunc.cache import MODEL_CACHE
 from llmreg_pyfunc.frames import to_inputs
 from llmreg_pyfunc.predictor import Predictor
-from llmreg_pyfunc.uris import ModelURI, parse_model_uri
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from llmreg.errors import (
     StoreUnavailableError,
     UnsupportedModelFormatError,
 )
+from llmreg.uris import ModelURI
 from llmreg_pyfunc.layout import ARTIFACTS_DIR, CONFIG_KEY, FORMAT, FORMAT_KEY
-from llmreg_pyfunc.uris import ModelURI
 
 T = TypeVar("T")
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "ENDPOINT_NOT_FOUND"}
