@@ -43,3 +43,23 @@ def test_extra_fields_forbidden():
 def test_saver_fields_validated(field, value):
     with pytest.raises(ValidationError, match=field):
         DemoSaver(**{field: value})
+
+
+def test_adapter_apredict_defaults_to_predict_in_a_worker_thread():
+    import asyncio
+    import threading
+
+    from llmreg import Adapter, Outputs, Result
+
+    class Threads(Adapter):
+        def predict(self, inputs, params=None):
+            name = threading.current_thread().name
+            return Outputs(rows=[Result(prediction=f"{inputs}:{name}", metadata={})])
+
+    async def call():
+        return await Threads().apredict("x"), threading.current_thread().name
+
+    out, caller = asyncio.run(call())
+    text = out.predictions[0]
+    assert text.startswith("x:")
+    assert text != f"x:{caller}"  # ran off the event loop's thread

@@ -37,3 +37,12 @@ def test_concurrency_param_is_checked(predictor, bad):
     with pytest.raises(SchemaError, match="concurrency"):
         predictor.predict(Inputs.parse(["a"]), {"concurrency": bad})
     assert predictor.client.asked == []
+
+
+def test_apredict_answers_like_predict_through_abatch(predictor):
+    import asyncio
+
+    out = asyncio.run(predictor.apredict(Inputs.parse(["a", "!fail", "b"]), {"concurrency": 2}))
+    assert out.predictions == ["echo: a", None, "echo: b"]
+    assert [r.metadata["status"] for r in out.rows] == ["ok", "error", "ok"]
+    assert predictor.client.asked == [2]  # EchoClient.abatch runs batch in a worker thread

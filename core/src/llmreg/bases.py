@@ -78,6 +78,16 @@ class Adapter(abc.ABC):
                 failed row instead of marking it ``status: error``.
         """
 
+    async def apredict(self, inputs: Inputs | Any, params: dict[str, Any] | None = None) -> Outputs:
+        """Async form of :meth:`predict`, for async hosts such as the serving app.
+
+        The default runs :meth:`predict` in a worker thread; an adapter whose
+        client has an async path overrides it.
+        """
+        import asyncio
+
+        return await asyncio.to_thread(self.predict, inputs, params)
+
     @property
     def definition(self) -> ModelDefinition | None:
         """The model definition behind this adapter, where the loader knows it."""

@@ -105,13 +105,12 @@ class Routes:
         return loaded
 
     async def predict_rows(self, inputs: Inputs, params: dict[str, Any] | None) -> Outputs:
-        """Run ``adapter.predict`` in the thread pool; its errors propagate as raised.
+        """Await ``adapter.apredict``; its errors propagate as raised.
 
         The routes map them with :meth:`failure`, which logs an unexpected one.
         """
         adapter = await self.adapter()
-        outputs: Outputs = await run_in_threadpool(adapter.predict, inputs, params)
-        return outputs
+        return await adapter.apredict(inputs, params)
 
     def failure(self, route: str, exc: Exception) -> Response:
         """Answer ``exc``, raised while serving ``route``, as its API error.

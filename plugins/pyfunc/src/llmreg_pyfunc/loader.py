@@ -63,6 +63,10 @@ class LoadedAdapter(Adapter):
         """
         return self._predictor.predict(to_inputs(inputs), params)
 
+    async def apredict(self, inputs: Inputs | Any, params: dict[str, Any] | None = None) -> Outputs:
+        """Async form of :meth:`predict`: awaits the client's ``abatch``, holding no thread."""
+        return await self._predictor.apredict(to_inputs(inputs), params)
+
     @property
     def definition(self) -> ModelDefinition:
         """The loaded model definition (api_key still a reference)."""

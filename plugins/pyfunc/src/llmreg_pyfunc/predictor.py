@@ -95,9 +95,21 @@ class Predictor:
                 ``strict`` and ``concurrency`` (see :func:`split_params`).
             PredictionError: ``strict`` is set and a row failed (after fallbacks).
         """
+        rows, strict, concurrency = self._prepare(inputs, params)
+        return self._finish(rows, strict, self.client.batch(rows, concurrency=concurrency))
+
+    async def apredict(self, inputs: Inputs, params: dict[str, Any] | None = None) -> Outputs:
+        """Async form of :meth:`predict`, through the client's ``abatch`` (no worker thread)."""
+        rows, strict, concurrency = self._prepare(inputs, params)
+        return self._finish(rows, strict, await self.client.abatch(rows, concurrency=concurrency))
+
+    def _prepare(
+        self, inputs: Inputs, params: dict[str, Any] | None
+    ) -> tuple[list[Request], bool, int]:
         overrides, strict, concurrency = split_params(params)
-        rows = apply_params(inputs, overrides)
-        results = self.client.batch(rows, concurrency=concurrency or self.concurrency)
+        return apply_params(inputs, overrides), strict, concurrency or self.concurrency
+
+    def _finish(self, rows: list[Request], strict: bool, results: list[Any]) -> Outputs:
         if len(results) != len(rows):
             raise PredictionError(
                 f"the provider answered {len(results)} rows for {len(rows)}: a client bug"
