@@ -157,3 +157,91 @@ def test_close_while_abatch_waits_ends_it_with_a_typed_error(make_client, server
 
     with pytest.raises(PredictionError, match="closed"):
         asyncio.run(asyncio.wait_for(caller(), timeout=20))
+
+
+# --- abatch runs on the caller's loop, with pools of that loop -------------------------
+
+
+def test_abatch_does_not_wait_on_the_clients_loop_thread(make_client, unique):
+    client = make_client(unique("own-loop"))
+    release = threading.Event()
+    blocker = client._loop.submit(_block(release))  # blocks the client's loop thread
+
+    async def caller() -> list:
+        return await asyncio.wait_for(client.abatch([Request(input="mine")]), timeout=10)
+
+    try:
+        results = asyncio.run(caller())
+    finally:
+        release.set()
+        blocker.result(timeout=10)
+    assert [r.text for r in results] == ["echo: mine"]
+
+
+async def _block(release: threading.Event) -> None:
+    release.wait(10)  # blocks the whole loop it runs on, on purpose
+
+
+def test_a_loops_pools_are_reused_and_closed_when_asyncio_run_ends(make_client, server, unique):
+    model = unique("loop-pools")
+    client = make_client(model)
+    seen = []
+
+    async def caller() -> None:
+        for text in ("a", "b", "c"):
+            await client.abatch([Request(input=text)])
+            seen.append(client._loop_pools[asyncio.get_running_loop()].chain[0].sdk())
+
+    asyncio.run(caller())
+    assert seen[0] is seen[1] is seen[2]  # one pool per loop, reused by every call
+    assert seen[0].is_closed()  # closed at the loop's shutdown, before the client is
+    assert server.count(model) == 3
+
+
+def test_two_threads_with_their_own_loops_share_one_client(make_client, server, unique):
+    model = unique("two-loops")
+    client = make_client(model)
+    out: dict[str, list[str]] = {}
+
+    def work(tag: str) -> None:
+        rows = [Request(input=f"{tag}{i}") for i in range(5)]
+        out[tag] = [r.text for r in asyncio.run(client.abatch(rows, concurrency=2))]
+
+    threads = [threading.Thread(target=work, args=(tag,)) for tag in ("x", "y")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert out == {tag: [f"echo: {tag}{i}" for i in range(5)] for tag in ("x", "y")}
+    assert server.count(model) == 10
+
+
+def test_close_from_another_thread_closes_a_running_loops_pools(make_client, unique):
+    client = make_client(unique("close-pools"))
+
+    async def caller():
+        await client.abatch([Request(input="x")])
+        sdk = client._loop_pools[asyncio.get_running_loop()].chain[0].sdk()
+        await asyncio.to_thread(client.close)  # the loop runs while another thread closes
+        closed_now = sdk.is_closed()
+        with pytest.raises(PredictionError, match="closed"):
+            await client.abatch([Request(input="y")])
+        return closed_now
+
+    assert asyncio.run(caller()) is True
+
+
+def test_close_called_on_the_loop_itself_closes_its_pools_soon(make_client, unique):
+    client = make_client(unique("close-inloop"))
+
+    async def caller():
+        await client.abatch([Request(input="x")])
+        sdk = client._loop_pools[asyncio.get_running_loop()].chain[0].sdk()
+        client.close()  # sync, on the loop: the closing is scheduled, not awaited
+        for _ in range(100):
+            if sdk.is_closed():
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    assert asyncio.run(caller()) is True

@@ -1,13 +1,15 @@
 """One model at one endpoint: its ``AsyncOpenAI`` client, its requests, its answers.
 
 This module imports ``openai``; the client imports it only when the first call
-is made, so loading the plugin stays cheap. An :class:`Endpoint` is used only
-from the client's event-loop thread, so it needs no lock.
+is made, so loading the plugin stays cheap. An :class:`Endpoint` (and its pool) is
+used only from one event loop, so it needs no lock; :meth:`Endpoint.fresh` makes
+the copy for another loop.
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import time
 from typing import Any
 
@@ -69,6 +71,12 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return f"Endpoint({self.where})"
+
+    def fresh(self) -> Endpoint:
+        """A copy of this endpoint with no ``AsyncOpenAI`` yet, for another event loop."""
+        duplicate = copy.copy(self)
+        duplicate._sdk = None
+        return duplicate
 
     @property
     def secrets(self) -> list[str]:

@@ -3,13 +3,18 @@
 :class:`OpenAICompatibleClient` is built once per loaded model. It owns a private
 event loop in one daemon thread (:class:`~llmreg_litellm._loop.LoopThread`) and,
 on that loop, one ``AsyncOpenAI`` (one connection pool) per model of the chain:
-the primary and each fallback, each created on first use. Sync and async
-callers, from any thread, schedule their rows on that loop, so:
+the primary and each fallback, each created on first use. So:
 
-- ``batch`` works with or without a running event loop in the calling thread,
-  and never creates a loop or a client per row;
-- ``abatch`` awaits the same work without blocking the caller's loop;
-- at most ``concurrency`` rows of one call are in flight, and order is kept.
+- ``batch`` (sync, from any thread, with or without a running event loop there)
+  schedules its rows on the private loop, and never creates a loop or a client
+  per row;
+- ``abatch`` runs on the caller's own event loop, with one ``AsyncOpenAI`` per
+  model of the chain for that loop, created on first use and reused by every
+  later call from it. An async host (the serving app) thus makes no thread hop
+  per request: that hop cost a quarter of the server's CPU per request;
+- at most ``concurrency`` rows of one call are in flight, and order is kept;
+- :meth:`~OpenAICompatibleClient.close` ends calls still waiting with a typed
+  error and closes every pool, the private loop's and the callers' loops'.
 
 Retries and timeouts are the SDK's own (``max_retries``, ``timeout``). When a
 model fails after its retries, the next model of the chain is tried. The API
@@ -28,7 +33,7 @@ import dataclasses
 import threading
 import time
 import weakref
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmreg.client import Client, Completion, RowResult
@@ -89,6 +94,10 @@ class OpenAICompatibleClient(Client):
         self._closed = False
         self._lock = threading.Lock()  # orders submissions against close()
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        # abatch's state: per caller loop, its endpoints and the async generator that
+        # closes them (see _until_closed); and the batches running on caller loops.
+        self._loop_pools: dict[asyncio.AbstractEventLoop, _LoopPools] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._finalizer = weakref.finalize(self, self._loop.stop)
 
     def __repr__(self) -> str:
@@ -121,27 +130,54 @@ class OpenAICompatibleClient(Client):
     async def abatch(
         self, requests: Sequence[Request], *, concurrency: int | None = None
     ) -> list[RowResult]:
-        """Async form of :meth:`batch`: awaits the same work on the client's loop."""
-        future = self._submit(self._batch(list(requests), self._concurrency(concurrency)))
+        """Async form of :meth:`batch`, run on the caller's event loop.
+
+        The first call from a loop builds that loop's ``AsyncOpenAI`` clients
+        (one per model of the chain); later calls from it reuse them. They are
+        closed by :meth:`close`, or when the loop shuts down (``asyncio.run``
+        closes its async generators before it closes the loop).
+        """
+        bound = self._concurrency(concurrency)
+        loop = asyncio.get_running_loop()
+        chain = self._chain if self._loop.in_loop_thread() else await self._loop_chain(loop)
+        with self._lock:
+            if self._closed:
+                raise self._closed_error()
+            task = loop.create_task(self._batch(list(requests), bound, chain))
+            self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         try:
-            return await asyncio.wrap_future(future)
+            return await task
         except asyncio.CancelledError:
-            if self._closed and future.cancelled():  # close() ran while this call waited
+            if self._closed and task.cancelled():  # close() ran while this call waited
                 raise self._closed_error() from None
             raise
 
     def close(self) -> None:
-        """Close the connection pools and stop the loop thread. Safe to call twice."""
+        """Close the connection pools and stop the loop thread. Safe to call twice.
+
+        Calls still waiting end with a :class:`~llmreg.errors.PredictionError`.
+        A caller loop's pools are closed on that loop: now, if it runs in another
+        thread (this waits up to 10 s for it); soon, if ``close`` is called from
+        code running on it; at its shutdown, if it is not running.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             pending = list(self._pending)
+            tasks = list(self._tasks)
+            loop_pools = list(self._loop_pools.items())
+            self._loop_pools.clear()
         for future in pending:  # calls still waiting end with a PredictionError
             future.cancel()
+        for task in tasks:
+            _run_on(task.get_loop(), task.cancel)
         try:
             if self._loop.running and not self._loop.in_loop_thread():
-                self._loop.submit(self._aclose()).result(timeout=10)
+                self._loop.submit(_aclose(self._chain)).result(timeout=10)
+            for loop, pools in loop_pools:
+                _close_on(loop, pools)
         finally:
             self._finalizer()  # the loop thread stops even if a pool failed to close
 
@@ -186,25 +222,49 @@ class OpenAICompatibleClient(Client):
             future.cancel()
             raise
 
-    async def _batch(self, requests: list[Request], concurrency: int) -> list[RowResult]:
+    async def _loop_chain(self, loop: asyncio.AbstractEventLoop) -> list[Endpoint]:
+        """The endpoints of the running ``loop``, built on its first call.
+
+        Their closer is started first, so that the loop closes it at shutdown; the
+        entries of loops closed since are dropped when a new loop is seen.
+        """
+        known = self._loop_pools.get(loop)
+        if known is not None:
+            return known.chain
+        pools = _LoopPools([endpoint.fresh() for endpoint in self._chain])
+        await pools.closer.asend(None)  # runs to its yield at once: no other call interleaves
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                for gone in [other for other in self._loop_pools if other.is_closed()]:
+                    del self._loop_pools[gone]
+                self._loop_pools[loop] = pools
+        if closed:
+            await pools.closer.aclose()
+            raise self._closed_error()
+        return pools.chain
+
+    async def _batch(
+        self, requests: list[Request], concurrency: int, chain: list[Endpoint] | None = None
+    ) -> list[RowResult]:
         gate = asyncio.Semaphore(concurrency)
 
         async def row(request: Request) -> RowResult:
             async with gate:
                 try:
-                    return await self._complete(request)
+                    return await self._complete(request, chain)
                 except ProviderError as exc:
                     return exc
 
         return list(await asyncio.gather(*(row(r) for r in requests)))
 
-    async def _complete(self, request: Request) -> Completion:
+    async def _complete(self, request: Request, chain: list[Endpoint] | None = None) -> Completion:
         from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
 
         start = time.perf_counter()
         total = 0
         failures: list[ProviderError] = []
-        for index, endpoint in enumerate(self._chain):
+        for index, endpoint in enumerate(chain or self._chain):
             attempts = Attempts()
             token = CURRENT_ATTEMPTS.set(attempts)
             try:
@@ -223,9 +283,69 @@ class OpenAICompatibleClient(Client):
             )
         raise _chain_failed(failures, total)
 
-    async def _aclose(self) -> None:
-        for endpoint in self._chain:
-            await endpoint.aclose()
+
+async def _aclose(chain: list[Endpoint]) -> None:
+    """Close the connection pool of every endpoint of ``chain``."""
+    for endpoint in chain:
+        await endpoint.aclose()
+
+
+async def _until_closed(chain: list[Endpoint]) -> AsyncGenerator[None, None]:
+    """Yield once; close ``chain``'s pools when closed.
+
+    Started on a caller's loop, this is one of the loop's async generators, which
+    the loop closes at shutdown (``loop.shutdown_asyncgens``, as ``asyncio.run``
+    does before it closes the loop), so pools never outlive their loop unclosed.
+    """
+    try:
+        yield
+    finally:
+        await _aclose(chain)
+
+
+class _LoopPools:
+    """One caller loop's endpoints (``chain``) and the generator that closes them."""
+
+    def __init__(self, chain: list[Endpoint]) -> None:
+        self.chain = chain
+        self.closer = _until_closed(chain)
+
+    async def close(self) -> None:
+        """Close the pools (through the generator, which then is done)."""
+        await self.closer.aclose()
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    """Run ``callback`` on ``loop``: now if this thread runs it, else scheduled thread-safely."""
+    if loop.is_closed():
+        return
+    if _running_loop() is loop:
+        callback()
+    else:
+        loop.call_soon_threadsafe(callback)
+
+
+def _close_on(loop: asyncio.AbstractEventLoop, pools: _LoopPools) -> None:
+    """Close ``pools`` on ``loop``, the loop they were made on (see ``close``)."""
+    if loop.is_closed() or not loop.is_running():
+        return  # nothing can run there now: the loop closes them at its shutdown
+    if _running_loop() is loop:
+        _CLOSING.add(task := loop.create_task(pools.close()))
+        task.add_done_callback(_CLOSING.discard)
+    else:
+        asyncio.run_coroutine_threadsafe(pools.close(), loop).result(timeout=10)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+#: Pool closings scheduled on a caller's loop by ``close`` called from that loop (kept
+#: referenced until done, as asyncio asks).
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 def _chain_failed(failures: list[ProviderError], attempts: int) -> ProviderError:
