@@ -70,6 +70,34 @@ def test_same_content_gets_the_registers_missing_or_changed_tags(name, log_model
     assert stored[CONTENT_HASH_KEY] == first.tags[CONTENT_HASH_KEY]
 
 
+def test_a_writer_racing_with_the_same_content_leaves_one_version(name, log_model) -> None:
+    """Another writer registers the same content between this call's lookup and its create:
+    this call deletes the version it created and returns the other writer's."""
+    uri = log_model("raced").model_uri
+    other = MlflowRegister()
+    racing = MlflowRegister()
+    original_lookup = MlflowRegister._find_by_hash
+    lookups = 0
+
+    def lookup_then_let_the_other_writer_in(self, client, model, digest):
+        nonlocal lookups
+        found = original_lookup(self, client, model, digest)
+        if self is racing:
+            lookups += 1
+            if lookups == 1:  # this call found nothing; the other writer now gets in first
+                assert found is None
+                other.register(name, uri)
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MlflowRegister, "_find_by_hash", lookup_then_let_the_other_writer_in)
+        version = racing.register(name, uri)
+
+    assert int(version.version) == 1
+    assert version.status == "READY"
+    assert [v["version"] for v in racing.versions(name)] == [1]
+
+
 def test_force_creates_a_new_version_of_the_same_content(name, log_model) -> None:
     register = MlflowRegister()
     info = log_model("forced")

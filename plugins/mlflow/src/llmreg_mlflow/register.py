@@ -115,6 +115,8 @@ class MlflowRegister(AliasRegister):
                 if not force and (found := self._find_by_hash(client, name, saved.content_hash)):
                     return self._wait_ready(client, self._apply_tags(client, found))
                 version = self._create_version(client, name, source, saved.content_hash, force)
+                if not force:
+                    version = self._keep_first(client, version, saved.content_hash)
                 return self._wait_ready(client, version)
             except BaseException:
                 if created:
@@ -145,6 +147,20 @@ class MlflowRegister(AliasRegister):
         )
         usable = [v for v in found if v.status != "FAILED_REGISTRATION"]
         return min(usable, key=lambda v: int(v.version)) if usable else None
+
+    def _keep_first(self, client: MlflowClient, version: ModelVersion, digest: str) -> ModelVersion:
+        """Return the first version of this content; delete ``version`` if it is a later one.
+
+        Two writers registering the same content at the same moment both find
+        no version of it, and both create one. Each then looks again and sees
+        both: the later one deletes its own, so both return the first, and one
+        version remains.
+        """
+        first = self._find_by_hash(client, version.name, digest)
+        if first is None or int(first.version) >= int(version.version):
+            return version
+        client.delete_model_version(version.name, version.version)
+        return self._apply_tags(client, first)
 
     def _apply_tags(self, client: MlflowClient, version: ModelVersion) -> ModelVersion:
         """Set this register's ``tags`` that ``version`` lacks or holds another value of.
