@@ -11,6 +11,15 @@ discriminator. A concrete class pins its ``KIND`` with a ``Literal``::
 A config such as ``{"KIND": "CustomSaver", "path": "model"}`` then validates
 into that class through the plugin manager (see :meth:`PluginManager.build`).
 The bases are abstract: instantiating one directly raises ``TypeError``.
+
+Every component knows the :class:`~llmreg.manager.PluginManager` that built it
+(:attr:`Component.manager`): a plugin that needs another plugin's work (a
+loader building a provider client) asks that manager, never the process-wide
+one, so that a host with its own manager stays isolated.
+
+Results are typed: a Saver returns :class:`~llmreg.results.SavedModel`, a
+Register a :class:`~llmreg.results.ModelVersionRef`, an alias move an
+:class:`~llmreg.results.AliasMove`.
 """
 
 from __future__ import annotations
@@ -18,10 +27,15 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from llmreg.adapter import ClientAdapter
     from llmreg.definition import ModelDefinition
+    from llmreg.manager import PluginManager
+    from llmreg.results import AliasMove, ModelVersionRef, SavedModel
     from llmreg.schemas import Inputs, Outputs
 
 #: The three roles a KIND can play.
@@ -35,6 +49,29 @@ class Component(BaseModel, abc.ABC):
 
     ROLE: ClassVar[Role]
     KIND: str
+
+    _manager: PluginManager | None = PrivateAttr(default=None)
+
+    @property
+    def manager(self) -> PluginManager:
+        """The plugin manager that built this component.
+
+        A component built by :meth:`PluginManager.build <llmreg.manager.PluginManager.build>`
+        holds that manager; one made directly (``CustomSaver()``) uses the process's
+        default manager.
+        """
+        if self._manager is None:
+            from llmreg.manager import get_plugin_manager
+
+            return get_plugin_manager()
+        return self._manager
+
+    def bind(self, manager: PluginManager) -> None:
+        """Make ``manager`` the one this component asks for other plugins' work.
+
+        :meth:`PluginManager.build <llmreg.manager.PluginManager.build>` calls it.
+        """
+        self._manager = manager
 
 
 class Saver(Component, abc.ABC):
@@ -56,20 +93,33 @@ class Saver(Component, abc.ABC):
         model: ModelDefinition,
         signature: Any | None = None,
         input_example: Any | None = None,
-    ) -> Any:
-        """Save ``model`` and return the saved model's info (for MLflow savers, a ``ModelInfo``).
+    ) -> SavedModel:
+        """Save ``model`` and return where it went, as a :class:`~llmreg.results.SavedModel`.
+
+        ``path`` is the name the model is saved under (a folder name, MLflow's
+        artifact ``name``); ``config_file`` is the file name of the definition JSON
+        inside it. Write ``model.to_json()``: it holds key references only and
+        refuses a literal key. It does not look inside free-text fields
+        (``system_prompt``, ``options``): a saver that writes anything else must
+        check it holds none of ``model.resolved_secrets()``.
 
         Raises:
             SecretPersistError: a secret value would be written.
             SchemaError: ``signature`` or ``input_example`` does not fit the chat schema.
+            ConfigError: ``model`` is not a :class:`~llmreg.definition.ModelDefinition`.
         """
 
 
 class Adapter(abc.ABC):
-    """A loaded model, ready to predict. What :meth:`Loader.load` returns."""
+    """A loaded model, ready to predict. What :meth:`Loader.load` returns.
+
+    Most loaders return :class:`~llmreg.adapter.ClientAdapter` (through
+    :meth:`Loader.adapter`), which implements all of this. The owner of an adapter
+    (the serving app, a host) calls :meth:`close` when it is done with it.
+    """
 
     @abc.abstractmethod
-    def predict(self, inputs: Inputs | Any, params: dict[str, Any] | None = None) -> Outputs:
+    def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
         """Answer every row of ``inputs``, in order.
 
         Args:
@@ -78,7 +128,9 @@ class Adapter(abc.ABC):
                 failed row instead of marking it ``status: error``.
         """
 
-    async def apredict(self, inputs: Inputs | Any, params: dict[str, Any] | None = None) -> Outputs:
+    async def apredict(
+        self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None
+    ) -> Outputs:
         """Async form of :meth:`predict`, for async hosts such as the serving app.
 
         The default runs :meth:`predict` in a worker thread; an adapter whose
@@ -95,8 +147,16 @@ class Adapter(abc.ABC):
 
     @property
     def info(self) -> dict[str, Any]:
-        """What is known of the loaded model: uri, version, alias, run id."""
+        """What is known of the loaded model: ``model_uri``, ``name``, ``version``,
+        ``alias``, ``run_id`` (those known; the serving app and ``llmreg show`` read them)."""
         return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Release what the adapter holds (its client or client lease). Safe to call twice."""
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close`."""
+        self.close()
 
 
 class Loader(Component, abc.ABC):
@@ -108,11 +168,29 @@ class Loader(Component, abc.ABC):
     def load(self, uri: str) -> Adapter:
         """Load the model at ``uri`` and return an :class:`Adapter`.
 
+        Read the definition, then ``return self.adapter(definition, info)``.
+
         Raises:
             InvalidModelURIError: ``uri`` is malformed.
             ModelNotFoundError: the model, version, alias or run does not exist.
             UnsupportedModelFormatError: the model was not saved by a matching saver.
         """
+
+    def adapter(
+        self, definition: ModelDefinition, info: Mapping[str, Any] | None = None
+    ) -> ClientAdapter:
+        """Return a :class:`~llmreg.adapter.ClientAdapter` for ``definition``.
+
+        Its client comes from :attr:`manager` (the manager that built this loader).
+
+        Args:
+            definition: the loaded model definition.
+            info: what is known of the model (``model_uri``, ``name``, ``version``,
+                ``alias``, ``run_id``), copied into every answered row's metadata.
+        """
+        from llmreg.adapter import ClientAdapter
+
+        return ClientAdapter.build(definition, info, manager=self.manager)
 
 
 class Register(Component, abc.ABC):
@@ -127,8 +205,8 @@ class Register(Component, abc.ABC):
     tags: dict[str, str] = Field(default_factory=dict)
 
     @abc.abstractmethod
-    def register(self, name: str, model_uri: str) -> Any:
-        """Register the model at ``model_uri`` under ``name`` and return the model version.
+    def register(self, name: str, model_uri: str) -> ModelVersionRef:
+        """Register the model at ``model_uri`` under ``name``; return the version.
 
         Raises:
             RegistrationError: the URI is not a model, or the registry refused.
@@ -142,7 +220,7 @@ class AliasRegister(Register, abc.ABC):
     """
 
     @abc.abstractmethod
-    def promote(self, name: str, version: int | str, alias: str = "champion") -> Any:
+    def promote(self, name: str, version: int | str, alias: str = "champion") -> AliasMove:
         """Point ``alias`` at ``version`` and record the move.
 
         Raises:
@@ -150,7 +228,7 @@ class AliasRegister(Register, abc.ABC):
         """
 
     @abc.abstractmethod
-    def rollback(self, name: str, alias: str = "champion") -> Any:
+    def rollback(self, name: str, alias: str = "champion") -> AliasMove:
         """Point ``alias`` back at the version that held it before the last move.
 
         Raises:
@@ -158,12 +236,12 @@ class AliasRegister(Register, abc.ABC):
         """
 
     @abc.abstractmethod
-    def history(self, name: str, alias: str = "champion") -> list[dict[str, Any]]:
+    def history(self, name: str, alias: str = "champion") -> list[AliasMove]:
         """Return the recorded moves of ``alias``, oldest first."""
 
     @abc.abstractmethod
-    def versions(self, name: str) -> list[dict[str, Any]]:
-        """Return every version of ``name`` with its tags, aliases and content hash."""
+    def versions(self, name: str) -> list[ModelVersionRef]:
+        """Return every version of ``name``, oldest first, with tags, aliases and hash."""
 
 
 __all__ = ["Adapter", "AliasRegister", "Component", "Loader", "Register", "Role", "Saver"]

@@ -55,8 +55,10 @@ RowResult = Completion | ProviderError
 class Client(abc.ABC):
     """An LLM client for one model definition (and its fallbacks).
 
-    Implementations create their connection pool once and reuse it, and must
-    be safe to call from several threads.
+    Implement :meth:`complete`; :meth:`batch` has a default that calls it on a
+    bounded thread pool. Implementations create their connection pool once and
+    reuse it, and must be safe to call from several threads. The owner of a
+    client (an adapter, the loader's cache) calls :meth:`close` once.
     """
 
     definition: ModelDefinition
@@ -69,7 +71,6 @@ class Client(abc.ABC):
             ProviderError: a typed subclass, when every model failed.
         """
 
-    @abc.abstractmethod
     def batch(
         self, requests: Sequence[Request], *, concurrency: int | None = None
     ) -> list[RowResult]:
@@ -78,7 +79,25 @@ class Client(abc.ABC):
         A row that fails yields its :class:`ProviderError` in place; it never
         loses the other rows. Callable from sync code with or without a running
         event loop in the calling thread.
+
+        The default calls :meth:`complete` for each row on up to ``concurrency``
+        threads (default: the definition's ``concurrency``). A client with its own
+        async or batch path overrides it.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(request: Request) -> RowResult:
+            try:
+                return self.complete(request)
+            except ProviderError as exc:
+                return exc
+
+        rows = list(requests)
+        workers = max(1, min(len(rows), concurrency or self.definition.concurrency))
+        if workers == 1:
+            return [one(r) for r in rows]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llmreg-batch") as pool:
+            return list(pool.map(one, rows))
 
     async def abatch(
         self, requests: Sequence[Request], *, concurrency: int | None = None
@@ -90,6 +109,10 @@ class Client(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections and background resources. Safe to call twice."""
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close`; the default calls :meth:`close`."""
+        self.close()
 
 
 #: What a provider plugin registers: builds a :class:`Client` from a definition.

@@ -241,8 +241,26 @@ class ModelDefinition(_Settings):
         return self.model_dump(mode="json", exclude_none=True)
 
     def to_json(self) -> str:
-        """Return :meth:`persistable` as indented, key-sorted JSON."""
-        return json.dumps(self.persistable(), indent=2, sort_keys=True)
+        """Return :meth:`persistable` as indented, key-sorted JSON: what a saver writes.
+
+        Besides refusing a literal key, it refuses a definition whose text holds a
+        secret it can resolve now (a resolved key pasted into ``system_prompt`` or
+        ``options``), in any form: raw, escaped or URL-encoded.
+
+        Raises:
+            SecretPersistError: a literal key, or a resolved secret in any field.
+        """
+        text = json.dumps(self.persistable(), indent=2, sort_keys=True)
+        from llmreg.secrets import find_secret
+
+        field = find_secret({"model definition": text}, self.resolved_secrets())
+        if field is not None:
+            raise SecretPersistError(
+                "the model definition holds the value of one of its secrets (a resolved API "
+                "key or credential header) in a field such as system_prompt or options; it "
+                "will not be persisted. Remove it: keys are referenced as env:NAME only."
+            )
+        return text
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "model definition") -> ModelDefinition:

@@ -56,6 +56,13 @@ class PluginConflictError(PluginLoadError):
     """Two plugins provide the same KIND or provider name."""
 
 
+class PluginContractError(LlmregError):
+    """A plugin broke the contract: it returned the wrong type, or a hook raised.
+
+    The message names the plugin; the fix is in the plugin, not in the input.
+    """
+
+
 # --- models and registry ---------------------------------------------------
 
 
@@ -140,6 +147,7 @@ __all__ = [
     "LlmregError",
     "ModelNotFoundError",
     "PluginConflictError",
+    "PluginContractError",
     "PluginLoadError",
     "PredictionError",
     "ProviderAuthenticationError",

@@ -1,11 +1,20 @@
 """The hook specifications a llmreg plugin implements.
 
-Every hook hands the plugin a ``register(...)`` callback, in the style of
-simonw/llm: a plugin calls it once per class or provider it contributes. All
-four hooks are *collect-all* (every implementation is called, none returns a
-value), so the result never depends on the order in which plugins load: the
-manager keys what was registered by name, and the same name from two
-distributions is a :class:`~llmreg.errors.PluginConflictError` naming both.
+The registration hooks hand the plugin a ``register(...)`` callback, in the
+style of simonw/llm: a plugin calls it once per class or provider it
+contributes. They are *collect-all* (every implementation is called, none
+returns a value), so the result never depends on the order in which plugins
+load: the manager keys what was registered by name, and the same name from two
+distributions is a conflict that names both (reported by ``llmreg plugins``,
+and a :class:`~llmreg.errors.PluginConflictError` for whatever uses that name).
+
+The manager calls each plugin's implementation on its own, through pluggy's
+call path (so ``add_hookcall_monitoring`` sees every call): a hook that raises
+is reported against that plugin and its distribution, and the others still load.
+
+Classes may be registered by import path, ``register("KIND", "pkg.module:Class")``:
+the module is imported only when that KIND is first used, which keeps
+``llmreg plugins`` and every CLI start fast.
 
 A plugin is a module named by an entry point in the group ``llmreg``::
 
@@ -23,7 +32,8 @@ and that module implements one or more of these hooks with :data:`hookimpl`::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
@@ -35,21 +45,43 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 #: Decorate a plugin's hook implementations with this marker.
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-#: ``register(cls)`` for savers, loaders and registers.
-RegisterClass = Callable[[type[Any]], None]
-#: ``register(name, factory)`` for LLM client providers.
-RegisterProvider = Callable[[str, Callable[..., Any]], None]
+#: ``register(cls)``, or ``register("KIND", "module:Class")``, for savers, loaders and registers.
+RegisterClass = Callable[..., None]
+#: ``register(name, factory)`` for LLM client providers; ``factory`` may be ``"module:attr"``.
+RegisterProvider = Callable[[str, "Callable[..., Any] | str"], None]
+#: ``register(role, config)`` for default components.
+RegisterDefault = Callable[[str, "Mapping[str, Any]"], None]
+
+#: The roles a default can be registered for: the CLI's three, and the serving
+#: app's loader (which falls back to ``loader``).
+DEFAULT_ROLES = ("saver", "loader", "register", "serve.loader")
+
+
+@dataclass(frozen=True)
+class CliSetup:
+    """What a plugin's :func:`llmreg_cli_setup` tells the CLI.
+
+    Attributes:
+        store: where the plugin's store is, printed as ``store: <tracking_uri>``
+            by the commands that read or write it: ``{"tracking_uri", "registry_uri",
+            "source"}``; ``None`` when the plugin has no store.
+        quiet: package names whose warnings the CLI hides unless ``--debug``.
+    """
+
+    store: Mapping[str, str | None] | None = None
+    quiet: tuple[str, ...] = ()
 
 
 @hookspec
 def llmreg_register_savers(register: RegisterClass) -> None:
     """Contribute :class:`~llmreg.bases.Saver` subclasses, keyed by their ``KIND``.
 
-    Call ``register(cls)`` once per class.
+    Call ``register(cls)`` once per class, or ``register("KIND", "module:Class")``
+    to have the class imported on first use.
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.1.
+    Added in llmreg 0.1; lazy registration by import path in 0.2.
     """
 
 
@@ -57,11 +89,11 @@ def llmreg_register_savers(register: RegisterClass) -> None:
 def llmreg_register_loaders(register: RegisterClass) -> None:
     """Contribute :class:`~llmreg.bases.Loader` subclasses, keyed by their ``KIND``.
 
-    Call ``register(cls)`` once per class.
+    Call ``register(cls)`` once per class, or ``register("KIND", "module:Class")``.
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.1.
+    Added in llmreg 0.1; lazy registration by import path in 0.2.
     """
 
 
@@ -69,11 +101,11 @@ def llmreg_register_loaders(register: RegisterClass) -> None:
 def llmreg_register_registers(register: RegisterClass) -> None:
     """Contribute :class:`~llmreg.bases.Register` subclasses, keyed by their ``KIND``.
 
-    Call ``register(cls)`` once per class.
+    Call ``register(cls)`` once per class, or ``register("KIND", "module:Class")``.
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.1.
+    Added in llmreg 0.1; lazy registration by import path in 0.2.
     """
 
 
@@ -83,10 +115,45 @@ def llmreg_register_providers(register: RegisterProvider) -> None:
 
     Call ``register(name, factory)``, where ``factory(definition)`` returns a
     :class:`~llmreg.client.Client` for a :class:`~llmreg.definition.ModelDefinition`
-    whose ``provider`` is ``name``. Import heavy SDKs inside the factory, not at
-    module import, so that ``llmreg plugins`` stays fast.
+    whose ``provider`` is ``name``. ``factory`` may be an import path
+    ``"module:attr"``, imported when the first client is built. Import heavy SDKs
+    inside the factory, not at module import, so that ``llmreg plugins`` stays fast.
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.1.
+    Added in llmreg 0.1; lazy registration by import path in 0.2.
+    """
+
+
+@hookspec
+def llmreg_defaults(register: RegisterDefault) -> None:
+    """Contribute the component a role uses when the user names none.
+
+    Call ``register(role, config)``, where ``role`` is one of :data:`DEFAULT_ROLES`
+    and ``config`` is a component config with a ``KIND`` (``{"KIND": "MySaver"}``).
+    The CLI uses the ``saver``, ``loader`` and ``register`` defaults unless
+    ``--saver``/``--loader``/``--register`` name others; the serving app uses
+    ``serve.loader``, else ``loader``. Two plugins giving a default for the same
+    role is a conflict: the user then names the KIND explicitly.
+
+    Result rule: collect-all; every implementation is called and none returns a value.
+
+    Added in llmreg 0.2.
+    """
+
+
+@hookspec
+def llmreg_cli_setup(debug: bool) -> CliSetup | None:
+    """Prepare a CLI run: the plugin's store defaults and its libraries' noise.
+
+    Called once per ``llmreg`` command, before any component is built. Apply
+    defaults the user did not set (for example a store location, fail-fast
+    retries), keep your libraries' INFO logs quiet unless ``debug``, and return
+    a :class:`CliSetup` saying where your store is and which packages' warnings
+    to hide; or ``None``. Import no heavy library here.
+
+    Result rule: collect-all; the CLI prints the first ``store`` it gets and
+    hides the warnings of every ``quiet`` package.
+
+    Added in llmreg 0.2.
     """

@@ -2,53 +2,68 @@
 
 One :class:`PluginManager` per host. :func:`get_plugin_manager` returns a
 lazily created default; :func:`create_plugin_manager` makes an independent one
-(a host app, a test). Importing this module does nothing but define names.
+(a host app, a test). Every component a manager builds holds that manager
+(:attr:`llmreg.bases.Component.manager`), so a host with its own manager is
+isolated from the process-wide one. Importing this module does nothing but
+define names.
 
 Loading walks the entry-point group ``llmreg`` through importlib-metadata and,
-for each plugin distribution, *before importing anything*:
+for each plugin, *before importing anything*:
 
-1. applies the allow list ``LLMREG_LOAD_PLUGINS`` (comma-separated distribution
-   names; an empty string loads no plugin) and the block list
-   ``LLMREG_DISABLE_PLUGINS`` (``*`` blocks all);
+1. applies the allow list ``LLMREG_LOAD_PLUGINS`` (comma-separated names; an
+   empty string loads no plugin) and the block list ``LLMREG_DISABLE_PLUGINS``
+   (``*`` blocks all). A name is a distribution name (``llmreg-pyfunc``) or an
+   entry-point name (``pyfunc``, what ``llmreg plugins`` shows first), compared
+   the PEP 503 way;
 2. checks the distribution's requirement on ``llmreg`` against the running core;
-3. imports the entry point. A plugin that raises is recorded and warned about,
-   never crashing the host, unless ``LLMREG_STRICT_PLUGINS=1``.
+3. imports the entry point. A plugin that raises, on import or in a hook, is
+   recorded and warned about, never crashing the host, unless
+   ``LLMREG_STRICT_PLUGINS`` is true (``1``, ``true``, ``yes``, ``on``).
 
-Then :meth:`pluggy.PluginManager.check_pending` runs. What plugins register is
-collected on first use, keyed by KIND or provider name; the same name from two
-plugins is a :class:`~llmreg.errors.PluginConflictError` that names both.
+What plugins register is collected on first use, keyed by KIND or provider
+name. The same name from two plugins is a conflict: ``llmreg plugins`` lists
+both, and only what uses that name fails, with a
+:class:`~llmreg.errors.PluginConflictError` that names both.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pluggy
-from pydantic import TypeAdapter, ValidationError
+from packaging.utils import canonicalize_name
 
 from llmreg import hookspecs
 from llmreg.bases import Component, Loader, Register, Role, Saver
-from llmreg.definition import ModelDefinition, describe_validation_error
 from llmreg.errors import (
     ConfigError,
     IncompatiblePluginError,
+    LlmregError,
     PluginConflictError,
+    PluginContractError,
     PluginLoadError,
     UnknownKindError,
 )
 from llmreg.version import __version__
+
+if TYPE_CHECKING:
+    from llmreg.client import Client
+    from llmreg.definition import ModelDefinition
 
 logger = logging.getLogger(__name__)
 
 ENV_LOAD = "LLMREG_LOAD_PLUGINS"
 ENV_DISABLE = "LLMREG_DISABLE_PLUGINS"
 ENV_STRICT = "LLMREG_STRICT_PLUGINS"
+#: The values of ``LLMREG_STRICT_PLUGINS`` that turn strict mode on (any case).
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 
 ROLE_BASES: dict[Role, type[Component]] = {"saver": Saver, "loader": Loader, "register": Register}
 ROLE_HOOKS: dict[Role, str] = {
@@ -57,14 +72,22 @@ ROLE_HOOKS: dict[Role, str] = {
     "register": "llmreg_register_registers",
 }
 PROVIDER_HOOK = "llmreg_register_providers"
+DEFAULTS_HOOK = "llmreg_defaults"
+#: The tables registrations are collected into: the three roles, providers and defaults.
+TABLES = ("saver", "loader", "register", "provider", "default")
 
-#: Which distribution provides the KINDs and providers that llmreg ships, for error hints.
+#: Install hints: which distribution provides the KINDs and providers that llmreg
+#: ships. Data only, used in error messages; the core never relies on them.
 KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "saver:CustomSaver": "llmreg-pyfunc",
     "loader:CustomLoader": "llmreg-pyfunc",
     "register:MlflowRegister": "llmreg-mlflow",
     "provider:openai": "llmreg-litellm",
+    "provider:litellm": "llmreg-litellm",
     "provider:llamacpp": "llmreg-llamacpp",
+    "default:saver": "llmreg-pyfunc",
+    "default:loader": "llmreg-pyfunc",
+    "default:register": "llmreg-mlflow",
 }
 
 
@@ -73,13 +96,22 @@ class LlmregPluginWarning(UserWarning):
 
 
 def normalize(name: str) -> str:
-    """Normalise a distribution name the PEP 503 way (``Foo_Bar`` -> ``foo-bar``)."""
-    return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
+    """Normalise a distribution or plugin name the PEP 503 way (``Foo_Bar`` -> ``foo-bar``)."""
+    return str(canonicalize_name(name.strip()))
 
 
-@dataclass(frozen=True)
+def env_flag(value: str | None) -> bool:
+    """Whether an environment value means *true*: ``1``, ``true``, ``yes`` or ``on``, any case."""
+    return (value or "").strip().lower() in TRUE_VALUES
+
+
+@dataclass
 class Registration:
-    """One class or provider factory that a plugin registered."""
+    """One class, provider factory or default that a plugin registered.
+
+    ``obj`` is the class or factory, or an import path ``"module:attr"`` until
+    :meth:`PluginManager.resolve` imports it.
+    """
 
     name: str
     obj: Any
@@ -97,17 +129,27 @@ class PluginInfo:
     hooks: list[str]
     kinds: dict[str, list[str]] = field(default_factory=dict)
     providers: list[str] = field(default_factory=list)
+    defaults: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class PluginProblem:
-    """A plugin that was not loaded, and why."""
+    """A plugin that was not loaded, or not wholly, and why."""
 
     name: str
     distribution: str | None
     version: str | None
     status: Literal["failed", "incompatible", "blocked", "not-allowed"]
     reason: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A name registered by more than one plugin."""
+
+    table: str
+    name: str
+    by: list[str]
 
 
 def _env_names(value: str | None) -> set[str] | None:
@@ -122,7 +164,8 @@ class PluginManager:
     Args:
         autoload: load entry-point plugins on first use. Tests turn it off and
             register plugins by hand (see :mod:`llmreg.testing`).
-        load_plugins: allow list of distribution names; ``None`` reads ``LLMREG_LOAD_PLUGINS``.
+        load_plugins: allow list of distribution or entry-point names; ``None``
+            reads ``LLMREG_LOAD_PLUGINS``.
         disable_plugins: block list; ``None`` reads ``LLMREG_DISABLE_PLUGINS``.
         strict: raise on a plugin that fails to load; ``None`` reads ``LLMREG_STRICT_PLUGINS``.
     """
@@ -147,18 +190,26 @@ class PluginManager:
             )
             or set()
         )
-        self._strict = strict if strict is not None else os.environ.get(ENV_STRICT, "") == "1"
+        self._strict = strict if strict is not None else env_flag(os.environ.get(ENV_STRICT))
         self._lock = threading.RLock()
         self._loaded = False
         self._dists: dict[str, tuple[str | None, str | None]] = {}
         self._problems: list[PluginProblem] = []
-        self._collected: dict[str, dict[str, Registration]] | None = None
-        self._adapters: dict[Role, TypeAdapter[Any]] = {}
+        self._collected: dict[str, dict[str, list[Registration]]] | None = None
+
+    @property
+    def pluggy(self) -> pluggy.PluginManager:
+        """The underlying :class:`pluggy.PluginManager` (for hook-call monitoring)."""
+        return self._pm
 
     # --- loading -----------------------------------------------------------
 
     def load(self) -> None:
-        """Load entry-point plugins once. Safe to call twice and from several threads."""
+        """Load entry-point plugins once. Safe to call twice and from several threads.
+
+        Raises:
+            PluginLoadError: in strict mode, the first plugin that failed (on every call).
+        """
         with self._lock:
             if self._loaded:
                 return
@@ -168,9 +219,16 @@ class PluginManager:
             # Only now: in strict mode a failure above raises, and the next call tries again.
             self._loaded = True
 
+    def _wanted(self, names: set[str]) -> tuple[str, str] | None:
+        """Return (status, reason) when the allow or block list excludes a plugin."""
+        if "*" in self._block or names & self._block:
+            return "blocked", f"blocked by {ENV_DISABLE}"
+        if self._allow is not None and not names & self._allow:
+            return "not-allowed", f"not listed in {ENV_LOAD}"
+        return None
+
     def _load_entry_points(self) -> None:
         import importlib_metadata
-        from packaging.requirements import InvalidRequirement, Requirement
 
         seen: set[tuple[str, str]] = set()
         eps = sorted(
@@ -184,45 +242,42 @@ class PluginManager:
             if key in seen or ep.name in self._dists:
                 continue  # a duplicate path entry, or loaded by an earlier, failed attempt
             seen.add(key)
-            norm = normalize(dist_name or ep.name)
-            if "*" in self._block or norm in self._block:
-                self._skip(ep.name, dist_name, version, "blocked", f"blocked by {ENV_DISABLE}")
+            excluded = self._wanted({normalize(dist_name or ep.name), normalize(ep.name)})
+            if excluded is not None:
+                self._skip(ep.name, dist_name, version, *excluded)
                 continue
-            if self._allow is not None and norm not in self._allow:
-                self._skip(ep.name, dist_name, version, "not-allowed", f"not listed in {ENV_LOAD}")
+            incompatible = self._incompatible(ep)
+            if incompatible is not None:
+                self._fail(incompatible, ep.name, dist_name, version, status="incompatible")
                 continue
-            for raw in (ep.dist.requires or []) if ep.dist else []:
-                try:
-                    req = Requirement(raw)
-                except InvalidRequirement:
-                    continue
-                if normalize(req.name) != "llmreg" or req.marker is not None:
-                    continue
-                if not req.specifier.contains(__version__, prereleases=True):
-                    self._fail(
-                        IncompatiblePluginError(
-                            f"plugin {dist_name} {version} requires llmreg{req.specifier}, but "
-                            f"llmreg {__version__} is installed: upgrade the plugin or the core"
-                        ),
-                        ep.name,
-                        dist_name,
-                        version,
-                        status="incompatible",
-                    )
-                    break
-            else:
-                try:
-                    module = ep.load()
-                    self.register_plugin(
-                        module, name=ep.name, distribution=dist_name, version=version
-                    )
-                except Exception as exc:
-                    err = PluginLoadError(
-                        f"plugin {ep.name} from {dist_name} {version} failed to load: "
-                        f"{type(exc).__name__}: {exc}. Fix or uninstall it, or block it with "
-                        f"{ENV_DISABLE}={dist_name}"
-                    )
-                    self._fail(err, ep.name, dist_name, version, cause=exc)
+            try:
+                module = ep.load()
+                self.register_plugin(module, name=ep.name, distribution=dist_name, version=version)
+            except Exception as exc:
+                err = PluginLoadError(
+                    f"plugin {ep.name} from {dist_name} {version} failed to load: "
+                    f"{type(exc).__name__}: {exc}. Fix or uninstall it, or block it with "
+                    f"{ENV_DISABLE}={dist_name}"
+                )
+                self._fail(err, ep.name, dist_name, version, cause=exc)
+
+    @staticmethod
+    def _incompatible(ep: Any) -> IncompatiblePluginError | None:
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        for raw in (ep.dist.requires or []) if ep.dist else []:
+            try:
+                req = Requirement(raw)
+            except InvalidRequirement:
+                continue
+            if normalize(req.name) != "llmreg" or req.marker is not None:
+                continue
+            if not req.specifier.contains(__version__, prereleases=True):
+                return IncompatiblePluginError(
+                    f"plugin {ep.dist.name} {ep.dist.version} requires llmreg{req.specifier}, "
+                    f"but llmreg {__version__} is installed: upgrade the plugin or the core"
+                )
+        return None
 
     def _skip(
         self, name: str, dist: str | None, version: str | None, status: Any, reason: str
@@ -278,7 +333,7 @@ class PluginManager:
             if registered is None:
                 raise PluginLoadError(f"plugin {name or plugin!r} is already registered or blocked")
             self._dists[registered] = (distribution, version)
-            self._invalidate()
+            self._collected = None
             return registered
 
     def unregister_plugin(self, name: str) -> None:
@@ -286,96 +341,180 @@ class PluginManager:
         with self._lock:
             self._pm.unregister(name=name)
             self._dists.pop(name, None)
-            self._invalidate()
-
-    def _invalidate(self) -> None:
-        self._collected = None
-        self._adapters.clear()
+            self._collected = None
 
     # --- collection --------------------------------------------------------
 
-    def _collect(self) -> dict[str, dict[str, Registration]]:
+    def _collect(self) -> dict[str, dict[str, list[Registration]]]:
         with self._lock:
             self.load()
             if self._collected is not None:
                 return self._collected
-            tables: dict[str, dict[str, Registration]] = {
-                "saver": {},
-                "loader": {},
-                "register": {},
-                "provider": {},
-            }
-            for role, hook_name in ROLE_HOOKS.items():
-                for impl, _name, obj in self._call(hook_name):
-                    kind = self._check_class(role, obj, impl.plugin_name)
-                    self._add(tables[role], f"{role} KIND", kind, obj, impl.plugin_name)
-            for impl, reg_name, obj in self._call(PROVIDER_HOOK):
-                if not isinstance(reg_name, str) or not reg_name or not callable(obj):
-                    raise PluginLoadError(
-                        f"plugin {impl.plugin_name} registered provider {reg_name!r} without a "
-                        "name and a callable factory: call register('name', factory)"
+            tables: dict[str, dict[str, list[Registration]]] = {t: {} for t in TABLES}
+            for name, plugin in self._pm.list_name_plugin():
+                if plugin is None:
+                    continue
+                try:
+                    found = self._collect_plugin(name, plugin)
+                except Exception as exc:
+                    dist, version = self._dists.get(name, (None, None))
+                    detail = str(exc) if isinstance(exc, LlmregError) else (
+                        f"{type(exc).__name__}: {exc}"
                     )
-                self._add(tables["provider"], "provider", reg_name, obj, impl.plugin_name)
+                    err = PluginLoadError(
+                        f"plugin {name} (distribution {dist or 'unknown'}) failed while "
+                        f"registering: {detail}. Fix or uninstall it, or block it with "
+                        f"{ENV_DISABLE}={dist or name}"
+                    )
+                    self._fail(err, name, dist, version, cause=exc)
+                    continue
+                for table, regs in found.items():
+                    for reg in regs:
+                        tables[table].setdefault(reg.name, []).append(reg)
             self._collected = tables
             return tables
 
-    def _call(self, hook_name: str) -> Iterable[tuple[Any, Any, Any]]:
-        """Call each implementation of a hook with a register callback that notes who called."""
-        caller = getattr(self._pm.hook, hook_name)
-        for impl in caller.get_hookimpls():
-            got: list[tuple[Any, Any]] = []
+    def _collect_plugin(self, name: str, plugin: object) -> dict[str, list[Registration]]:
+        """Call every registration hook of one plugin, through pluggy's call path."""
+        dist = self._dists.get(name, (None, None))[0]
+        others = [p for n, p in self._pm.list_name_plugin() if n != name and p is not None]
+        found: dict[str, list[Registration]] = {t: [] for t in TABLES}
+        hooks = [*ROLE_HOOKS.items(), ("provider", PROVIDER_HOOK), ("default", DEFAULTS_HOOK)]
+        for table, hook_name in hooks:
+            got: list[tuple[Any, ...]] = []
 
-            def register(
-                *args: Any, _got: list[tuple[Any, Any]] = got, _plugin: str = impl.plugin_name
-            ) -> None:
+            def register(*args: Any, _got: list[tuple[Any, ...]] = got, _hook: str = hook_name) -> None:
                 if len(args) not in (1, 2):
                     raise PluginLoadError(
-                        f"plugin {_plugin} called register() with {len(args)} arguments: "
-                        f"{hook_name} takes register(cls), or register(name, factory) for providers"
+                        f"register() was called with {len(args)} arguments in {_hook}: it takes "
+                        "register(cls) or register('KIND', 'module:Class'); "
+                        "register(name, factory) for providers; register(role, config) for defaults"
                     )
-                _got.append((args[0], args[1]) if len(args) == 2 else (None, args[0]))
+                _got.append(args)
 
-            impl.function(**dict.fromkeys(impl.argnames, register))
-            for reg_name, obj in got:
-                yield impl, reg_name, obj
+            caller = self._pm.subset_hook_caller(hook_name, remove_plugins=others)
+            caller(register=register)
+            for args in got:
+                found[table].append(self._registration(table, args, name, dist))
+        return found
 
-    def _check_class(self, role: Role, cls: Any, plugin: str) -> str:
-        base = ROLE_BASES[role]
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise PluginLoadError(
-                f"plugin {plugin} registered {cls!r} as a {role}, but it is not a subclass of "
-                f"llmreg.{base.__name__}"
-            )
-        kind = cls.model_fields["KIND"].default if "KIND" in cls.model_fields else None
-        if not isinstance(kind, str) or not kind:
-            raise PluginLoadError(
-                f"plugin {plugin} registered {cls.__name__} without a KIND: declare "
-                f'KIND: Literal["{cls.__name__}"] = "{cls.__name__}"'
-            )
-        return kind
-
-    def _add(
-        self, table: dict[str, Registration], what: str, name: str, obj: Any, plugin: str
-    ) -> None:
-        dist = self._dists.get(plugin, (None, None))[0]
-        if name in table:
-            other = table[name]
-            raise PluginConflictError(
-                f"{what} {name!r} is provided twice: by plugin {other.plugin} "
-                f"(distribution {other.distribution or 'unknown'}) and by plugin {plugin} "
-                f"(distribution {dist or 'unknown'}). Uninstall one, or block it with {ENV_DISABLE}"
-            )
-        table[name] = Registration(name, obj, plugin, dist)
+    def _registration(
+        self, table: str, args: tuple[Any, ...], plugin: str, dist: str | None
+    ) -> Registration:
+        if table == "default":
+            role, config = (args + (None,))[:2]
+            if role not in hookspecs.DEFAULT_ROLES or not isinstance(config, Mapping):
+                raise PluginLoadError(
+                    f"llmreg_defaults called register({role!r}, {config!r}): it takes a role "
+                    f"({', '.join(hookspecs.DEFAULT_ROLES)}) and a config with a KIND"
+                )
+            if not isinstance(config.get("KIND"), str):
+                raise PluginLoadError(f"the default {role} config {dict(config)!r} has no KIND")
+            return Registration(role, dict(config), plugin, dist)
+        if table == "provider":
+            name, factory = (args + (None,))[:2]
+            if not isinstance(name, str) or not name or not (
+                callable(factory) or _is_import_path(factory)
+            ):
+                raise PluginLoadError(
+                    f"registered provider {name!r} without a name and a factory: call "
+                    "register('name', factory) or register('name', 'module:attr')"
+                )
+            return Registration(name, factory, plugin, dist)
+        role = cast(Role, table)
+        if len(args) == 2:
+            kind, path = args
+            if not isinstance(kind, str) or not kind or not _is_import_path(path):
+                raise PluginLoadError(
+                    f"registered {role} {args!r}: write register(cls) or "
+                    "register('KIND', 'module:Class')"
+                )
+            return Registration(kind, path, plugin, dist)
+        return Registration(_kind_of(role, args[0]), args[0], plugin, dist)
 
     # --- lookups -----------------------------------------------------------
 
+    def _lookup(self, table: str, name: str, what: str) -> Registration:
+        regs = self._collect()[table].get(name)
+        if not regs:
+            raise self._unknown(what, table, name, self._collect()[table])
+        if len(regs) > 1:
+            raise PluginConflictError(
+                f"{what} {name!r} is provided twice: "
+                + " and ".join(
+                    f"by plugin {r.plugin} (distribution {r.distribution or 'unknown'})"
+                    for r in regs
+                )
+                + f". Uninstall one, or block it with {ENV_DISABLE}"
+            )
+        return regs[0]
+
+    def resolve(self, table: str, name: str) -> Any:
+        """Return the class, factory or default config registered as ``name`` in ``table``.
+
+        An import path is imported now (once) and checked.
+
+        Raises:
+            UnknownKindError: nothing is registered under ``name``.
+            PluginConflictError: two plugins registered it.
+            PluginLoadError: the import path does not import, or names no fitting class.
+        """
+        what = {"provider": "provider", "default": "default"}.get(table, f"{table} KIND")
+        reg = self._lookup(table, name, what)
+        if not isinstance(reg.obj, str) or table == "default":
+            return reg.obj
+        with self._lock:
+            if isinstance(reg.obj, str):
+                try:
+                    obj = _import(reg.obj)
+                    if table != "provider":
+                        kind = _kind_of(cast(Role, table), obj)
+                        if kind != name:
+                            raise PluginLoadError(f"{reg.obj} has KIND {kind!r}, not {name!r}")
+                    elif not callable(obj):
+                        raise PluginLoadError(f"{reg.obj} is not callable")
+                except Exception as exc:
+                    detail = str(exc) if isinstance(exc, LlmregError) else (
+                        f"{type(exc).__name__}: {exc}"
+                    )
+                    raise PluginLoadError(
+                        f"{what} {name!r} from plugin {reg.plugin} (distribution "
+                        f"{reg.distribution or 'unknown'}) cannot be imported from "
+                        f"{reg.obj!r}: {detail}. Reinstall or fix the plugin."
+                    ) from exc
+                reg.obj = obj
+            return reg.obj
+
     def kinds(self, role: Role) -> dict[str, Registration]:
-        """Return the registered classes of one role, keyed by KIND."""
-        return dict(self._collect()[role])
+        """Return the registrations of one role, keyed by KIND (the first of a conflict)."""
+        return {name: regs[0] for name, regs in self._collect()[role].items()}
 
     def providers(self) -> dict[str, Registration]:
         """Return the registered provider factories, keyed by provider name."""
-        return dict(self._collect()["provider"])
+        return {name: regs[0] for name, regs in self._collect()["provider"].items()}
+
+    def conflicts(self) -> list[Conflict]:
+        """Return every name that more than one plugin registered."""
+        return [
+            Conflict(table, name, [f"{r.plugin} ({r.distribution or 'unknown'})" for r in regs])
+            for table, names in self._collect().items()
+            for name, regs in sorted(names.items())
+            if len(regs) > 1
+        ]
+
+    def default(self, role: str) -> dict[str, Any]:
+        """Return the default component config of ``role`` (see :func:`~llmreg.hookspecs.llmreg_defaults`).
+
+        ``serve.loader`` falls back to ``loader``.
+
+        Raises:
+            UnknownKindError: no installed plugin gives a default for ``role``.
+            PluginConflictError: two plugins give one.
+        """
+        table = self._collect()["default"]
+        if role == "serve.loader" and role not in table:
+            role = "loader"
+        return dict(self.resolve("default", role))
 
     def _unknown(
         self, what: str, key: str, name: str, installed: Iterable[str]
@@ -394,44 +533,37 @@ class PluginManager:
         elif self._problems:
             skipped = "; ".join(f"{p.distribution or p.name} ({p.reason})" for p in self._problems)
             hint = f" Plugins not loaded: {skipped}."
+        if key == "default":
+            return UnknownKindError(
+                f"no installed plugin gives a default {name}; name one explicitly.{hint}"
+            )
         return UnknownKindError(f"unknown {what} {name!r}; installed: {names}.{hint}")
 
     def component_class(self, role: Role, kind: str) -> type[Component]:
-        """Return the class registered for ``kind`` in ``role``.
+        """Return the class registered for ``kind`` in ``role``, importing it if registered by path.
 
         Raises:
             UnknownKindError: no plugin provides it; lists what is installed.
+            PluginConflictError: two plugins provide it.
         """
-        table = self._collect()[role]
-        if kind not in table:
-            raise self._unknown(f"{role} KIND", role, kind, table)
-        return cast(type[Component], table[kind].obj)
-
-    def config_adapter(self, role: Role) -> TypeAdapter[Any]:
-        """Return a pydantic adapter for the discriminated union of the role's KINDs."""
-        with self._lock:
-            if role not in self._adapters:
-                from typing import Annotated, Union
-
-                from pydantic import Field
-
-                classes = tuple(r.obj for r in self._collect()[role].values())
-                if not classes:
-                    raise self._unknown(f"{role} KIND", role, "(any)", [])
-                union = Annotated[Union[classes], Field(discriminator="KIND")]  # type: ignore[valid-type]  # noqa: UP007
-                self._adapters[role] = TypeAdapter(union)
-            return self._adapters[role]
+        return cast(type[Component], self.resolve(role, kind))
 
     def build(self, role: Role, config: Mapping[str, Any] | Component) -> Component:
-        """Validate a config naming a KIND into the registered class.
+        """Validate a config naming a KIND into the registered class, bound to this manager.
 
         Raises:
             UnknownKindError: the KIND is not installed.
             ConfigError: the config is not an object, lacks ``KIND``, or a field is invalid.
         """
+        from pydantic import ValidationError
+
+        from llmreg.definition import describe_validation_error
+
         if isinstance(config, Component):
             if not isinstance(config, ROLE_BASES[role]):
                 raise ConfigError(f"{type(config).__name__} is not a {role}")
+            if config._manager is None:
+                config.bind(self)
             return config
         if not isinstance(config, Mapping):
             raise ConfigError(
@@ -441,45 +573,97 @@ class PluginManager:
         if not isinstance(kind, str):
             installed = ", ".join(sorted(self._collect()[role])) or "none"
             raise ConfigError(f"a {role} config needs a KIND; installed: {installed}")
-        self.component_class(role, kind)
+        cls = self.component_class(role, kind)
         try:
-            return cast(Component, self.config_adapter(role).validate_python(dict(config)))
+            built = cls.model_validate(dict(config))
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc, f"{role} config {kind}")) from None
+        built.bind(self)
+        return built
 
-    def saver(self, config: Mapping[str, Any]) -> Saver:
-        """Build a :class:`Saver` from a config such as ``{"KIND": "CustomSaver"}``."""
-        return cast(Saver, self.build("saver", config))
+    def saver(self, config: Mapping[str, Any] | None = None) -> Saver:
+        """Build a :class:`Saver` from a config such as ``{"KIND": "FolderSaver"}`` (default:
+        the installed default saver)."""
+        return cast(Saver, self.build("saver", self.default("saver") if config is None else config))
 
-    def loader(self, config: Mapping[str, Any]) -> Loader:
-        """Build a :class:`Loader` from a config such as ``{"KIND": "CustomLoader"}``."""
-        return cast(Loader, self.build("loader", config))
+    def loader(self, config: Mapping[str, Any] | None = None) -> Loader:
+        """Build a :class:`Loader` from a config (default: the installed default loader)."""
+        return cast(
+            Loader, self.build("loader", self.default("loader") if config is None else config)
+        )
 
-    def register(self, config: Mapping[str, Any]) -> Register:
-        """Build a :class:`Register` from a config such as ``{"KIND": "MlflowRegister"}``."""
-        return cast(Register, self.build("register", config))
+    def register(self, config: Mapping[str, Any] | None = None) -> Register:
+        """Build a :class:`Register` from a config (default: the installed default register)."""
+        return cast(
+            Register, self.build("register", self.default("register") if config is None else config)
+        )
 
-    def client_factory(self, provider: str) -> Callable[[ModelDefinition], Any]:
+    def client_factory(self, provider: str) -> Callable[[ModelDefinition], Client]:
         """Return the factory registered for ``provider``.
 
         Raises:
             UnknownKindError: no plugin provides it.
+            PluginConflictError: two plugins provide it.
         """
-        table = self._collect()["provider"]
-        if provider not in table:
-            raise self._unknown("provider", "provider", provider, table)
-        return cast(Callable[[ModelDefinition], Any], table[provider].obj)
+        return cast("Callable[[ModelDefinition], Client]", self.resolve("provider", provider))
 
-    def client(self, definition: ModelDefinition) -> Any:
-        """Build the :class:`~llmreg.client.Client` for a model definition."""
-        return self.client_factory(definition.provider)(definition)
+    def client(self, definition: ModelDefinition | Mapping[str, Any]) -> Client:
+        """Build the :class:`~llmreg.client.Client` for a model definition.
+
+        Args:
+            definition: a :class:`~llmreg.definition.ModelDefinition`, or a dict validated into one.
+
+        Raises:
+            ConfigError: ``definition`` is neither, or does not validate.
+            UnknownKindError: no installed plugin provides its provider.
+            PluginContractError: the provider's factory returned no ``Client``.
+        """
+        from llmreg.client import Client
+        from llmreg.definition import ModelDefinition
+
+        if isinstance(definition, Mapping) and not isinstance(definition, ModelDefinition):
+            definition = ModelDefinition.from_dict(dict(definition))
+        if not isinstance(definition, ModelDefinition):
+            raise ConfigError(
+                "a client is built from a ModelDefinition or a dict with at least 'model', "
+                f"not {type(definition).__name__}"
+            )
+        client = self.client_factory(definition.provider)(definition)
+        if not isinstance(client, Client):
+            reg = self._lookup("provider", definition.provider, "provider")
+            raise PluginContractError(
+                f"provider {definition.provider!r} of plugin {reg.plugin} (distribution "
+                f"{reg.distribution or 'unknown'}) returned {type(client).__name__}, not a "
+                "llmreg.Client"
+            )
+        return client
+
+    def cli_setup(self, debug: bool) -> list[hookspecs.CliSetup]:
+        """Call every plugin's ``llmreg_cli_setup``; a plugin that raises is warned about."""
+        self.load()
+        out: list[hookspecs.CliSetup] = []
+        for name, plugin in self._pm.list_name_plugin():
+            if plugin is None:
+                continue
+            others = [p for n, p in self._pm.list_name_plugin() if n != name and p is not None]
+            caller = self._pm.subset_hook_caller("llmreg_cli_setup", remove_plugins=others)
+            try:
+                out.extend(r for r in caller(debug=debug) if isinstance(r, hookspecs.CliSetup))
+            except Exception as exc:
+                dist, version = self._dists.get(name, (None, None))
+                err = PluginLoadError(
+                    f"plugin {name} (distribution {dist or 'unknown'}) failed in "
+                    f"llmreg_cli_setup: {type(exc).__name__}: {exc}"
+                )
+                self._fail(err, name, dist, version, cause=exc)
+        return out
 
     # --- reporting ---------------------------------------------------------
 
     @property
     def problems(self) -> list[PluginProblem]:
         """Plugins that were skipped or failed, and why."""
-        self.load()
+        self._collect()
         return list(self._problems)
 
     def plugins(self) -> list[PluginInfo]:
@@ -491,25 +675,60 @@ class PluginManager:
                 continue
             dist, version = self._dists.get(name, (None, None))
             hooks = sorted(c.name for c in self._pm.get_hookcallers(plugin) or [])
-            kinds = {
-                role: sorted(k for k, r in tables[role].items() if r.plugin == name)
-                for role in ROLE_HOOKS
-            }
-            providers = sorted(k for k, r in tables["provider"].items() if r.plugin == name)
+
+            def mine(table: str, _name: str = name) -> list[str]:
+                return sorted(k for k, regs in tables[table].items() if any(r.plugin == _name for r in regs))
+
+            kinds = {role: mine(role) for role in ROLE_HOOKS}
             infos.append(
                 PluginInfo(
-                    name, dist, version, hooks, {r: k for r, k in kinds.items() if k}, providers
+                    name,
+                    dist,
+                    version,
+                    hooks,
+                    {r: k for r, k in kinds.items() if k},
+                    mine("provider"),
+                    mine("default"),
                 )
             )
         return infos
 
     def report(self) -> dict[str, Any]:
-        """Return plugins and problems as a JSON-ready dict, as ``llmreg plugins --json`` prints."""
+        """Return plugins, problems and conflicts as a JSON-ready dict (``llmreg plugins --json``)."""
         return {
             "llmreg": __version__,
             "plugins": [asdict(p) for p in self.plugins()],
             "problems": [asdict(p) for p in self.problems],
+            "conflicts": [asdict(c) for c in self.conflicts()],
         }
+
+
+def _is_import_path(value: Any) -> bool:
+    return isinstance(value, str) and value.count(":") == 1 and all(value.split(":"))
+
+
+def _import(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _kind_of(role: Role, cls: Any) -> str:
+    base = ROLE_BASES[role]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginLoadError(
+            f"{cls!r} was registered as a {role}, but it is not a subclass of "
+            f"llmreg.{base.__name__}"
+        )
+    kind = cls.model_fields["KIND"].default if "KIND" in cls.model_fields else None
+    if not isinstance(kind, str) or not kind:
+        raise PluginLoadError(
+            f"{cls.__name__} was registered without a KIND: declare "
+            f'KIND: Literal["{cls.__name__}"] = "{cls.__name__}"'
+        )
+    return kind
 
 
 _default: PluginManager | None = None

@@ -68,8 +68,9 @@ class Inputs(BaseModel):
     """A batch of requests.
 
     Besides ``{"rows": [...]}``, it validates from the shorter forms that
-    callers naturally have: a string, a list of strings, one row as a dict, or
-    a list of row dicts.
+    callers naturally have: a string, a list of strings, one row as a dict, a
+    list of row dicts, or MLflow's columnar ``{"input": ["a", "b"]}`` (whose
+    optional ``params`` apply to every row).
 
     Example:
         >>> Inputs.model_validate(["hello", {"messages": [{"role": "user", "content": "hi"}]}])
@@ -86,6 +87,8 @@ class Inputs(BaseModel):
     def _coerce(cls, data: Any) -> Any:
         if isinstance(data, str):
             return {"rows": [{"input": data}]}
+        if isinstance(data, dict) and _is_columnar(data):
+            return {"rows": _columns_to_rows(data)}
         if isinstance(data, list):
             return {"rows": [{"input": r} if isinstance(r, str) else r for r in data]}
         if (
@@ -112,6 +115,28 @@ class Inputs(BaseModel):
                 f"prediction input is invalid: {problems}. Send rows with a text 'input' "
                 "or chat 'messages' (each with a 'role' and 'content')."
             ) from None
+
+
+#: The keys a columnar dict ``{"input": [...]}`` may have.
+COLUMNAR_KEYS = ("input", "params")
+
+
+def _is_columnar(data: dict[str, Any]) -> bool:
+    text = data.get("input")
+    return "rows" not in data and isinstance(text, list) and all(isinstance(t, str) for t in text)
+
+
+def _columns_to_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Read MLflow's columnar ``{"input": ["a", "b"], "params": {...}}`` as one row per text."""
+    unknown = sorted(str(key) for key in data if key not in COLUMNAR_KEYS)
+    if unknown:
+        raise ValueError(
+            f"a columnar input {{'input': [...]}} may carry only 'params' besides 'input', "
+            f"not {unknown}; send chat rows as a list of {{'messages': [...]}} dicts"
+        )
+    params = data.get("params")
+    extra = {} if params is None else {"params": params}
+    return [{"input": text, **extra} for text in data["input"]]
 
 
 class Result(BaseModel):
@@ -145,4 +170,4 @@ class Outputs(BaseModel):
         return [r.prediction for r in self.rows]
 
 
-__all__ = ["MAX_ROW_CHARS", "Inputs", "Message", "Outputs", "Params", "Request", "Result"]
+__all__ = ["COLUMNAR_KEYS", "MAX_ROW_CHARS", "Inputs", "Message", "Outputs", "Params", "Request", "Result"]

@@ -1,43 +1,141 @@
-"""The contract kit: pytest checks a plugin runs against its own classes.
+"""The contract kit: pytest checks of what a plugin *does*, run against its own classes.
 
-Subclass the contract that fits, name your class ``Test...`` so pytest
-collects it, and set the class attributes::
+Subclass the contract that fits, name your class ``Test...`` so pytest collects
+it, and set its class attributes. For a plugin with a Saver and a Loader, the
+round trip is the one to run::
 
-    from llmreg.testing.contract import SaverContract
+    from llmreg.testing.contract import ProviderContract, RoundTripContract
 
-    class TestMySaver(SaverContract):
-        component_class = MySaver
-        config = {"KIND": "MySaver", "path": "model"}
+    class TestMyPlugin(RoundTripContract):
+        plugin = my_package.plugin              # the module with the hook implementations
+        saver = {"KIND": "MySaver"}
+        loader = {"KIND": "MyLoader"}
 
     class TestMyProvider(ProviderContract):
-        provider = "mine"
-        plugin = my_plugin_module
+        plugin = my_package.plugin
         definition = {"provider": "mine", "model": "m", "base_url": "http://127.0.0.1:9/v1"}
 
-Every check asserts behaviour that a broken plugin fails. They need pytest, and
-nothing else than the plugin under test.
+What they check:
+
+- :class:`RoundTripContract`: ``save`` returns a :class:`~llmreg.results.SavedModel`;
+  loading its URI returns an :class:`~llmreg.bases.Adapter` whose ``predict``
+  answers every row, in order, as :class:`~llmreg.schemas.Outputs`; no resolved
+  secret is written anywhere in any form, and a definition that carries one is
+  refused; a malformed URI and a missing model are typed errors; the methods
+  keep the bases' full signatures.
+- :class:`SaverContract`, :class:`LoaderContract`, :class:`RegisterContract`: the
+  component's shape (KIND, config validation, frozen, signatures).
+- :class:`ProviderContract`: ``complete`` returns a
+  :class:`~llmreg.client.Completion`; ``batch`` answers every row in order,
+  checked by reported token counts or, for a deterministic provider, by
+  permuting the rows; ``close`` twice.
+
+The round trip answers through the core's ``echo`` provider, saves in a
+temporary working folder with ``MLFLOW_TRACKING_URI`` pointed at a sqlite file
+there (for savers that log to MLflow), and scans that folder afterwards.
 """
 
 from __future__ import annotations
 
 import abc
 import inspect
+import json
+import urllib.parse
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from pydantic import ValidationError
 
-from llmreg.bases import Component, Loader, Register, Role, Saver
+from llmreg.bases import Adapter, Component, Loader, Register, Role, Saver
 from llmreg.client import Client, Completion
 from llmreg.definition import ModelDefinition
-from llmreg.errors import ConfigError, ProviderError, UnknownKindError
+from llmreg.errors import (
+    ConfigError,
+    LlmregError,
+    ModelNotFoundError,
+    ProviderError,
+    SecretPersistError,
+    UnknownKindError,
+)
 from llmreg.hookspecs import hookimpl
-from llmreg.schemas import Request
-from llmreg.testing import isolated_manager
+from llmreg.manager import PluginManager
+from llmreg.results import SavedModel
+from llmreg.schemas import Outputs, Request
+from llmreg.testing import echo_plugin, isolated_manager
+
+#: The environment variable the round trip's definition references as its key.
+CANARY_ENV = "LLMREG_CONTRACT_KEY"
+#: The canary value it holds: it must never be written.
+CANARY = "sk-contract-canary-7f3a9c1e5b"
+
+
+def secret_forms(value: str) -> set[str]:
+    """The forms a secret can take in a file: raw, ``repr``, JSON-escaped, URL-encoded."""
+    return {
+        value,
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value),
+    }
+
+
+def files_holding(root: Path, value: str) -> list[str]:
+    """Return the files under ``root`` whose bytes hold any form of ``value``."""
+    forms = [f.encode() for f in secret_forms(value)]
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if any(form in data for form in forms):
+                found.append(str(path.relative_to(root)))
+    return found
+
+
+def check_signature(method: Any, base_method: Any, what: str) -> None:
+    """Assert ``method`` accepts every call ``base_method`` accepts.
+
+    Same parameters in the same order and of the same kind; any extra parameter
+    has a default.
+    """
+    mine = list(inspect.signature(method).parameters.values())
+    base = list(inspect.signature(base_method).parameters.values())
+    names = [p.name for p in mine[: len(base)]]
+    assert names == [p.name for p in base], (
+        f"{what} takes {[p.name for p in mine]}; the base takes {[p.name for p in base]}"
+    )
+    for got, want in zip(mine, base, strict=False):
+        assert got.kind == want.kind, f"{what}: parameter {got.name} is {got.kind}, not {want.kind}"
+        if want.default is not inspect.Parameter.empty:
+            assert got.default is not inspect.Parameter.empty, (
+                f"{what}: parameter {got.name} must keep a default"
+            )
+    extra = [
+        p.name
+        for p in mine[len(base) :]
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    assert not extra, f"{what} adds required parameters {extra}: give them defaults"
+
+
+def _class_plugin(role: Role, cls: type[Component]) -> object:
+    hook = {"saver": "savers", "loader": "loaders", "register": "registers"}[role]
+
+    class _Plugin:
+        pass
+
+    def impl(register: Any) -> None:
+        register(cls)
+
+    impl.__name__ = f"llmreg_register_{hook}"
+    setattr(_Plugin, impl.__name__, staticmethod(hookimpl(impl)))
+    return _Plugin()
 
 
 class ComponentContract:
-    """Checks every Saver, Loader and Register must pass."""
+    """Checks every Saver, Loader and Register must pass: its shape."""
 
     role: ClassVar[Role]
     base: ClassVar[type[Component]]
@@ -46,19 +144,8 @@ class ComponentContract:
     #: A valid config for it, with its ``KIND``.
     config: ClassVar[dict[str, Any]]
 
-    def _manager(self) -> Any:
-        cls = self.component_class
-        hook = {"saver": "savers", "loader": "loaders", "register": "registers"}[self.role]
-
-        class _Plugin:
-            pass
-
-        def impl(register: Any) -> None:
-            register(cls)
-
-        impl.__name__ = f"llmreg_register_{hook}"
-        setattr(_Plugin, impl.__name__, staticmethod(hookimpl(impl)))
-        return isolated_manager(_Plugin())
+    def _manager(self) -> PluginManager:
+        return isolated_manager(_class_plugin(self.role, self.component_class))
 
     def test_is_a_concrete_subclass_of_the_base(self) -> None:
         """The class subclasses its role's base and implements every abstract method."""
@@ -74,9 +161,11 @@ class ComponentContract:
             self.component_class.model_validate({**self.config, "KIND": kind + "Other"})
 
     def test_builds_from_config_through_the_manager(self) -> None:
-        """The plugin manager validates the config into this very class."""
-        built = self._manager().build(self.role, self.config)
+        """The plugin manager validates the config into this very class, bound to itself."""
+        manager = self._manager()
+        built = manager.build(self.role, self.config)
         assert type(built) is self.component_class
+        assert built.manager is manager
 
     def test_unknown_kind_is_a_typed_error(self) -> None:
         """A config naming an unknown KIND raises ``UnknownKindError`` naming it."""
@@ -94,35 +183,32 @@ class ComponentContract:
         with pytest.raises(ValidationError):
             built.KIND = "changed"
 
+    def test_methods_keep_the_base_signatures(self) -> None:
+        """Every abstract method of the base is overridden with a compatible signature."""
+        for name in sorted(getattr(self.base, "__abstractmethods__", ())):
+            check_signature(
+                getattr(self.component_class, name),
+                getattr(self.base, name),
+                f"{self.component_class.__name__}.{name}",
+            )
+
 
 class SaverContract(ComponentContract):
-    """Checks for a :class:`~llmreg.bases.Saver`."""
+    """Shape checks for a :class:`~llmreg.bases.Saver`."""
 
     role = "saver"
     base = Saver
-    component_class: ClassVar[type[Saver]]
-
-    def test_save_signature(self) -> None:
-        """``save(model, signature, input_example)`` keeps the base's parameters."""
-        params = inspect.signature(self.component_class.save).parameters
-        assert list(params)[:4] == ["self", "model", "signature", "input_example"]
 
 
 class LoaderContract(ComponentContract):
-    """Checks for a :class:`~llmreg.bases.Loader`."""
+    """Shape checks for a :class:`~llmreg.bases.Loader`."""
 
     role = "loader"
     base = Loader
-    component_class: ClassVar[type[Loader]]
-
-    def test_load_signature(self) -> None:
-        """``load(uri)`` keeps the base's parameter."""
-        params = list(inspect.signature(self.component_class.load).parameters)
-        assert params[:2] == ["self", "uri"]
 
 
 class RegisterContract(ComponentContract):
-    """Checks for a :class:`~llmreg.bases.Register`."""
+    """Shape checks for a :class:`~llmreg.bases.Register`."""
 
     role = "register"
     base = Register
@@ -132,30 +218,140 @@ class RegisterContract(ComponentContract):
         built = self._manager().build(self.role, self.config)
         assert isinstance(getattr(built, "tags", None), dict)
 
-    def test_register_signature(self) -> None:
-        """``register(name, model_uri)`` keeps the base's parameters."""
-        params = list(inspect.signature(self.component_class.register).parameters)
-        assert params[:3] == ["self", "name", "model_uri"]
+
+class RoundTripContract:
+    """Behaviour checks for a plugin's Saver and Loader together.
+
+    Set ``plugin`` (the object or module with the hook implementations), and the
+    ``saver`` and ``loader`` configs. Override :meth:`missing_uri` if appending
+    ``-missing`` to a saved URI does not name a missing model in your scheme.
+    """
+
+    #: The plugin registering the Saver and Loader under test.
+    plugin: ClassVar[object]
+    #: The saver config, with its KIND.
+    saver: ClassVar[dict[str, Any]]
+    #: The loader config, with its KIND.
+    loader: ClassVar[dict[str, Any]]
+    #: Extra fields of the definition that the round trip saves.
+    definition: ClassVar[dict[str, Any]] = {}
+
+    @pytest.fixture
+    def manager(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PluginManager:
+        """An isolated manager with the plugin and ``echo``, in a temporary working folder."""
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv(CANARY_ENV, CANARY)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        return isolated_manager(self.plugin, echo_plugin)
+
+    def model(self, **extra: Any) -> ModelDefinition:
+        """The definition the round trip saves: the echo provider, a key by reference."""
+        data = {
+            "provider": "echo",
+            "model": "echo-1",
+            "api_key": f"env:{CANARY_ENV}",
+            **self.definition,
+            **extra,
+        }
+        return ModelDefinition.from_dict(data)
+
+    def missing_uri(self, saved: SavedModel) -> str:
+        """A URI in the loader's scheme that names no model."""
+        return saved.uri + "-missing"
+
+    def _save(self, manager: PluginManager, **extra: Any) -> SavedModel:
+        saved = manager.saver(self.saver).save(self.model(**extra))
+        assert isinstance(saved, SavedModel), (
+            f"save() returned {type(saved).__name__}, not llmreg.SavedModel"
+        )
+        assert isinstance(saved.uri, str) and saved.uri
+        return saved
+
+    def test_save_returns_a_saved_model(self, manager: PluginManager) -> None:
+        """``save`` returns a :class:`SavedModel` with a URI."""
+        self._save(manager)
+
+    def test_round_trip_answers_every_row_in_order(self, manager: PluginManager) -> None:
+        """The saved model loads by its URI, and predicts every row, in order."""
+        saved = self._save(manager)
+        adapter = manager.loader(self.loader).load(saved.uri)
+        assert isinstance(adapter, Adapter), (
+            f"load() returned {type(adapter).__name__}, not a llmreg.Adapter"
+        )
+        try:
+            rows = ["first row", "second row", "third row"]
+            outputs = adapter.predict(rows)
+            assert isinstance(outputs, Outputs)
+            assert outputs.predictions == [f"echo: {r}" for r in rows]
+            assert all(r.ok for r in outputs.rows)
+            if adapter.definition is not None:
+                assert adapter.definition.model == "echo-1"
+                assert adapter.definition.api_key == f"env:{CANARY_ENV}"
+        finally:
+            adapter.close()
+
+    def test_no_resolved_secret_is_written(self, manager: PluginManager, tmp_path: Path) -> None:
+        """The resolved key is written nowhere, in no form (raw, repr, escaped, URL-encoded)."""
+        self._save(manager)
+        assert files_holding(tmp_path, CANARY) == []
+
+    def test_a_definition_carrying_a_secret_is_refused(
+        self, manager: PluginManager, tmp_path: Path
+    ) -> None:
+        """A resolved key inside a free-text field is refused, and nothing holds it."""
+        with pytest.raises(SecretPersistError):
+            manager.saver(self.saver).save(self.model(system_prompt=f"the key is {CANARY}"))
+        assert files_holding(tmp_path, CANARY) == []
+
+    def test_a_malformed_uri_is_a_typed_error(self, manager: PluginManager) -> None:
+        """An empty or malformed URI raises a :class:`LlmregError`, not a bare exception."""
+        loader = manager.loader(self.loader)
+        for uri in ("", "\x00not a uri", "::::"):
+            with pytest.raises(LlmregError):
+                loader.load(uri)
+
+    def test_a_missing_model_is_model_not_found(self, manager: PluginManager) -> None:
+        """A well-formed URI naming no model raises :class:`ModelNotFoundError`."""
+        saved = self._save(manager)
+        with pytest.raises(ModelNotFoundError):
+            manager.loader(self.loader).load(self.missing_uri(saved))
+
+    def test_methods_keep_the_base_signatures(self, manager: PluginManager) -> None:
+        """``save`` and ``load`` accept every call the bases accept."""
+        saver = manager.saver(self.saver)
+        loader = manager.loader(self.loader)
+        check_signature(type(saver).save, Saver.save, f"{type(saver).__name__}.save")
+        check_signature(type(loader).load, Loader.load, f"{type(loader).__name__}.load")
 
 
 class ProviderContract(abc.ABC):
-    """Checks for an LLM client provider.
+    """Behaviour checks for an LLM client provider.
 
-    Set ``provider`` (the registered name), ``plugin`` (the object or module
-    with the hook implementation) and ``definition`` (a dict for a reachable
-    endpoint). The checks call the endpoint.
+    Set ``plugin`` (the object or module with the hook implementation) and
+    ``definition`` (a dict for a reachable endpoint, naming the provider). The
+    checks call the endpoint. A provider that answers the same prompt the same
+    way (temperature 0 against a deterministic endpoint) keeps ``deterministic``;
+    others set it to ``False``, and the order check then relies on token counts.
     """
 
-    provider: ClassVar[str]
     plugin: ClassVar[object]
     definition: ClassVar[dict[str, Any]]
+    deterministic: ClassVar[bool] = True
 
     def _client(self) -> Client:
         manager = isolated_manager(self.plugin)
-        assert self.provider in manager.providers()
-        client = manager.client(ModelDefinition.model_validate(self.definition))
+        definition = ModelDefinition.from_dict(self.definition)
+        assert definition.provider in manager.providers()
+        client = manager.client(definition)
         assert isinstance(client, Client)
         return client
+
+    def test_methods_keep_the_base_signatures(self) -> None:
+        """``complete`` and ``batch`` accept every call the base accepts."""
+        client = self._client()
+        client.close()
+        for name in ("complete", "batch", "abatch"):
+            check_signature(getattr(type(client), name), getattr(Client, name), name)
 
     def test_complete_returns_text_and_metadata(self) -> None:
         """One request returns a ``Completion`` with text, model, latency and attempts."""
@@ -171,25 +367,61 @@ class ProviderContract(abc.ABC):
         assert done.attempts >= 1
 
     def test_batch_keeps_order_and_length(self) -> None:
-        """A batch answers every row, in order, against a reachable endpoint."""
+        """A batch answers every row, in order.
+
+        Rows have prompts of clearly different lengths. Where the provider reports
+        prompt tokens, they must rise with the rows. A deterministic provider must
+        also give each prompt the same answer when the rows are rotated and when
+        two are swapped (together these catch any reordering).
+        """
         client = self._client()
-        # Prompts of clearly different lengths: where the provider reports usage, the
-        # prompt token counts must rise with the rows, which shows the order was kept.
-        rows = [Request(input="Say yes. " * (1 + 6 * i)) for i in range(4)]
+        rows = [Request(input=f"Repeat: {'yes ' * (1 + 6 * i)}") for i in range(4)]
+        rotated = rows[1:] + rows[:1]
+        swapped = [rows[1], rows[0], *rows[2:]]
         try:
-            results = client.batch(rows, concurrency=3)
+            runs = [client.batch(order, concurrency=3) for order in (rows, rotated, swapped)]
         finally:
             client.close()
-        assert len(results) == len(rows)
-        failed = [r for r in results if isinstance(r, ProviderError)]
-        assert not failed, f"rows failed against a reachable endpoint: {failed}"
-        counts = [r.prompt_tokens for r in results if isinstance(r, Completion)]
-        known = [c for c in counts if c is not None]
-        if len(known) == len(counts):
-            assert known == sorted(known) and len(set(known)) == len(known)
+        for order, results in zip((rows, rotated, swapped), runs, strict=True):
+            assert isinstance(results, list) and len(results) == len(order)
+            failed = [r for r in results if isinstance(r, ProviderError)]
+            assert not failed, f"rows failed against a reachable endpoint: {failed}"
+            assert all(isinstance(r, Completion) for r in results)
+        counts = [r.prompt_tokens for r in runs[0] if isinstance(r, Completion)]
+        if all(c is not None for c in counts):
+            known = [c for c in counts if c is not None]
+            assert known == sorted(known) and len(set(known)) == len(known), (
+                f"prompt tokens {known} do not rise with the rows: the batch reordered them"
+            )
+        if self.deterministic:
+            answers: dict[str, str] = {}
+            for order, results in zip((rows, rotated, swapped), runs, strict=True):
+                for request, result in zip(order, results, strict=True):
+                    assert isinstance(result, Completion)
+                    key = request.input or ""
+                    assert answers.setdefault(key, result.text) == result.text, (
+                        "the same prompt got another answer when the rows moved: the batch "
+                        "does not keep the rows' order (or the provider is not deterministic: "
+                        "set deterministic = False)"
+                    )
 
     def test_close_is_idempotent(self) -> None:
         """``close()`` can be called twice."""
         client = self._client()
         client.close()
         client.close()
+
+
+__all__ = [
+    "CANARY",
+    "CANARY_ENV",
+    "ComponentContract",
+    "LoaderContract",
+    "ProviderContract",
+    "RegisterContract",
+    "RoundTripContract",
+    "SaverContract",
+    "check_signature",
+    "files_holding",
+    "secret_forms",
+]
