@@ -18,6 +18,7 @@ import llmreg_example.plugin as example_plugin
 from llmreg import AliasRegister, hookimpl
 from llmreg.cli import cli
 from llmreg.errors import ModelNotFoundError, RegistrationError
+from llmreg.results import AliasMove, ModelVersionRef
 from llmreg.manager import set_plugin_manager
 from llmreg.testing import echo_plugin, isolated_manager
 
@@ -40,45 +41,44 @@ class FileRegister(AliasRegister):
     def _save(self, name: str, state: dict) -> None:
         self._path(name).write_text(json.dumps(state))
 
-    def register(self, name: str, model_uri: str) -> dict:
+    def register(self, name: str, model_uri: str) -> ModelVersionRef:
         if not model_uri.startswith("folder:"):
             raise RegistrationError(f"{model_uri} is not a saved model")
         state = self._load(name)
         version = len(state["versions"]) + 1
         state["versions"].append({"version": version, "uri": model_uri, "tags": dict(self.tags)})
         self._save(name, state)
-        return {"name": name, "version": version}
+        return ModelVersionRef(name=name, version=version, tags=dict(self.tags), source=model_uri)
 
-    def promote(self, name: str, version: int | str, alias: str = "champion") -> dict:
+    def promote(self, name: str, version: int | str, alias: str = "champion") -> AliasMove:
         state = self._load(name)
         if not str(version).isdigit() or not 0 < int(version) <= len(state["versions"]):
             raise ModelNotFoundError(f"{name} has no version {version}")
-        state["moves"].append(
-            {"alias": alias, "version": int(version), "previous": state["aliases"].get(alias)}
-        )
+        move = {"alias": alias, "version": int(version), "previous": state["aliases"].get(alias)}
+        state["moves"].append(move)
         state["aliases"][alias] = int(version)
         self._save(name, state)
-        return {"version": int(version)}
+        return AliasMove(name=name, **move)
 
-    def rollback(self, name: str, alias: str = "champion") -> dict:
+    def rollback(self, name: str, alias: str = "champion") -> AliasMove:
         state = self._load(name)
         moves = [m for m in state["moves"] if m["alias"] == alias]
         if not moves or moves[-1]["previous"] is None:
             raise RegistrationError(f"{name}@{alias} has no earlier version to go back to")
         return self.promote(name, moves[-1]["previous"], alias)
 
-    def history(self, name: str, alias: str = "champion") -> list[dict]:
-        return [m for m in self._load(name)["moves"] if m["alias"] == alias]
+    def history(self, name: str, alias: str = "champion") -> list[AliasMove]:
+        return [AliasMove(name=name, **m) for m in self._load(name)["moves"] if m["alias"] == alias]
 
-    def versions(self, name: str) -> list[dict]:
+    def versions(self, name: str) -> list[ModelVersionRef]:
         state = self._load(name)
         return [
-            {
-                "version": v["version"],
-                "aliases": sorted(a for a, n in state["aliases"].items() if n == v["version"]),
-                "tags": v["tags"],
-                "content_hash": None,
-            }
+            ModelVersionRef(
+                name=name,
+                version=v["version"],
+                aliases=tuple(sorted(a for a, n in state["aliases"].items() if n == v["version"])),
+                tags=v["tags"],
+            )
             for v in state["versions"]
         ]
 
@@ -132,12 +132,14 @@ def test_save_register_alias_and_versions(run, config, tmp_path):
     assert done.exit_code == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["model_uri"] == f"folder:{tmp_path / 'model'}"
-    assert out["registered"]["version"] == "1"
+    assert out["registered"]["version"] == 1  # an int, as everywhere in --json
+    assert out["registered"]["created"] is True
     assert out["registered"]["alias_uri"] == "models:/chat@champion"
     listed = json.loads(run("versions", "chat", "--json").stdout)
-    assert listed["versions"] == [
-        {"version": 1, "aliases": ["champion"], "tags": {"team": "a"}, "content_hash": None}
-    ]
+    [row] = listed["versions"]
+    assert row["version"] == 1 and row["aliases"] == ["champion"]
+    assert row["tags"] == {"team": "a"} and row["content_hash"] is None
+    assert row["uri"] == "models:/chat/1"
 
 
 def test_promote_and_rollback_move_the_alias(run, config):
@@ -147,7 +149,8 @@ def test_promote_and_rollback_move_the_alias(run, config):
     )
     assert run("save", str(config), "--register", "--name", "chat").exit_code == 0
     promoted = run("promote", "chat", "2", "--json")
-    assert json.loads(promoted.stdout)["version"] == "2"
+    moved = json.loads(promoted.stdout)
+    assert moved["version"] == 2 and moved["previous"] == 1
     text = run("versions", "chat").stdout.splitlines()
     assert text[0].startswith("1\t-") and text[1].startswith("2\tchampion")
     back = run("rollback", "chat")
@@ -230,3 +233,35 @@ def test_a_bad_register_kind_fails_before_anything_is_saved(run, config, tmp_pat
     assert done.exit_code == 1
     assert done.stderr.startswith("error: UnknownKindError: unknown register KIND 'NoSuchRegister'")
     assert not (tmp_path / "model").exists()
+
+
+def test_a_tag_value_with_a_newline_keeps_versions_one_line_each(run, config):
+    run("save", str(config), "--register", "--name", "chat", "--tag", "note=a\nb\tc")
+    run("save", str(config), "--register", "--name", "chat")
+    lines = run("versions", "chat").stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["1", "2"]
+    assert "note=a\\nb\\tc" in lines[0]
+
+
+def test_a_plugin_returning_the_wrong_type_is_named(run, config, monkeypatch):
+    """A register that returns a dict (the round-1 habit) is a typed error naming it."""
+
+    class DictRegister(FileRegister):
+        KIND: Literal["DictRegister"] = "DictRegister"  # type: ignore[assignment]
+
+        def register(self, name, model_uri):
+            return {"name": name, "version": 1}
+
+    class _Plugin:
+        @hookimpl
+        def llmreg_register_registers(self, register):
+            register(DictRegister)
+
+    set_plugin_manager(isolated_manager(echo_plugin, example_plugin, _Plugin()))
+    monkeypatch.setenv("LLMREG_REGISTER", json.dumps({"KIND": "DictRegister", "root": "."}))
+    done = run("save", str(config), "--register", "--name", "chat")
+    assert done.exit_code == 1
+    assert done.stderr.startswith(
+        "error: PluginContractError: DictRegister.register() returned dict, not "
+        "llmreg.ModelVersionRef"
+    )

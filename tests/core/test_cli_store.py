@@ -8,35 +8,42 @@ import subprocess
 import sys
 
 from llmreg.cli.app import RedactingFormatter, add_secrets
-from llmreg.cli.store import configure_store, default_tracking_uri
 
 HEAVY = ("mlflow", "openai", "pandas", "fastapi", "uvicorn", "starlette", "httpx")
 
 
-def test_default_store_is_sqlite_in_the_working_folder(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    store = configure_store()
-    assert store == {
-        "tracking_uri": f"sqlite:///{tmp_path.resolve()}/mlflow.db",
-        "registry_uri": None,
-        "source": "default",
-    }
-    import os
+def test_the_store_line_comes_from_the_plugins_cli_setup(tmp_path):
+    """The core knows no store: `store:` is what a plugin's llmreg_cli_setup reports."""
+    from click.testing import CliRunner
 
-    assert os.environ["MLFLOW_TRACKING_URI"] == store["tracking_uri"]
-    assert default_tracking_uri(tmp_path) == store["tracking_uri"]
+    from llmreg import hookimpl
+    from llmreg.cli import cli
+    from llmreg.hookspecs import CliSetup
+    from llmreg.manager import set_plugin_manager
+    from llmreg.testing import isolated_manager
 
+    class _Store:
+        @hookimpl
+        def llmreg_cli_setup(self, debug):
+            return CliSetup(store={"tracking_uri": f"file://{tmp_path}", "source": "test"})
 
-def test_environment_store_is_honoured(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "sqlite:////srv/reg.db")
-    assert configure_store() == {
-        "tracking_uri": "http://127.0.0.1:5000",
-        "registry_uri": "sqlite:////srv/reg.db",
-        "source": "environment",
-    }
+    set_plugin_manager(isolated_manager(_Store()))
+    try:
+        from llmreg.cli.store import say_store, use_store
+
+        import click
+
+        @cli.command("where-test")
+        def where_test():
+            say_store(use_store())
+            click.echo("done")
+
+        result = CliRunner().invoke(cli, ["where-test"])
+    finally:
+        cli.commands.pop("where-test", None)
+        set_plugin_manager(None)
+    assert result.exit_code == 0, result.output
+    assert f"store: file://{tmp_path}" in result.output
 
 
 def test_cli_and_serve_imports_are_light():
@@ -68,20 +75,20 @@ def test_log_lines_mask_remembered_secrets():
     assert line == "header Bearer ***"
 
 
-def test_mlflow_warnings_are_kept_off_stderr_without_debug(monkeypatch):
+def test_quiet_packages_warnings_are_kept_off_stderr_without_debug(monkeypatch):
     import warnings
 
     from llmreg.cli import app
 
     shown = []
     monkeypatch.setattr(warnings, "showwarning", lambda message, *rest: shown.append(message))
-    app._configure_logging(debug=False)
+    app._configure_logging(debug=False, quiet=("mlflow",))
     warnings.showwarning("noise", UserWarning, "/venv/site-packages/mlflow/pyfunc/x.py", 1)
     warnings.showwarning("ours", UserWarning, "/venv/site-packages/llmreg/x.py", 1)
     assert shown == ["ours"]
 
 
-def test_plugin_warnings_are_one_line_and_mlflow_warnings_shown_with_debug(monkeypatch, capsys):
+def test_plugin_warnings_are_one_line_and_quiet_warnings_shown_with_debug(monkeypatch, capsys):
     import warnings
 
     from llmreg.cli import app
@@ -93,7 +100,7 @@ def test_plugin_warnings_are_one_line_and_mlflow_warnings_shown_with_debug(monke
     warnings.showwarning("plugin x failed", LlmregPluginWarning, "/src/llmreg/manager.py", 9)
     assert capsys.readouterr().err == "warning: plugin x failed\n"
     assert shown == []
-    app._configure_logging(debug=True)  # wraps the original again, not the wrapper
+    app._configure_logging(debug=True, quiet=("mlflow",))  # wraps the original again
     warnings.showwarning("noise", UserWarning, "/venv/site-packages/mlflow/pyfunc/x.py", 1)
     warnings.showwarning("plugin x failed", LlmregPluginWarning, "/src/llmreg/manager.py", 9)
     assert shown == ["noise", "plugin x failed"]

@@ -141,12 +141,22 @@ class _SaverPlugin:
         register(self.cls)
 
 
-def test_duplicate_kind_names_both_distributions():
+def test_duplicate_kind_is_reported_and_fails_only_its_users():
     pm = create_plugin_manager(autoload=False)
     pm.register_plugin(_SaverPlugin(OneSaver), "one", distribution="dist-one")
     pm.register_plugin(_SaverPlugin(OtherSaver), "two", distribution="dist-two")
+    pm.register_plugin(echo_plugin, "echo", distribution="llmreg")
+    # listing still works, and shows both
+    assert "Same" in pm.kinds("saver")
+    [conflict] = pm.conflicts()
+    assert conflict.name == "Same" and len(conflict.by) == 2
+    assert pm.report()["conflicts"][0]["by"] == ["one (dist-one)", "two (dist-two)"]
+    assert {p.name for p in pm.plugins()} == {"one", "two", "echo"}
+    # what does not use the name works
+    assert "echo" in pm.providers()
+    # what uses it fails, naming both distributions
     with pytest.raises(PluginConflictError) as info:
-        pm.kinds("saver")
+        pm.saver({"KIND": "Same"})
     assert "dist-one" in str(info.value) and "dist-two" in str(info.value)
 
 
@@ -158,14 +168,159 @@ def test_dispatch_does_not_depend_on_load_order():
     assert first.providers().keys() == second.providers().keys() == {"echo"}
 
 
-def test_registering_a_non_saver_is_a_load_error():
+def test_registering_a_non_saver_isolates_that_plugin():
     class Bad:
         @hookimpl
         def llmreg_register_savers(self, register):
             register(dict)
 
+    pm = create_plugin_manager(autoload=False)
+    pm.register_plugin(Bad(), "bad", distribution="dist-bad")
+    pm.register_plugin(_SaverPlugin(OneSaver), "one", distribution="dist-one")
+    with pytest.warns(LlmregPluginWarning, match="dist-bad"):
+        assert list(pm.kinds("saver")) == ["Same"]
+    [problem] = pm.problems
+    assert problem.name == "bad" and problem.distribution == "dist-bad"
+    assert "not a subclass" in problem.reason
+    strict = create_plugin_manager(autoload=False, strict=True)
+    strict.register_plugin(Bad(), "bad", distribution="dist-bad")
     with pytest.raises(PluginLoadError, match="not a subclass"):
-        isolated_manager(Bad()).kinds("saver")
+        strict.kinds("saver")
+
+
+def test_a_hook_that_raises_is_named_not_unexpected():
+    class Raises:
+        @hookimpl
+        def llmreg_register_providers(self, register):
+            raise ValueError("boom in the hook")
+
+    pm = create_plugin_manager(autoload=False)
+    pm.register_plugin(Raises(), "raises", distribution="dist-raises", version="1.2")
+    pm.register_plugin(echo_plugin, "echo", distribution="llmreg")
+    with pytest.warns(LlmregPluginWarning, match="plugin raises .distribution dist-raises."):
+        assert list(pm.providers()) == ["echo"]
+    [problem] = pm.problems
+    assert problem.status == "failed" and problem.version == "1.2"
+    assert "ValueError: boom in the hook" in problem.reason
+
+
+def test_hooks_go_through_pluggys_call_path():
+    seen = []
+    pm = isolated_manager(echo_plugin, _SaverPlugin(OneSaver))
+    undo = pm.pluggy.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append(name), lambda *a: None
+    )
+    try:
+        pm.providers()
+    finally:
+        undo()
+    assert "llmreg_register_providers" in seen and "llmreg_register_savers" in seen
+
+
+def test_lazy_registration_imports_on_first_use():
+    import sys
+
+    class Lazy:
+        @hookimpl
+        def llmreg_register_savers(self, register):
+            register("LazySaver", "lazy_saver_mod:LazySaver")
+
+    sys.modules.pop("lazy_saver_mod", None)
+    pm = isolated_manager(Lazy())
+    assert list(pm.kinds("saver")) == ["LazySaver"]
+    assert "lazy_saver_mod" not in sys.modules
+    with pytest.raises(PluginLoadError, match="lazy_saver_mod"):
+        pm.saver({"KIND": "LazySaver"})
+
+
+def test_lazy_registration_builds_the_named_class(tmp_path, monkeypatch):
+    (tmp_path / "lazy_ok_mod.py").write_text(
+        "from typing import Literal\n"
+        "from llmreg import Saver, SavedModel\n"
+        "class LazyOk(Saver):\n"
+        "    KIND: Literal['LazyOk'] = 'LazyOk'\n"
+        "    def save(self, model, signature=None, input_example=None):\n"
+        "        return SavedModel(uri='x')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Lazy:
+        @hookimpl
+        def llmreg_register_savers(self, register):
+            register("LazyOk", "lazy_ok_mod:LazyOk")
+            register("Misnamed", "lazy_ok_mod:LazyOk")
+
+    pm = isolated_manager(Lazy())
+    saver = pm.saver({"KIND": "LazyOk"})
+    assert type(saver).__name__ == "LazyOk" and saver.manager is pm
+    with pytest.raises(PluginLoadError, match="has KIND 'LazyOk', not 'Misnamed'"):
+        pm.saver({"KIND": "Misnamed"})
+
+
+def test_defaults_come_from_the_plugins():
+    class Defaults:
+        @hookimpl
+        def llmreg_register_savers(self, register):
+            register(OneSaver)
+
+        @hookimpl
+        def llmreg_defaults(self, register):
+            register("saver", {"KIND": "Same"})
+
+    pm = isolated_manager(Defaults())
+    assert pm.default("saver") == {"KIND": "Same"}
+    assert type(pm.saver()).__name__ == "OneSaver"
+    with pytest.raises(UnknownKindError, match="no installed plugin gives a default loader"):
+        pm.loader()
+
+
+def test_a_built_component_holds_its_manager():
+    pm = isolated_manager(_SaverPlugin(OneSaver))
+    assert pm.saver({"KIND": "Same"}).manager is pm
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "On", " on "])
+def test_strict_env_accepts_the_usual_true_values(monkeypatch, value):
+    monkeypatch.setenv("LLMREG_STRICT_PLUGINS", value)
+    with pytest.raises(PluginLoadError):
+        create_plugin_manager(load_plugins="llmreg-broken", disable_plugins="").load()
+
+
+@pytest.mark.parametrize("value", ["0", "false", "", "no"])
+def test_strict_env_false_values(monkeypatch, value):
+    monkeypatch.setenv("LLMREG_STRICT_PLUGINS", value)
+    with pytest.warns(LlmregPluginWarning):
+        create_plugin_manager(load_plugins="llmreg-broken", disable_plugins="").load()
+
+
+def test_allow_and_block_lists_take_entry_point_names_and_spaces():
+    pm = _manager(load_plugins=" example , ")
+    assert [p.distribution for p in pm.plugins()] == ["llmreg-example"]
+    blocked = _manager(load_plugins="llmreg-example", disable_plugins=" example ")
+    assert blocked.plugins() == []
+
+
+def test_client_checks_what_it_is_given():
+    pm = isolated_manager(echo_plugin)
+    assert pm.client({"provider": "echo", "model": "m"}).definition.model == "m"
+    with pytest.raises(ConfigError, match="not list"):
+        pm.client(["echo"])
+    with pytest.raises(ConfigError, match="model"):
+        pm.client({"provider": "echo"})
+
+
+def test_a_factory_returning_no_client_is_a_contract_error():
+    from llmreg.errors import PluginContractError
+
+    class NotAClient:
+        @hookimpl
+        def llmreg_register_providers(self, register):
+            register("weird", lambda definition: {"not": "a client"})
+
+    pm = create_plugin_manager(autoload=False)
+    pm.register_plugin(NotAClient(), "weird-plugin", distribution="dist-weird")
+    with pytest.raises(PluginContractError, match="dist-weird.*returned dict"):
+        pm.client({"provider": "weird", "model": "m"})
 
 
 def test_unknown_hook_is_reported_and_plugin_dropped():
@@ -247,5 +402,7 @@ def test_register_called_with_too_many_arguments_is_a_load_error():
         def llmreg_register_providers(self, register):
             register("a", OneSaver, "extra")
 
+    pm = create_plugin_manager(autoload=False, strict=True)
+    pm.register_plugin(Chatty())
     with pytest.raises(PluginLoadError, match="3 arguments"):
-        isolated_manager(Chatty()).providers()
+        pm.providers()

@@ -3,12 +3,12 @@
 Each base is a frozen pydantic model with ``extra="forbid"`` and a ``KIND``
 discriminator. A concrete class pins its ``KIND`` with a ``Literal``::
 
-    class CustomSaver(Saver):
-        KIND: Literal["CustomSaver"] = "CustomSaver"
+    class MySaver(Saver):
+        KIND: Literal["MySaver"] = "MySaver"
 
         def save(self, model, signature=None, input_example=None): ...
 
-A config such as ``{"KIND": "CustomSaver", "path": "model"}`` then validates
+A config such as ``{"KIND": "MySaver", "path": "model"}`` then validates
 into that class through the plugin manager (see :meth:`PluginManager.build`).
 The bases are abstract: instantiating one directly raises ``TypeError``.
 
@@ -57,7 +57,7 @@ class Component(BaseModel, abc.ABC):
         """The plugin manager that built this component.
 
         A component built by :meth:`PluginManager.build <llmreg.manager.PluginManager.build>`
-        holds that manager; one made directly (``CustomSaver()``) uses the process's
+        holds that manager; one made directly (``MySaver()``) uses the process's
         default manager.
         """
         if self._manager is None:

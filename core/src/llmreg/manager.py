@@ -329,6 +329,10 @@ class PluginManager:
             The name the plugin is registered under.
         """
         with self._lock:
+            if self._pm.is_registered(plugin):
+                # the same object again (a test registering the core's echo module that
+                # its entry point also loads): one registration, under its first name
+                return str(self._pm.get_name(plugin))
             registered = self._pm.register(plugin, name=name)
             if registered is None:
                 raise PluginLoadError(f"plugin {name or plugin!r} is already registered or blocked")

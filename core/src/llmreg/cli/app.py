@@ -8,34 +8,45 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from llmreg.errors import LlmregError
+from llmreg.secrets import SECRETS
+
+if TYPE_CHECKING:
+    from llmreg.manager import PluginManager
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 
-#: The KIND each role uses unless ``--saver``/``--loader``/``--register`` (or their
-#: environment variables) name another.
-DEFAULT_KINDS: dict[str, str] = {
-    "saver": "CustomSaver",
-    "loader": "CustomLoader",
-    "register": "MlflowRegister",
-}
+#: The roles whose component the global options choose.
+ROLES = ("saver", "loader", "register")
 
 
 class Context:
-    """What every command gets: the global flags and the KIND config of each role.
+    """What every command gets: the global flags, the manager, and the KIND config of each role.
 
     Attributes:
         debug: show tracebacks and DEBUG logs.
-        kinds: for each role, a KIND name or a JSON object with a ``KIND`` (as given).
+        kinds: for each role, a KIND name or a JSON object with a ``KIND`` (as given),
+            or ``None``: the default an installed plugin registers
+            (:func:`~llmreg.hookspecs.llmreg_defaults`).
+        setups: what each plugin's ``llmreg_cli_setup`` returned (its store, its noise).
     """
 
-    def __init__(self, debug: bool, kinds: dict[str, str] | None = None) -> None:
+    def __init__(self, debug: bool, kinds: dict[str, str | None] | None = None) -> None:
         self.debug = debug
-        self.kinds = {**DEFAULT_KINDS, **(kinds or {})}
+        self.kinds: dict[str, str | None] = {role: None for role in ROLES}
+        self.kinds.update(kinds or {})
+        self.setups: list[Any] = []
+
+    @property
+    def manager(self) -> PluginManager:
+        """The CLI's plugin manager: the process's default one (the CLI is its host)."""
+        from llmreg.manager import get_plugin_manager
+
+        return get_plugin_manager()
 
 
 class LlmregGroup(click.Group):
@@ -84,19 +95,15 @@ def _fail(message: str) -> None:
 
 # --- secrets never reach a log line -----------------------------------------
 
-_SECRETS: set[str] = set()
-
 
 def add_secrets(values: list[str]) -> None:
-    """Remember secret values so that log lines and error messages mask them."""
-    _SECRETS.update(v for v in values if len(v) >= 4)
+    """Remember secret values so that log lines and error messages mask them (every form)."""
+    SECRETS.add(values)
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every remembered secret replaced by ``***``."""
-    for secret in _SECRETS:
-        text = text.replace(secret, "***")
-    return text
+    """Return ``text`` with every remembered secret (and URL userinfo) masked."""
+    return SECRETS.redact(text)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -107,13 +114,17 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def _cli_warnings(show: Callable[..., None], debug: bool) -> Callable[..., None]:
+def _cli_warnings(
+    show: Callable[..., None], debug: bool, quiet: tuple[str, ...]
+) -> Callable[..., None]:
     """Wrap ``warnings.showwarning`` for the CLI.
 
     A plugin that failed to load is one line, ``warning: <what and what to do>``.
-    MLflow's own warnings are dropped unless ``--debug`` (MLflow resets the filters,
-    so a filter would not hold).
+    Warnings raised inside the packages that plugins name as noisy
+    (:attr:`~llmreg.hookspecs.CliSetup.quiet`) are dropped unless ``--debug``
+    (some reset the warning filters on import, so a filter would not hold).
     """
+    parts = tuple(f"{os.sep}{name}{os.sep}" for name in quiet)
 
     def showwarning(
         message: Warning | str,
@@ -125,19 +136,16 @@ def _cli_warnings(show: Callable[..., None], debug: bool) -> Callable[..., None]
     ) -> None:
         if category.__name__ == "LlmregPluginWarning" and not debug:
             click.echo(f"warning: {redact(str(message))}", err=True)
-        elif debug or f"{os.sep}mlflow{os.sep}" not in filename:
+        elif debug or not any(part in filename for part in parts):
             show(message, category, filename, lineno, file, line)
 
     showwarning.llmreg_wrapped = show  # type: ignore[attr-defined]
     return showwarning
 
 
-def _configure_logging(debug: bool) -> None:
-    if not debug:
-        # Keep stderr for llmreg's own lines: MLflow's INFO logs would bury them.
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+def _configure_logging(debug: bool, quiet: tuple[str, ...] = ()) -> None:
     show = getattr(warnings.showwarning, "llmreg_wrapped", warnings.showwarning)
-    warnings.showwarning = _cli_warnings(show, debug)
+    warnings.showwarning = _cli_warnings(show, debug, quiet)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -153,14 +161,16 @@ def _kind_option(role: str) -> Callable[[FC], FC]:
         f"--{role}",
         f"{role}_kind",
         envvar=env,
-        default=DEFAULT_KINDS[role],
-        show_default=True,
+        default=None,
         metavar="KIND",
-        help=f"The {role} KIND, or a JSON object with a KIND and its fields (env {env}).",
+        help=(
+            f"The {role} KIND, or a JSON object with a KIND and its fields (env {env}); "
+            "default: the one an installed plugin registers."
+        ),
     )
 
 
-@click.group(cls=LlmregGroup)
+@click.group(cls=LlmregGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks and DEBUG logs.")
 @_kind_option("saver")
 @_kind_option("loader")
@@ -168,14 +178,25 @@ def _kind_option(role: str) -> Callable[[FC], FC]:
 @click.version_option(package_name="llmreg", prog_name="llmreg")
 @click.pass_context
 def cli(
-    ctx: click.Context, debug: bool, saver_kind: str, loader_kind: str, register_kind: str
+    ctx: click.Context,
+    debug: bool,
+    saver_kind: str | None,
+    loader_kind: str | None,
+    register_kind: str | None,
 ) -> None:
     """Save, load, register and serve LLM model definitions with MLflow."""
-    ctx.obj = Context(
+    obj = Context(
         debug=debug,
         kinds={"saver": saver_kind, "loader": loader_kind, "register": register_kind},
     )
+    ctx.obj = obj
     _configure_logging(debug)
+    # Each plugin prepares its store and names its noisy packages, before any
+    # component is built (and so before a plugin imports its heavy libraries).
+    obj.setups = obj.manager.cli_setup(debug)
+    quiet = tuple(name for setup in obj.setups for name in setup.quiet)
+    if quiet:
+        _configure_logging(debug, quiet)
 
 
 def json_option(func: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -17,13 +17,15 @@ if TYPE_CHECKING:
 # The bases and the plugin manager import pydantic (about 0.3 s): they are
 # imported inside the functions, so ``llmreg --help`` does not pay for them.
 
+T = TypeVar("T")
+
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-/ ]{1,250}$")
 
 
 def kind_config(role: Role, value: str) -> dict[str, Any]:
     """Turn a ``--saver``/``--loader``/``--register`` value into a component config.
 
-    ``CustomSaver`` gives ``{"KIND": "CustomSaver"}``; a JSON object is taken as is.
+    ``FolderSaver`` gives ``{"KIND": "FolderSaver"}``; a JSON object is taken as is.
 
     Raises:
         ConfigError: the value looks like JSON but is not a JSON object.
@@ -45,28 +47,28 @@ def current() -> Context:
     return click.get_current_context().find_object(Context) or Context(debug=False)
 
 
-def build_saver() -> Saver:
-    """Build the saver the global options name."""
-    from llmreg.manager import get_plugin_manager
+def _config(role: Role) -> dict[str, Any] | None:
+    value = current().kinds.get(role)
+    return None if value is None else kind_config(role, value)
 
-    return get_plugin_manager().saver(kind_config("saver", current().kinds["saver"]))
+
+def build_saver() -> Saver:
+    """Build the saver the global options name (default: the installed plugins')."""
+    return current().manager.saver(_config("saver"))
 
 
 def build_loader() -> Loader:
-    """Build the loader the global options name."""
-    from llmreg.manager import get_plugin_manager
-
-    return get_plugin_manager().loader(kind_config("loader", current().kinds["loader"]))
+    """Build the loader the global options name (default: the installed plugins')."""
+    return current().manager.loader(_config("loader"))
 
 
 def build_register(tags: dict[str, str] | None = None) -> Register:
     """Build the register the global options name, with ``tags`` for the versions it creates."""
-    from llmreg.manager import get_plugin_manager
-
-    config = kind_config("register", current().kinds["register"])
+    manager = current().manager
+    config = _config("register") or manager.default("register")
     if tags:
         config = {**config, "tags": {**config.get("tags", {}), **tags}}
-    return get_plugin_manager().register(config)
+    return manager.register(config)
 
 
 def build_alias_register() -> AliasRegister:
@@ -81,7 +83,7 @@ def build_alias_register() -> AliasRegister:
     if not isinstance(register, AliasRegister):
         raise ConfigError(
             f"register KIND {register.KIND} cannot list versions or move aliases: "
-            "choose an AliasRegister KIND such as MlflowRegister with --register"
+            "choose an AliasRegister KIND with --register"
         )
     return register
 
@@ -116,40 +118,12 @@ def tag_option(func: Any) -> Any:
     )(func)
 
 
-def model_uri_of(info: Any) -> str:
-    """Return the URI of what a saver returned (MLflow's ``ModelInfo.model_uri``, or a string)."""
-    uri = getattr(info, "model_uri", None)
-    if isinstance(uri, str):
-        return uri
-    if isinstance(info, str):
-        return info
-    if isinstance(info, dict) and isinstance(info.get("model_uri"), str):
-        return str(info["model_uri"])
-    raise ConfigError(f"the saver returned {type(info).__name__}, which names no model URI")
+def checked(value: Any, expected: type[T], component: Any, method: str) -> T:
+    """Return what a plugin method returned, checked to be an ``expected``.
 
+    Raises:
+        PluginContractError: it is not; the message names the KIND and the method.
+    """
+    from llmreg.results import check_result
 
-def version_of(value: Any) -> str | None:
-    """Return the version number in what a register returned (a ModelVersion, a dict, an int)."""
-    if value is None:
-        return None
-    if isinstance(value, int | str):
-        return str(value)
-    if isinstance(value, dict):
-        found = value.get("version")
-        return None if found is None else str(found)
-    found = getattr(value, "version", None)
-    return None if found is None else str(found)
-
-
-def version_record(value: Any, name: str) -> dict[str, Any]:
-    """Describe a registered version as a JSON-ready dict: name, version, uri."""
-    version = version_of(value)
-    record: dict[str, Any] = {
-        "name": getattr(value, "name", None) or name,
-        "version": version,
-        "uri": f"models:/{name}/{version}" if version is not None else None,
-    }
-    tags = getattr(value, "tags", None)
-    if isinstance(tags, dict):
-        record["tags"] = dict(tags)
-    return record
+    return cast(T, check_result(value, expected, f"{component.KIND}.{method}()"))

@@ -7,24 +7,24 @@ libraries are imported by the plugins, inside the command, never before.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
 
-from llmreg.cli.app import add_secrets, emit_json, json_option
+from llmreg.cli.app import add_secrets, emit_json, json_option, redact
 from llmreg.cli.components import (
     build_alias_register,
     build_loader,
     build_register,
     build_saver,
-    model_uri_of,
+    checked,
     tag_option,
-    version_of,
-    version_record,
 )
 from llmreg.cli.store import say_store, use_store
-from llmreg.errors import ConfigError, RegistrationError
+from llmreg.errors import ConfigError
 from llmreg.hashing import CONTENT_HASH_KEY
+from llmreg.results import AliasMove, ModelVersionRef, SavedModel
 
 
 @click.command()
@@ -56,20 +56,15 @@ def save(
     saver = build_saver()
     registrar = build_register(tags) if do_register else None
     mover = build_alias_register() if alias else None
-    result: dict[str, Any] = {"model_uri": model_uri_of(saver.save(definition))}
+    saved = checked(saver.save(definition), SavedModel, saver, "save")
+    result: dict[str, Any] = {"model_uri": saved.uri, "content_hash": saved.content_hash}
     if registrar is not None and name:
-        version = registrar.register(name, result["model_uri"])
-        result["registered"] = version_record(version, name)
+        ref = checked(registrar.register(name, saved.uri), ModelVersionRef, registrar, "register")
+        result["registered"] = _version_record(ref)
         if mover is not None and alias:
-            version_number = version_of(version)
-            if version_number is None:
-                raise RegistrationError(
-                    f"the register returned no version number for {name!r} ({version!r}); "
-                    f"promote it with: llmreg promote {name} VERSION --alias {alias}"
-                )
-            mover.promote(name, version_number, alias)
-            result["registered"]["alias"] = alias
-            result["registered"]["alias_uri"] = f"models:/{name}@{alias}"
+            move = checked(mover.promote(name, ref.version, alias), AliasMove, mover, "promote")
+            result["registered"]["alias"] = move.alias
+            result["registered"]["alias_uri"] = move.uri
     lines = [f"saved: {result['model_uri']}"]
     if "registered" in result:
         lines += _registered_lines(result["registered"])
@@ -84,8 +79,9 @@ def save(
 def register(model_uri: str, name: str, tags: dict[str, str], as_json: bool) -> None:
     """Register the saved model at MODEL_URI as a new version of NAME."""
     store = use_store()
-    version = build_register(tags).register(name, model_uri)
-    record = version_record(version, name)
+    registrar = build_register(tags)
+    ref = checked(registrar.register(name, model_uri), ModelVersionRef, registrar, "register")
+    record = _version_record(ref)
     result = {"model_uri": model_uri, "registered": record}
     _finish(result, store, as_json, _registered_lines(record))
 
@@ -98,8 +94,9 @@ def register(model_uri: str, name: str, tags: dict[str, str], as_json: bool) -> 
 def promote(name: str, version: str, alias: str, as_json: bool) -> None:
     """Point ALIAS of NAME at VERSION, recording the move."""
     store = use_store()
-    moved = build_alias_register().promote(name, version, alias)
-    result = _alias_record(name, alias, version_of(moved) or version)
+    register = build_alias_register()
+    move = checked(register.promote(name, version, alias), AliasMove, register, "promote")
+    result = _alias_record(move)
     _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
 
 
@@ -110,8 +107,9 @@ def promote(name: str, version: str, alias: str, as_json: bool) -> None:
 def rollback(name: str, alias: str, as_json: bool) -> None:
     """Point ALIAS of NAME back at the version that held it before the last move."""
     store = use_store()
-    moved = build_alias_register().rollback(name, alias)
-    result = _alias_record(name, alias, version_of(moved))
+    register = build_alias_register()
+    move = checked(register.rollback(name, alias), AliasMove, register, "rollback")
+    result = _alias_record(move)
     _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
 
 
@@ -121,20 +119,28 @@ def rollback(name: str, alias: str, as_json: bool) -> None:
 def versions(name: str, as_json: bool) -> None:
     """List the versions of NAME with their aliases, content hash and tags."""
     store = use_store()
-    rows = build_alias_register().versions(name)
+    register = build_alias_register()
+    refs = register.versions(name)
+    for ref in refs:
+        checked(ref, ModelVersionRef, register, "versions")
+    rows = [ref.to_dict() for ref in refs]
     if as_json:
         emit_json({"name": name, "versions": rows, "store": store})
         return
     say_store(store)
-    if not rows:
+    if not refs:
         click.echo(f"{name}: no versions")
-    for row in rows:
-        aliases = ",".join(row.get("aliases") or []) or "-"
-        digest = row.get("content_hash") or (row.get("tags") or {}).get(CONTENT_HASH_KEY) or "-"
+    for ref in refs:
+        aliases = ",".join(ref.aliases) or "-"
         tags = " ".join(
-            f"{k}={v}" for k, v in sorted((row.get("tags") or {}).items()) if k != CONTENT_HASH_KEY
+            f"{k}={_one_line(v)}" for k, v in sorted(ref.tags.items()) if k != CONTENT_HASH_KEY
         )
-        click.echo(f"{row.get('version')}\t{aliases}\t{digest}\t{tags}".rstrip())
+        click.echo(f"{ref.version}\t{aliases}\t{ref.content_hash or '-'}\t{tags}".rstrip())
+
+
+def _one_line(value: str) -> str:
+    """A tag value on one line: newlines and tabs escaped, so each version stays one line."""
+    return value.encode("unicode_escape").decode("ascii")
 
 
 @click.command()
@@ -144,6 +150,7 @@ def show(model_uri: str, as_json: bool) -> None:
     """Show what is known of MODEL_URI: definition (no secrets), version, alias, run, hash."""
     store = use_store()
     adapter = build_loader().load(model_uri)
+    adapter.close()  # only what it knows is read: its client is not needed
     definition = adapter.definition
     if definition is not None:
         add_secrets(definition.resolved_secrets())
@@ -166,7 +173,8 @@ def show(model_uri: str, as_json: bool) -> None:
         click.echo(f"content_hash: {result['content_hash']}")
     if definition is not None:
         click.echo("definition:")
-        click.echo("  " + definition.to_json().replace("\n", "\n  "))
+        text = json.dumps(result["definition"], indent=2, sort_keys=True)
+        click.echo("  " + redact(text).replace("\n", "\n  "))
 
 
 def _registered_hash(info: dict[str, Any]) -> str | None:
@@ -175,26 +183,39 @@ def _registered_hash(info: dict[str, Any]) -> str | None:
     if not name or version is None:
         return None
     try:
-        rows = build_alias_register().versions(str(name))
+        refs = build_alias_register().versions(str(name))
     except ConfigError:
         return None  # the register KIND cannot list versions: nothing more is known
-    row = next((r for r in rows if str(r.get("version")) == str(version)), {})
-    found = row.get("content_hash") or (row.get("tags") or {}).get(CONTENT_HASH_KEY)
-    return str(found) if found else None
+    found = next((r for r in refs if str(r.version) == str(version)), None)
+    return found.content_hash if found is not None else None
 
 
-def _alias_record(name: str, alias: str, version: str | None) -> dict[str, Any]:
+def _version_record(ref: ModelVersionRef) -> dict[str, Any]:
+    """A registered version as the CLI prints it: name, version (int), uri, created, tags."""
     return {
-        "name": name,
-        "alias": alias,
-        "version": version,
-        "alias_uri": f"models:/{name}@{alias}",
+        "name": ref.name,
+        "version": ref.version,
+        "uri": ref.uri,
+        "created": ref.created,
+        "tags": dict(ref.tags),
+    }
+
+
+def _alias_record(move: AliasMove) -> dict[str, Any]:
+    return {
+        "name": move.name,
+        "alias": move.alias,
+        "version": move.version,
+        "previous": move.previous,
+        "alias_uri": move.uri,
     }
 
 
 def _registered_lines(registered: dict[str, Any]) -> list[str]:
+    reused = "" if registered.get("created", True) else ", reused: same content"
     lines = [
-        f"registered: {registered['name']} version {registered['version']} ({registered['uri']})"
+        f"registered: {registered['name']} version {registered['version']} "
+        f"({registered['uri']}{reused})"
     ]
     if registered.get("alias"):
         lines.append(f"alias: {registered['alias_uri']} -> version {registered['version']}")

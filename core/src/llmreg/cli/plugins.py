@@ -11,9 +11,9 @@ from llmreg.cli.app import emit_json, json_option
 @json_option
 def plugins(as_json: bool) -> None:
     """List plugins with their distribution, hooks, KINDs and providers."""
-    from llmreg.manager import get_plugin_manager
+    from llmreg.cli.components import current
 
-    report = get_plugin_manager().report()
+    report = current().manager.report()
     if as_json:
         emit_json(report)
         return
@@ -27,6 +27,14 @@ def plugins(as_json: bool) -> None:
             click.echo(f"  {role} KINDs: {', '.join(kinds)}")
         if p["providers"]:
             click.echo(f"  providers: {', '.join(p['providers'])}")
+        if p["defaults"]:
+            click.echo(f"  defaults: {', '.join(p['defaults'])}")
     for prob in report["problems"]:
         who = f"{prob['distribution'] or prob['name']} {prob['version'] or ''}".strip()
         click.echo(f"{prob['status']}: {who}: {prob['reason']}")
+    for conflict in report["conflicts"]:
+        click.echo(
+            f"conflict: {conflict['table']} {conflict['name']!r} is provided by "
+            f"{' and by '.join(conflict['by'])}; what uses it fails until one is blocked "
+            "(LLMREG_DISABLE_PLUGINS)"
+        )

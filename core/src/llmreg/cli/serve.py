@@ -6,7 +6,7 @@ import json
 
 import click
 
-from llmreg.cli.app import DEFAULT_KINDS, add_secrets, json_option
+from llmreg.cli.app import add_secrets, json_option
 from llmreg.cli.components import current, kind_config
 from llmreg.cli.store import say_store, use_store
 
@@ -41,8 +41,9 @@ def serve(model_uri: str, host: str, port: int, reload_interval: float, as_json:
     kind = current().kinds["loader"]
     app = create_app(
         model_uri,
-        # the default KIND: the app's own default config (alias cache off)
-        loader=None if kind == DEFAULT_KINDS["loader"] else kind_config("loader", kind),
+        # no --loader: the serving default the plugins register ("serve.loader")
+        loader=None if kind is None else kind_config("loader", kind),
+        manager=current().manager,
         reload_interval=reload_interval,
     )
     adapter = app.state.llmreg.load()

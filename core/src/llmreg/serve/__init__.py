@@ -38,10 +38,11 @@ def create_app(
     Args:
         model_uri: the model to serve, e.g. ``models:/chat@champion``.
         loader: a loader config such as ``{"KIND": "FolderLoader"}``, or a
-            :class:`~llmreg.Loader` instance. Default: CustomLoader with its alias
-            cache off (``{"KIND": "CustomLoader", "alias_ttl_seconds": 0}``), so a
-            reload always sees where the alias points now.
+            :class:`~llmreg.Loader` instance. Default: the ``serve.loader`` default
+            an installed plugin registers (llmreg-pyfunc's has its alias cache off,
+            so a reload always sees where the alias points now), else ``loader``.
         manager: the plugin manager that builds the loader; default the process's own.
+            A host that passes its own gets full isolation: nothing else is loaded.
         reload_interval: seconds between checks of an alias URI for a moved alias;
             0 turns the poll off (``POST /admin/reload`` still works).
         max_body_bytes: larger request bodies are refused with HTTP 413.

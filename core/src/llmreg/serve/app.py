@@ -244,6 +244,7 @@ def build_app(served: ServedModel, *, reload_interval: float, max_body_bytes: in
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            served.close()
 
     app = FastAPI(
         title="llmreg",

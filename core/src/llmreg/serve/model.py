@@ -11,13 +11,15 @@ from typing import Any
 from llmreg.bases import Adapter, Loader
 from llmreg.errors import InvalidModelURIError
 from llmreg.manager import PluginManager, get_plugin_manager
+from llmreg.secrets import redact
 from llmreg.uris import parse_model_uri
 
 logger = logging.getLogger(__name__)
 
-#: The loader used when none is given: CustomLoader, with no alias cache, so that a
-#: reload (the poll or ``POST /admin/reload``) always asks the registry.
-DEFAULT_LOADER: dict[str, Any] = {"KIND": "CustomLoader", "alias_ttl_seconds": 0.0}
+#: The default role the serving app's loader comes from (see ``llmreg_defaults``): a
+#: plugin registers one that always asks its registry, so that a reload (the poll
+#: or ``POST /admin/reload``) sees where an alias points now.
+SERVE_LOADER_ROLE = "serve.loader"
 
 
 def _registered_name(uri: str) -> str | None:
@@ -37,8 +39,10 @@ class ServedModel:
 
     Args:
         model_uri: the URI to load.
-        loader: a loader config (default :data:`DEFAULT_LOADER`) or a Loader.
+        loader: a loader config or a Loader; default the ``serve.loader`` (else
+            ``loader``) default that an installed plugin registers.
         manager: the plugin manager that builds the loader; default the process's own.
+            A host with its own manager passes it, and nothing else is loaded.
     """
 
     def __init__(
@@ -49,9 +53,7 @@ class ServedModel:
         manager: PluginManager | None = None,
     ) -> None:
         self.model_uri = model_uri
-        self._loader_config: Mapping[str, Any] | Loader = (
-            loader if loader is not None else DEFAULT_LOADER
-        )
+        self._loader_config = loader
         self._manager = manager
         self._lock = threading.Lock()
         self._adapter: Adapter | None = None
@@ -78,15 +80,10 @@ class ServedModel:
         return dict(adapter.info) if adapter is not None else {}
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with the loaded model's secret values (resolved keys) masked."""
+        """Return ``text`` with the loaded model's secrets (every form) and URL userinfo masked."""
         adapter = self._adapter
         definition = adapter.definition if adapter is not None else None
-        if definition is None:
-            return text
-        for secret in definition.resolved_secrets():
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, definition.resolved_secrets() if definition is not None else [])
 
     def accepts(self, model: str | None) -> bool:
         """Whether a request's ``model`` names this model: the URI or the registered name."""
@@ -96,7 +93,8 @@ class ServedModel:
         config = self._loader_config
         if isinstance(config, Loader):
             return config
-        return (self._manager or get_plugin_manager()).loader(config)
+        manager = self._manager or get_plugin_manager()
+        return manager.loader(config if config is not None else manager.default(SERVE_LOADER_ROLE))
 
     def load(self) -> Adapter:
         """Return the adapter, loading it first if nothing is loaded yet.
@@ -130,6 +128,8 @@ class ServedModel:
             after = dict(adapter.info)
             changed = adapter is not previous and (before != after or not before)
             self._swap(adapter)
+        if previous is not None and previous is not adapter:
+            _close(previous)
         if changed:
             logger.info("serving %s: now %s (was %s)", self.model_uri, after, before)
         return {"changed": changed, "previous": before, "current": after}
@@ -148,5 +148,24 @@ class ServedModel:
         self._adapter = adapter
         self.loaded_at = int(time.time())
 
+    def close(self) -> None:
+        """Close the loaded adapter (the app's shutdown calls this). Safe to call twice."""
+        with self._lock:
+            adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            _close(adapter)
 
-__all__ = ["DEFAULT_LOADER", "ServedModel"]
+
+def _close(adapter: Adapter) -> None:
+    """Close an adapter that is no longer served; a failing close is logged, not raised.
+
+    Requests still running on it finish: an adapter's client is leased, and the
+    loader closes it once nothing holds it.
+    """
+    try:
+        adapter.close()
+    except Exception:
+        logger.warning("closing a replaced model's adapter failed", exc_info=True)
+
+
+__all__ = ["SERVE_LOADER_ROLE", "ServedModel"]

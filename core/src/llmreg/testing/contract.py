@@ -31,8 +31,9 @@ What they check:
   permuting the rows; ``close`` twice.
 
 The round trip answers through the core's ``echo`` provider, saves in a
-temporary working folder with ``MLFLOW_TRACKING_URI`` pointed at a sqlite file
-there (for savers that log to MLflow), and scans that folder afterwards.
+temporary working folder, and scans that folder afterwards. A saver that writes
+to a store elsewhere overrides :meth:`RoundTripContract.store_env` to point its
+store into that folder (for an MLflow store: a sqlite file there).
 """
 
 from __future__ import annotations
@@ -241,8 +242,17 @@ class RoundTripContract:
         """An isolated manager with the plugin and ``echo``, in a temporary working folder."""
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv(CANARY_ENV, CANARY)
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        for name, value in self.store_env(tmp_path).items():
+            monkeypatch.setenv(name, value)
         return isolated_manager(self.plugin, echo_plugin)
+
+    def store_env(self, folder: Path) -> dict[str, str]:
+        """Environment variables that put the saver's store inside ``folder`` (default none).
+
+        The secret scan reads ``folder`` only: a saver writing elsewhere must be
+        pointed here (llmreg-pyfunc points its tracking URI at a sqlite file in it).
+        """
+        return {}
 
     def model(self, **extra: Any) -> ModelDefinition:
         """The definition the round trip saves: the echo provider, a key by reference."""
