@@ -182,7 +182,7 @@ class ComponentContract:
         """A built component cannot be changed after validation."""
         built = self._manager().build(self.role, self.config)
         with pytest.raises(ValidationError):
-            built.KIND = "changed"
+            built.KIND = "changed"  # type: ignore[misc]
 
     def test_methods_keep_the_base_signatures(self) -> None:
         """Every abstract method of the base is overridden with a compatible signature."""
