@@ -265,3 +265,20 @@ def test_a_plugin_returning_the_wrong_type_is_named(run, config, monkeypatch):
         "error: PluginContractError: DictRegister.register() returned dict, not "
         "llmreg.ModelVersionRef"
     )
+
+
+def test_an_error_under_json_is_one_json_object_on_stdout(run, config):
+    run("save", str(config), "--register", "--name", "chat")
+    done = run("promote", "chat", "7", "--json")
+    assert done.exit_code == 1
+    assert json.loads(done.stdout) == {
+        "error": {"type": "ModelNotFoundError", "message": "chat has no version 7"}
+    }
+    assert done.stderr == ""
+
+
+def test_a_usage_error_under_json_keeps_exit_code_2(run, config):
+    done = run("save", str(config), "--register", "--json")
+    assert done.exit_code == 2
+    error = json.loads(done.stdout)["error"]
+    assert error["type"] == "UsageError" and "--register needs --name" in error["message"]

@@ -52,15 +52,23 @@ class Context:
 class LlmregGroup(click.Group):
     """A group that turns errors into one-line messages and exit code 1.
 
-    ``--debug`` re-raises instead, so the traceback is shown.
+    With ``--json``, an error is one JSON object on stdout instead,
+    ``{"error": {"type": ..., "message": ...}}``, with the same exit code (1, or 2
+    for a usage error), so a script always has JSON to parse. ``--debug``
+    re-raises instead, so the traceback is shown.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, turning an error into ``error: <Type>: <message>`` and exit 1."""
+        as_json = "--json" in [*ctx.protected_args, *ctx.args]
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except (click.exceptions.Exit, click.Abort):
             raise
+        except click.ClickException as exc:
+            if not as_json:
+                raise
+            _fail(type(exc).__name__, exc.format_message(), as_json, exc.exit_code)
         except BrokenPipeError:
             # stdout was closed early (``llmreg predict ... | head``): stop quietly.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -69,13 +77,14 @@ class LlmregGroup(click.Group):
         except LlmregError as exc:
             if _debug(ctx):
                 raise
-            _fail(f"{type(exc).__name__}: {_one_line(exc)}")
+            _fail(type(exc).__name__, _one_line(exc), as_json)
         except Exception as exc:
             if _debug(ctx):
                 raise
             _fail(
-                f"unexpected {type(exc).__name__}: {_one_line(exc)} "
-                "(rerun with --debug for details)"
+                f"unexpected {type(exc).__name__}",
+                f"{_one_line(exc)} (rerun with --debug for details)",
+                as_json,
             )
 
 
@@ -84,13 +93,26 @@ def _debug(ctx: click.Context) -> bool:
     return bool(obj and obj.debug)
 
 
+#: The longest error message the CLI prints, in characters; longer ones are cut.
+MAX_MESSAGE_CHARS = 2000
+
+
 def _one_line(exc: BaseException) -> str:
-    return redact(" ".join(str(exc).split()) or type(exc).__name__)
+    text = redact(" ".join(str(exc).split()) or type(exc).__name__)
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = f"{text[:MAX_MESSAGE_CHARS]}... ({len(text) - MAX_MESSAGE_CHARS} more characters)"
+    return text
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+def _fail(kind: str, message: str, as_json: bool = False, code: int = 1) -> None:
+    if as_json:
+        error: dict[str, Any] = {"type": kind.removeprefix("unexpected "), "message": message}
+        if kind.startswith("unexpected "):
+            error["unexpected"] = True
+        click.echo(json.dumps({"error": error}, sort_keys=True))
+    else:
+        click.echo(f"error: {kind}: {message}", err=True)
+    sys.exit(code)
 
 
 # --- secrets never reach a log line -----------------------------------------
