@@ -16,9 +16,10 @@ from typing import Any
 import openai
 
 from llmreg.client import Completion
-from llmreg.definition import SECRET_HEADER_PATTERN, ModelDefinition
+from llmreg.definition import ModelDefinition
 from llmreg.errors import ProviderError
 from llmreg.schemas import Request
+from llmreg.secrets import SECRETS, mask_userinfo
 from llmreg_litellm._errors import empty_response, provider_error
 
 #: Sent when the definition has no key: local servers need none, the SDK wants one.
@@ -64,10 +65,15 @@ class Endpoint:
         self._api_key = api_key
         # Header references (env:NAME) are resolved now, with the key: a missing one fails the load.
         self._headers = definition.resolved_headers()
+        # What this endpoint must never show, as the core finds it (the key, resolved
+        # references, literal credential headers); the process registry gets it too, so
+        # that a RedactingFilter masks it in any log line.
+        self._secrets = sorted({api_key or "", *definition.resolved_secrets()} - {""})
+        SECRETS.add(self._secrets)
         self._extra_body = extra_body
         self._sdk: openai.AsyncOpenAI | None = None
         base = definition.base_url or DEFAULT_BASE_URL
-        self.where = f"model {definition.model!r} at {base}"
+        self.where = f"model {definition.model!r} at {mask_userinfo(base)}"
 
     def __repr__(self) -> str:
         return f"Endpoint({self.where})"
@@ -80,14 +86,8 @@ class Endpoint:
 
     @property
     def secrets(self) -> list[str]:
-        """The values to scrub from any text this endpoint produces."""
-        headers = [
-            value
-            for name, value in (self._headers or {}).items()
-            if value != (self.definition.extra_headers or {}).get(name)  # resolved references
-            or SECRET_HEADER_PATTERN.search(name)
-        ]
-        return [s for s in [self._api_key, *headers] if s]
+        """The values to mask in any text this endpoint produces (every form of each)."""
+        return list(self._secrets)
 
     def sdk(self) -> openai.AsyncOpenAI:
         """The endpoint's ``AsyncOpenAI``, created on first use and then reused."""

@@ -1,7 +1,10 @@
 """Turn what the openai SDK raises into llmreg's typed provider errors.
 
 Every message names the model and the endpoint, says what to do, and never
-carries the API key: the SDK's own text is scrubbed of it before use.
+carries a secret: every part of it that does not come from this module (the
+endpoint, the SDK's text, the cause's text) is masked with :mod:`llmreg.secrets`
+before use, in every form a secret takes there (raw, ``repr``, escaped,
+URL-encoded, URL userinfo).
 """
 
 from __future__ import annotations
@@ -20,17 +23,17 @@ from llmreg.errors import (
     ProviderTimeoutError,
     ProviderUnreachableError,
 )
-
-#: What replaces a secret found in an error text.
-MASK = "***"
+from llmreg.secrets import MASK, SECRETS, redact
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    """Return ``text`` with every secret replaced by :data:`MASK`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
+    """Return ``text`` with ``secrets``, the process's known secrets and URL userinfo masked.
+
+    ``secrets`` are the endpoint's own; :data:`llmreg.secrets.SECRETS` holds those of
+    every model the process has loaded. Each is masked in every form (see
+    :func:`llmreg.secrets.redact`).
+    """
+    return SECRETS.redact(redact(text, secrets))
 
 
 def _error_message(error: object) -> object:
@@ -61,6 +64,7 @@ def provider_error(
     exc: BaseException, *, where: str, attempts: int, timeout: float | None, secrets: list[str]
 ) -> ProviderError:
     """Map an exception raised while calling ``where`` (model and endpoint) to a typed error."""
+    where = scrub(where, secrets)
     detail = scrub(_detail(exc), secrets)
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
     status = getattr(exc, "status_code", None)
@@ -132,3 +136,6 @@ def empty_response(where: str, attempts: int) -> ProviderResponseError:
         status_code=200,
         attempts=attempts,
     )
+
+
+__all__ = ["MASK", "empty_response", "provider_error", "scrub"]

@@ -19,7 +19,9 @@ the primary and each fallback, each created on first use. So:
 Retries and timeouts are the SDK's own (``max_retries``, ``timeout``). When a
 model fails after its retries, the next model of the chain is tried. The API
 key is resolved when the client is built, and never shows in a repr or an
-error message.
+error message, in any form (:mod:`llmreg.secrets` masks it); it is added to the
+process's :data:`llmreg.secrets.SECRETS`, so log handlers with a
+:class:`~llmreg.secrets.RedactingFilter` mask it too.
 
 This module imports no ``openai`` at import time; :mod:`llmreg_litellm._endpoint`
 does, and it is imported when the client is built.
@@ -40,6 +42,7 @@ from llmreg.client import Client, Completion, RowResult
 from llmreg.definition import ModelDefinition, resolve_api_key
 from llmreg.errors import ConfigError, PredictionError, ProviderError
 from llmreg.schemas import Request
+from llmreg.secrets import mask_userinfo
 from llmreg_litellm._loop import LoopThread
 
 if TYPE_CHECKING:
@@ -103,7 +106,7 @@ class OpenAICompatibleClient(Client):
     def __repr__(self) -> str:
         names = ", ".join(repr(e.definition.model) for e in self._chain[1:])
         fallbacks = f", fallbacks=[{names}]" if names else ""
-        base = self.definition.base_url or "default"
+        base = mask_userinfo(self.definition.base_url or "default")
         model = self.definition.model
         return f"OpenAICompatibleClient(model={model!r}, base_url={base}{fallbacks})"
 
