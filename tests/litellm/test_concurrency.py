@@ -245,3 +245,94 @@ def test_close_called_on_the_loop_itself_closes_its_pools_soon(make_client, uniq
         return False
 
     assert asyncio.run(caller()) is True
+
+
+# --- aclose: the async close, for async owners (the serving app) ----------------------
+
+
+def test_aclose_closes_every_pool_before_it_returns_and_stops_the_thread(make_client, unique):
+    client = make_client(unique("aclose"))
+    client.complete(Request(input="warm the private loop's pool"))
+    private = client._chain[0].sdk()
+    thread = client._loop._thread
+
+    async def caller() -> tuple[bool, bool]:
+        await client.abatch([Request(input="x")])
+        mine = client._loop_pools[asyncio.get_running_loop()].chain[0].sdk()
+        await client.aclose()
+        return mine.is_closed(), thread.is_alive()
+
+    closed_here, alive = asyncio.run(caller())
+    assert closed_here is True  # closed by aclose itself, not later at the loop's shutdown
+    assert private.is_closed()  # the private loop's pool too
+    assert alive is False
+    with pytest.raises(PredictionError, match="closed"):
+        client.batch([Request(input="y")])
+
+
+def test_aclose_never_blocks_the_callers_loop(make_client, unique):
+    client = make_client(unique("aclose-nonblocking"))
+    client.complete(Request(input="x"))
+    release = threading.Event()
+    blocker = client._loop.submit(_block(release))  # the private loop cannot close its pool yet
+    threading.Timer(0.4, release.set).start()
+
+    async def caller() -> int:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        await client.aclose()  # waits about 0.4 s for the private loop, without blocking this one
+        ticker.cancel()
+        return ticks
+
+    ticks = asyncio.run(asyncio.wait_for(caller(), timeout=20))
+    blocker.result(timeout=10)
+    assert ticks >= 5  # close() would have blocked the loop: no tick at all
+    assert not client._loop._thread.is_alive()
+
+
+def test_aclose_while_abatch_waits_ends_it_with_a_typed_error(make_client, server, unique):
+    model = unique("fault-hang")
+    client = make_client(model, timeout=20, max_retries=0)
+
+    async def caller() -> None:
+        waiting = asyncio.ensure_future(client.abatch([Request(input="x")]))
+        while server.count(model) == 0:
+            await asyncio.sleep(0.01)  # until the request hangs in the server
+        await client.aclose()
+        await waiting
+
+    with pytest.raises(PredictionError, match="closed"):
+        asyncio.run(asyncio.wait_for(caller(), timeout=20))
+
+
+def test_aclose_closes_the_pools_of_another_running_loop(make_client, unique):
+    client = make_client(unique("aclose-other-loop"))
+    ready, done = threading.Event(), threading.Event()
+    other: dict[str, object] = {}
+
+    def other_thread() -> None:
+        async def run() -> None:
+            await client.abatch([Request(input="from the other loop")])
+            other["sdk"] = client._loop_pools[asyncio.get_running_loop()].chain[0].sdk()
+            ready.set()
+            while not done.is_set():  # the loop keeps running while aclose works
+                await asyncio.sleep(0.01)
+
+        asyncio.run(run())
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    try:
+        assert ready.wait(10)
+        asyncio.run(client.aclose())
+        assert other["sdk"].is_closed()  # closed on its own loop, awaited by aclose
+    finally:
+        done.set()
+        worker.join(10)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -65,12 +66,29 @@ class LoopThread:
         Work still running on the loop is cancelled: its futures raise
         :class:`concurrent.futures.CancelledError`.
         """
-        if self._loop.is_closed():
+        if self._request_stop() and not self.in_loop_thread():
+            self._thread.join(timeout)
+
+    async def astop(self, timeout: float = 5.0) -> None:
+        """Async form of :meth:`stop`: wait for the thread to end without blocking the caller.
+
+        The thread usually ends within a millisecond; this checks every few ms, for
+        at most ``timeout`` seconds.
+        """
+        if not self._request_stop() or self.in_loop_thread():
             return
-        if self._thread.is_alive():
-            try:
-                self._loop.call_soon_threadsafe(self._loop.stop)
-            except RuntimeError:  # closed between the check and the call
-                return
-            if not self.in_loop_thread():
-                self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        pause = 0.0005
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def _request_stop(self) -> bool:
+        """Ask the loop to stop; whether it was still running to be asked."""
+        if self._loop.is_closed() or not self._thread.is_alive():
+            return False
+        try:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        except RuntimeError:  # closed between the check and the call
+            return False
+        return True

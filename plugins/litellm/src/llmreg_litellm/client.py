@@ -14,7 +14,9 @@ the primary and each fallback, each created on first use. So:
   per request: that hop cost a quarter of the server's CPU per request;
 - at most ``concurrency`` rows of one call are in flight, and order is kept;
 - :meth:`~OpenAICompatibleClient.close` ends calls still waiting with a typed
-  error and closes every pool, the private loop's and the callers' loops'.
+  error and closes every pool, the private loop's and the callers' loops';
+  :meth:`~OpenAICompatibleClient.aclose` does the same from async code without
+  blocking its loop, and closes that loop's pools before it returns.
 
 Retries and timeouts are the SDK's own (``max_retries``, ``timeout``). When a
 model fails after its retries, the next model of the chain is tried. The API
@@ -162,11 +164,59 @@ class OpenAICompatibleClient(Client):
         Calls still waiting end with a :class:`~llmreg.errors.PredictionError`.
         A caller loop's pools are closed on that loop: now, if it runs in another
         thread (this waits up to 10 s for it); soon, if ``close`` is called from
-        code running on it; at its shutdown, if it is not running.
+        code running on it; at its shutdown, if it is not running. Async code
+        awaits :meth:`aclose` instead, which never blocks its loop.
+        """
+        loop_pools = self._begin_close()
+        if loop_pools is None:
+            return
+        try:
+            if self._loop.running and not self._loop.in_loop_thread():
+                self._loop.submit(_aclose(self._chain)).result(timeout=10)
+            for loop, pools in loop_pools:
+                _close_on(loop, pools)
+        finally:
+            self._finalizer()  # the loop thread stops even if a pool failed to close
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close`, for async code: it never blocks the caller's loop.
+
+        The pools of the caller's loop are closed on it before this returns; the
+        private loop's pools, and those of other loops still running, are closed
+        on their own loops while this awaits them (up to 10 s each); then the loop
+        thread stops. Calls still waiting end with a
+        :class:`~llmreg.errors.PredictionError`. Safe to call twice, and after
+        :meth:`close`.
+        """
+        loop_pools = self._begin_close()
+        if loop_pools is None:
+            return
+        current = asyncio.get_running_loop()
+        try:
+            if self._loop.in_loop_thread():
+                await _aclose(self._chain)
+            elif self._loop.running:
+                await _within(self._loop.submit(_aclose(self._chain)))
+            for loop, pools in loop_pools:
+                if loop is current:
+                    await pools.close()
+                elif loop.is_running() and not loop.is_closed():
+                    await _within(asyncio.run_coroutine_threadsafe(pools.close(), loop))
+                # else: nothing can run there now; the loop closes them at its shutdown
+        finally:
+            self._finalizer.detach()  # the thread stops here, awaited, not joined
+            await self._loop.astop()
+
+    # --- internals -------------------------------------------------------------
+
+    def _begin_close(self) -> list[tuple[asyncio.AbstractEventLoop, _LoopPools]] | None:
+        """Mark the client closed and cancel what waits; ``None`` if it was closed already.
+
+        Returns the caller loops' pools, for :meth:`close` or :meth:`aclose` to close.
         """
         with self._lock:
             if self._closed:
-                return
+                return None
             self._closed = True
             pending = list(self._pending)
             tasks = list(self._tasks)
@@ -176,15 +226,7 @@ class OpenAICompatibleClient(Client):
             future.cancel()
         for task in tasks:
             _run_on(task.get_loop(), task.cancel)
-        try:
-            if self._loop.running and not self._loop.in_loop_thread():
-                self._loop.submit(_aclose(self._chain)).result(timeout=10)
-            for loop, pools in loop_pools:
-                _close_on(loop, pools)
-        finally:
-            self._finalizer()  # the loop thread stops even if a pool failed to close
-
-    # --- internals -------------------------------------------------------------
+        return loop_pools
 
     def _concurrency(self, concurrency: int | None) -> int:
         value = self.definition.concurrency if concurrency is None else concurrency
@@ -337,6 +379,15 @@ def _close_on(loop: asyncio.AbstractEventLoop, pools: _LoopPools) -> None:
         task.add_done_callback(_CLOSING.discard)
     else:
         asyncio.run_coroutine_threadsafe(pools.close(), loop).result(timeout=10)
+
+
+async def _within(future: concurrent.futures.Future[T], timeout: float = 10.0) -> T:
+    """Await a future of another loop for at most ``timeout`` seconds.
+
+    Raises:
+        TimeoutError: it did not finish in time (as ``close`` raises then).
+    """
+    return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -4,7 +4,8 @@
 server for them (or, with a ``base_url``, starts nothing and talks to that
 endpoint), and hands every call to ``llmreg-litellm``'s
 :class:`~llmreg_litellm.client.OpenAICompatibleClient`, reused, not copied. Closing
-the client gives its lease back, so the last client to close stops the server.
+the client (``close()``, or ``await aclose()`` from async code) gives its lease
+back, so the last client to close stops the server.
 
 This module imports no ``openai``: the OpenAI-compatible client is imported when a
 client is built.
@@ -12,6 +13,7 @@ client is built.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -135,11 +137,31 @@ class LlamaCppClient(Client):
         return await self._client.abatch(requests, concurrency=concurrency)
 
     def close(self) -> None:
-        """Close the HTTP client and give back the server lease. Safe to call twice."""
+        """Close the HTTP client and give back the server lease. Safe to call twice.
+
+        The last lease to be given back stops the server (and waits for it to exit).
+        """
         try:
             self._client.close()
         finally:
             self._release()
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close`: it never blocks the caller's loop.
+
+        The HTTP client's pools are closed as
+        :meth:`~llmreg_litellm.client.OpenAICompatibleClient.aclose` closes them;
+        the lease is given back in a worker thread, since the last one waits for
+        the server to exit (up to a few seconds). Safe to call twice, and after
+        :meth:`close`.
+        """
+        try:
+            await self._client.aclose()
+        finally:
+            if self._lease is not None and self._release.alive:
+                await asyncio.to_thread(self._release)
+            else:
+                self._release()
 
 
 def _nothing() -> None:
