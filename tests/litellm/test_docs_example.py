@@ -20,6 +20,7 @@ def test_the_examples_run(server, monkeypatch):
     blocks = _python_blocks(DOC.read_text(encoding="utf-8"))
     assert len(blocks) >= 2, "the page should hold the sync and the async example"
     assert all(DOC_BASE_URL in b for b in blocks[:1])
+    assert "await client.aclose()" in blocks[1], "async code closes the client with aclose"
     monkeypatch.setenv("LITELLM_API_KEY", "sk-docs-example")
     namespace: dict[str, object] = {"__name__": "docs_example"}
     out = io.StringIO()
