@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from llmreg import ModelDefinition, Request, create_plugin_manager
 from llmreg.testing import isolated_manager
@@ -44,3 +45,10 @@ def test_loading_the_plugin_imports_no_sdk_no_client_and_no_pydantic():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(out.stdout) == ["llmreg_litellm", "llmreg_litellm.plugin"]
+
+
+def test_no_module_reaches_for_the_process_wide_manager():
+    # a plugin works for the manager that built it; the default one may not be the host's
+    package = Path(plugin.__file__).parent
+    users = [p.name for p in sorted(package.glob("*.py")) if "get_plugin_manager" in p.read_text()]
+    assert users == []

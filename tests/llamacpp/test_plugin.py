@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from llmreg import create_plugin_manager
 from llmreg_llamacpp import plugin
@@ -30,3 +31,10 @@ def test_loading_the_plugin_imports_no_client_sdk_or_pydantic():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == ["llmreg_llamacpp.plugin"]
+
+
+def test_no_module_reaches_for_the_process_wide_manager():
+    # discovery, the server registry and the client included: none asks the default manager
+    package = Path(plugin.__file__).parent
+    users = [p.name for p in sorted(package.glob("*.py")) if "get_plugin_manager" in p.read_text()]
+    assert users == []
