@@ -1,14 +1,53 @@
-"""The contract kit, run against the example plugin as a third party would."""
+"""The contract kit, run against the example plugin as a third party would; and its size."""
 
-from llmreg.testing.contract import LoaderContract, SaverContract
+from pathlib import Path
+
+from llmreg.testing.contract import (
+    LoaderContract,
+    ProviderContract,
+    RoundTripContract,
+    SaverContract,
+)
+from llmreg_example import plugin
 from llmreg_example.folder import FolderLoader, FolderSaver
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "tests/plugins/example/src/llmreg_example"
 
-class TestFolderSaverContract(SaverContract):
+
+class TestFolderRoundTrip(RoundTripContract):
+    plugin = plugin
+    saver = {"KIND": "FolderSaver"}
+    loader = {"KIND": "FolderLoader"}
+
+
+class TestFolderSaver(SaverContract):
     component_class = FolderSaver
-    config = {"KIND": "FolderSaver", "path": "m"}
+    config = {"KIND": "FolderSaver", "path": "chat"}
 
 
-class TestFolderLoaderContract(LoaderContract):
+class TestFolderLoader(LoaderContract):
     component_class = FolderLoader
     config = {"KIND": "FolderLoader"}
+
+
+class TestShoutProvider(ProviderContract):
+    plugin = plugin
+    definition = {"provider": "shout", "model": "shout-1"}
+
+
+def lines(path: Path) -> int:
+    """Every non-blank line: code, imports, docstrings and comments alike."""
+    return sum(1 for line in path.read_text().splitlines() if line.strip())
+
+
+def test_the_whole_example_plugin_fits_in_40_lines():
+    """Saver, Loader, the shout provider and the hook module: every .py file of the package."""
+    files = sorted(EXAMPLE.rglob("*.py"))
+    assert [f.name for f in files] == ["__init__.py", "folder.py", "plugin.py"]
+    counts = {f.name: lines(f) for f in files}
+    assert sum(counts.values()) <= 40, counts
+
+
+def test_the_saver_and_loader_round_trip_fits_in_25_lines():
+    """folder.py holds the Saver and the Loader, with its imports and docstrings."""
+    assert lines(EXAMPLE / "folder.py") <= 25

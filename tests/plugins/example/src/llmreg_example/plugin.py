@@ -1,19 +1,29 @@
-"""The entry point module: it registers the example's classes through llmreg's hooks."""
+"""The entry point module: the ``shout`` provider, and the hooks that contribute the plugin."""
 
-from __future__ import annotations
+from llmreg import Client, Completion, ModelDefinition, Request, hookimpl
 
-from llmreg import hookimpl
-from llmreg.hookspecs import RegisterClass
-from llmreg_example.folder import FolderLoader, FolderSaver
+
+class ShoutClient(Client):
+    """The ``shout`` provider: answers with the last message in capitals, without a network."""
+
+    def __init__(self, definition: ModelDefinition) -> None:
+        self.definition = definition
+
+    def complete(self, request: Request) -> Completion:
+        text = request.chat_messages()[-1]["content"]
+        return Completion(text=text.upper(), model=self.definition.model, latency_ms=0.0)
 
 
 @hookimpl
-def llmreg_register_savers(register: RegisterClass) -> None:
-    """Contribute FolderSaver."""
-    register(FolderSaver)
+def llmreg_register_savers(register):
+    register("FolderSaver", "llmreg_example.folder:FolderSaver")
 
 
 @hookimpl
-def llmreg_register_loaders(register: RegisterClass) -> None:
-    """Contribute FolderLoader."""
-    register(FolderLoader)
+def llmreg_register_loaders(register):
+    register("FolderLoader", "llmreg_example.folder:FolderLoader")
+
+
+@hookimpl
+def llmreg_register_providers(register):
+    register("shout", ShoutClient)
