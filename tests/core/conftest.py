@@ -1,0 +1,3 @@
+"""The core's tests use pytest's ``pytester`` to run the contract kit on throwaway plugins."""
+
+pytest_plugins = ["pytester"]
