@@ -25,11 +25,15 @@ def test_import_llmreg_imports_no_heavy_module():
 
 def test_public_names_import_without_heavy_modules():
     loaded = _modules_after(
-        "import llmreg\n"
-        "llmreg.ModelDefinition, llmreg.Inputs, llmreg.Saver, llmreg.get_plugin_manager\n"
-        "import llmreg.cli"
+        "import llmreg\nfor name in llmreg.__all__: getattr(llmreg, name)\nimport llmreg.cli"
     )
     assert not [m for m in loaded if m.split(".")[0] in HEAVY]
+
+
+def test_the_version_and_the_hook_marker_import_no_pydantic():
+    """What a plugin's entry point module touches first stays as light as ``import llmreg``."""
+    loaded = _modules_after("import llmreg\nllmreg.__version__, llmreg.hookimpl, llmreg.CliSetup")
+    assert "pydantic" not in loaded
 
 
 @pytest.mark.skipif(os.environ.get("LLMREG_EXPECT_CORE_ONLY") != "1", reason="core-only env")
