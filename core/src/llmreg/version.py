@@ -1,10 +1,11 @@
-"""The running core's version, read once from the installed distribution's metadata."""
+"""The core's version: the one place it is written.
+
+The build reads it from here (``[tool.hatch.version]`` in ``core/pyproject.toml``
+names this file), so the installed distribution's metadata, ``llmreg --version``,
+``llmreg plugins`` and the manager's check of each plugin's ``llmreg``
+requirement all see the same value, without a metadata lookup at import.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("llmreg")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+__version__ = "0.1.0"
