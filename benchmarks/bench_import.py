@@ -41,15 +41,22 @@ def main() -> None:
     mlflow = median_seconds("import mlflow")
     cli = str(Path(sys.executable).with_name("llmreg"))
     plugins = median_command([cli, "plugins"])
-    count = len(json.loads(subprocess.run([cli, "plugins", "--json"], check=True,
-                                          capture_output=True, text=True).stdout)["plugins"])
+    count = len(
+        json.loads(
+            subprocess.run(
+                [cli, "plugins", "--json"], check=True, capture_output=True, text=True
+            ).stdout
+        )["plugins"]
+    )
     print(f"bare interpreter : {bare * 1000:8.1f} ms")
     print(f"import llmreg    : {llmreg * 1000:8.1f} ms")
     print(f"import mlflow    : {mlflow * 1000:8.1f} ms")
     print(f"llmreg plugins   : {plugins * 1000:8.1f} ms ({count} plugins)")
     print(f"ratio llmreg/mlflow: {llmreg / mlflow:.1%} (goal <= 5%)")
-    print(f"ratio llmreg plugins/import mlflow: {plugins / mlflow:.1%}; "
-          f"llmreg plugins {plugins:.3f} s (goal <= 0.3 s)")
+    print(
+        f"ratio llmreg plugins/import mlflow: {plugins / mlflow:.1%}; "
+        f"llmreg plugins {plugins:.3f} s (goal <= 0.3 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import llmreg_example.plugin as example_plugin
 from llmreg import AliasRegister, hookimpl
 from llmreg.cli import cli
 from llmreg.errors import ModelNotFoundError, RegistrationError
-from llmreg.results import AliasMove, ModelVersionRef
 from llmreg.manager import set_plugin_manager
+from llmreg.results import AliasMove, ModelVersionRef
 from llmreg.testing import echo_plugin, isolated_manager
 
 

@@ -29,9 +29,9 @@ def test_the_store_line_comes_from_the_plugins_cli_setup(tmp_path):
 
     set_plugin_manager(isolated_manager(_Store()))
     try:
-        from llmreg.cli.store import say_store, use_store
-
         import click
+
+        from llmreg.cli.store import say_store, use_store
 
         @cli.command("where-test")
         def where_test():

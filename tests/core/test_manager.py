@@ -319,7 +319,7 @@ def test_a_factory_returning_no_client_is_a_contract_error():
 
     pm = create_plugin_manager(autoload=False)
     pm.register_plugin(NotAClient(), "weird-plugin", distribution="dist-weird")
-    with pytest.raises(PluginContractError, match="dist-weird.*returned dict"):
+    with pytest.raises(PluginContractError, match=r"dist-weird.*returned dict"):
         pm.client({"provider": "weird", "model": "m"})
 
 

@@ -187,6 +187,19 @@ class ClientAdapter(Adapter):
         else:
             self.client.close()
 
+    async def aclose(self) -> None:
+        """Async form of :meth:`close`: awaits the client's ``aclose`` (``on_close`` runs
+        in a worker thread). Safe to call twice, and after :meth:`close`."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._on_close is not None:
+            import asyncio
+
+            await asyncio.to_thread(self._on_close)
+        else:
+            await self.client.aclose()
+
     def _prepare(
         self, inputs: Inputs | Any, params: Mapping[str, Any] | None
     ) -> tuple[list[Request], bool, int]:

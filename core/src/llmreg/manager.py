@@ -362,8 +362,10 @@ class PluginManager:
                     found = self._collect_plugin(name, plugin)
                 except Exception as exc:
                     dist, version = self._dists.get(name, (None, None))
-                    detail = str(exc) if isinstance(exc, LlmregError) else (
-                        f"{type(exc).__name__}: {exc}"
+                    detail = (
+                        str(exc)
+                        if isinstance(exc, LlmregError)
+                        else (f"{type(exc).__name__}: {exc}")
                     )
                     err = PluginLoadError(
                         f"plugin {name} (distribution {dist or 'unknown'}) failed while "
@@ -387,7 +389,9 @@ class PluginManager:
         for table, hook_name in hooks:
             got: list[tuple[Any, ...]] = []
 
-            def register(*args: Any, _got: list[tuple[Any, ...]] = got, _hook: str = hook_name) -> None:
+            def register(
+                *args: Any, _got: list[tuple[Any, ...]] = got, _hook: str = hook_name
+            ) -> None:
                 if len(args) not in (1, 2):
                     raise PluginLoadError(
                         f"register() was called with {len(args)} arguments in {_hook}: it takes "
@@ -406,7 +410,7 @@ class PluginManager:
         self, table: str, args: tuple[Any, ...], plugin: str, dist: str | None
     ) -> Registration:
         if table == "default":
-            role, config = (args + (None,))[:2]
+            role, config = (*args, None)[:2]
             if role not in hookspecs.DEFAULT_ROLES or not isinstance(config, Mapping):
                 raise PluginLoadError(
                     f"llmreg_defaults called register({role!r}, {config!r}): it takes a role "
@@ -416,9 +420,11 @@ class PluginManager:
                 raise PluginLoadError(f"the default {role} config {dict(config)!r} has no KIND")
             return Registration(role, dict(config), plugin, dist)
         if table == "provider":
-            name, factory = (args + (None,))[:2]
-            if not isinstance(name, str) or not name or not (
-                callable(factory) or _is_import_path(factory)
+            name, factory = (*args, None)[:2]
+            if (
+                not isinstance(name, str)
+                or not name
+                or not (callable(factory) or _is_import_path(factory))
             ):
                 raise PluginLoadError(
                     f"registered provider {name!r} without a name and a factory: call "
@@ -478,8 +484,10 @@ class PluginManager:
                     elif not callable(obj):
                         raise PluginLoadError(f"{reg.obj} is not callable")
                 except Exception as exc:
-                    detail = str(exc) if isinstance(exc, LlmregError) else (
-                        f"{type(exc).__name__}: {exc}"
+                    detail = (
+                        str(exc)
+                        if isinstance(exc, LlmregError)
+                        else (f"{type(exc).__name__}: {exc}")
                     )
                     raise PluginLoadError(
                         f"{what} {name!r} from plugin {reg.plugin} (distribution "
@@ -507,7 +515,7 @@ class PluginManager:
         ]
 
     def default(self, role: str) -> dict[str, Any]:
-        """Return the default component config of ``role`` (see :func:`~llmreg.hookspecs.llmreg_defaults`).
+        """Return the default component config of ``role`` (see ``llmreg_defaults``).
 
         ``serve.loader`` falls back to ``loader``.
 
@@ -681,7 +689,9 @@ class PluginManager:
             hooks = sorted(c.name for c in self._pm.get_hookcallers(plugin) or [])
 
             def mine(table: str, _name: str = name) -> list[str]:
-                return sorted(k for k, regs in tables[table].items() if any(r.plugin == _name for r in regs))
+                return sorted(
+                    k for k, regs in tables[table].items() if any(r.plugin == _name for r in regs)
+                )
 
             kinds = {role: mine(role) for role in ROLE_HOOKS}
             infos.append(
@@ -698,7 +708,7 @@ class PluginManager:
         return infos
 
     def report(self) -> dict[str, Any]:
-        """Return plugins, problems and conflicts as a JSON-ready dict (``llmreg plugins --json``)."""
+        """Return plugins, problems and conflicts as a JSON-ready dict (``plugins --json``)."""
         return {
             "llmreg": __version__,
             "plugins": [asdict(p) for p in self.plugins()],

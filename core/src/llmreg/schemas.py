@@ -170,4 +170,13 @@ class Outputs(BaseModel):
         return [r.prediction for r in self.rows]
 
 
-__all__ = ["COLUMNAR_KEYS", "MAX_ROW_CHARS", "Inputs", "Message", "Outputs", "Params", "Request", "Result"]
+__all__ = [
+    "COLUMNAR_KEYS",
+    "MAX_ROW_CHARS",
+    "Inputs",
+    "Message",
+    "Outputs",
+    "Params",
+    "Request",
+    "Result",
+]

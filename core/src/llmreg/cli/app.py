@@ -37,7 +37,7 @@ class Context:
 
     def __init__(self, debug: bool, kinds: dict[str, str | None] | None = None) -> None:
         self.debug = debug
-        self.kinds: dict[str, str | None] = {role: None for role in ROLES}
+        self.kinds: dict[str, str | None] = dict.fromkeys(ROLES)
         self.kinds.update(kinds or {})
         self.setups: list[Any] = []
 
