@@ -16,7 +16,6 @@ import pytest
 
 import llmreg
 import llmreg.testing.contract
-from llmreg.manager import set_plugin_manager
 
 # pytester's in-process runs drop the modules first imported during a run; llmreg's
 # lazy names would then keep classes of dropped modules. Import them all now.
@@ -96,14 +95,24 @@ def _copy_example(pytester: pytest.Pytester, package: str, edits: Edits) -> None
 
 
 def run_kit(
-    pytester: pytest.Pytester, package: str, edits: Edits, *, deterministic: bool = True
+    pytester: pytest.Pytester,
+    package: str,
+    edits: Edits,
+    *,
+    deterministic: bool = True,
+    subprocess: bool = False,
 ) -> pytest.RunResult:
-    """Copy the example with ``edits`` as ``package`` and run the kit's classes on it."""
+    """Copy the example with ``edits`` as ``package`` and run the kit's classes on it.
+
+    In-process by default (fast); ``subprocess`` for a plugin that touches the
+    process's default manager, whose state an in-process run would share.
+    """
     _copy_example(pytester, package, edits)
     tests = pytester.makepyfile(
         **{f"test_{package}": CONTRACT_TESTS.format(package=package, deterministic=deterministic)}
     )
-    return pytester.runpytest_inprocess(str(tests), "-p", "no:cacheprovider", "-rf")
+    run = pytester.runpytest_subprocess if subprocess else pytester.runpytest_inprocess
+    return run(str(tests), "-p", "no:cacheprovider", "-rf")
 
 
 def failed(result: pytest.RunResult) -> set[str]:
@@ -120,15 +129,18 @@ def assert_kit_catches(
     *,
     setup: Edits | None = None,
     deterministic: bool = True,
+    subprocess: bool = False,
 ) -> None:
     """The control (``setup`` only) passes; with ``bug`` too, exactly ``expected`` fail."""
     setup = setup or {}
-    control = run_kit(pytester, "control", setup, deterministic=deterministic)
+    control = run_kit(
+        pytester, "control", setup, deterministic=deterministic, subprocess=subprocess
+    )
     passed = control.parseoutcomes().get("passed", 0)
     control.assert_outcomes(passed=passed)  # and nothing failed, errored or was skipped
     assert passed >= 20, control.outlines  # every class of the kit ran
     merged = {name: setup.get(name, []) + bug.get(name, []) for name in {*setup, *bug}}
-    result = run_kit(pytester, "buggy", merged, deterministic=deterministic)
+    result = run_kit(pytester, "buggy", merged, deterministic=deterministic, subprocess=subprocess)
     result.assert_outcomes(failed=len(expected), passed=passed - len(expected))
     assert failed(result) == expected
 
@@ -249,8 +261,5 @@ def test_a_loader_asking_the_default_manager_instead_of_its_own(pytester):
             (RETURN_ADAPTER, RETURN_ADAPTER.replace("self.adapter(", "ClientAdapter.build(")),
         ]
     }
-    set_plugin_manager(None)
-    try:
-        assert_kit_catches(pytester, bug, {RT + "test_round_trip_answers_every_row_in_order"})
-    finally:
-        set_plugin_manager(None)
+    expected = {RT + "test_round_trip_answers_every_row_in_order"}
+    assert_kit_catches(pytester, bug, expected, subprocess=True)
