@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+# region: kit
 from llmreg.testing.contract import (
     LoaderContract,
     ProviderContract,
@@ -10,8 +11,6 @@ from llmreg.testing.contract import (
 )
 from llmreg_example import plugin
 from llmreg_example.folder import FolderLoader, FolderSaver
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "tests/plugins/example/src/llmreg_example"
 
 
 class TestFolderRoundTrip(RoundTripContract):
@@ -33,6 +32,12 @@ class TestFolderLoader(LoaderContract):
 class TestShoutProvider(ProviderContract):
     plugin = plugin
     definition = {"provider": "shout", "model": "shout-1"}
+
+
+# endregion: kit
+# (docs/writing-a-plugin.md shows the region above.)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "tests/plugins/example/src/llmreg_example"
 
 
 def lines(path: Path) -> int:
