@@ -6,6 +6,7 @@ import pytest
 from mlflow import MlflowClient
 
 from llmreg.errors import InvalidModelURIError, ModelNotFoundError, RegistrationError
+from llmreg.results import AliasMove
 from llmreg_mlflow import MlflowRegister
 
 READ_ALIAS = """
@@ -15,15 +16,15 @@ from mlflow import MlflowClient
 holder = MlflowClient().get_registered_model({name!r}).aliases.get({alias!r})
 print(json.dumps({{
     "alias": None if holder is None else int(holder),
-    "history": MlflowRegister().history({name!r}, {alias!r}),
+    "history": [move.to_dict() for move in MlflowRegister().history({name!r}, {alias!r})],
 }}))
 """
 
 ROLLBACK = """
 import json
 from llmreg_mlflow import MlflowRegister
-version = MlflowRegister().rollback({name!r}, {alias!r})
-print(json.dumps({{"version": int(version.version)}}))
+move = MlflowRegister().rollback({name!r}, {alias!r})
+print(json.dumps({{"version": move.version}}))
 """
 
 
@@ -44,9 +45,13 @@ def test_promote_moves_the_alias_and_records_it(three_versions, second_process) 
     name = three_versions
     register = MlflowRegister()
     moved = register.promote(name, 1)
-    register.promote(name, "2")
+    again = register.promote(name, "2")
 
-    assert int(moved.version) == 1
+    assert isinstance(moved, AliasMove) and isinstance(again, AliasMove)
+    assert (moved.version, moved.previous, moved.action) == (1, None, "promote")
+    assert (again.version, again.previous, again.alias) == (2, 1, "champion")
+    assert again.uri == f"models:/{name}@champion"
+    assert again.at is not None and again.at.endswith("Z")
     seen = second_process(READ_ALIAS.format(name=name, alias="champion"))
     assert seen["alias"] == 2
     moves = [(m["action"], m["version"], m["previous"]) for m in seen["history"]]
@@ -109,7 +114,8 @@ def test_promoting_the_current_version_records_nothing(three_versions) -> None:
     name = three_versions
     register = MlflowRegister()
     register.promote(name, 3)
-    register.promote(name, 3)
+    same = register.promote(name, 3)
+    assert (same.version, same.previous, same.moved) == (3, 3, False)
     assert len(register.history(name)) == 1
 
 
@@ -118,7 +124,9 @@ def test_history_is_bounded(three_versions) -> None:
     register = MlflowRegister(history_limit=4)
     for version in (1, 2, 3, 1, 2, 3):
         register.promote(name, version)
-    assert [m["version"] for m in register.history(name)] == [3, 1, 2, 3]
+    history = register.history(name)
+    assert all(isinstance(m, AliasMove) for m in history)
+    assert [m.version for m in history] == [3, 1, 2, 3]
 
 
 def test_aliases_are_independent(three_versions) -> None:
@@ -126,7 +134,7 @@ def test_aliases_are_independent(three_versions) -> None:
     register = MlflowRegister()
     register.promote(name, 1, "champion")
     register.promote(name, 3, "challenger")
-    assert [m["version"] for m in register.history(name, "challenger")] == [3]
+    assert [m.version for m in register.history(name, "challenger")] == [3]
     assert _alias(name, "champion") == 1
 
 

@@ -34,6 +34,9 @@ def test_the_examples_run(log_model, store) -> None:
     printed = out.getvalue()
 
     assert "[1, 2, 3]" in printed
+    assert "1 3 models:/support-bot@champion" in printed  # the rollback's AliasMove
+    assert "located: 1 champion True" in printed
+    assert "3 versions" in printed
     assert "promoting version 99" in printed
     assert "does not exist or is not an MLflow model" in printed
     aliases = MlflowClient().get_registered_model("support-bot").aliases

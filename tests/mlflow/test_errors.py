@@ -94,7 +94,7 @@ def test_a_failed_later_version_keeps_the_model(name, log_model, store) -> None:
     with pytest.raises(RegistrationError):
         MlflowRegister(tags={"notes": "x" * 100_001}).register(name, log_model("nope").model_uri)
     assert name in store.registered_model_names()
-    assert [v["version"] for v in MlflowRegister().versions(name)] == [1]
+    assert [v.version for v in MlflowRegister().versions(name)] == [1]
 
 
 def test_the_content_hash_tag_is_reserved() -> None:

@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 
 from llmreg.errors import ModelNotFoundError
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
+from llmreg.results import ModelVersionRef
 from llmreg_mlflow import MlflowRegister
 
 
@@ -19,12 +20,17 @@ def test_register_returns_a_ready_version_with_tags(name, log_model, store) -> N
     )
     version = register.register(name, info.model_uri)
 
+    assert isinstance(version, ModelVersionRef)
     assert version.name == name
-    assert int(version.version) == 1
+    assert version.version == 1
+    assert version.created is True
+    assert version.uri == f"models:/{name}/1"
     assert version.status == "READY"
     assert version.tags["team"] == "nlp"
     assert version.tags[CONTENT_HASH_KEY] == content_hash(["alpha"])
     assert version.run_id == info.run_id
+    assert version.content_hash == content_hash(["alpha"])
+    assert version.created_at and version.source
     model = MlflowClient().get_registered_model(name)
     assert model.tags == {"owner": "ml-platform"}
     assert model.description == "chat bot"
@@ -53,8 +59,9 @@ def test_same_content_returns_the_existing_version(name, log_model) -> None:
     # A pipeline re-run: the same content, logged again in another run.
     again = register.register(name, log_model("same").model_uri)
 
-    assert int(again.version) == int(first.version)
-    assert [v["version"] for v in register.versions(name)] == [1]
+    assert again.version == first.version
+    assert (first.created, again.created) == (True, False)
+    assert [v.version for v in register.versions(name)] == [1]
 
 
 def test_same_content_gets_the_registers_missing_or_changed_tags(name, log_model) -> None:
@@ -62,7 +69,7 @@ def test_same_content_gets_the_registers_missing_or_changed_tags(name, log_model
     first = MlflowRegister(tags={"team": "nlp", "stage": "dev"}).register(name, uri)
     again = MlflowRegister(tags={"stage": "prod", "owner": "ml"}).register(name, uri)
 
-    assert int(again.version) == int(first.version)
+    assert again.version == first.version
     expected = {"team": "nlp", "stage": "prod", "owner": "ml"}
     assert {k: again.tags.get(k) for k in expected} == expected
     stored = MlflowClient().get_model_version(name, str(first.version)).tags
@@ -93,9 +100,10 @@ def test_a_writer_racing_with_the_same_content_leaves_one_version(name, log_mode
         patch.setattr(MlflowRegister, "_find_by_hash", lookup_then_let_the_other_writer_in)
         version = racing.register(name, uri)
 
-    assert int(version.version) == 1
+    assert version.version == 1
+    assert version.created is False  # the other writer's version was returned
     assert version.status == "READY"
-    assert [v["version"] for v in racing.versions(name)] == [1]
+    assert [v.version for v in racing.versions(name)] == [1]
 
 
 def test_force_creates_a_new_version_of_the_same_content(name, log_model) -> None:
@@ -104,24 +112,24 @@ def test_force_creates_a_new_version_of_the_same_content(name, log_model) -> Non
     register.register(name, info.model_uri)
     forced = register.register(name, info.model_uri, force=True)
 
-    assert int(forced.version) == 2
+    assert forced.version == 2 and forced.created is True
     assert forced.tags[CONTENT_HASH_KEY] == content_hash(["forced"])
-    assert int(register.register(name, info.model_uri).version) == 1
+    assert register.register(name, info.model_uri).version == 1
 
 
 def test_different_content_gets_a_new_version(name, log_model) -> None:
     register = MlflowRegister()
     register.register(name, log_model("v-one").model_uri)
     second = register.register(name, log_model("v-two").model_uri)
-    assert int(second.version) == 2
+    assert second.version == 2
 
 
 def test_runs_uri_registers_the_same_content(name, log_model) -> None:
     register = MlflowRegister()
     info = log_model("by-run")
     first = register.register(name, f"runs:/{info.run_id}/model")
-    assert int(first.version) == 1
-    assert int(register.register(name, info.model_uri).version) == 1
+    assert first.version == 1
+    assert register.register(name, info.model_uri).version == 1
 
 
 def test_a_model_without_a_stored_hash_is_hashed_from_its_files(
@@ -131,13 +139,13 @@ def test_a_model_without_a_stored_hash_is_hashed_from_its_files(
     first = register.register(name, log_model("ignored", with_hash=False).model_uri)
     again = register.register(name, log_model("ignored too", with_hash=False).model_uri)
     assert first.tags[CONTENT_HASH_KEY].startswith("sha256:")
-    assert int(again.version) == int(first.version)
+    assert again.version == first.version
 
     changed = tmp_path / "echo_model.py"
     source = Path(__file__).with_name("echo_model.py").read_text()
     changed.write_text(source + "\n# a change of code is a change of content\n")
     other = register.register(name, log_model("x", with_hash=False, code=changed).model_uri)
-    assert int(other.version) == 2
+    assert other.version == 2
     assert other.tags[CONTENT_HASH_KEY] != first.tags[CONTENT_HASH_KEY]
 
 
@@ -149,12 +157,15 @@ def test_versions_lists_tags_aliases_and_hash(name, log_model) -> None:
     register.promote(name, 2, "champion")
 
     rows = register.versions(name)
-    assert [(r["version"], r["aliases"]) for r in rows] == [(1, []), (2, ["champion"])]
-    assert rows[0]["content_hash"] == content_hash(["listed"])
-    assert rows[0]["tags"]["team"] == "nlp"
-    assert rows[0]["status"] == "READY"
-    assert rows[0]["run_id"] == info.run_id
-    assert rows[0]["source"]
+    assert all(isinstance(r, ModelVersionRef) for r in rows)
+    assert [(r.version, r.aliases) for r in rows] == [(1, ()), (2, ("champion",))]
+    assert rows[0].content_hash == content_hash(["listed"])
+    assert rows[0].tags["team"] == "nlp"
+    assert rows[0].status == "READY"
+    assert rows[0].run_id == info.run_id
+    assert rows[0].source
+    assert rows[0].created is False
+    assert rows[0].to_dict()["uri"] == f"models:/{name}/1"
 
 
 def test_versions_of_an_unknown_model_is_a_typed_error(name, store) -> None:
@@ -167,7 +178,7 @@ def test_explicit_uris_beat_the_environment(name, log_model, store, monkeypatch)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     register = MlflowRegister(tracking_uri=store.uri)
     assert register.resolved_uris() == (store.uri, store.uri)
-    assert int(register.register(name, info.model_uri).version) == 1
+    assert register.register(name, info.model_uri).version == 1
 
 
 def test_a_model_copied_into_another_run_registers_that_runs_files(

@@ -6,8 +6,10 @@ that ``llmreg plugins`` stays fast.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
@@ -15,15 +17,12 @@ from pydantic import Field, field_validator
 from llmreg.bases import AliasRegister
 from llmreg.errors import RegistrationError
 from llmreg.hashing import CONTENT_HASH_KEY
+from llmreg.results import AliasMove, ModelVersionRef
 from llmreg.uris import check_alias, check_model_name, check_version
 from llmreg_mlflow import history as audit
 from llmreg_mlflow.content import Source, inspect_model, resolve_source
-from llmreg_mlflow.errors import (
-    ALREADY_EXISTS_CODES,
-    NOT_FOUND_CODES,
-    error_code,
-    translated_errors,
-)
+from llmreg_mlflow.store.errors import REGISTER, classify, mlflow_errors
+from llmreg_mlflow.store.resolve import Store, open_store, store_uris
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -39,6 +38,10 @@ _CREATE_ATTEMPTS = 5
 
 class MlflowRegister(AliasRegister):
     """Registers saved models in the MLflow Model Registry, and moves aliases with an audit trail.
+
+    Tag values may be any JSON value; like MLflow, the register stores them as
+    strings (a string as it is, anything else as JSON: ``3`` -> ``"3"``, ``True`` ->
+    ``"true"``).
 
     Attributes:
         tags: tags set on every version this register creates.
@@ -64,6 +67,13 @@ class MlflowRegister(AliasRegister):
     registry_uri: str | None = None
     history_limit: int = Field(default=audit.DEFAULT_HISTORY_LIMIT, ge=1, le=1000)
 
+    @field_validator("tags", "model_tags", mode="before")
+    @classmethod
+    def _tag_values_as_strings(cls, tags: Any) -> Any:
+        if not isinstance(tags, Mapping):
+            return tags  # pydantic says what is wrong
+        return {key: _tag_text(key, value) for key, value in tags.items()}
+
     @field_validator("tags")
     @classmethod
     def _hash_tag_is_reserved(cls, tags: dict[str, str]) -> dict[str, str]:
@@ -75,27 +85,28 @@ class MlflowRegister(AliasRegister):
 
     def resolved_uris(self) -> tuple[str, str]:
         """Return the (tracking URI, registry URI) this register talks to."""
-        import mlflow
+        return store_uris(self.tracking_uri, self.registry_uri)
 
-        tracking = self.tracking_uri or mlflow.get_tracking_uri()
-        registry = self.registry_uri or self.tracking_uri or mlflow.get_registry_uri()
-        return tracking, registry
+    def store(self) -> Store:
+        """Return the MLflow store (URIs and client) this register talks to.
+
+        Raises:
+            StoreUnavailableError: it cannot be reached.
+            RegistrationError: MLflow does not support its URI.
+        """
+        return open_store(self.tracking_uri, self.registry_uri, REGISTER)
 
     def client(self) -> MlflowClient:
         """Return an :class:`mlflow.MlflowClient` on this register's URIs."""
-        from mlflow import MlflowClient
-
-        tracking, registry = self.resolved_uris()
-        with translated_errors(f"opening the MLflow store {tracking!r}"):
-            return MlflowClient(tracking_uri=tracking, registry_uri=registry)
+        return self.store().client
 
     # --- register ------------------------------------------------------------
 
-    def register(self, name: str, model_uri: str, *, force: bool = False) -> ModelVersion:
+    def register(self, name: str, model_uri: str, *, force: bool = False) -> ModelVersionRef:
         """Register the model at ``model_uri`` under ``name``; return the READY version.
 
         The same content (same content hash) under the same name returns the
-        existing version and creates none, unless ``force`` is true.
+        existing version (``created`` false) and creates none, unless ``force`` is true.
 
         Raises:
             RegistrationError: ``name`` is invalid, ``model_uri`` does not exist or is not
@@ -105,21 +116,25 @@ class MlflowRegister(AliasRegister):
         name = check_model_name(name, RegistrationError)
         if not isinstance(model_uri, str) or not model_uri.strip():
             raise RegistrationError(f"model_uri must be a non-empty string, got {model_uri!r}")
-        client = self.client()
-        saved = inspect_model(client, model_uri)
+        store = self.store()
+        client = store.client
+        inspected = inspect_model(store, model_uri)
+        digest = inspected.content_hash
         action = f"registering {model_uri!r} as {name!r}"
-        with translated_errors(action):
-            source = resolve_source(client, model_uri, saved.mlmodel)
-            created = self._ensure_registered_model(client, name)
+        with mlflow_errors(action, REGISTER):
+            source = resolve_source(store, inspected)
+            created_model = self._ensure_registered_model(client, name)
             try:
-                if not force and (found := self._find_by_hash(client, name, saved.content_hash)):
-                    return self._wait_ready(client, self._apply_tags(client, found))
-                version = self._create_version(client, name, source, saved.content_hash, force)
-                if not force:
-                    version = self._keep_first(client, version, saved.content_hash)
-                return self._wait_ready(client, version)
+                if not force and (found := self._find_by_hash(client, name, digest)):
+                    return _version_ref(
+                        self._wait_ready(client, self._apply_tags(client, found)), created=False
+                    )
+                version, created = self._create_version(client, name, source, digest, force)
+                if created and not force:
+                    version, created = self._keep_first(client, version, digest)
+                return _version_ref(self._wait_ready(client, version), created=created)
             except BaseException:
-                if created:
+                if created_model:
                     self._delete_if_empty(client, name)
                 raise
 
@@ -133,7 +148,7 @@ class MlflowRegister(AliasRegister):
             )
             return True
         except MlflowException as exc:
-            if error_code(exc) not in ALREADY_EXISTS_CODES:
+            if classify(exc) != "conflict":
                 raise
         for key, value in self.model_tags.items():
             client.set_registered_model_tag(name, key, value)
@@ -148,8 +163,11 @@ class MlflowRegister(AliasRegister):
         usable = [v for v in found if v.status != "FAILED_REGISTRATION"]
         return min(usable, key=lambda v: int(v.version)) if usable else None
 
-    def _keep_first(self, client: MlflowClient, version: ModelVersion, digest: str) -> ModelVersion:
-        """Return the first version of this content; delete ``version`` if it is a later one.
+    def _keep_first(
+        self, client: MlflowClient, version: ModelVersion, digest: str
+    ) -> tuple[ModelVersion, bool]:
+        """Return the first version of this content, and whether it is ``version`` (which
+        this call created); delete ``version`` if it is a later one.
 
         Two writers registering the same content at the same moment both find
         no version of it, and both create one. Each then looks again and sees
@@ -158,9 +176,9 @@ class MlflowRegister(AliasRegister):
         """
         first = self._find_by_hash(client, version.name, digest)
         if first is None or int(first.version) >= int(version.version):
-            return version
+            return version, True
         client.delete_model_version(version.name, version.version)
-        return self._apply_tags(client, first)
+        return self._apply_tags(client, first), False
 
     def _apply_tags(self, client: MlflowClient, version: ModelVersion) -> ModelVersion:
         """Set this register's ``tags`` that ``version`` lacks or holds another value of.
@@ -178,14 +196,17 @@ class MlflowRegister(AliasRegister):
 
     def _create_version(
         self, client: MlflowClient, name: str, source: Source, digest: str, force: bool
-    ) -> ModelVersion:
-        """Create a version; retry a transient store conflict, unless it was created after all."""
+    ) -> tuple[ModelVersion, bool]:
+        """Create a version; retry a transient store conflict, unless it was created after all.
+
+        Returns the version and whether this call created it.
+        """
         from mlflow.exceptions import MlflowException
 
         tags = {**self.tags, CONTENT_HASH_KEY: digest}
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
-                return client.create_model_version(
+                created = client.create_model_version(
                     name,
                     source.source,
                     run_id=source.run_id,
@@ -193,12 +214,13 @@ class MlflowRegister(AliasRegister):
                     await_creation_for=0,
                     model_id=source.model_id,
                 )
+                return created, True
             except MlflowException as exc:
                 if attempt == _CREATE_ATTEMPTS or not _is_transient(exc):
                     raise
             time.sleep(0.2 * attempt)
             if not force and (found := self._find_by_hash(client, name, digest)):
-                return found
+                return found, False
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait_ready(self, client: MlflowClient, version: ModelVersion) -> ModelVersion:
@@ -245,8 +267,11 @@ class MlflowRegister(AliasRegister):
 
     # --- aliases -------------------------------------------------------------
 
-    def promote(self, name: str, version: int | str, alias: str = "champion") -> ModelVersion:
+    def promote(self, name: str, version: int | str, alias: str = "champion") -> AliasMove:
         """Point ``alias`` at ``version`` and record the move in the audit trail.
+
+        Promoting the version the alias already points at records nothing and
+        returns a move whose ``previous`` equals its ``version``.
 
         Raises:
             ModelNotFoundError: the model or the version does not exist; the alias stays.
@@ -256,11 +281,11 @@ class MlflowRegister(AliasRegister):
         number = check_version(version)
         alias = check_alias(alias)
         client = self.client()
-        with translated_errors(f"promoting version {number} of {name!r} to @{alias}"):
+        with mlflow_errors(f"promoting version {number} of {name!r} to @{alias}", REGISTER):
             target = client.get_model_version(name, str(number))
             return self._move(client, name, alias, target, "promote")
 
-    def rollback(self, name: str, alias: str = "champion") -> ModelVersion:
+    def rollback(self, name: str, alias: str = "champion") -> AliasMove:
         """Point ``alias`` back at the version that held it before the latest promote.
 
         Works from any process: it reads the audit trail from the registry.
@@ -274,7 +299,7 @@ class MlflowRegister(AliasRegister):
         name = check_model_name(name)
         alias = check_alias(alias)
         client = self.client()
-        with translated_errors(f"rolling back @{alias} of {name!r}"):
+        with mlflow_errors(f"rolling back @{alias} of {name!r}", REGISTER):
             entries = self._history(client, name, alias)
             target_number = audit.rollback_target(entries)
             if target_number is None:
@@ -285,7 +310,7 @@ class MlflowRegister(AliasRegister):
             try:
                 target = client.get_model_version(name, str(target_number))
             except MlflowException as exc:
-                if error_code(exc) not in NOT_FOUND_CODES:
+                if classify(exc) != "not_found":
                     raise
                 raise RegistrationError(
                     f"cannot roll back @{alias} of {name!r} to version {target_number}: "
@@ -299,21 +324,21 @@ class MlflowRegister(AliasRegister):
         name: str,
         alias: str,
         target: ModelVersion,
-        action: str,
+        action: Literal["promote", "rollback"],
         entries: list[dict[str, Any]] | None = None,
-    ) -> ModelVersion:
+    ) -> AliasMove:
         previous = self._alias_version(client, name, alias)
         number = int(target.version)
         if entries is None:
             entries = self._history(client, name, alias)
         if action == "promote" and previous == number:
-            return target
+            return AliasMove(name, alias, number, previous, action)
         client.set_registered_model_alias(name, alias, str(number))
         moved = audit.record(
             entries, version=number, previous=previous, action=action, limit=self.history_limit
         )
         client.set_registered_model_tag(name, audit.history_tag(alias), audit.dump(moved))
-        return client.get_model_version(name, str(number))
+        return _alias_move(name, alias, moved[-1], audit.history_tag(alias))
 
     def _alias_version(self, client: MlflowClient, name: str, alias: str) -> int | None:
         model = client.get_registered_model(name)
@@ -324,55 +349,110 @@ class MlflowRegister(AliasRegister):
         tag = audit.history_tag(alias)
         return audit.parse_history(client.get_registered_model(name).tags.get(tag), tag)
 
-    def history(self, name: str, alias: str = "champion") -> list[dict[str, Any]]:
+    def history(self, name: str, alias: str = "champion") -> list[AliasMove]:
         """Return the recorded moves of ``alias``, oldest first.
 
-        Each move is ``{"version", "previous", "at", "action"}`` (``at`` in UTC, ISO 8601).
+        Each move has ``version``, ``previous``, ``action`` and ``at`` (UTC, ISO 8601).
 
         Raises:
             ModelNotFoundError: the registered model does not exist.
         """
         name = check_model_name(name)
         alias = check_alias(alias)
-        with translated_errors(f"reading the history of @{alias} of {name!r}"):
-            return self._history(self.client(), name, alias)
+        tag = audit.history_tag(alias)
+        with mlflow_errors(f"reading the history of @{alias} of {name!r}", REGISTER):
+            entries = self._history(self.client(), name, alias)
+        return [_alias_move(name, alias, entry, tag) for entry in entries]
 
     # --- listing -------------------------------------------------------------
 
-    def versions(self, name: str) -> list[dict[str, Any]]:
+    def versions(self, name: str) -> list[ModelVersionRef]:
         """Return every version of ``name``, oldest first, with tags, aliases and content hash.
+
+        ``created`` is false on every one (no version is created by listing).
 
         Raises:
             ModelNotFoundError: the registered model does not exist.
         """
         name = check_model_name(name)
         client = self.client()
-        with translated_errors(f"listing the versions of {name!r}"):
+        with mlflow_errors(f"listing the versions of {name!r}", REGISTER):
             model = client.get_registered_model(name)
             aliases: dict[int, list[str]] = {}
             for alias, holder in (model.aliases or {}).items():
                 aliases.setdefault(int(holder), []).append(alias)
-            rows = [
-                _version_row(v, sorted(aliases.get(int(v.version), [])))
+            refs = [
+                _version_ref(v, created=False, aliases=aliases.get(int(v.version), []))
                 for v in _all_versions(client, name)
             ]
-        return sorted(rows, key=lambda row: row["version"])
+        return sorted(refs, key=lambda ref: ref.version)
 
 
-def _version_row(version: ModelVersion, aliases: list[str]) -> dict[str, Any]:
-    tags = dict(version.tags or {})
-    return {
-        "name": version.name,
-        "version": int(version.version),
-        "status": version.status,
-        "aliases": aliases,
-        "content_hash": tags.get(CONTENT_HASH_KEY),
-        "tags": tags,
-        "run_id": version.run_id,
-        "source": version.source,
-        "created_at": version.creation_timestamp,
-        "description": version.description,
-    }
+def _tag_text(key: Any, value: Any) -> str:
+    """Return a tag value as MLflow stores it: a string as it is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"tag {key!r} has a value of type {type(value).__name__}, which is not JSON: "
+            "give a string, number, boolean, null, list or object"
+        ) from None
+
+
+def _version_ref(
+    version: ModelVersion, *, created: bool, aliases: list[str] | None = None
+) -> ModelVersionRef:
+    """Return MLflow's ``ModelVersion`` as a :class:`~llmreg.results.ModelVersionRef`.
+
+    ``aliases`` overrides the version's own list (a search does not fill it in).
+    """
+    tags = {str(k): str(v) for k, v in (version.tags or {}).items()}
+    held = aliases if aliases is not None else list(getattr(version, "aliases", None) or [])
+    return ModelVersionRef(
+        name=version.name,
+        version=int(version.version),
+        created=created,
+        tags=tags,
+        aliases=tuple(sorted(held)),
+        source=version.source or None,
+        run_id=version.run_id or None,
+        content_hash=tags.get(CONTENT_HASH_KEY),
+        status=str(version.status) if version.status is not None else None,
+        description=version.description or None,
+        created_at=version.creation_timestamp,
+    )
+
+
+def _alias_move(name: str, alias: str, entry: dict[str, Any], tag: str) -> AliasMove:
+    """Return one audit-trail entry as an :class:`~llmreg.results.AliasMove`.
+
+    Raises:
+        RegistrationError: the entry is not a move (a hand-edited tag).
+    """
+    action = entry.get("action")
+    version = entry.get("version")
+    previous = entry.get("previous")
+    if (
+        action not in ("promote", "rollback")
+        or not isinstance(version, int)
+        or not (previous is None or isinstance(previous, int))
+    ):
+        raise RegistrationError(
+            f"the registered-model tag {tag!r} holds an entry that is not a move ({entry!r}); "
+            "delete the tag to start a fresh history"
+        )
+    return AliasMove(
+        name=name,
+        alias=alias,
+        version=version,
+        previous=previous,
+        action=action,
+        at=entry.get("at"),
+        by=entry.get("by"),
+        note=entry.get("note"),
+    )
 
 
 def _all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:

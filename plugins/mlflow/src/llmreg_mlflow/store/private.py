@@ -1,0 +1,70 @@
+"""Every use of an MLflow name that is not public API, in one place.
+
+Each function says which private (or undocumented) name it uses, what the public
+alternative is, or why there is none. The upper bound on ``mlflow`` in the
+pyprojects of llmreg-mlflow and llmreg-pyfunc is the newest release these were
+checked against; the ``mlflow-oldest`` tox env runs the suites on the lower bound.
+
+Nothing else in llmreg-mlflow or llmreg-pyfunc reaches into MLflow's internals:
+model URIs are parsed by :mod:`llmreg.uris` (not ``mlflow.store.artifact.utils.models.
+_parse_model_uri``), and a store's URIs are kept beside its client
+(:class:`~llmreg_mlflow.store.resolve.Store`), not read back from
+``MlflowClient._tracking_client`` or ``MlflowClient._registry_uri``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def active_experiment_id() -> str:
+    """Return the id of the experiment MLflow's fluent API would log into now.
+
+    Private name: ``mlflow.tracking.fluent._get_experiment_id``. It resolves the
+    experiment set by ``mlflow.set_experiment``, then ``MLFLOW_EXPERIMENT_ID`` /
+    ``MLFLOW_EXPERIMENT_NAME``, then the default experiment. There is no public
+    getter for that resolution: ``mlflow.set_experiment`` returns the experiment but
+    nothing reads it back, and ``mlflow.active_run()`` needs a started run, which a
+    saver that creates its own run (through ``MlflowClient``) has not got.
+    """
+    from mlflow.tracking.fluent import _get_experiment_id
+
+    return str(_get_experiment_id() or "0")
+
+
+def registry_uri_override() -> str | None:
+    """Return the registry URI set by ``mlflow.set_registry_uri`` in this process, if any.
+
+    Private name: ``mlflow.tracking._model_registry.utils._registry_uri``. The public
+    alternative, ``mlflow.get_registry_uri()``, resolves the URI (tracking URI,
+    environment, Databricks profile) and costs about 0.3 ms, ten times a warm
+    ``CustomLoader.load``; the loader's cache key needs only to tell stores apart, and
+    the raw inputs of that resolution do. Missing in a future MLflow, this returns
+    ``None`` and the key falls back to the tracking URI and ``MLFLOW_REGISTRY_URI``.
+    """
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    value = getattr(registry_utils, "_registry_uri", None)
+    return value if isinstance(value, str) else None
+
+
+def log_model_with_flavor(flavor: Any, **kwargs: Any) -> Any:
+    """Log a model through ``mlflow.models.Model.log`` with ``flavor`` saving its files.
+
+    ``Model.log`` and its ``flavor`` argument are public, but what it does with the
+    flavor is not documented: it calls ``flavor.save_model(path=..., mlflow_model=...,
+    **kwargs)`` into a temporary folder, then uploads that folder, and it reads (and
+    passes on) ``kwargs["validate_serving_input"]``. llmreg-pyfunc relies on that to
+    scan the saved folder for secrets *before* the upload and to keep MLflow from
+    calling ``predict`` (the LLM endpoint) on the input example. The public
+    alternative, ``mlflow.pyfunc.log_model``, offers neither.
+
+    Returns:
+        MLflow's ``ModelInfo``.
+    """
+    from mlflow.models import Model
+
+    return Model.log(flavor=flavor, **kwargs)
+
+
+__all__ = ["active_experiment_id", "log_model_with_flavor", "registry_uri_override"]
