@@ -63,13 +63,15 @@ Edits = dict[str, list[tuple[str, str]]]
 
 # The lines of the example that the bugs change.
 RETURN_ADAPTER = 'return self.adapter(ModelDefinition.from_file(file), {"model_uri": uri})'
-RETURN_SAVED = 'return SavedModel(uri=f"folder:{self.path}")'
-WRITE_JSON = 'Path(self.path, self.config_file).write_text(model.to_json(), encoding="utf-8")'
-FILE_OF_URI = 'file = Path(uri.removeprefix("folder:"), self.config_file)'
+RETURN_SAVED = 'return SavedModel(uri=f"folder:{folder}")'
+WRITE_JSON = '(folder / self.config_file).write_text(model.to_json(), encoding="utf-8")'
+FILE_OF_URI = 'Path(uri.removeprefix("folder:"), self.config_file)'
 MISSING_CHECK = (
-    "        if not file.is_file():\n"
-    '            raise errors.ModelNotFoundError(f"no model at {uri!r}: {file} does not exist")\n'
+    f"        if not (file := {FILE_OF_URI}).is_file():\n"
+    '            raise errors.ModelNotFoundError(f"no model at {uri}: {file} does not exist")\n'
 )
+#: The loader without its check for a missing model: ``file`` is read as it is.
+NO_CHECK = f"        file = {FILE_OF_URI}\n"
 LOAD_DEF = "def load(self, uri: str) -> Adapter:"
 IMPORTS = "from llmreg import Adapter,"
 COMPLETE_DEF = "    def complete(self, request: Request) -> Completion:"
@@ -151,7 +153,7 @@ def test_a_loader_returning_a_dict(pytester):
 
 
 def test_a_saver_writing_the_resolved_key_into_a_side_file(pytester):
-    side_file = 'Path(self.path, "key.txt").write_text(" ".join(model.resolved_secrets()))'
+    side_file = '(folder / "key.txt").write_text(" ".join(model.resolved_secrets()))'
     bug = {"folder.py": [(WRITE_JSON, f"{WRITE_JSON}\n        {side_file}")]}
     assert_kit_catches(pytester, bug, {RT + "test_no_resolved_secret_is_written"})
 
@@ -173,7 +175,7 @@ def test_a_saver_returning_none(pytester):
 def test_a_loader_raising_an_untyped_file_not_found_error(pytester):
     bug = {
         "folder.py": [
-            (MISSING_CHECK, ""),
+            (MISSING_CHECK, NO_CHECK),
             (
                 "ModelDefinition.from_file(file)",
                 "ModelDefinition.model_validate_json(file.read_text())",
@@ -185,18 +187,14 @@ def test_a_loader_raising_an_untyped_file_not_found_error(pytester):
 
 def test_a_loader_letting_the_config_file_error_of_from_file_through(pytester):
     """``from_file`` raises ConfigFileNotFoundError: a typed error, but not ModelNotFoundError."""
-    bug = {"folder.py": [(MISSING_CHECK, "")]}
+    bug = {"folder.py": [(MISSING_CHECK, NO_CHECK)]}
     assert_kit_catches(pytester, bug, {RT + "test_a_missing_model_is_model_not_found"})
 
 
 def test_a_loader_raising_key_error_for_a_missing_model(pytester):
     index = '{str(p.parent): p for p in Path().glob(f"*/{self.config_file}")}'
-    bug = {
-        "folder.py": [
-            (FILE_OF_URI, f'file = {index}[uri.removeprefix("folder:")]'),
-            (MISSING_CHECK, ""),
-        ]
-    }
+    lookup = f'        file = {index}[uri.removeprefix("folder:")]\n'
+    bug = {"folder.py": [(MISSING_CHECK, lookup)]}
     assert_kit_catches(pytester, bug, {RT + "test_a_missing_model_is_model_not_found"})
 
 
@@ -243,7 +241,7 @@ def test_a_provider_reversing_rows_with_token_counts(pytester):
     "secret's forms in each path relative to the folder too",
 )
 def test_a_saver_writing_the_resolved_key_into_a_file_name(pytester):
-    named = 'for key in model.resolved_secrets():\n            Path(self.path, f"k-{key}").touch()'
+    named = 'for key in model.resolved_secrets():\n            (folder / f"k-{key}").touch()'
     bug = {"folder.py": [(WRITE_JSON, f"{WRITE_JSON}\n        {named}")]}
     assert_kit_catches(pytester, bug, {RT + "test_no_resolved_secret_is_written"})
 
