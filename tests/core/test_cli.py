@@ -27,7 +27,12 @@ def test_plugins_json():
     report = json.loads(done.stdout)
     example = next(p for p in report["plugins"] if p["distribution"] == "llmreg-example")
     assert example["kinds"] == {"loader": ["FolderLoader"], "saver": ["FolderSaver"]}
-    assert example["hooks"] == ["llmreg_register_loaders", "llmreg_register_savers"]
+    assert example["hooks"] == [
+        "llmreg_register_loaders",
+        "llmreg_register_providers",
+        "llmreg_register_savers",
+    ]
+    assert example["providers"] == ["shout"]
     statuses = {p["distribution"]: p["status"] for p in report["problems"]}
     assert statuses["llmreg-broken"] == "failed"
 

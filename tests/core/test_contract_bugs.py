@@ -232,26 +232,15 @@ def test_a_provider_reversing_rows_with_token_counts(pytester):
     )
 
 
-# --- bugs the kit does not catch yet (see the proposed fixes in each reason) ---
+# --- a secret in a file name, and a loader asking the wrong manager ---
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kit gap: files_holding() reads the files' bytes, not their names; fix: match the "
-    "secret's forms in each path relative to the folder too",
-)
 def test_a_saver_writing_the_resolved_key_into_a_file_name(pytester):
     named = 'for key in model.resolved_secrets():\n            (folder / f"k-{key}").touch()'
     bug = {"folder.py": [(WRITE_JSON, f"{WRITE_JSON}\n        {named}")]}
     assert_kit_catches(pytester, bug, {RT + "test_no_resolved_secret_is_written"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kit gap: the round trip's provider is 'echo', which the process's default manager "
-    "also has (the core's entry point); fix: answer through a provider name that only the "
-    "kit's isolated manager registers",
-)
 def test_a_loader_asking_the_default_manager_instead_of_its_own(pytester):
     bug = {
         "folder.py": [

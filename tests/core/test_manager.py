@@ -35,7 +35,11 @@ def test_entry_point_plugin_is_found_and_described():
     example = infos["example"]
     assert example.distribution == "llmreg-example"
     assert example.version == "0.1.0"
-    assert example.hooks == ["llmreg_register_loaders", "llmreg_register_savers"]
+    assert example.hooks == [
+        "llmreg_register_loaders",
+        "llmreg_register_providers",
+        "llmreg_register_savers",
+    ]
     assert example.kinds == {"saver": ["FolderSaver"], "loader": ["FolderLoader"]}
     assert pm.kinds("saver")["FolderSaver"].distribution == "llmreg-example"
 
@@ -373,17 +377,14 @@ def test_example_plugin_round_trip(tmp_path):
     pm = _manager(load_plugins="llmreg-example")
     pm.register_plugin(echo_plugin)
     from llmreg import ModelDefinition
-    from llmreg.manager import set_plugin_manager
 
-    uri = pm.saver({"KIND": "FolderSaver", "root": str(tmp_path)}).save(
+    saved = pm.saver({"KIND": "FolderSaver", "root": str(tmp_path)}).save(
         ModelDefinition(provider="echo", model="e")
     )
-    set_plugin_manager(pm)
-    try:
-        adapter = pm.loader({"KIND": "FolderLoader"}).load(uri)
-        out = adapter.predict(["one", "!fail", "three"])
-    finally:
-        set_plugin_manager(None)
+    # no default manager involved: the loader asks the manager that built it
+    adapter = pm.loader({"KIND": "FolderLoader"}).load(saved.uri)
+    out = adapter.predict(["one", "!fail", "three"])
+    adapter.close()
     assert out.predictions == ["echo: one", None, "echo: three"]
     assert out.rows[1].metadata["status"] == "error"
 

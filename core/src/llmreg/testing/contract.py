@@ -30,8 +30,10 @@ What they check:
   checked by reported token counts or, for a deterministic provider, by
   permuting the rows; ``close`` twice.
 
-The round trip answers through the core's ``echo`` provider, saves in a
-temporary working folder, and scans that folder afterwards. A saver that writes
+The round trip answers through the core's echo client, registered under a name
+only the kit's own manager knows (so a loader that asks the process's default
+manager instead of its own fails), saves in a temporary working folder, and
+scans that folder afterwards, file names and contents. A saver that writes
 to a store elsewhere overrides :meth:`RoundTripContract.store_env` to point its
 store into that folder (for an MLflow store: a sqlite file there).
 """
@@ -63,12 +65,25 @@ from llmreg.hookspecs import hookimpl
 from llmreg.manager import PluginManager
 from llmreg.results import SavedModel
 from llmreg.schemas import Outputs, Request
-from llmreg.testing import echo_plugin, isolated_manager
+from llmreg.echo import EchoClient
+from llmreg.testing import isolated_manager
 
 #: The environment variable the round trip's definition references as its key.
 CANARY_ENV = "LLMREG_CONTRACT_KEY"
 #: The canary value it holds: it must never be written.
 CANARY = "sk-contract-canary-7f3a9c1e5b"
+#: The provider the round trip answers through: the echo client, under a name that
+#: only the kit's isolated manager registers. A loader that asks another manager
+#: than the one that built it (the process's default) cannot find it.
+ROUND_TRIP_PROVIDER = "llmreg-contract-echo"
+
+
+class _RoundTripProvider:
+    """Registers the echo client as :data:`ROUND_TRIP_PROVIDER`."""
+
+    @hookimpl
+    def llmreg_register_providers(self, register: Any) -> None:
+        register(ROUND_TRIP_PROVIDER, EchoClient)
 
 
 def secret_forms(value: str) -> set[str]:
@@ -83,14 +98,18 @@ def secret_forms(value: str) -> set[str]:
 
 
 def files_holding(root: Path, value: str) -> list[str]:
-    """Return the files under ``root`` whose bytes hold any form of ``value``."""
-    forms = [f.encode() for f in secret_forms(value)]
+    """Return the files under ``root`` whose name or bytes hold any form of ``value``."""
+    forms = secret_forms(value)
+    encoded = [f.encode() for f in forms]
     found = []
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
+        relative = str(path.relative_to(root))
+        if any(form in relative for form in forms):
+            found.append(relative)
+        elif path.is_file() and not path.is_symlink():
             data = path.read_bytes()
-            if any(form in data for form in forms):
-                found.append(str(path.relative_to(root)))
+            if any(form in data for form in encoded):
+                found.append(relative)
     return found
 
 
@@ -244,7 +263,7 @@ class RoundTripContract:
         monkeypatch.setenv(CANARY_ENV, CANARY)
         for name, value in self.store_env(tmp_path).items():
             monkeypatch.setenv(name, value)
-        return isolated_manager(self.plugin, echo_plugin)
+        return isolated_manager(self.plugin, _RoundTripProvider())
 
     def store_env(self, folder: Path) -> dict[str, str]:
         """Environment variables that put the saver's store inside ``folder`` (default none).
@@ -255,9 +274,9 @@ class RoundTripContract:
         return {}
 
     def model(self, **extra: Any) -> ModelDefinition:
-        """The definition the round trip saves: the echo provider, a key by reference."""
+        """The definition the round trip saves: an echo provider, a key by reference."""
         data = {
-            "provider": "echo",
+            "provider": ROUND_TRIP_PROVIDER,
             "model": "echo-1",
             "api_key": f"env:{CANARY_ENV}",
             **self.definition,
@@ -301,7 +320,8 @@ class RoundTripContract:
             adapter.close()
 
     def test_no_resolved_secret_is_written(self, manager: PluginManager, tmp_path: Path) -> None:
-        """The resolved key is written nowhere, in no form (raw, repr, escaped, URL-encoded)."""
+        """The resolved key is written nowhere, in no form (raw, repr, escaped, URL-encoded),
+        neither in a file nor in a file's name."""
         self._save(manager)
         assert files_holding(tmp_path, CANARY) == []
 
@@ -425,6 +445,7 @@ class ProviderContract(abc.ABC):
 __all__ = [
     "CANARY",
     "CANARY_ENV",
+    "ROUND_TRIP_PROVIDER",
     "ComponentContract",
     "LoaderContract",
     "ProviderContract",
