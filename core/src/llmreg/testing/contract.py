@@ -53,6 +53,7 @@ from pydantic import ValidationError
 from llmreg.bases import Adapter, Component, Loader, Register, Role, Saver
 from llmreg.client import Client, Completion
 from llmreg.definition import ModelDefinition
+from llmreg.echo import EchoClient
 from llmreg.errors import (
     ConfigError,
     LlmregError,
@@ -65,7 +66,6 @@ from llmreg.hookspecs import hookimpl
 from llmreg.manager import PluginManager
 from llmreg.results import SavedModel
 from llmreg.schemas import Outputs, Request
-from llmreg.echo import EchoClient
 from llmreg.testing import isolated_manager
 
 #: The environment variable the round trip's definition references as its key.
