@@ -63,6 +63,10 @@ class Client(abc.ABC):
 
     definition: ModelDefinition
 
+    def __init__(self, definition: ModelDefinition) -> None:
+        """Keep ``definition``; a subclass that opens connections calls ``super().__init__``."""
+        self.definition = definition
+
     @abc.abstractmethod
     def complete(self, request: Request) -> Completion:
         """Answer one request, trying fallbacks in order.

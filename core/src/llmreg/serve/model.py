@@ -11,6 +11,7 @@ from typing import Any
 from llmreg.bases import Adapter, Loader
 from llmreg.errors import InvalidModelURIError
 from llmreg.manager import PluginManager, get_plugin_manager
+from llmreg.results import check_result
 from llmreg.secrets import redact
 from llmreg.uris import parse_model_uri
 
@@ -136,7 +137,8 @@ class ServedModel:
 
     def _load_now(self) -> Adapter:
         try:
-            adapter = self._loader().load(self.model_uri)
+            loader = self._loader()
+            adapter = check_result(loader.load(self.model_uri), Adapter, f"{loader.KIND}.load()")
         except Exception as exc:
             # Masked with the secrets known now: those of the model still loaded, if any.
             self.last_error = self.redact(f"{type(exc).__name__}: {exc}")

@@ -1,13 +1,10 @@
 """The entry point module: the ``shout`` provider, and the hooks that contribute the plugin."""
 
-from llmreg import Client, Completion, ModelDefinition, Request, hookimpl
+from llmreg import Client, Completion, Request, hookimpl
 
 
 class ShoutClient(Client):
     """The ``shout`` provider: answers with the last message in capitals, without a network."""
-
-    def __init__(self, definition: ModelDefinition) -> None:
-        self.definition = definition
 
     def complete(self, request: Request) -> Completion:
         text = request.chat_messages()[-1]["content"]
