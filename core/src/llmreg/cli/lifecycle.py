@@ -22,7 +22,6 @@ from llmreg.cli.components import (
     tag_option,
 )
 from llmreg.cli.store import say_store, use_store
-from llmreg.bases import Adapter
 from llmreg.errors import ConfigError
 from llmreg.hashing import CONTENT_HASH_KEY
 from llmreg.results import AliasMove, ModelVersionRef, SavedModel
@@ -150,6 +149,8 @@ def _one_line(value: str) -> str:
 def show(model_uri: str, as_json: bool) -> None:
     """Show what is known of MODEL_URI: definition (no secrets), version, alias, run, hash."""
     store = use_store()
+    from llmreg.bases import Adapter
+
     loader = build_loader()
     adapter = checked(loader.load(model_uri), Adapter, loader, "load")
     adapter.close()  # only what it knows is read: its client is not needed
