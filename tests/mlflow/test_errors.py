@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llmreg.errors import LlmregError, RegistrationError, StoreUnavailableError
+from llmreg.errors import ConfigError, LlmregError, RegistrationError, StoreUnavailableError
 from llmreg_mlflow import MlflowRegister
 from support.mlflow_server import free_port
 
@@ -127,5 +127,6 @@ def test_no_bare_mlflow_exception_escapes(name, store) -> None:
 
 
 def test_an_unsupported_store_uri_is_a_typed_error(name) -> None:
-    with pytest.raises(RegistrationError, match="unsupported URI 'foo://bar'"):
+    # the store URI is configuration: a ConfigError, in the register as in the saver and loader
+    with pytest.raises(ConfigError, match="unsupported URI 'foo://bar'"):
         MlflowRegister(tracking_uri="foo://bar").versions(name)

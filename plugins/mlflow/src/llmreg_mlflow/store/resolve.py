@@ -18,11 +18,12 @@ register of llmreg-mlflow both go through these, with the errors of
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from llmreg.errors import (
+    ConfigError,
     InvalidModelURIError,
     ModelNotFoundError,
     UnsupportedModelFormatError,
@@ -80,13 +81,15 @@ def open_store(
     (see :func:`store_uris`).
 
     Raises:
+        ConfigError: MLflow does not support the URI (it is configuration, whatever the
+            operation).
         StoreUnavailableError: the store cannot be reached.
-        LlmregError: the URI is not one MLflow supports (``translation``'s ``other``).
     """
     from mlflow import MlflowClient
 
     tracking, registry = store_uris(tracking_uri, registry_uri)
-    with mlflow_errors(f"opening the MLflow store {mask_userinfo(tracking)!r}", translation):
+    opening = replace(translation, bad_input=ConfigError)
+    with mlflow_errors(f"opening the MLflow store {mask_userinfo(tracking)!r}", opening):
         client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
     return Store(tracking, registry, client)
 
@@ -261,10 +264,24 @@ def locate(store: Store, uri: ModelURI, version: int | None = None) -> Located:
         # download_artifacts resolves runs:/ itself, including MLflow 3's fallback to
         # the run's logged model when the run holds no copy of its files.
         return Located(uri.uri, "run", uri.uri, run_id=run.info.run_id)
-    path = Path(uri.path or "")
+    path = local_path(uri)
     if not path.exists():
         raise ModelNotFoundError(f"local model path {str(path)!r} does not exist")
     return Located(uri.uri, "local", str(path.resolve()))
+
+
+def local_path(uri: ModelURI) -> Path:
+    """Return the folder a local model URI names.
+
+    Raises:
+        InvalidModelURIError: the path holds a NUL character, which no file system takes.
+    """
+    text = uri.path or ""
+    if "\x00" in text:
+        raise InvalidModelURIError(
+            f"model URI {uri.uri!r} is invalid: a path cannot hold a NUL character"
+        )
+    return Path(text)
 
 
 def locate_any(store: Store, uri: str) -> Located:
@@ -349,6 +366,7 @@ __all__ = [
     "Store",
     "download",
     "join_uri",
+    "local_path",
     "locate",
     "locate_any",
     "logged_model_uri",
