@@ -1,8 +1,9 @@
 """Fixtures for the llmreg-pyfunc suite: a real sqlite MLflow store and test providers.
 
-The suite runs with only the core and llmreg-pyfunc installed: models use the
-core's ``echo`` provider, plus two providers defined here (``keyed`` resolves its
-api_key when built; ``counting`` counts how often a client is built).
+The suite runs with the core, llmreg-mlflow (the MLflow layer llmreg-pyfunc builds
+on) and llmreg-pyfunc installed: models use the core's ``echo`` provider (an entry
+point of the core), plus two providers defined here (``keyed`` resolves its api_key
+when built; ``counting`` counts how often a client is built).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from llmreg import hookimpl
 from llmreg.definition import ModelDefinition, resolve_api_key
-from llmreg.testing import EchoClient, echo_plugin, registered
+from llmreg.testing import EchoClient, registered
 
 
 class ProviderLog:
@@ -60,8 +61,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def providers() -> Iterator[ProviderLog]:
-    """The echo provider and the test providers, on the default plugin manager."""
-    with registered(echo_plugin), registered(_TestProviders()):
+    """The test providers, on the default plugin manager (which loads ``echo`` itself)."""
+    with registered(_TestProviders()):
         yield LOG
 
 
@@ -90,7 +91,8 @@ def definition() -> ModelDefinition:
 
 @pytest.fixture(scope="session")
 def saved(store: Path, providers: ProviderLog) -> Any:
-    """One model saved with CustomSaver (echo provider), shared by the read-only tests."""
+    """One model saved with CustomSaver (echo provider), shared by the read-only tests:
+    a :class:`llmreg.results.SavedModel`."""
     from llmreg_pyfunc import CustomSaver
 
     definition = ModelDefinition(provider="echo", model="echo-1", api_key="env:LLMREG_TEST_KEY")

@@ -12,6 +12,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from llmreg import hookimpl
 from llmreg.definition import ModelDefinition
 from llmreg.errors import (
     ConfigError,
@@ -21,12 +22,13 @@ from llmreg.errors import (
     SecretResolutionError,
 )
 from llmreg.schemas import Inputs, Outputs
+from llmreg.testing import EchoClient
 from llmreg_pyfunc import CustomSaver
 
 
 @pytest.fixture(scope="module")
 def pyfunc_model(saved: Any) -> Any:
-    return mlflow.pyfunc.load_model(saved.model_uri)
+    return mlflow.pyfunc.load_model(saved.uri)
 
 
 def test_no_config_is_a_value_error(providers: Any) -> None:
@@ -59,6 +61,75 @@ def test_direct_use_with_a_config_file(tmp_path: Path, providers: Any) -> None:
     assert out.predictions == ["echo: x"]
 
 
+@pytest.mark.parametrize("how", ["positional", "keyword"])
+def test_direct_use_with_a_definition(how: str, providers: Any) -> None:
+    definition = ModelDefinition(provider="echo", model="given")
+    if how == "positional":
+        adapter = CustomSaver.Adapter(definition)
+    else:
+        adapter = CustomSaver.Adapter(model=definition)
+    assert adapter.definition is definition
+    assert adapter.predict(None, ["y"]).predictions == ["echo: y"]
+    adapter.close()
+    with pytest.raises(ConfigError, match="no model definition"):
+        adapter.predict(None, ["y"])
+
+
+_DEFINITION = ModelDefinition(provider="echo", model="m")
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, named",
+    [
+        (({"provider": "echo", "model": "m"},), {}, "config_file must be the path"),
+        ((), {"model": {"provider": "echo", "model": "m"}}, "pass config_file"),
+        ((_DEFINITION,), {"model": _DEFINITION}, "not both"),
+    ],
+)
+def test_anything_else_is_a_config_error_naming_config_file(
+    args: tuple[Any, ...], kwargs: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        CustomSaver.Adapter(*args, **kwargs)
+
+
+def test_the_adapter_builds_its_client_through_the_manager_it_is_given(
+    tmp_path: Path,
+) -> None:
+    from llmreg.testing import isolated_manager
+
+    built: list[str] = []
+
+    class _OnlyHere:
+        @hookimpl
+        def llmreg_register_providers(self, register: Any) -> None:
+            register("only-here", lambda d: built.append(d.model) or EchoClient(d))
+
+    manager = isolated_manager(_OnlyHere())
+    path = tmp_path / "def.json"
+    path.write_text(ModelDefinition(provider="only-here", model="iso").to_json())
+    adapter = CustomSaver.Adapter(config_file=path, manager=manager)
+    assert built == ["iso"]
+    assert adapter.predict(None, ["z"]).predictions == ["echo: z"]
+
+
+def test_loader_adapter_loads_from_an_mlflow_context(saved: Any, tmp_path: Path) -> None:
+    from llmreg_pyfunc import CustomLoader
+
+    root = Path(mlflow.artifacts.download_artifacts(saved.uri, dst_path=str(tmp_path)))
+    context = SimpleNamespace(
+        artifacts={"llmreg_config": str(root / "artifacts" / "model_definition.json")}
+    )
+    adapter = CustomLoader.Adapter.load_context(context)
+    assert isinstance(adapter, CustomLoader.Adapter)
+    assert adapter.info["model_uri"] == saved.uri
+    assert adapter.info["run_id"] == saved.run_id
+    assert adapter.predict(pd.DataFrame({"input": ["ctx"]})).predictions == ["echo: ctx"]
+    adapter.close()
+    with pytest.raises(ConfigError, match="no 'llmreg_config' artifact"):
+        CustomLoader.Adapter.load_context(SimpleNamespace(artifacts={}))
+
+
 def test_dataframe_in_dataframe_out(pyfunc_model: Any, saved: Any) -> None:
     frame = pd.DataFrame({"input": ["one", "two"]})
     out = pyfunc_model.predict(frame)
@@ -66,7 +137,7 @@ def test_dataframe_in_dataframe_out(pyfunc_model: Any, saved: Any) -> None:
     assert list(out.columns) == ["prediction", "metadata"]
     assert out["prediction"].tolist() == ["echo: one", "echo: two"]
     meta = out["metadata"].tolist()[0]
-    assert meta["model_uri"] == saved.model_uri
+    assert meta["model_uri"] == saved.uri
     assert meta["run_id"] == saved.run_id
     assert meta["model"] == "echo-1"
     assert meta["status"] == "ok"
@@ -148,8 +219,8 @@ def test_key_reference_is_resolved_only_at_load(
     definition = ModelDefinition(provider="keyed", model="k", api_key="env:LLMREG_PF_KEY")
     info = CustomSaver(experiment=experiment).save(definition)  # no key needed to save
     with pytest.raises(SecretResolutionError, match="LLMREG_PF_KEY"):
-        mlflow.pyfunc.load_model(info.model_uri)
+        mlflow.pyfunc.load_model(info.uri)
     monkeypatch.setenv("LLMREG_PF_KEY", "sk-at-load-time")
-    model = mlflow.pyfunc.load_model(info.model_uri)
+    model = mlflow.pyfunc.load_model(info.uri)
     assert providers.keys[-1] == "sk-at-load-time"
     assert model.predict(pd.DataFrame({"input": ["k"]}))["prediction"].tolist() == ["echo: k"]

@@ -28,6 +28,7 @@ def test_the_examples_run(store: Path, providers: Any, monkeypatch: pytest.Monke
             exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102
     printed = out.getvalue()
     assert "models:/m-" in printed
+    assert "sha256: True" in printed
     assert "refused: signature inputs ['question']" in printed
     assert "refused: a secret value" in printed and "sk-docs-example-key" not in printed
     assert "['echo: Where is my order?']" in printed

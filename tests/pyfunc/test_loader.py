@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from llmreg import get_plugin_manager
+from llmreg.adapter import ClientAdapter
 from llmreg.definition import ModelDefinition
 from llmreg.errors import (
     InvalidModelURIError,
@@ -36,7 +37,7 @@ class TestCustomLoaderContract(LoaderContract):
 @pytest.fixture(scope="module")
 def registered(saved: Any) -> Any:
     """The shared saved model registered as version 1 of NAME, alias champion."""
-    version = mlflow.register_model(saved.model_uri, NAME)
+    version = mlflow.register_model(saved.uri, NAME)
     MlflowClient().set_registered_model_alias(NAME, "champion", version.version)
     return version
 
@@ -44,12 +45,13 @@ def registered(saved: Any) -> Any:
 @pytest.fixture(scope="module")
 def local_copy(saved: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("local")
-    return Path(mlflow.artifacts.download_artifacts(saved.model_uri, dst_path=str(target)))
+    return Path(mlflow.artifacts.download_artifacts(saved.uri, dst_path=str(target)))
 
 
 def test_registered_through_the_entry_point(providers: Any) -> None:
-    assert get_plugin_manager().kinds("loader")["CustomLoader"].obj is CustomLoader
+    assert get_plugin_manager().component_class("loader", "CustomLoader") is CustomLoader
     assert CustomLoader.Adapter is LoadedAdapter
+    assert issubclass(LoadedAdapter, ClientAdapter)
 
 
 def _uris(saved: Any, registered: Any, local_copy: Path) -> dict[str, str]:
@@ -57,7 +59,7 @@ def _uris(saved: Any, registered: Any, local_copy: Path) -> dict[str, str]:
         "run": f"runs:/{saved.run_id}/model",
         "version": f"models:/{NAME}/{registered.version}",
         "alias": f"models:/{NAME}@champion",
-        "logged": saved.model_uri,
+        "logged": saved.uri,
         "local": str(local_copy),
     }
 
@@ -68,6 +70,7 @@ def test_round_trip_by_every_uri_form(
 ) -> None:
     uri = _uris(saved, registered, local_copy)[form]
     adapter = CustomLoader().load(uri)
+    assert isinstance(adapter, ClientAdapter)
     assert adapter.definition.model == "echo-1"
     assert adapter.definition.api_key == "env:LLMREG_TEST_KEY"
     out = adapter.predict(["round", "trip"])
@@ -80,7 +83,9 @@ def test_round_trip_by_every_uri_form(
         assert meta["run_id"] == saved.run_id
     if form in ("version", "alias"):
         assert meta["version"] == 1
+        assert meta["name"] == NAME
     assert meta["alias"] == ("champion" if form == "alias" else None)
+    adapter.close()
 
 
 def test_info(saved: Any, registered: Any) -> None:
@@ -102,11 +107,17 @@ def test_info(saved: Any, registered: Any) -> None:
     ],
 )
 def test_input_forms(value: Any, saved: Any) -> None:
-    assert CustomLoader().load(saved.model_uri).predict(value).predictions == ["echo: x"]
+    assert CustomLoader().load(saved.uri).predict(value).predictions == ["echo: x"]
+
+
+def test_apredict_takes_a_dataframe_too(saved: Any) -> None:
+    adapter = CustomLoader().load(saved.uri)
+    out = asyncio.run(adapter.apredict(pd.DataFrame({"input": ["a", "b"]})))
+    assert out.predictions == ["echo: a", "echo: b"]
 
 
 def test_strict_and_error_rows(saved: Any) -> None:
-    adapter = CustomLoader().load(saved.model_uri)
+    adapter = CustomLoader().load(saved.uri)
     out = adapter.predict(["fine", "!fail"])
     assert out.rows[1].prediction is None
     assert out.rows[1].metadata["status"] == "error"
@@ -115,7 +126,7 @@ def test_strict_and_error_rows(saved: Any) -> None:
 
 
 def test_predict_inside_a_running_event_loop(saved: Any) -> None:
-    adapter = CustomLoader().load(saved.model_uri)
+    adapter = CustomLoader().load(saved.uri)
 
     async def main() -> Outputs:
         return adapter.predict(["in loop"])
@@ -210,7 +221,7 @@ def test_corrupted_definition_json(local_copy: Path, tmp_path: Path) -> None:
 
 
 def _client_of(adapter: LoadedAdapter) -> Any:
-    return adapter._predictor.client
+    return adapter.client
 
 
 def test_cache_is_keyed_by_resolved_version(saved: Any, registered: Any) -> None:
@@ -227,8 +238,8 @@ def test_alias_move_is_picked_up_after_the_ttl(experiment: str, providers: Any) 
     first = saver.save(ModelDefinition(provider="echo", model="first"))
     second = saver.save(ModelDefinition(provider="echo", model="second"))
     client = MlflowClient()
-    v1 = mlflow.register_model(first.model_uri, name)
-    v2 = mlflow.register_model(second.model_uri, name)
+    v1 = mlflow.register_model(first.uri, name)
+    v2 = mlflow.register_model(second.uri, name)
     client.set_registered_model_alias(name, "champion", v1.version)
     uri = f"models:/{name}@champion"
     assert CustomLoader(alias_ttl_seconds=3600).load(uri).definition.model == "first"
@@ -244,7 +255,7 @@ def test_alias_move_is_picked_up_after_the_ttl(experiment: str, providers: Any) 
 def test_warm_hit_does_not_ask_the_registry(experiment: str, providers: Any) -> None:
     name = f"warm-{experiment}"
     info = CustomSaver(experiment=experiment).save(ModelDefinition(provider="echo", model="w"))
-    version = mlflow.register_model(info.model_uri, name)
+    version = mlflow.register_model(info.uri, name)
     MlflowClient().set_registered_model_alias(name, "champion", version.version)
     loader = CustomLoader(alias_ttl_seconds=3600)
     cold = loader.load(f"models:/{name}@champion")

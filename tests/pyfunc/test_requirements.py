@@ -19,8 +19,8 @@ def _pin(dist: str) -> str:
 
 def test_core_plugin_and_provider_are_pinned(providers: Any) -> None:
     reqs = pip_requirements(ModelDefinition(provider="echo", model="m"), get_plugin_manager())
-    # the echo provider lives in the core distribution
-    assert reqs == sorted([_pin("llmreg"), _pin("llmreg-pyfunc")])
+    # the echo provider lives in the core distribution; llmreg-mlflow is the MLflow layer
+    assert reqs == sorted([_pin("llmreg"), _pin("llmreg-mlflow"), _pin("llmreg-pyfunc")])
 
 
 def test_unknown_provider_is_a_typed_error(providers: Any) -> None:

@@ -17,12 +17,14 @@ from mlflow.types.schema import ColSpec, Schema
 from llmreg import get_plugin_manager
 from llmreg.definition import ModelDefinition
 from llmreg.errors import (
+    ConfigError,
     SchemaError,
     SecretPersistError,
     StoreUnavailableError,
     UnknownKindError,
 )
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
+from llmreg.results import SavedModel
 from llmreg.testing.contract import SaverContract
 from llmreg_pyfunc import CustomSaver
 from llmreg_pyfunc.layout import FORMAT, FORMAT_KEY
@@ -37,6 +39,10 @@ class TestCustomSaverContract(SaverContract):
     config = {"KIND": "CustomSaver", "path": "model"}
 
 
+def _signature(saved: SavedModel) -> ModelSignature:
+    return ModelSignature.from_dict(saved.info["signature"])
+
+
 def _files(model_uri: str, tmp_path: Path) -> Path:
     return Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path)))
 
@@ -45,17 +51,29 @@ def _store_bytes(store: Path) -> bytes:
     return b"".join(p.read_bytes() for p in store.rglob("*") if p.is_file())
 
 
-def test_plugin_module_does_not_import_mlflow_or_pandas() -> None:
+def test_plugin_module_imports_neither_mlflow_pandas_nor_the_classes() -> None:
     code = (
         "import sys, llmreg_pyfunc.plugin, llmreg_pyfunc;"
-        "print('mlflow' in sys.modules, 'pandas' in sys.modules)"
+        "print([m for m in ('mlflow', 'pandas', 'pydantic', 'llmreg_pyfunc.saver',"
+        " 'llmreg_pyfunc.loader') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.strip() == "[]"
 
 
 def test_registered_through_the_entry_point(providers: Any) -> None:
-    assert get_plugin_manager().kinds("saver")["CustomSaver"].obj is CustomSaver
+    manager = get_plugin_manager()
+    assert manager.component_class("saver", "CustomSaver") is CustomSaver
+    assert manager.kinds("saver")["CustomSaver"].distribution == "llmreg-pyfunc"
+
+
+def test_the_plugin_gives_the_default_saver_and_loaders(providers: Any) -> None:
+    manager = get_plugin_manager()
+    assert manager.default("saver") == {"KIND": "CustomSaver"}
+    assert manager.default("loader") == {"KIND": "CustomLoader"}
+    assert manager.default("serve.loader") == {"KIND": "CustomLoader", "alias_ttl_seconds": 0}
+    assert type(manager.saver()) is CustomSaver
+    assert manager.loader(manager.default("serve.loader")).alias_ttl_seconds == 0
 
 
 def test_adapter_is_exposed_as_a_python_model() -> None:
@@ -65,18 +83,34 @@ def test_adapter_is_exposed_as_a_python_model() -> None:
     assert issubclass(CustomSaver.Adapter, mlflow.pyfunc.PythonModel)
 
 
-def test_save_returns_model_info_of_a_finished_run(saved: Any) -> None:
-    assert saved.model_uri.startswith("models:/m-")
+def test_save_returns_a_saved_model_of_a_finished_run(saved: SavedModel) -> None:
+    assert isinstance(saved, SavedModel)
+    assert saved.uri == f"models:/{saved.model_id}"
+    assert saved.uri.startswith("models:/m-")
     run = MlflowClient().get_run(saved.run_id)
     assert run.info.status == "FINISHED"
     logged = MlflowClient().get_logged_model(saved.model_id)
     assert logged.params == {"provider": "echo", "model": "echo-1"}
     assert logged.source_run_id == saved.run_id
-    assert run.data.tags[CONTENT_HASH_KEY] == saved.metadata[CONTENT_HASH_KEY]
+    assert run.data.tags[CONTENT_HASH_KEY] == saved.content_hash
+    assert saved.info["metadata"][CONTENT_HASH_KEY] == saved.content_hash
+    json.dumps(saved.to_dict())  # info holds JSON values only
+
+
+@pytest.mark.parametrize("value", [None, {"provider": "echo", "model": "m"}, "model.json"])
+def test_save_of_something_else_than_a_definition_is_a_config_error(
+    experiment: str, runs_of: Any, value: Any
+) -> None:
+    with pytest.raises(ConfigError, match="ModelDefinition") as caught:
+        CustomSaver(experiment=experiment).save(value)
+    assert ("None" if value is None else type(value).__name__) in str(caught.value)
+    if isinstance(value, dict):
+        assert "ModelDefinition.from_dict" in str(caught.value)
+    assert runs_of(experiment) == []
 
 
 def test_saved_layout_is_code_plus_json_no_pickle(saved: Any, tmp_path: Path) -> None:
-    root = _files(saved.model_uri, tmp_path)
+    root = _files(saved.uri, tmp_path)
     names = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
     assert {"MLmodel", "model_code.py", "artifacts/model_definition.json"} <= names
     assert not [n for n in names if n.endswith((".pkl", ".pickle", ".cloudpickle"))]
@@ -87,13 +121,15 @@ def test_saved_layout_is_code_plus_json_no_pickle(saved: Any, tmp_path: Path) ->
 
 
 def test_metadata_holds_the_content_hash(saved: Any, tmp_path: Path) -> None:
-    root = _files(saved.model_uri, tmp_path)
+    root = _files(saved.uri, tmp_path)
     definition_json = (root / "artifacts/model_definition.json").read_text()
     definition = ModelDefinition.from_dict(json.loads(definition_json))
     reqs = pip_requirements(definition, get_plugin_manager())
     expected = content_hash([definition_json, MODEL_CODE.read_text(), "\n".join(reqs)])
-    assert saved.metadata[CONTENT_HASH_KEY] == expected
-    assert saved.metadata[FORMAT_KEY] == FORMAT
+    assert saved.content_hash == expected
+    metadata = mlflow.models.get_model_info(saved.uri).metadata
+    assert metadata[CONTENT_HASH_KEY] == expected
+    assert metadata[FORMAT_KEY] == FORMAT
 
 
 def test_same_content_same_hash_other_content_other_hash(
@@ -103,12 +139,13 @@ def test_same_content_same_hash_other_content_other_hash(
     first = saver.save(definition)
     again = saver.save(definition)
     other = saver.save(definition.model_copy(update={"temperature": 0.9}))
-    assert first.metadata[CONTENT_HASH_KEY] == again.metadata[CONTENT_HASH_KEY]
-    assert first.metadata[CONTENT_HASH_KEY] != other.metadata[CONTENT_HASH_KEY]
+    assert first.content_hash == again.content_hash
+    assert first.content_hash != other.content_hash
+    assert first.uri != again.uri  # a new logged model each time
 
 
 def test_pip_requirements_are_explicit(saved: Any, tmp_path: Path) -> None:
-    root = _files(saved.model_uri, tmp_path)
+    root = _files(saved.uri, tmp_path)
     lines = (root / "requirements.txt").read_text().split()
     definition = ModelDefinition(provider="echo", model="echo-1")
     expected = pip_requirements(definition, get_plugin_manager())
@@ -117,10 +154,11 @@ def test_pip_requirements_are_explicit(saved: Any, tmp_path: Path) -> None:
 
 
 def test_signature_and_example_default_to_the_chat_schema(saved: Any, tmp_path: Path) -> None:
-    assert saved.signature.inputs.input_names() == ["input", "messages"]
-    assert saved.signature.outputs.input_names() == ["prediction", "metadata"]
-    assert {p.name for p in saved.signature.params.params} >= {"temperature", "strict"}
-    root = _files(saved.model_uri, tmp_path)
+    for signature in (_signature(saved), mlflow.models.get_model_info(saved.uri).signature):
+        assert signature.inputs.input_names() == ["input", "messages"]
+        assert signature.outputs.input_names() == ["prediction", "metadata"]
+        assert {p.name for p in signature.params.params} >= {"temperature", "strict"}
+    root = _files(saved.uri, tmp_path)
     assert json.loads((root / "input_example.json").read_text())
 
 
@@ -138,8 +176,8 @@ def test_given_signature_and_example_are_saved(experiment: str, definition: Any)
         outputs=Schema([ColSpec("string", "prediction"), ColSpec("string", "metadata")]),
     )
     info = CustomSaver(experiment=experiment).save(definition, sig, ["hello there"])
-    assert info.signature.inputs.input_names() == ["input"]
-    assert info.saved_input_example_info is not None
+    assert _signature(info).inputs.input_names() == ["input"]
+    assert info.info["saved_input_example_info"] is not None
 
 
 @pytest.mark.parametrize(
@@ -215,8 +253,11 @@ def test_secret_in_a_file_mlflow_writes_fails_the_run_without_upload(
     (run,) = runs_of(experiment)
     assert run.info.status == "FAILED"
     client = MlflowClient()
-    (output,) = run.outputs.model_outputs
-    logged = client.get_logged_model(output.model_id)
+    # the run's logged model (older MLflow links it to the run's outputs only after a save)
+    (logged,) = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}'",
+    )
     assert str(logged.status) in ("LoggedModelStatus.FAILED", "FAILED")
     assert client.list_logged_model_artifacts(logged.model_id) == []
 

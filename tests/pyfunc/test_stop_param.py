@@ -42,7 +42,7 @@ def served(store: Any, providers: Any) -> Iterator[Any]:
     with registered(_Recording()):
         definition = ModelDefinition(provider="recording", model="r", stop=["DEF"])
         info = CustomSaver(experiment="stop-param").save(definition)
-        yield mlflow.pyfunc.load_model(info.model_uri)
+        yield mlflow.pyfunc.load_model(info.uri)
 
 
 def _rows_after(model: Any, params: dict[str, Any] | None) -> list[Request]:

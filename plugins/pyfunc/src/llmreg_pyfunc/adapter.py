@@ -1,77 +1,97 @@
 """The pyfunc adapter: an ``mlflow.pyfunc.PythonModel`` that answers through a llmreg client.
 
+MLflow loads it in any process (``mlflow.pyfunc.load_model``, ``mlflow models
+serve``, a Spark UDF); it reads the definition from its artifact and answers
+through the core's :class:`~llmreg.adapter.ClientAdapter`, so it predicts exactly
+as :class:`~llmreg_pyfunc.loader.CustomLoader`'s adapters do.
+
 This module imports mlflow; the plugin's entry point and the registered classes
 reach it only lazily (``CustomSaver.Adapter``), so ``llmreg plugins`` stays fast.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow.pyfunc
+from mlflow.pyfunc.model import PythonModel
 
+from llmreg.adapter import ClientAdapter
 from llmreg.definition import ModelDefinition
 from llmreg.errors import ConfigError
-from llmreg.manager import get_plugin_manager
 from llmreg.schemas import Outputs
 from llmreg_pyfunc.frames import is_dataframe, outputs_to_frame, to_inputs
-from llmreg_pyfunc.layout import ARTIFACT_KEY
-from llmreg_pyfunc.predictor import Predictor
+
+if TYPE_CHECKING:
+    from llmreg.manager import PluginManager
 
 
-def model_info_from_files(config_path: Path) -> dict[str, Any]:
-    """Read run id and logged-model URI from the ``MLmodel`` next to the artifacts folder."""
-    mlmodel = config_path.parent.parent / "MLmodel"
-    if not mlmodel.is_file():
-        return {}
-    from mlflow.models import Model
-
-    model = Model.load(str(mlmodel))
-    model_id = getattr(model, "model_id", None)
-    return {
-        "model_uri": f"models:/{model_id}" if model_id else None,
-        "run_id": model.run_id,
-    }
-
-
-def build_predictor(config_path: str | Path | None, info: dict[str, Any]) -> Predictor:
-    """Read the definition at ``config_path`` and build its client through the plugin manager.
-
-    The api_key reference is resolved here, at load, by the provider's factory.
-
-    Raises:
-        ConfigError: no path (a ``ValueError``) or an invalid definition.
-        ConfigFileNotFoundError: the file does not exist (a ``FileNotFoundError``).
-        UnknownKindError: the provider is not installed.
-    """
-    definition = ModelDefinition.from_file(config_path)
-    client = get_plugin_manager().client(definition)
-    return Predictor(client, info, definition.concurrency)
-
-
-class PyfuncAdapter(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class PyfuncAdapter(PythonModel):
     """The MLflow model: reads the definition from its ``config_file`` artifact at load.
 
     Args:
-        config_file: optional path of a definition JSON; when given, the client is
+        config_file: optional path of a definition JSON, or a
+            :class:`~llmreg.definition.ModelDefinition`; when given, the client is
             built now instead of in :meth:`load_context`.
+        model: a :class:`~llmreg.definition.ModelDefinition` to answer for (instead of
+            ``config_file``).
+        manager: the plugin manager that builds the client; the process's default
+            manager (resolved by the core) when ``None``.
+
+    Raises:
+        ConfigError: ``config_file`` or ``model`` is neither a path nor a definition, or
+            both are given.
     """
 
-    def __init__(self, config_file: str | Path | None = None) -> None:
-        self._predictor: Predictor | None = None
-        self._definition: ModelDefinition | None = None
-        if config_file is not None:
-            self._load(Path(config_file), {})
+    def __init__(
+        self,
+        config_file: str | os.PathLike[str] | ModelDefinition | None = None,
+        *,
+        model: ModelDefinition | None = None,
+        manager: PluginManager | None = None,
+    ) -> None:
+        self._manager = manager
+        self._adapter: ClientAdapter | None = None
+        if isinstance(config_file, ModelDefinition):
+            if model is not None:
+                raise ConfigError("pass the definition once: config_file or model, not both")
+            config_file, model = None, config_file
+        if model is not None:
+            if not isinstance(model, ModelDefinition):
+                raise ConfigError(
+                    f"model must be a llmreg ModelDefinition, not {type(model).__name__}; or "
+                    "pass config_file, the path of a model definition JSON"
+                )
+            self._use(model, {})
+        elif config_file is not None:
+            if not isinstance(config_file, str | os.PathLike):
+                raise ConfigError(
+                    f"config_file must be the path of a model definition JSON, not "
+                    f"{type(config_file).__name__}; or pass model=ModelDefinition(...)"
+                )
+            from llmreg_pyfunc.model_files import info_from_files
 
-    def _load(self, path: Path, info: dict[str, Any]) -> None:
-        self._predictor = build_predictor(path, info)
-        self._definition = self._predictor.client.definition
+            path = Path(config_file)
+            self._use(ModelDefinition.from_file(path), info_from_files(path))
+
+    def _use(self, definition: ModelDefinition, info: dict[str, Any]) -> None:
+        previous, self._adapter = (
+            self._adapter,
+            ClientAdapter.build(definition, info, manager=self._manager),
+        )
+        if previous is not None:
+            previous.close()
 
     @property
     def definition(self) -> ModelDefinition | None:
         """The loaded model definition, or ``None`` before loading."""
-        return self._definition
+        return self._adapter.definition if self._adapter is not None else None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """``model_uri`` (``models:/m-<id>``) and ``run_id`` of the loaded model, where known."""
+        return self._adapter.info if self._adapter is not None else {}
 
     def load_context(self, context: Any) -> None:
         """Build the client from the ``config_file`` artifact of the loaded model.
@@ -79,17 +99,11 @@ class PyfuncAdapter(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         Raises:
             ConfigError: the model has no config artifact (a ``ValueError``).
             ConfigFileNotFoundError: the artifact file is missing (a ``FileNotFoundError``).
+            UnknownKindError: no installed plugin provides the definition's provider.
         """
-        artifacts = getattr(context, "artifacts", None) or {}
-        path = artifacts.get(ARTIFACT_KEY)
-        if not path:
-            raise ConfigError(
-                f"the model has no '{ARTIFACT_KEY}' artifact: save it with CustomSaver, "
-                "which writes the model definition JSON"
-            )
-        config = Path(path)
-        info = model_info_from_files(config) if config.is_file() else {}
-        self._load(config, info)
+        from llmreg_pyfunc.model_files import definition_from_context
+
+        self._use(*definition_from_context(context))
 
     # model_input stays unannotated: MLflow turns a type hint on it into its own input
     # conversion and validation, which would bypass the chat schema checks below.
@@ -100,7 +114,8 @@ class PyfuncAdapter(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
             context: MLflow's model context (unused after load).
             model_input: a DataFrame (``input`` or ``messages`` column), a list of
                 strings or row dicts, a dict, or :class:`~llmreg.schemas.Inputs`.
-            params: ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``strict``.
+            params: ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
+                ``concurrency``, ``strict``.
 
         Returns:
             :class:`~llmreg.schemas.Outputs`; a DataFrame with the columns ``prediction``
@@ -111,10 +126,19 @@ class PyfuncAdapter(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
             SchemaError: the input does not fit the chat schema.
             PredictionError: ``strict`` is set and a row failed.
         """
-        if self._predictor is None:
+        if self._adapter is None:
             raise ConfigError(
                 "the adapter has no model definition: load it with mlflow.pyfunc.load_model "
                 "or pass config_file"
             )
-        outputs: Outputs = self._predictor.predict(to_inputs(model_input), params)
+        outputs: Outputs = self._adapter.predict(to_inputs(model_input), params)
         return outputs_to_frame(outputs) if is_dataframe(model_input) else outputs
+
+    def close(self) -> None:
+        """Close the client. Safe to call twice; a later :meth:`load_context` builds another."""
+        adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            adapter.close()
+
+
+__all__ = ["PyfuncAdapter"]

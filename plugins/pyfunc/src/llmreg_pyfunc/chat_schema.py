@@ -55,8 +55,9 @@ def default_signature() -> Any:
             ColSpec(Array(message), "messages", required=False),
         ]
     )
+    anything = AnyType()  # type: ignore[no-untyped-call]
     outputs = Schema(
-        [ColSpec("string", "prediction", required=False), ColSpec(AnyType(), "metadata")]
+        [ColSpec("string", "prediction", required=False), ColSpec(anything, "metadata")]
     )
     params = ParamSchema(
         [

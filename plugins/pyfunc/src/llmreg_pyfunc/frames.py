@@ -15,8 +15,6 @@ from llmreg.errors import SchemaError
 from llmreg.schemas import Inputs, Outputs
 
 ROW_COLUMNS = ("input", "messages", "params")
-#: The keys a columnar dict ``{"input": [...]}`` may have.
-COLUMNAR_KEYS = ("input", "params")
 
 
 def is_dataframe(value: Any) -> bool:
@@ -75,38 +73,19 @@ def _explode(row: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def to_inputs(model_input: Any) -> Inputs:
-    """Parse a DataFrame, a list of strings or dicts, a dict, a string or :class:`Inputs`.
+    """Parse a DataFrame, or anything :meth:`Inputs.parse <llmreg.schemas.Inputs.parse>` takes.
 
-    A dict whose ``input`` is a list of texts (MLflow's columnar form,
-    ``{"input": ["a", "b"]}``) is read column-wise; its optional ``params`` apply
-    to every row.
+    A DataFrame gives one row per record (a cell holding a list of texts, MLflow's
+    reading of the columnar ``{"input": ["a", "b"]}``, one row per text); everything
+    else (a string, a list of strings or row dicts, a dict, the columnar dict whose
+    optional ``params`` apply to every row, :class:`Inputs`) is the core's to parse.
 
     Raises:
-        SchemaError: the input does not fit the chat schema, or a columnar dict
-            carries a key other than ``input`` and ``params``.
+        SchemaError: the input does not fit the chat schema.
     """
     if is_dataframe(model_input):
         return Inputs.parse(frame_to_rows(model_input))
-    if isinstance(model_input, dict) and _is_columnar(model_input):
-        return Inputs.parse(_columns_to_rows(model_input))
     return Inputs.parse(model_input)
-
-
-def _is_columnar(data: dict[str, Any]) -> bool:
-    text = data.get("input")
-    return isinstance(text, list) and all(isinstance(t, str) for t in text)
-
-
-def _columns_to_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    unknown = sorted(str(key) for key in data if key not in COLUMNAR_KEYS)
-    if unknown:
-        raise SchemaError(
-            f"a columnar input {{'input': [...]}} may carry only 'params' besides 'input', "
-            f"not {unknown}; send chat rows as a list of {{'messages': [...]}} dicts"
-        )
-    params = data.get("params")
-    extra = {} if params is None else {"params": params}
-    return [{"input": text, **extra} for text in data["input"]]
 
 
 def outputs_to_frame(outputs: Outputs) -> Any:

@@ -1,81 +1,81 @@
-"""CustomLoader: load a llmreg pyfunc model by URI into an :class:`~llmreg.bases.Adapter`.
+"""CustomLoader: load a llmreg pyfunc model by URI into a :class:`~llmreg.adapter.ClientAdapter`.
 
-The loader reads the saved definition JSON and builds the client through the
-plugin manager directly, without running MLflow's pyfunc loader. mlflow is
-imported inside the methods, never at import of this module.
+The loader resolves the URI through the MLflow layer (:mod:`llmreg_mlflow.store`),
+reads the saved definition JSON, and builds the client through the plugin manager
+that built the loader (:attr:`~llmreg.bases.Component.manager`), without running
+MLflow's pyfunc loader. Loaded models are cached (:mod:`llmreg_pyfunc.cache`); each
+adapter handed out holds a lease on its model's client. mlflow is imported inside
+the methods, never at import of this module.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+import weakref
+from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from llmreg.bases import Adapter, Loader
-from llmreg.client import Client
-from llmreg.definition import ModelDefinition
-from llmreg.errors import ConfigError, SecretResolutionError, UnsupportedModelFormatError
-from llmreg.manager import get_plugin_manager
+from llmreg.adapter import ClientAdapter
+from llmreg.bases import Loader
 from llmreg.schemas import Inputs, Outputs
 from llmreg.uris import ModelURI, parse_model_uri
-from llmreg_pyfunc.cache import MODEL_CACHE
+from llmreg_pyfunc.cache import MODEL_CACHE, LoadedModel
 from llmreg_pyfunc.frames import to_inputs
-from llmreg_pyfunc.predictor import Predictor
+
+if TYPE_CHECKING:
+    from llmreg.manager import PluginManager
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """One loaded model, as cached: its definition, its client and what MLflow knows of it."""
+class LoadedAdapter(ClientAdapter):
+    """What :meth:`CustomLoader.load` returns: the core's :class:`~llmreg.adapter.ClientAdapter`
+    (the one row loop), which also takes a pandas DataFrame with an ``input`` or
+    ``messages`` column.
 
-    definition: ModelDefinition
-    client: Client
-    info: dict[str, Any]
-
-    def close(self) -> None:
-        """Close the client; the cache calls this when it drops the model."""
-        self.client.close()
-
-
-class LoadedAdapter(Adapter):
-    """What :meth:`CustomLoader.load` returns: predicts through the cached client.
-
-    Args:
-        model: the cached model.
-        uri: the URI it was loaded by.
-        alias: the alias in that URI, if any.
+    :meth:`close` releases the adapter's lease on the loader's cached client; the
+    client itself is closed once the cache has dropped it and no adapter holds it.
     """
 
-    def __init__(self, model: LoadedModel, uri: str, alias: str | None) -> None:
-        self._model = model
-        self._info = {**model.info, "uri": uri, "model_uri": uri, "alias": alias}
-        self._predictor = Predictor(model.client, self._info, model.definition.concurrency)
-
-    def predict(self, inputs: Inputs | Any, params: dict[str, Any] | None = None) -> Outputs:
-        """Answer every row of ``inputs`` (anything :func:`~llmreg_pyfunc.frames.to_inputs` takes).
+    def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
+        """Answer every row of ``inputs`` (anything :func:`~llmreg_pyfunc.frames.to_inputs`
+        takes), in order; see :meth:`ClientAdapter.predict <llmreg.adapter.ClientAdapter.predict>`.
 
         Raises:
             SchemaError: bad input or params.
             PredictionError: ``params={"strict": True}`` and a row failed.
         """
-        return self._predictor.predict(to_inputs(inputs), params)
+        return super().predict(to_inputs(inputs), params)
 
-    async def apredict(self, inputs: Inputs | Any, params: dict[str, Any] | None = None) -> Outputs:
+    async def apredict(
+        self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None
+    ) -> Outputs:
         """Async form of :meth:`predict`: awaits the client's ``abatch``, holding no thread."""
-        return await self._predictor.apredict(to_inputs(inputs), params)
+        return await super().apredict(to_inputs(inputs), params)
 
-    @property
-    def definition(self) -> ModelDefinition:
-        """The loaded model definition (api_key still a reference)."""
-        return self._model.definition
+    @classmethod
+    def load_context(cls, context: Any, *, manager: PluginManager | None = None) -> LoadedAdapter:
+        """Build an adapter from an MLflow model ``context`` (its definition artifact), as
+        ``CustomSaver.Adapter.load_context`` does inside MLflow's loader.
 
-    @property
-    def info(self) -> dict[str, Any]:
-        """uri, name, version, alias, run_id and model_id of the loaded model, where known."""
-        return dict(self._info)
+        Unlike that one, which loads in place (MLflow's protocol), this returns a new
+        adapter: a host with its own ``mlflow.pyfunc.PythonModel`` calls it from its
+        ``load_context``. The client comes from ``manager`` (the process's default
+        manager when ``None``) and is the adapter's own: :meth:`close` closes it.
+
+        Raises:
+            ConfigError: the model has no definition artifact.
+            ConfigFileNotFoundError: the artifact file is missing.
+            UnknownKindError: no installed plugin provides the definition's provider.
+        """
+        from llmreg_pyfunc.model_files import definition_from_context
+
+        definition, info = definition_from_context(context)
+        adapter = cls.build(definition, info, manager=manager)
+        assert isinstance(adapter, cls)
+        return adapter
 
 
 class CustomLoader(Loader):
@@ -96,24 +96,38 @@ class CustomLoader(Loader):
         """Load the model at ``uri``: ``runs:/<id>/<path>``, ``models:/<name>/<version>``,
         ``models:/<name>@<alias>``, ``models:/m-<id>`` or a local folder.
 
+        The adapter leases the cached client: :meth:`~LoadedAdapter.close` it when done
+        (an adapter that is garbage-collected releases its lease too).
+
         Raises:
             InvalidModelURIError: ``uri`` is malformed (checked before MLflow is asked).
             ModelNotFoundError: the model, version, alias or run does not exist (named).
             UnsupportedModelFormatError: the model was not saved by CustomSaver, or is corrupted.
             SecretResolutionError: the api_key reference cannot be resolved now.
+            StoreUnavailableError: the MLflow store cannot be reached or read.
         """
         parsed = parse_model_uri(uri)
-        registry = _store_key()
+        store = _store_key()
         version = None
         if parsed.kind == "alias":
             version = MODEL_CACHE.alias(
-                ("alias", registry, parsed.name, parsed.alias),
+                ("alias", store, parsed.name, parsed.alias),
                 self.alias_ttl_seconds,
                 lambda: _lookup_alias(parsed),
             )
-        key = _cache_key(parsed, registry, version)
-        model = MODEL_CACHE.model(key, lambda: _load(parsed, version))
-        return LoadedAdapter(model, uri, parsed.alias)
+        manager = self.manager
+        key = (manager, *_cache_key(parsed, store, version))
+        lease = MODEL_CACHE.lease(key, lambda: _load(parsed, version, manager))
+        model = lease.model
+        info = {**model.info, "uri": uri, "model_uri": uri, "alias": parsed.alias}
+        try:
+            adapter = self.Adapter(model.client, model.definition, info, on_close=lease.release)
+        except BaseException:
+            lease.release()
+            raise
+        # an adapter dropped without close() still gives its lease back
+        weakref.finalize(adapter, lease.release).atexit = False
+        return adapter
 
 
 def _store_key() -> tuple[str, str | None, str | None]:
@@ -124,54 +138,45 @@ def _store_key() -> tuple[str, str | None, str | None]:
     identify the store just as well as a cache key.
     """
     import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
 
-    explicit = getattr(registry_utils, "_registry_uri", None)
-    return (mlflow.get_tracking_uri(), os.environ.get("MLFLOW_REGISTRY_URI"), explicit)
+    from llmreg_mlflow.store.private import registry_uri_override
 
-
-def _client() -> Any:
-    from mlflow import MlflowClient
-
-    return MlflowClient()
+    registry = os.environ.get("MLFLOW_REGISTRY_URI")
+    return (mlflow.get_tracking_uri(), registry, registry_uri_override())
 
 
 def _lookup_alias(parsed: ModelURI) -> int:
-    from llmreg_pyfunc.resolve import resolve_alias
+    from llmreg_mlflow.store.resolve import open_store, resolve_alias
 
     assert parsed.name is not None and parsed.alias is not None
-    return resolve_alias(_client(), parsed.name, parsed.alias)
+    return resolve_alias(open_store(), parsed.name, parsed.alias)
 
 
-def _cache_key(parsed: ModelURI, registry: Any, version: int | None) -> tuple[Any, ...]:
+def _cache_key(parsed: ModelURI, store: Hashable, version: int | None) -> tuple[Hashable, ...]:
     if parsed.kind in ("version", "alias"):
-        return ("version", registry, parsed.name, version or parsed.version)
+        return ("version", store, parsed.name, version or parsed.version)
     if parsed.kind == "local":
-        mlmodel = Path(parsed.path or "") / "MLmodel"
+        from llmreg_mlflow.store.resolve import local_path
+
+        folder = local_path(parsed)
+        mlmodel = folder / "MLmodel"
         stamp = os.stat(mlmodel).st_mtime_ns if mlmodel.is_file() else None
-        return ("local", str(Path(parsed.path or "").resolve()), stamp)
-    return (parsed.kind, registry, parsed.model_id, parsed.run_id, parsed.path)
+        return ("local", str(folder.resolve()), stamp)
+    return (parsed.kind, store, parsed.model_id, parsed.run_id, parsed.path)
 
 
-def _load(parsed: ModelURI, version: int | None) -> LoadedModel:
-    from llmreg_pyfunc.resolve import config_path, download, locate
+def _load(parsed: ModelURI, version: int | None, manager: PluginManager) -> LoadedModel:
+    from llmreg_mlflow.store.resolve import download, locate, open_store
+    from llmreg_pyfunc.model_files import definition_path, read_definition
 
-    located = locate(_client(), parsed, version)
+    store = open_store()
+    located = locate(store, parsed, version)
     # Only the definition is kept from the download: the folder goes when it is read,
     # whether the load then succeeds or not.
     with tempfile.TemporaryDirectory(prefix="llmreg-model-") as tmp:
-        folder = download(located, parsed.uri, Path(tmp))
-        definition = _read_definition(config_path(folder, parsed.uri), parsed.uri)
-    client = get_plugin_manager().client(definition)
-    return LoadedModel(definition, client, located.info)
+        folder = download(store, located, Path(tmp))
+        definition = read_definition(definition_path(folder, parsed.uri), parsed.uri)
+    return LoadedModel(definition, manager.client(definition), located.info)
 
 
-def _read_definition(path: Path, what: str) -> ModelDefinition:
-    try:
-        return ModelDefinition.from_file(path)
-    except SecretResolutionError:
-        raise
-    except ConfigError as exc:
-        raise UnsupportedModelFormatError(
-            f"{what} holds an unreadable model definition: {exc}"
-        ) from None
+__all__ = ["CustomLoader", "LoadedAdapter"]

@@ -1,9 +1,9 @@
 """Derive a saved model's explicit pip requirements from the llmreg distributions it uses.
 
-A model needs the llmreg core, this plugin, and the distribution of each
-provider its definition names (the primary and any fallback). Each is pinned to
-its installed version, so MLflow's requirement inference (a subprocess that
-costs seconds) never runs.
+A model needs the llmreg core, this plugin, the MLflow layer it builds on
+(llmreg-mlflow), and the distribution of each provider its definition names
+(the primary and any fallback). Each is pinned to its installed version, so
+MLflow's requirement inference (a subprocess that costs seconds) never runs.
 """
 
 from __future__ import annotations
@@ -20,16 +20,19 @@ logger = logging.getLogger(__name__)
 
 CORE = "llmreg"
 PLUGIN = "llmreg-pyfunc"
+#: The distribution of the MLflow layer this plugin builds on.
+LAYER = "llmreg-mlflow"
 
 
 def pip_requirements(definition: ModelDefinition, manager: PluginManager) -> list[str]:
-    """Return sorted ``name==version`` pins for the core, this plugin and the providers used.
+    """Return sorted ``name==version`` pins for the core, this plugin, its MLflow layer and
+    the providers used.
 
     Raises:
         UnknownKindError: a provider the definition names is not installed.
         ConfigError: a distribution cannot be found to pin.
     """
-    names = {CORE, PLUGIN}
+    names = {CORE, PLUGIN, LAYER}
     providers = {definition.provider, *(f.provider for f in definition.resolved_fallbacks())}
     for provider in sorted(providers):
         dist = provider_distribution(provider, manager)

@@ -1,30 +1,34 @@
 """CustomSaver: save a model definition to MLflow as a pyfunc model, without pickling.
 
 mlflow and pandas are imported inside :meth:`CustomSaver.save`, never at import
-of this module, so that ``llmreg plugins`` does not pay for them.
+of this module, so that ``llmreg plugins`` does not pay for them. MLflow is reached
+through the MLflow layer of llmreg-mlflow (:mod:`llmreg_mlflow.store`): its errors,
+its store, and its one private access for the active experiment.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from llmreg.bases import Saver
 from llmreg.definition import ModelDefinition
-from llmreg.errors import LlmregError, StoreUnavailableError
+from llmreg.errors import ConfigError, SecretPersistError
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
-from llmreg.manager import get_plugin_manager
+from llmreg.results import SavedModel
 from llmreg_pyfunc.layout import ARTIFACT_KEY, CONFIG_KEY, FORMAT, FORMAT_KEY
 from llmreg_pyfunc.requirements import pip_requirements
-from llmreg_pyfunc.secret_scan import check_texts
+from llmreg_pyfunc.secret_scan import check_texts, refusal
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class _LazyAdapter:
 class SavePlan:
     """Everything a save writes, computed and checked before anything is written."""
 
+    content_hash: str
     definition_json: str
     code: str
     requirements: list[str]
@@ -78,8 +83,8 @@ class CustomSaver(Saver):
         model: ModelDefinition,
         signature: Any | None = None,
         input_example: Any | None = None,
-    ) -> Any:
-        """Log ``model`` to MLflow in a new run and return MLflow's ``ModelInfo``.
+    ) -> SavedModel:
+        """Log ``model`` to MLflow in a new run and return where it went.
 
         Args:
             model: the definition; its api_key must be a reference such as ``env:NAME``.
@@ -87,16 +92,32 @@ class CustomSaver(Saver):
             input_example: chat input (see :func:`llmreg_pyfunc.frames.to_inputs`);
                 a one-row text example when omitted.
 
+        Returns:
+            A :class:`~llmreg.results.SavedModel`: ``uri`` is the logged model's
+            ``models:/m-<id>``, with its ``content_hash``, ``run_id`` and ``model_id``;
+            ``info`` holds the JSON-ready fields of MLflow's ``ModelInfo`` (``signature``
+            as a dict, ``metadata``, ``flavors``, ``utc_time_created``...).
+
         Raises:
+            ConfigError: ``model`` is not a :class:`~llmreg.definition.ModelDefinition`, or
+                MLflow refused the experiment or a value.
             SecretPersistError: a literal key, or a secret value in anything to be written.
             SchemaError: ``signature`` or ``input_example`` does not fit the chat schema.
             UnknownKindError: the definition's provider is not installed.
+            StoreUnavailableError: the store cannot be reached, or failed the write.
 
         On any failure after the run was created, the run ends ``FAILED`` and its
         logged model is marked failed; no run is left ``FINISHED`` with partial artifacts.
         """
+        from llmreg_mlflow.store.errors import SAVE, mlflow_errors
+
         plan = self.plan(model, signature, input_example)
-        with _store_errors():
+        with mlflow_errors(
+            "saving to the MLflow store",
+            SAVE,
+            hint="Check MLFLOW_TRACKING_URI and that the store is reachable and writable, then "
+            "save again; the run was not marked FINISHED.",
+        ):
             return self._log(plan)
 
     def plan(
@@ -105,7 +126,7 @@ class CustomSaver(Saver):
         """Compute and check what :meth:`save` would write, writing nothing.
 
         Raises:
-            SecretPersistError, SchemaError, UnknownKindError: as :meth:`save`.
+            ConfigError, SecretPersistError, SchemaError, UnknownKindError: as :meth:`save`.
         """
         from llmreg_pyfunc.chat_schema import (
             DEFAULT_EXAMPLE,
@@ -114,9 +135,10 @@ class CustomSaver(Saver):
             default_signature,
         )
 
-        definition_json = model.to_json()
+        _check_definition(model)
+        definition_json = self._definition_json(model)
         code = MODEL_CODE.read_text(encoding="utf-8")
-        requirements = pip_requirements(model, get_plugin_manager())
+        requirements = pip_requirements(model, self.manager)
         signature = default_signature() if signature is None else check_signature(signature)
         example = DEFAULT_EXAMPLE if input_example is None else input_example
         example = check_example(example, signature)
@@ -143,16 +165,34 @@ class CustomSaver(Saver):
             secrets,
         )
         return SavePlan(
-            definition_json, code, requirements, signature, example, metadata, params, tags, secrets
+            digest,
+            definition_json,
+            code,
+            requirements,
+            signature,
+            example,
+            metadata,
+            params,
+            tags,
+            secrets,
         )
 
-    def _log(self, plan: SavePlan) -> Any:
-        from mlflow import MlflowClient
-        from mlflow.models import Model
+    def _definition_json(self, model: ModelDefinition) -> str:
+        """``model.to_json()``; a resolved secret inside is refused naming the file."""
+        try:
+            return model.to_json()
+        except SecretPersistError:
+            if model.literal_secrets():
+                raise  # its message says to use a reference
+            raise SecretPersistError(refusal([self.config_file])) from None
 
+    def _log(self, plan: SavePlan) -> SavedModel:
+        from llmreg_mlflow.store.errors import SAVE
+        from llmreg_mlflow.store.private import log_model_with_flavor
+        from llmreg_mlflow.store.resolve import logged_model_uri, open_store
         from llmreg_pyfunc.mlflow_flavor import ScanningPyfuncFlavor
 
-        client = MlflowClient()
+        client = open_store(translation=SAVE).client
         experiment_id = self._experiment_id(client)
         run = client.create_run(experiment_id, tags=plan.tags)
         run_id = run.info.run_id
@@ -172,11 +212,10 @@ class CustomSaver(Saver):
                     tags=plan.tags,
                     params=plan.params,
                 ).model_id
-                info = Model.log(
+                info = log_model_with_flavor(
+                    flavor,
                     artifact_path=None,
                     name=self.path,
-                    flavor=flavor,
-                    flavor_name="pyfunc.ModelFromCode",
                     run_id=run_id,
                     model_id=model_id,
                     python_model=str(MODEL_CODE),
@@ -191,35 +230,81 @@ class CustomSaver(Saver):
                 _fail(client, run_id, model_id, exc)
                 raise
         client.set_terminated(run_id, "FINISHED")
-        return info
+        return SavedModel(
+            uri=logged_model_uri(model_id),
+            content_hash=plan.content_hash,
+            run_id=run_id,
+            model_id=model_id,
+            info=_json_ready(info),
+        )
 
-    def _experiment_id(self, client: Any) -> str:
+    def _experiment_id(self, client: MlflowClient) -> str:
+        from mlflow.exceptions import MlflowException
+
+        from llmreg_mlflow.store.errors import classify
+        from llmreg_mlflow.store.private import active_experiment_id
+
         if self.experiment is None:
-            from mlflow.tracking.fluent import _get_experiment_id
-
-            return str(_get_experiment_id() or "0")
+            return active_experiment_id()
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:
             return str(found.experiment_id)
-        return str(client.create_experiment(self.experiment))
+        try:
+            return str(client.create_experiment(self.experiment))
+        except MlflowException as exc:
+            # another process created it since the lookup
+            if classify(exc) != "conflict" or not (
+                found := client.get_experiment_by_name(self.experiment)
+            ):
+                raise
+            return str(found.experiment_id)
 
 
-@contextlib.contextmanager
-def _store_errors() -> Iterator[None]:
-    """Turn a store that fails mid-save (unreachable, refusing, unwritable) into a typed error."""
-    from mlflow.exceptions import MlflowException
+def _check_definition(model: object) -> None:
+    if isinstance(model, ModelDefinition):
+        return
+    what = "None" if model is None else f"a {type(model).__name__}"
+    hint = (
+        ": validate it first, e.g. CustomSaver().save(ModelDefinition.from_dict(d))"
+        if isinstance(model, Mapping)
+        else ", e.g. ModelDefinition(provider='openai', model='gpt-4o-mini')"
+    )
+    raise ConfigError(f"CustomSaver.save takes a llmreg ModelDefinition, not {what}{hint}")
 
-    try:
-        yield
-    except LlmregError:
-        raise
-    except (MlflowException, OSError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
-        raise StoreUnavailableError(
-            f"saving to the MLflow store failed: {type(exc).__name__}: {message}. Check "
-            "MLFLOW_TRACKING_URI and that the store is reachable and writable, then save again; "
-            "the run was not marked FINISHED."
-        ) from exc
+
+#: The fields of MLflow's ``ModelInfo`` that :attr:`SavedModel.info` may carry.
+_MODEL_INFO_FIELDS = (
+    "artifact_path",
+    "name",
+    "flavors",
+    "model_uuid",
+    "saved_input_example_info",
+    "signature",
+    "utc_time_created",
+    "creation_timestamp",
+    "mlflow_version",
+    "env_vars",
+    "metadata",
+    "params",
+    "tags",
+    "registered_model_version",
+)
+
+
+def _json_ready(info: Any) -> dict[str, Any]:
+    """Return the fields of MLflow's ``ModelInfo`` that are JSON values (the signature as
+    a dict)."""
+    out: dict[str, Any] = {}
+    for name in _MODEL_INFO_FIELDS:
+        value = getattr(info, name, None)
+        if name == "signature" and value is not None:
+            value = value.to_dict()
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        out[name] = value
+    return out
 
 
 def _example_text(example: Any) -> str:

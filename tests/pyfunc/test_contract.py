@@ -1,0 +1,25 @@
+"""The core's behavioural contract kit, run against CustomSaver and CustomLoader together."""
+
+from __future__ import annotations
+
+import llmreg_pyfunc.plugin
+from llmreg.results import SavedModel
+from llmreg.testing.contract import RoundTripContract
+
+
+class TestCustomSaverAndLoaderRoundTrip(RoundTripContract):
+    plugin = llmreg_pyfunc.plugin
+    saver = {"KIND": "CustomSaver", "experiment": "contract"}
+    loader = {"KIND": "CustomLoader", "alias_ttl_seconds": 0}
+
+    def missing_uri(self, saved: SavedModel) -> str:
+        """A logged-model URI no model has (``models:/m-<id>-missing`` is malformed)."""
+        assert saved.model_id is not None
+        return saved.uri.replace(saved.model_id, "m-" + "0" * 32)
+
+
+class TestTheDefaultsRoundTrip(TestCustomSaverAndLoaderRoundTrip):
+    """The configs the plugin registers as defaults pass the kit as they are."""
+
+    saver = {"KIND": "CustomSaver"}
+    loader = {"KIND": "CustomLoader"}
