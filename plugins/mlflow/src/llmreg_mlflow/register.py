@@ -92,7 +92,7 @@ class MlflowRegister(AliasRegister):
 
         Raises:
             StoreUnavailableError: it cannot be reached.
-            RegistrationError: MLflow does not support its URI.
+            ConfigError: MLflow does not support its URI.
         """
         return open_store(self.tracking_uri, self.registry_uri, REGISTER)
 

@@ -5,7 +5,9 @@ flavor saves with ``mlflow.pyfunc.save_model`` and scans every file of that
 folder for secrets *before* the upload; it also swallows ``Model.log``'s
 ``validate_serving_input`` switch, which pyfunc's ``save_model`` does not accept.
 Turning that switch off is what keeps MLflow from calling ``predict`` (and so the
-LLM endpoint) on the input example while saving.
+LLM endpoint) on the input example while saving. How ``Model.log`` calls a flavor is
+not documented: the saver goes through
+:func:`llmreg_mlflow.store.private.log_model_with_flavor`, which says so.
 """
 
 from __future__ import annotations
