@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from llmreg.bases import Adapter
 from llmreg.client import Client, Completion, RowResult
@@ -128,7 +128,7 @@ class ClientAdapter(Adapter):
         info: Mapping[str, Any] | None = None,
         *,
         manager: PluginManager | None = None,
-    ) -> ClientAdapter:
+    ) -> Self:
         """Build the client of ``definition`` through ``manager`` and wrap it.
 
         Args:

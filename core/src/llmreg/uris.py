@@ -29,6 +29,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,255}$")
 _NUMBER_RE = re.compile(r"^[+-]?[0-9]+$")
 #: An alias: MLflow's characters, starting with a letter or ``_`` so it never reads as a version.
 _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,254}$")
+#: An MLflow 3 logged-model id.
+_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]+$")
 #: Aliases MLflow reserves: ``latest`` and version-like ``v1``.
 _RESERVED_ALIAS_RE = re.compile(r"^(latest|[vV][0-9]+)$", re.IGNORECASE)
 
@@ -133,6 +135,20 @@ def uri_for_model_alias_or_version(name: str, x: int | str) -> str:
     return uri_for_model_alias(name, x)  # type: ignore[arg-type]
 
 
+def uri_for_logged_model(model_id: str) -> str:
+    """Return ``models:/<model_id>`` for an MLflow 3 logged model.
+
+    Example:
+        >>> uri_for_logged_model("m-0123abcd")
+        'models:/m-0123abcd'
+    """
+    if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id):
+        raise InvalidModelURIError(
+            f"invalid logged-model id {model_id!r}: MLflow's look like 'm-<hex>'"
+        )
+    return f"models:/{model_id}"
+
+
 UriKind = Literal["run", "version", "alias", "logged_model", "local"]
 
 _RUN = re.compile(r"^runs:/(?P<run_id>[A-Za-z0-9]+)/(?P<path>[^\s]+?)/?$")
@@ -173,6 +189,8 @@ def parse_model_uri(uri: object) -> ModelURI:
     """
     if not isinstance(uri, str) or not uri.strip():
         raise _invalid(str(uri), "it is empty or not a string")
+    if "\x00" in uri:
+        raise _invalid(uri, "it holds a NUL character")
     if uri.startswith("runs:"):
         return _parse_run(uri)
     if uri.startswith("models:"):
@@ -229,6 +247,7 @@ __all__ = [
     "check_version",
     "is_version",
     "parse_model_uri",
+    "uri_for_logged_model",
     "uri_for_model_alias",
     "uri_for_model_alias_or_version",
     "uri_for_model_version",

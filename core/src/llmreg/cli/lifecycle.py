@@ -152,7 +152,7 @@ def show(model_uri: str, as_json: bool) -> None:
     from llmreg.bases import Adapter
 
     loader = build_loader()
-    adapter = checked(loader.load(model_uri), Adapter, loader, "load")
+    adapter = checked(loader.load(model_uri), Adapter, loader, "load")  # type: ignore[type-abstract]
     adapter.close()  # only what it knows is read: its client is not needed
     definition = adapter.definition
     if definition is not None:

@@ -138,7 +138,9 @@ class ServedModel:
     def _load_now(self) -> Adapter:
         try:
             loader = self._loader()
-            adapter = check_result(loader.load(self.model_uri), Adapter, f"{loader.KIND}.load()")
+            adapter: Adapter = check_result(
+                loader.load(self.model_uri), Adapter, f"{loader.KIND}.load()"
+            )
         except Exception as exc:
             # Masked with the secrets known now: those of the model still loaded, if any.
             self.last_error = self.redact(f"{type(exc).__name__}: {exc}")

@@ -285,7 +285,13 @@ class RoundTripContract:
         return ModelDefinition.from_dict(data)
 
     def missing_uri(self, saved: SavedModel) -> str:
-        """A URI in the loader's scheme that names no model."""
+        """A URI in the loader's scheme that names no model.
+
+        An MLflow logged model (``models:/m-<hex>``) gets another id of the same
+        form; any other URI gets ``-missing`` appended.
+        """
+        if saved.model_id and saved.uri == f"models:/{saved.model_id}":
+            return saved.uri.replace(saved.model_id, "m-" + "0" * 32)
         return saved.uri + "-missing"
 
     def _save(self, manager: PluginManager, **extra: Any) -> SavedModel:
