@@ -3,59 +3,34 @@
 It ships with the core as a real plugin (entry point ``echo`` of the ``llmreg``
 distribution), so anyone can select it: ``{"provider": "echo", "model": "any"}``.
 It is what the docs' examples and the contract kit answer through, and a quick
-way to try a Saver or Loader without an endpoint. A row whose text is
-``"!fail"`` fails with :class:`~llmreg.errors.ProviderBadRequestError`, so that
-per-row error handling can be tried too.
+way to try a Saver or Loader without an endpoint. This module is the plugin: it
+registers the client (:class:`llmreg.echo_client.EchoClient`) by import path,
+so loading it imports nothing.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
-from llmreg.client import Client, Completion
-from llmreg.definition import ModelDefinition
-from llmreg.errors import ProviderBadRequestError
 from llmreg.hookspecs import RegisterProvider, hookimpl
-from llmreg.schemas import Request
 
 #: The provider name a definition uses to pick the echo client.
 PROVIDER = "echo"
 
 
-class EchoClient(Client):
-    """Answers ``echo: <last message>``; counts its calls in :attr:`calls`."""
-
-    def __init__(self, definition: ModelDefinition) -> None:
-        self.definition = definition
-        self.calls = 0
-
-    def complete(self, request: Request) -> Completion:
-        """Answer one request by echoing its last message.
-
-        Raises:
-            ProviderBadRequestError: the last message is ``"!fail"``.
-        """
-        start = time.perf_counter()
-        self.calls += 1
-        text = request.chat_messages(self.definition.system_prompt)[-1]["content"]
-        if text == "!fail":
-            raise ProviderBadRequestError("echo provider was asked to fail", status_code=400)
-        words = len(text.split())
-        return Completion(
-            text=f"echo: {text}",
-            model=self.definition.model,
-            latency_ms=(time.perf_counter() - start) * 1000,
-            prompt_tokens=words,
-            completion_tokens=words + 1,
-            total_tokens=2 * words + 1,
-            finish_reason="stop",
-        )
-
-
 @hookimpl
 def llmreg_register_providers(register: RegisterProvider) -> None:
     """Register the ``echo`` provider."""
-    register(PROVIDER, EchoClient)
+    register(PROVIDER, "llmreg.echo_client:EchoClient")
 
 
-__all__ = ["PROVIDER", "EchoClient"]
+def __getattr__(name: str) -> Any:
+    # ``from llmreg.echo import EchoClient`` keeps working, importing the client on use.
+    if name == "EchoClient":
+        from llmreg.echo_client import EchoClient
+
+        return EchoClient
+    raise AttributeError(f"module 'llmreg.echo' has no attribute {name!r}")
+
+
+__all__ = ["PROVIDER", "llmreg_register_providers"]

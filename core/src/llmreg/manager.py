@@ -41,7 +41,6 @@ import pluggy
 from packaging.utils import canonicalize_name
 
 from llmreg import hookspecs
-from llmreg.bases import Component, Loader, Register, Role, Saver
 from llmreg.errors import (
     ConfigError,
     IncompatiblePluginError,
@@ -54,6 +53,7 @@ from llmreg.errors import (
 from llmreg.version import __version__
 
 if TYPE_CHECKING:
+    from llmreg.bases import Component, Loader, Register, Role, Saver
     from llmreg.client import Client
     from llmreg.definition import ModelDefinition
 
@@ -65,7 +65,6 @@ ENV_STRICT = "LLMREG_STRICT_PLUGINS"
 #: The values of ``LLMREG_STRICT_PLUGINS`` that turn strict mode on (any case).
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 
-ROLE_BASES: dict[Role, type[Component]] = {"saver": Saver, "loader": Loader, "register": Register}
 ROLE_HOOKS: dict[Role, str] = {
     "saver": "llmreg_register_savers",
     "loader": "llmreg_register_loaders",
@@ -431,7 +430,7 @@ class PluginManager:
                     "register('name', factory) or register('name', 'module:attr')"
                 )
             return Registration(name, factory, plugin, dist)
-        role = cast(Role, table)
+        role = cast("Role", table)
         if len(args) == 2:
             kind, path = args
             if not isinstance(kind, str) or not kind or not _is_import_path(path):
@@ -478,7 +477,7 @@ class PluginManager:
                 try:
                     obj = _import(reg.obj)
                     if table != "provider":
-                        kind = _kind_of(cast(Role, table), obj)
+                        kind = _kind_of(cast("Role", table), obj)
                         if kind != name:
                             raise PluginLoadError(f"{reg.obj} has KIND {kind!r}, not {name!r}")
                     elif not callable(obj):
@@ -558,7 +557,7 @@ class PluginManager:
             UnknownKindError: no plugin provides it; lists what is installed.
             PluginConflictError: two plugins provide it.
         """
-        return cast(type[Component], self.resolve(role, kind))
+        return cast("type[Component]", self.resolve(role, kind))
 
     def build(self, role: Role, config: Mapping[str, Any] | Component) -> Component:
         """Validate a config naming a KIND into the registered class, bound to this manager.
@@ -569,10 +568,11 @@ class PluginManager:
         """
         from pydantic import ValidationError
 
+        from llmreg.bases import Component
         from llmreg.definition import describe_validation_error
 
         if isinstance(config, Component):
-            if not isinstance(config, ROLE_BASES[role]):
+            if not isinstance(config, role_base(role)):
                 raise ConfigError(f"{type(config).__name__} is not a {role}")
             if config._manager is None:
                 config.bind(self)
@@ -596,18 +596,21 @@ class PluginManager:
     def saver(self, config: Mapping[str, Any] | None = None) -> Saver:
         """Build a :class:`Saver` from a config such as ``{"KIND": "FolderSaver"}`` (default:
         the installed default saver)."""
-        return cast(Saver, self.build("saver", self.default("saver") if config is None else config))
+        return cast(
+            "Saver", self.build("saver", self.default("saver") if config is None else config)
+        )
 
     def loader(self, config: Mapping[str, Any] | None = None) -> Loader:
         """Build a :class:`Loader` from a config (default: the installed default loader)."""
         return cast(
-            Loader, self.build("loader", self.default("loader") if config is None else config)
+            "Loader", self.build("loader", self.default("loader") if config is None else config)
         )
 
     def register(self, config: Mapping[str, Any] | None = None) -> Register:
         """Build a :class:`Register` from a config (default: the installed default register)."""
         return cast(
-            Register, self.build("register", self.default("register") if config is None else config)
+            "Register",
+            self.build("register", self.default("register") if config is None else config),
         )
 
     def client_factory(self, provider: str) -> Callable[[ModelDefinition], Client]:
@@ -729,8 +732,19 @@ def _import(path: str) -> Any:
     return obj
 
 
+def role_base(role: Role) -> type[Component]:
+    """The base class of ``role``: :class:`~llmreg.bases.Saver`, ``Loader`` or ``Register``.
+
+    Imported on use: the bases are pydantic models, which ``llmreg plugins`` never needs.
+    """
+    from llmreg.bases import Loader, Register, Saver
+
+    bases: dict[str, type[Component]] = {"saver": Saver, "loader": Loader, "register": Register}
+    return bases[role]
+
+
 def _kind_of(role: Role, cls: Any) -> str:
-    base = ROLE_BASES[role]
+    base = role_base(role)
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginLoadError(
             f"{cls!r} was registered as a {role}, but it is not a subclass of "

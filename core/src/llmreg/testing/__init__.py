@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from llmreg import echo as _echo_module
-from llmreg.echo import EchoClient
+from llmreg.echo_client import EchoClient
 from llmreg.manager import PluginManager, create_plugin_manager, get_plugin_manager
 
 

@@ -53,7 +53,7 @@ from pydantic import ValidationError
 from llmreg.bases import Adapter, Component, Loader, Register, Role, Saver
 from llmreg.client import Client, Completion
 from llmreg.definition import ModelDefinition
-from llmreg.echo import EchoClient
+from llmreg.echo_client import EchoClient
 from llmreg.errors import (
     ConfigError,
     LlmregError,
