@@ -1,0 +1,153 @@
+"""Secret values, every form in which they show up in text, and masking them.
+
+A secret (an API key, a header value, a password) rarely reaches a message as
+it is: an HTTP library quotes it with ``repr`` (``b'Bearer sk-…\\n'``), JSON
+escapes it, a URL percent-encodes it, a log line collapses its whitespace.
+:func:`secret_forms` lists those forms; :func:`redact` replaces every one of
+them, and the password part of any ``scheme://user:password@host`` URL, with
+:data:`MASK`. :class:`RedactingFilter` does the same to log records.
+
+Pure standard library; importing this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable
+
+#: What replaces a secret.
+MASK = "***"
+#: Shorter values are not masked: masking ``"a"`` would garble every message.
+MIN_SECRET_CHARS = 4
+
+#: The user-info part of a URL: ``scheme://`` then anything up to ``@`` that is not a
+#: ``/``, whitespace or another ``@`` (the host follows the ``@``).
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/\s@'\"]+)@")
+
+
+def _escaped_forms(value: str) -> set[str]:
+    """The forms of one value: raw, ``repr``, bytes ``repr``, JSON, escaped, URL-encoded."""
+    forms = {value}
+    forms.add(repr(value)[1:-1])
+    forms.add(repr(value.encode("utf-8", "surrogatepass"))[2:-1])
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(value.encode("unicode_escape").decode("ascii"))
+    forms.add(urllib.parse.quote(value, safe=""))
+    forms.add(urllib.parse.quote(value))
+    forms.add(urllib.parse.quote_plus(value, safe=""))
+    return forms
+
+
+def secret_forms(value: str) -> set[str]:
+    """Return every form in which ``value`` can appear in a message or log line.
+
+    The raw value; its ``repr`` (as an exception message quotes it) and the
+    ``repr`` of its UTF-8 bytes (as ``b'...'``); its JSON and ``unicode_escape``
+    forms; its URL-encoded forms (``quote``, ``quote_plus``); and the same for
+    the value with its surrounding whitespace stripped and with its runs of
+    whitespace collapsed to one space (as a one-line error message shows it).
+    Forms shorter than :data:`MIN_SECRET_CHARS` are left out.
+
+    Example:
+        >>> {"sk-a b", "sk-a b\\\\n", "sk-a%20b"} <= secret_forms("sk-a b\\n")
+        True
+    """
+    if not isinstance(value, str) or not value:
+        return set()
+    variants = {value, value.strip(), " ".join(value.split())}
+    forms: set[str] = set()
+    for variant in variants:
+        if variant:
+            forms |= _escaped_forms(variant)
+    return {form for form in forms if len(form) >= MIN_SECRET_CHARS}
+
+
+def mask_userinfo(text: str) -> str:
+    """Return ``text`` with the user-info of every URL in it masked.
+
+    Example:
+        >>> mask_userinfo("see http://user:pass@host/v1 now")
+        'see http://***@host/v1 now'
+    """
+    return _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Return ``text`` with every form of every secret, and URL user-info, masked.
+
+    Longer forms are replaced first, so that a form that contains another is
+    masked whole.
+
+    Example:
+        >>> redact("Illegal header value b'Bearer sk-abcd\\\\n'", ["sk-abcd\\n"])
+        "Illegal header value b'Bearer ***'"
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    forms: set[str] = set()
+    for secret in secrets:
+        forms |= secret_forms(secret)
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, MASK)
+    return mask_userinfo(text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in each record's message and traceback.
+
+    Args:
+        secrets: the secret values, or a callable returning them (asked per record,
+            so that secrets learnt later are masked too).
+        name: as :class:`logging.Filter`'s.
+
+    Attach it to a handler (``handler.addFilter(f)``): the record's message is
+    formatted and masked, its arguments dropped, and its exception text and
+    stack info masked too. URL user-info is masked whatever the secrets.
+    """
+
+    def __init__(
+        self, secrets: Iterable[str] | Callable[[], Iterable[str]] = (), name: str = ""
+    ) -> None:
+        super().__init__(name)
+        self._lock = threading.Lock()
+        self._source: Callable[[], Iterable[str]] | None = None
+        self._secrets: set[str] = set()
+        if callable(secrets):
+            self._source = secrets
+        else:
+            self._secrets = {s for s in secrets if isinstance(s, str)}
+
+    def add(self, values: Iterable[str]) -> None:
+        """Remember more secret values."""
+        with self._lock:
+            self._secrets.update(v for v in values if isinstance(v, str))
+
+    def secrets(self) -> set[str]:
+        """The secret values masked now."""
+        with self._lock:
+            values = set(self._secrets)
+        if self._source is not None:
+            values.update(v for v in self._source() if isinstance(v, str))
+        return values
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; never drops it."""
+        secrets = self.secrets()
+        record.msg = redact(record.getMessage(), secrets)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, secrets)
+        return True
+
+
+__all__ = ["MASK", "MIN_SECRET_CHARS", "RedactingFilter", "mask_userinfo", "redact", "secret_forms"]
