@@ -11,7 +11,7 @@ from typing import Any
 
 from llmreg.client import Client, Completion
 from llmreg.errors import PredictionError, ProviderError, SchemaError
-from llmreg.schemas import Inputs, Outputs, Params, Request, Result
+from llmreg.schemas import Inputs, Outputs, Params, Request, Result, check_row_sizes
 
 #: Batch params that override row generation settings.
 GENERATION_PARAMS = ("temperature", "max_tokens", "top_p", "seed", "stop")
@@ -33,6 +33,8 @@ def split_params(params: dict[str, Any] | None) -> tuple[dict[str, Any], bool, i
     Raises:
         SchemaError: an unknown param, or a value of the wrong type.
     """
+    if params is not None and not isinstance(params, dict):
+        raise SchemaError(f"params must be a dict, not {type(params).__name__}")
     params = dict(params or {})
     strict = params.pop("strict", False)
     if not isinstance(strict, bool):
@@ -107,6 +109,8 @@ class Predictor:
         self, inputs: Inputs, params: dict[str, Any] | None
     ) -> tuple[list[Request], bool, int]:
         overrides, strict, concurrency = split_params(params)
+        prompt = getattr(getattr(self.client, "definition", None), "system_prompt", None)
+        check_row_sizes(inputs.rows, prompt)
         return apply_params(inputs, overrides), strict, concurrency or self.concurrency
 
     def _finish(self, rows: list[Request], strict: bool, results: list[Any]) -> Outputs:
