@@ -7,6 +7,8 @@ libraries are imported by the plugins, inside the command, never before.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -22,9 +24,10 @@ from llmreg.cli.components import (
     version_of,
     version_record,
 )
-from llmreg.cli.store import say_store, use_store
-from llmreg.errors import ConfigError, RegistrationError
+from llmreg.cli.store import naming_store, say_store, shown_store, use_store
+from llmreg.errors import ConfigError, LlmregError, RegistrationError
 from llmreg.hashing import CONTENT_HASH_KEY
+from llmreg.uris import check_registration
 
 
 @click.command()
@@ -42,38 +45,67 @@ def save(
     tags: dict[str, str],
     as_json: bool,
 ) -> None:
-    """Save the model definition in CONFIG.json; optionally register it and set an alias."""
+    """Save the model definition in CONFIG.json; optionally register it and set an alias.
+
+    The name, alias and tags are checked before anything is written. Should the
+    registry still refuse after the save, the error names what was written and
+    the command that finishes the job.
+    """
     from llmreg.definition import ModelDefinition
 
     if not do_register and (name or alias or tags):
         raise click.UsageError("--name, --alias and --tag go with --register")
     if do_register and not name:
         raise click.UsageError("--register needs --name NAME")
+    if do_register:
+        check_registration(name, alias, tags)
     definition = ModelDefinition.from_file(config)
     add_secrets(definition.resolved_secrets())
     store = use_store()
-    # Build every component before anything is written: a bad KIND or tag fails first.
-    saver = build_saver()
-    registrar = build_register(tags) if do_register else None
-    mover = build_alias_register() if alias else None
-    result: dict[str, Any] = {"model_uri": model_uri_of(saver.save(definition))}
-    if registrar is not None and name:
-        version = registrar.register(name, result["model_uri"])
-        result["registered"] = version_record(version, name)
-        if mover is not None and alias:
-            version_number = version_of(version)
-            if version_number is None:
-                raise RegistrationError(
-                    f"the register returned no version number for {name!r} ({version!r}); "
-                    f"promote it with: llmreg promote {name} VERSION --alias {alias}"
-                )
-            mover.promote(name, version_number, alias)
-            result["registered"]["alias"] = alias
-            result["registered"]["alias_uri"] = f"models:/{name}@{alias}"
+    with naming_store(store):
+        # Build every component before anything is written: a bad KIND or tag fails first.
+        saver = build_saver()
+        registrar = build_register(tags) if do_register else None
+        mover = build_alias_register() if alias else None
+        result: dict[str, Any] = {"model_uri": model_uri_of(saver.save(definition))}
+        if registrar is not None and name:
+            uri = result["model_uri"]
+            with _written(
+                f"the model was saved as {uri} but not registered; to finish: "
+                f"llmreg register {uri} --name {name}"
+            ):
+                version = registrar.register(name, uri)
+            result["registered"] = version_record(version, name)
+            if mover is not None and alias:
+                version_number = version_of(version)
+                if version_number is None:
+                    raise RegistrationError(
+                        f"the register returned no version number for {name!r} ({version!r}); "
+                        f"promote it with: llmreg promote {name} VERSION --alias {alias}"
+                    )
+                with _written(
+                    f"version {version_number} of {name!r} was registered, the alias "
+                    f"was not set; to finish: llmreg promote {name} {version_number} "
+                    f"--alias {alias}"
+                ):
+                    mover.promote(name, version_number, alias)
+                result["registered"]["alias"] = alias
+                result["registered"]["alias_uri"] = f"models:/{name}@{alias}"
     lines = [f"saved: {result['model_uri']}"]
     if "registered" in result:
         lines += _registered_lines(result["registered"])
     _finish(result, store, as_json, lines)
+
+
+@contextlib.contextmanager
+def _written(note: str) -> Iterator[None]:
+    """On a typed error in the block, add what was already written (and how to finish)."""
+    try:
+        yield
+    except LlmregError as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (f"{exc.args[0]} [{note}]", *exc.args[1:])
+        raise
 
 
 @click.command()
@@ -83,8 +115,10 @@ def save(
 @json_option
 def register(model_uri: str, name: str, tags: dict[str, str], as_json: bool) -> None:
     """Register the saved model at MODEL_URI as a new version of NAME."""
+    check_registration(name, None, tags)
     store = use_store()
-    version = build_register(tags).register(name, model_uri)
+    with naming_store(store):
+        version = build_register(tags).register(name, model_uri)
     record = version_record(version, name)
     result = {"model_uri": model_uri, "registered": record}
     _finish(result, store, as_json, _registered_lines(record))
@@ -98,7 +132,8 @@ def register(model_uri: str, name: str, tags: dict[str, str], as_json: bool) -> 
 def promote(name: str, version: str, alias: str, as_json: bool) -> None:
     """Point ALIAS of NAME at VERSION, recording the move."""
     store = use_store()
-    moved = build_alias_register().promote(name, version, alias)
+    with naming_store(store):
+        moved = build_alias_register().promote(name, version, alias)
     result = _alias_record(name, alias, version_of(moved) or version)
     _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
 
@@ -110,7 +145,8 @@ def promote(name: str, version: str, alias: str, as_json: bool) -> None:
 def rollback(name: str, alias: str, as_json: bool) -> None:
     """Point ALIAS of NAME back at the version that held it before the last move."""
     store = use_store()
-    moved = build_alias_register().rollback(name, alias)
+    with naming_store(store):
+        moved = build_alias_register().rollback(name, alias)
     result = _alias_record(name, alias, version_of(moved))
     _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
 
@@ -121,9 +157,10 @@ def rollback(name: str, alias: str, as_json: bool) -> None:
 def versions(name: str, as_json: bool) -> None:
     """List the versions of NAME with their aliases, content hash and tags."""
     store = use_store()
-    rows = build_alias_register().versions(name)
+    with naming_store(store):
+        rows = build_alias_register().versions(name)
     if as_json:
-        emit_json({"name": name, "versions": rows, "store": store})
+        emit_json({"name": name, "versions": rows, "store": shown_store(store)})
         return
     say_store(store)
     if not rows:
@@ -132,7 +169,9 @@ def versions(name: str, as_json: bool) -> None:
         aliases = ",".join(row.get("aliases") or []) or "-"
         digest = row.get("content_hash") or (row.get("tags") or {}).get(CONTENT_HASH_KEY) or "-"
         tags = " ".join(
-            f"{k}={v}" for k, v in sorted((row.get("tags") or {}).items()) if k != CONTENT_HASH_KEY
+            f"{one_line(k)}={one_line(v)}"
+            for k, v in sorted((row.get("tags") or {}).items())
+            if k != CONTENT_HASH_KEY
         )
         click.echo(f"{row.get('version')}\t{aliases}\t{digest}\t{tags}".rstrip())
 
@@ -143,7 +182,8 @@ def versions(name: str, as_json: bool) -> None:
 def show(model_uri: str, as_json: bool) -> None:
     """Show what is known of MODEL_URI: definition (no secrets), version, alias, run, hash."""
     store = use_store()
-    adapter = build_loader().load(model_uri)
+    with naming_store(store):
+        adapter = build_loader().load(model_uri)
     definition = adapter.definition
     if definition is not None:
         add_secrets(definition.resolved_secrets())
@@ -155,18 +195,41 @@ def show(model_uri: str, as_json: bool) -> None:
         "definition": definition.persistable() if definition is not None else None,
     }
     if as_json:
-        emit_json({**result, "store": store})
+        emit_json({**result, "store": shown_store(store)})
         return
     say_store(store)
     click.echo(f"model_uri: {model_uri}")
     for key, value in sorted(result["info"].items()):
         if key != "model_uri" and value is not None:
-            click.echo(f"{key}: {value}")
+            click.echo(f"{key}: {one_line(str(value))}")
     if result["content_hash"]:
         click.echo(f"content_hash: {result['content_hash']}")
     if definition is not None:
         click.echo("definition:")
         click.echo("  " + definition.to_json().replace("\n", "\n  "))
+
+
+#: Characters that would start a new line (or column) of one-line-per-version output.
+_BREAKS = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    r"""Return ``text`` with backslashes, control characters and line separators escaped.
+
+    Example:
+        >>> one_line("a\nb\tc")
+        'a\\nb\\tc'
+    """
+    out = []
+    for char in str(text):
+        code = ord(char)
+        if char in _BREAKS:
+            out.append(_BREAKS[char])
+        elif code < 0x20 or 0x7F <= code < 0xA0 or code in (0x2028, 0x2029):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _registered_hash(info: dict[str, Any]) -> str | None:
@@ -205,7 +268,7 @@ def _finish(
     result: dict[str, Any], store: dict[str, Any] | None, as_json: bool, lines: list[str]
 ) -> None:
     if as_json:
-        emit_json({**result, "store": store})
+        emit_json({**result, "store": shown_store(store)})
         return
     say_store(store)
     for line in lines:
