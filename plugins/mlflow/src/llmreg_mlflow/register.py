@@ -6,6 +6,7 @@ that ``llmreg plugins`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,7 +16,7 @@ from pydantic import Field, field_validator
 from llmreg.bases import AliasRegister
 from llmreg.errors import RegistrationError
 from llmreg.hashing import CONTENT_HASH_KEY
-from llmreg.uris import check_alias, check_model_name, check_version
+from llmreg.uris import check_alias, check_model_name, check_registration, check_version
 from llmreg_mlflow import history as audit
 from llmreg_mlflow.content import Source, inspect_model, resolve_source
 from llmreg_mlflow.errors import (
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 _POLL_S = 0.5
 #: How many times a version creation is tried when the store reports a transient conflict.
 _CREATE_ATTEMPTS = 5
+#: How many times an alias is set again while concurrent moves keep changing the trail.
+_SETTLE_ATTEMPTS = 50
 
 
 class MlflowRegister(AliasRegister):
@@ -98,11 +101,13 @@ class MlflowRegister(AliasRegister):
         existing version and creates none, unless ``force`` is true.
 
         Raises:
-            RegistrationError: ``name`` is invalid, ``model_uri`` does not exist or is not
-                a model (nothing is created), or the registry refused or failed.
+            RegistrationInputError: ``name`` or a tag breaks MLflow's rules (checked first,
+                nothing is written); a :class:`RegistrationError`.
+            RegistrationError: ``model_uri`` does not exist or is not a model (nothing is
+                created), or the registry refused or failed.
             StoreUnavailableError: the store cannot be reached.
         """
-        name = check_model_name(name, RegistrationError)
+        check_registration(name, None, self.tags, model_tags=self.model_tags)  # before any write
         if not isinstance(model_uri, str) or not model_uri.strip():
             raise RegistrationError(f"model_uri must be a non-empty string, got {model_uri!r}")
         client = self.client()
@@ -275,8 +280,8 @@ class MlflowRegister(AliasRegister):
         alias = check_alias(alias)
         client = self.client()
         with translated_errors(f"rolling back @{alias} of {name!r}"):
-            entries = self._history(client, name, alias)
-            target_number = audit.rollback_target(entries)
+            moves = self._trail(client, name, alias)
+            target_number = audit.rollback_target([entry for _, entry in moves])
             if target_number is None:
                 raise RegistrationError(
                     f"cannot roll back @{alias} of {name!r}: no earlier version is recorded "
@@ -291,7 +296,7 @@ class MlflowRegister(AliasRegister):
                     f"cannot roll back @{alias} of {name!r} to version {target_number}: "
                     f"it no longer exists ({exc}); promote another version instead"
                 ) from exc
-            return self._move(client, name, alias, target, "rollback", entries)
+            return self._move(client, name, alias, target, "rollback", moves)
 
     def _move(
         self,
@@ -300,34 +305,87 @@ class MlflowRegister(AliasRegister):
         alias: str,
         target: ModelVersion,
         action: str,
-        entries: list[dict[str, Any]] | None = None,
+        moves: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> ModelVersion:
+        """Record the move as its own tag, then set the alias to what the trail says.
+
+        Concurrent moves never overwrite each other's record (one tag each), and
+        :meth:`_settle` makes the alias agree with the whole trail, whichever
+        writer sets it last.
+        """
         previous = self._alias_version(client, name, alias)
         number = int(target.version)
-        if entries is None:
-            entries = self._history(client, name, alias)
         if action == "promote" and previous == number:
             return target
-        client.set_registered_model_alias(name, alias, str(number))
-        moved = audit.record(
-            entries, version=number, previous=previous, action=action, limit=self.history_limit
-        )
-        client.set_registered_model_tag(name, audit.history_tag(alias), audit.dump(moved))
+        if moves is None:
+            moves = self._trail(client, name, alias)
+        key = audit.new_move_key([k for k, _ in moves if k])
+        value = audit.move_value(alias, version=number, previous=previous, action=action)
+        client.set_registered_model_tag(name, key, value)
+        self._settle(client, name, alias)
+        self._prune(client, name, alias)
         return client.get_model_version(name, str(number))
+
+    def _settle(self, client: MlflowClient, name: str, alias: str) -> None:
+        """Set the alias to the trail's version, and again while the trail moved meanwhile.
+
+        Every writer does this after recording its move, so the last alias write
+        is checked against a trail read after it: once no writer is left, the
+        alias holds the version the whole trail gives.
+        """
+        wanted = self._trail_version(client, name, alias)
+        for _ in range(_SETTLE_ATTEMPTS):
+            if wanted is None:
+                return
+            client.set_registered_model_alias(name, alias, str(wanted))
+            now = self._trail_version(client, name, alias)
+            if now == wanted:
+                return
+            wanted = now
+        logger.warning(
+            "@%s of %r kept moving while it was set; the last writer sets it", alias, name
+        )
+
+    def _trail_version(self, client: MlflowClient, name: str, alias: str) -> int | None:
+        moves = self._trail(client, name, alias)
+        return audit.replay([entry for _, entry in moves])[1] if moves else None
+
+    def _prune(self, client: MlflowClient, name: str, alias: str) -> None:
+        """Drop the moves of ``alias`` beyond ``history_limit`` (another writer may too)."""
+        from mlflow.exceptions import MlflowException
+
+        moves = self._trail(client, name, alias)
+        old = audit.expired(moves, self.history_limit)
+        if not old:
+            return
+        kept_legacy = [entry for key, entry in moves[len(old) :] if not key]
+        if any(not key for key, _ in old):
+            legacy = audit.history_tag(alias)
+            if kept_legacy:
+                client.set_registered_model_tag(name, legacy, audit.dump(kept_legacy))
+            else:
+                with contextlib.suppress(MlflowException):
+                    client.delete_registered_model_tag(name, legacy)
+        for key, _ in old:
+            if key:
+                with contextlib.suppress(MlflowException):
+                    client.delete_registered_model_tag(name, key)
 
     def _alias_version(self, client: MlflowClient, name: str, alias: str) -> int | None:
         model = client.get_registered_model(name)
         holder = (model.aliases or {}).get(alias)
         return int(holder) if holder is not None else None
 
-    def _history(self, client: MlflowClient, name: str, alias: str) -> list[dict[str, Any]]:
-        tag = audit.history_tag(alias)
-        return audit.parse_history(client.get_registered_model(name).tags.get(tag), tag)
+    def _trail(
+        self, client: MlflowClient, name: str, alias: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        return audit.trail(client.get_registered_model(name).tags or {}, alias)
 
     def history(self, name: str, alias: str = "champion") -> list[dict[str, Any]]:
         """Return the recorded moves of ``alias``, oldest first.
 
-        Each move is ``{"version", "previous", "at", "action"}`` (``at`` in UTC, ISO 8601).
+        Each move is ``{"version", "previous", "at", "action"}`` (``at`` in UTC, ISO 8601);
+        ``previous`` is the version before the move, as the whole trail gives it.
 
         Raises:
             ModelNotFoundError: the registered model does not exist.
@@ -335,7 +393,8 @@ class MlflowRegister(AliasRegister):
         name = check_model_name(name)
         alias = check_alias(alias)
         with translated_errors(f"reading the history of @{alias} of {name!r}"):
-            return self._history(self.client(), name, alias)
+            moves = self._trail(self.client(), name, alias)
+        return audit.replay([entry for _, entry in moves])[0]
 
     # --- listing -------------------------------------------------------------
 
