@@ -1,7 +1,9 @@
 """Turn what the openai SDK raises into llmreg's typed provider errors.
 
 Every message names the model and the endpoint, says what to do, and never
-carries the API key: the SDK's own text is scrubbed of it before use.
+carries the API key: the SDK's own text is scrubbed of it, in every form it
+can take there (raw, quoted by ``repr`` as ``b'Bearer …'``, JSON-escaped,
+URL-encoded), before use.
 """
 
 from __future__ import annotations
@@ -20,17 +22,32 @@ from llmreg.errors import (
     ProviderTimeoutError,
     ProviderUnreachableError,
 )
+from llmreg.secrets import MASK as _MASK
+from llmreg.secrets import redact
 
 #: What replaces a secret found in an error text.
-MASK = "***"
+MASK = _MASK
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    """Return ``text`` with every secret replaced by :data:`MASK`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
+    """Return ``text`` with every form of every secret (and URL user-info) masked."""
+    return redact(text, [s for s in secrets if s])
+
+
+def _unsendable(exc: BaseException) -> BaseException | None:
+    """The error that kept a request from being sent (an illegal header), if that is it."""
+    import httpx
+
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, httpx.LocalProtocolError | UnicodeEncodeError):
+            return link
+        if type(link).__name__ == "LocalProtocolError":  # h11's own
+            return link
+        link = link.__cause__ or link.__context__
+    return None
 
 
 def _error_message(error: object) -> object:
@@ -63,6 +80,15 @@ def provider_error(
     """Map an exception raised while calling ``where`` (model and endpoint) to a typed error."""
     detail = scrub(_detail(exc), secrets)
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    unsendable = _unsendable(exc)
+    if unsendable is not None:
+        return ProviderError(
+            f"the request to {where} could not be sent: a header value (the api_key, or one "
+            "of extra_headers) holds a character HTTP cannot carry, such as a newline or a "
+            f"non-ASCII letter ({type(unsendable).__name__}: "
+            f"{scrub(str(unsendable), secrets)}). Fix the value; it is not shown.",
+            attempts=attempts,
+        )
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return ProviderAuthenticationError(
