@@ -337,7 +337,7 @@ class MlflowRegister(AliasRegister):
         for _ in range(_SETTLE_ATTEMPTS):
             if wanted is None:
                 return
-            client.set_registered_model_alias(name, alias, str(wanted))
+            self._set_alias(client, name, alias, wanted)
             now = self._trail_version(client, name, alias)
             if now == wanted:
                 return
@@ -345,6 +345,24 @@ class MlflowRegister(AliasRegister):
         logger.warning(
             "@%s of %r kept moving while it was set; the last writer sets it", alias, name
         )
+
+    def _set_alias(self, client: MlflowClient, name: str, alias: str, version: int) -> None:
+        """Set the alias; retry when a concurrent writer's insert of the same alias row won.
+
+        The store inserts an alias row the first time an alias is set: two writers
+        doing so at once make one of them fail on the unique constraint (or a busy
+        sqlite file); once the row exists, setting it again updates it.
+        """
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                client.set_registered_model_alias(name, alias, str(version))
+                return
+            except MlflowException as exc:
+                if attempt == _CREATE_ATTEMPTS or not _is_conflict(exc):
+                    raise
+            time.sleep(0.05 * attempt)
 
     def _trail_version(self, client: MlflowClient, name: str, alias: str) -> int | None:
         moves = self._trail(client, name, alias)
@@ -450,6 +468,18 @@ def _all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
 def _is_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "database is locked" in text or "giving up after" in text
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A lost race on a row another writer inserted at the same moment, or a busy store."""
+    text = str(exc).lower()
+    return (
+        _is_transient(exc)
+        or error_code(exc) in ALREADY_EXISTS_CODES
+        or "unique constraint" in text
+        or "integrityerror" in text
+        or "duplicate key" in text
+    )
 
 
 __all__ = ["MlflowRegister"]
