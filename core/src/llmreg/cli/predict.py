@@ -234,9 +234,9 @@ def check_output(output: str, resume: bool) -> Path:
             ``--resume`` was not given (they are never overwritten).
     """
     target = Path(output)
-    partial = partial_path(target)
-    if target.is_dir():
+    if target.is_dir() or not target.name:
         raise ConfigError(f"cannot write {output}: it is a folder; give a file path for --output")
+    partial = partial_path(target)
     if not target.parent.is_dir():
         raise ConfigError(f"cannot write {output}: folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK | os.X_OK):
