@@ -93,10 +93,10 @@ def add_secrets(values: list[str]) -> None:
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every remembered secret replaced by ``***``."""
-    for secret in _SECRETS:
-        text = text.replace(secret, "***")
-    return text
+    """Return ``text`` with every remembered secret (in every form) and URL user-info masked."""
+    from llmreg.secrets import redact as redact_forms
+
+    return redact_forms(text, _SECRETS)
 
 
 class RedactingFormatter(logging.Formatter):
