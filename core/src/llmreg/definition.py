@@ -566,6 +566,7 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     errors = exc.errors()
     for err in errors[:MAX_PROBLEMS]:
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        where = where if len(where) <= 200 else f"{where[:200]}…"
         message = str(err["msg"])
         problems.append(f"{where}: {message[:300]}")
     more = len(errors) - MAX_PROBLEMS

@@ -156,7 +156,7 @@ def describe_problems(exc: ValidationError, prefix: str = "") -> str:
     """
     errors = exc.errors()
     shown = [
-        f"{prefix}{'.'.join(str(p) for p in e['loc']) or '(root)'}: {str(e['msg'])[:300]}"
+        f"{prefix}{'.'.join(str(p) for p in e['loc'])[:200] or '(root)'}: {str(e['msg'])[:300]}"
         for e in errors[:MAX_PROBLEMS]
     ]
     more = len(errors) - MAX_PROBLEMS

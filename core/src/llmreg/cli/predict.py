@@ -368,7 +368,7 @@ class _Job:
             ConfigError: the kept rows do not match the prompts file (more rows, or
                 another ``id`` at the same place).
         """
-        text = partial.read_text(encoding="utf-8")
+        text = partial.read_text(encoding="utf-8", errors="replace")
         kept: list[str] = []
         for line in text.split("\n"):
             try:
