@@ -183,7 +183,9 @@ def test_promote_to_a_missing_version_is_one_typed_line(run, config):
     run("save", str(config), "--register", "--name", "chat")
     done = run("promote", "chat", "7")
     assert done.exit_code == 1
-    assert done.stderr == "error: ModelNotFoundError: chat has no version 7\n"
+    # one line; where a store is configured, the line names it
+    assert done.stderr.startswith("error: ModelNotFoundError: chat has no version 7")
+    assert done.stderr.count("\n") == 1
 
 
 def test_rollback_without_history_is_a_registration_error(run, config):
@@ -282,3 +284,81 @@ def test_a_usage_error_under_json_keeps_exit_code_2(run, config):
     assert done.exit_code == 2
     error = json.loads(done.stdout)["error"]
     assert error["type"] == "UsageError" and "--register needs --name" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--name", "a/b"], "invalid registered model name 'a/b'"),
+        (["--name", ".."], "invalid registered model name '..'"),
+        (["--name", "a@b"], "invalid registered model name"),
+        (["--name", "a\x01b"], "invalid registered model name"),
+        (["--name", "caf\u00e9"], "invalid registered model name"),
+        (["--name", "x" * 257], "invalid registered model name"),
+        (["--name", "chat", "--alias", "1"], "invalid alias '1'"),
+        (["--name", "chat", "--alias", "latest"], "reserves 'latest'"),
+        (["--name", "chat", "--tag", "k=" + "v" * 100_001], "100,001 characters"),
+    ],
+)
+def test_names_aliases_and_tags_are_checked_before_anything_is_written(
+    run, config, tmp_path, args, says
+):
+    done = run("save", str(config), "--register", *args)
+    assert done.exit_code == 1
+    assert done.stderr.startswith("error: RegistrationInputError: ")
+    assert says in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "model").exists()  # nothing was saved
+    assert list((tmp_path / "registry").iterdir()) == []  # nothing was registered
+
+
+def test_register_checks_its_tags_first(run, config, tmp_path):
+    saved = json.loads(run("save", str(config), "--json").stdout)
+    done = run("register", saved["model_uri"], "--name", "chat", "--tag", "k=" + "v" * 100_001)
+    assert done.exit_code == 1 and "RegistrationInputError" in done.stderr
+    assert list((tmp_path / "registry").iterdir()) == []
+
+
+def test_a_failure_after_the_save_names_what_was_written(run, config, tmp_path, monkeypatch):
+    def refuse(self, name, model_uri):
+        raise RegistrationError("the registry refused")
+
+    monkeypatch.setattr(FileRegister, "register", refuse)
+    done = run("save", str(config), "--register", "--name", "chat")
+    assert done.exit_code == 1
+    uri = f"folder:{tmp_path / 'model'}"
+    assert "the registry refused [the model was saved as " in done.stderr
+    assert f"llmreg register {uri} --name chat" in done.stderr
+
+
+def test_an_alias_failure_after_the_register_names_the_version(run, config, monkeypatch):
+    def refuse(self, name, version, alias="champion"):
+        raise RegistrationError("the alias could not be set")
+
+    monkeypatch.setattr(FileRegister, "promote", refuse)
+    done = run("save", str(config), "--register", "--name", "chat", "--alias", "prod")
+    assert done.exit_code == 1
+    assert "version 1 of 'chat' was registered" in done.stderr
+    assert "llmreg promote chat 1 --alias prod" in done.stderr
+
+
+def test_versions_output_keeps_one_line_per_version(run, config, monkeypatch):
+    monkeypatch.setenv(
+        "LLMREG_REGISTER",
+        json.dumps(
+            {
+                "KIND": "FileRegister",
+                "root": str(Path.cwd() / "registry"),
+                "tags": {"note": "line one\nline two\tcol\\x", "sep": "a\u2028b"},
+            }
+        ),
+    )
+    assert run("save", str(config), "--register", "--name", "chat").exit_code == 0
+    lines = run("versions", "chat").stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].split("\t")[3] == "note=line one\\nline two\\tcol\\\\x sep=a\\u2028b"
+
+
+def test_a_deeply_nested_kind_option_is_a_config_error(run, config):
+    done = run("--saver", '{"a": ' + "[" * 100_000, "save", str(config))
+    assert done.exit_code == 1
+    assert done.stderr.startswith("error: ConfigError: the saver config is nested too deeply")

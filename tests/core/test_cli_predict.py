@@ -119,8 +119,8 @@ def test_predict_text_that_fails_exits_1_with_one_line(tmp_path, model):
         (b"\xff\xfe not utf-8\n", "SchemaError: prompts file {path} is not UTF-8 text"),
         (b'"ok"\n{not json\n', "SchemaError: prompts file {path} line 2 is not JSON"),
         (b"\n\n", "SchemaError: prompts file {path} has no rows"),
-        (b'{"prompt": "x"}\n', "SchemaError: prediction input is invalid: rows.0.prompt"),
-        (b'{"messages": [{"content": "x"}]}\n', "rows.0.messages.0.role: Field required"),
+        (b'{"prompt": "x"}\n', "SchemaError: prompts file {path} has 1 invalid row: line 1"),
+        (b'"a"\n\n{"messages": [{"content": "x"}]}\n', "line 3: messages.0.role: Field required"),
     ],
 )
 def test_bad_prompt_files_are_one_typed_line(tmp_path, model, content, error):

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from llmreg.errors import ConfigError, LlmregError, RegistrationError, StoreUnavailableError
+from llmreg.errors import (
+    ConfigError,
+    LlmregError,
+    RegistrationError,
+    RegistrationInputError,
+    StoreUnavailableError,
+)
 from llmreg_mlflow import MlflowRegister
 from support.mlflow_server import free_port
 
@@ -81,18 +87,50 @@ def test_an_empty_uri(name, no_new_models) -> None:
         MlflowRegister().register(name, "  ")
 
 
-def test_a_failed_first_version_leaves_no_empty_model(name, log_model, no_new_models) -> None:
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        ({"tags": {"notes": "x" * 100_001}}, "100,001 characters"),
+        ({"tags": {"/abs": "v"}}, "invalid tag key"),
+        ({"model_tags": {"k": "x" * 100_001}}, "registered-model tag"),
+    ],
+)
+def test_tags_over_mlflows_limits_are_refused_before_any_write(
+    name, log_model, no_new_models, config, says
+) -> None:
+    info = log_model("refused-early")
+    with pytest.raises(RegistrationInputError, match=says):
+        MlflowRegister(**config).register(name, info.model_uri)
+
+
+def _refuse_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store refuses the version creation itself, after the model was created."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    def refuse(self, *args, **kwargs):
+        raise MlflowException("refused by the store", INVALID_PARAMETER_VALUE)
+
+    monkeypatch.setattr(MlflowClient, "create_model_version", refuse)
+
+
+def test_a_failed_first_version_leaves_no_empty_model(
+    name, log_model, no_new_models, monkeypatch
+) -> None:
     info = log_model("refused")
-    # MLflow refuses a version tag value over 100,000 characters, after the model was created.
-    register = MlflowRegister(tags={"notes": "x" * 100_001})
+    _refuse_versions(monkeypatch)
     with pytest.raises(RegistrationError, match="MLflow refused"):
-        register.register(name, info.model_uri)
+        MlflowRegister().register(name, info.model_uri)
 
 
-def test_a_failed_later_version_keeps_the_model(name, log_model, store) -> None:
+def test_a_failed_later_version_keeps_the_model(name, log_model, store, monkeypatch) -> None:
     MlflowRegister().register(name, log_model("kept").model_uri)
-    with pytest.raises(RegistrationError):
-        MlflowRegister(tags={"notes": "x" * 100_001}).register(name, log_model("nope").model_uri)
+    nope = log_model("nope").model_uri
+    with monkeypatch.context() as patch:
+        _refuse_versions(patch)
+        with pytest.raises(RegistrationError):
+            MlflowRegister().register(name, nope)
     assert name in store.registered_model_names()
     assert [v.version for v in MlflowRegister().versions(name)] == [1]
 

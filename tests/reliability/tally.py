@@ -14,12 +14,23 @@ from collections import Counter, defaultdict
 _LOCK = threading.Lock()
 _COUNTS: defaultdict[str, Counter[str]] = defaultdict(Counter)
 _LATENCIES_MS: list[float] = []
+#: Each class of defect or weak spot checked (``test_attack.py``) -> whether it held.
+_CLASSES: dict[str, bool] = {}
 
 
 def note(group: str, **counts: int) -> None:
     """Add ``counts`` (such as ``tried=1, typed=1``) to ``group``."""
     with _LOCK:
         _COUNTS[group].update(counts)
+
+
+def note_class(name: str, held: bool) -> None:
+    """Record that the class ``name`` was checked, and whether it held (all its checks passed).
+
+    A class checked by several tests holds only if every one of them held.
+    """
+    with _LOCK:
+        _CLASSES[name] = _CLASSES.get(name, True) and held
 
 
 def note_latencies(latencies_ms: list[float]) -> None:
@@ -58,6 +69,15 @@ def _load() -> str:
             f"{c['processes']} processes registering, {c['versions_accounted']}/{c['versions']} "
             "versions accounted for"
         )
+    if c["promoters"]:
+        parts.append(
+            f"{c['promoters']} processes promoting one alias, {c['moves_recorded']}/"
+            f"{c['promoters']} moves recorded, chain {'whole' if c['chain_whole'] else 'broken'}"
+        )
+    if c["first_saves"]:
+        parts.append(
+            f"{c['first_saves']} first saves on a new store, {c['first_saves_ok']} succeeded"
+        )
     if _LATENCIES_MS:
         parts.append(
             f"serve {c['clients']} clients {c['requests']} requests {c['serve_errors']} errors "
@@ -75,10 +95,19 @@ def _secrets(c: Counter[str]) -> str:
     )
 
 
+def _classes() -> str:
+    held = sorted(name for name, ok in _CLASSES.items() if ok)
+    failed = sorted(name for name, ok in _CLASSES.items() if not ok)
+    line = f"attack classes: {len(_CLASSES)} checked, {len(held)} held"
+    return line + (f" (not held: {', '.join(failed)})" if failed else "")
+
+
 def summary_lines() -> list[str]:
     """One line per group that ran, in a fixed order."""
     with _LOCK:
         lines = []
+        if _CLASSES:
+            lines.append(_classes())
         if _COUNTS["bad-inputs"]["tried"]:
             lines.append(_bad_inputs(_COUNTS["bad-inputs"]))
         if _COUNTS["faults"]["tried"]:

@@ -30,15 +30,19 @@ from llmreg import ModelDefinition
 from llmreg.errors import (
     ConfigError,
     ConfigFileNotFoundError,
+    DefinitionError,
     IncompatiblePluginError,
     InvalidModelURIError,
     LlmregError,
     ModelNotFoundError,
     PluginLoadError,
     RegistrationError,
+    RegistrationInputError,
     SchemaError,
     SecretPersistError,
     SecretResolutionError,
+    ServeError,
+    StoreUnavailableError,
     UnknownKindError,
 )
 from llmreg.manager import create_plugin_manager, get_plugin_manager
@@ -48,6 +52,13 @@ from support.openai_server import FakeOpenAIServer
 #: Largest request body the served app of this module accepts (bytes).
 BODY_LIMIT = 256 * 1024
 UNSET_VAR = "LLMREG_RELIABILITY_UNSET_KEY"
+#: A key variable the cases set to a value with a trailing newline, then unset.
+NEWLINE_VAR = "LLMREG_RELIABILITY_NEWLINE_KEY"
+NEWLINE_KEY = "sk-newline-key-0123456789abcdef"
+#: The password of a base_url that carries credentials (it must appear nowhere).
+URL_PASSWORD = "s3cr3t-url-password"
+#: The system prompt of the ``prompted`` model: counted with each row.
+PROMPT_CHARS = 150_000
 #: Test plugins of the core suite, blocked wherever a case sets its own block list.
 TEST_PLUGINS = "llmreg-broken,llmreg-incompatible"
 
@@ -114,6 +125,10 @@ def world(
         alias.promote("chat", 1, "champion")  # type: ignore[attr-defined]
         nokey = save(definition(base, "chat-model", api_key=f"env:{UNSET_VAR}"))
         assert register("nokey", nokey) == 1
+        newline = save(definition(base, "chat-model", api_key=f"env:{NEWLINE_VAR}"))
+        assert register("nlkey", newline) == 1
+        prompted = save(definition(base, "chat-model", system_prompt="p" * PROMPT_CHARS))
+        assert register("prompted", prompted) == 1
         adapter = load("models:/chat/1")
         files = folder / "cases"
         files.mkdir()
@@ -139,6 +154,7 @@ class Case:
         contains: a substring the error message must contain (case-insensitive).
         code: for ``http``, the ``error.code`` of the OpenAI-shaped body.
         status: for ``http``, the HTTP status.
+        absent: text that must appear nowhere in the error (a credential), if any.
     """
 
     id: str
@@ -148,11 +164,18 @@ class Case:
     contains: str
     code: str | None = None
     status: int = 400
+    absent: str | None = None
 
 
-def api(id: str, call: Callable[[World], Any], error: type[LlmregError], contains: str) -> Case:
+def api(
+    id: str,
+    call: Callable[[World], Any],
+    error: type[LlmregError],
+    contains: str,
+    absent: str | None = None,
+) -> Case:
     """A case through the Python API."""
-    return Case(id, "api", call, error, contains)
+    return Case(id, "api", call, error, contains, absent=absent)
 
 
 def http(
@@ -162,9 +185,15 @@ def http(
     return Case(id, "http", call, None, contains, code=code, status=status)
 
 
-def cli(id: str, call: Callable[[World], Any], error: type[LlmregError], contains: str) -> Case:
+def cli(
+    id: str,
+    call: Callable[[World], Any],
+    error: type[LlmregError],
+    contains: str,
+    absent: str | None = None,
+) -> Case:
     """A case through the command line."""
-    return Case(id, "cli", call, error, contains)
+    return Case(id, "cli", call, error, contains, absent=absent)
 
 
 def _load(uri: str) -> Callable[[World], Any]:
@@ -249,8 +278,64 @@ def _cli_file(name: str, content: str | bytes, *args: str) -> Callable[[World], 
     return lambda w: w.cli(*[w.file(name, content) if a == "{file}" else a for a in args])
 
 
+def _cli_save_register(*args: str) -> Callable[[World], Any]:
+    """``llmreg save <good config> --register ARGS``: a bad name, alias or tag."""
+    return lambda w: w.cli("save", w.config("reg.json", w.good()), "--register", *args)
+
+
+def _cli_store(uri: Callable[[World], str], *args: str) -> Callable[[World], Any]:
+    """``llmreg ARGS`` with MLFLOW_TRACKING_URI and MLFLOW_REGISTRY_URI set to ``uri``."""
+
+    def call(w: World) -> Any:
+        target = uri(w)
+        env = {**w.env, "MLFLOW_TRACKING_URI": target, "MLFLOW_REGISTRY_URI": target}
+        return run_cli(list(args), env, w.files)
+
+    return call
+
+
+def _corrupt_db(w: World) -> str:
+    path = w.files / "corrupt.db"
+    path.write_bytes(b"this is not a sqlite database" * 100)
+    return f"sqlite:///{path}"
+
+
+def _with_newline_key(call: Callable[[World], Any]) -> Callable[[World], Any]:
+    """Run ``call`` with the ``nlkey`` model's key variable ending in a newline."""
+
+    def run(w: World) -> Any:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(NEWLINE_VAR, NEWLINE_KEY + "\n")
+            w.env[NEWLINE_VAR] = NEWLINE_KEY + "\n"
+            try:
+                return call(w)
+            finally:
+                w.env.pop(NEWLINE_VAR, None)
+
+    return run
+
+
+def _serve_on_taken_port(w: World) -> Any:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        return w.cli("serve", "models:/chat/1", "--port", str(taken.getsockname()[1]))
+
+
+def _deep(depth: int) -> str:
+    return '{"model": ' + "[" * depth + "]" * depth + "}"
+
+
+def _two_messages(size: int) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": "m" * size}] * 2}
+
+
 OVERSIZED = "x" * (MAX_ROW_CHARS + 1)
 NO_ROLE = {"messages": [{"content": "hi"}]}
+CHAT_HI = [{"role": "user", "content": "hi"}]
+USERINFO_URL = f"http://user:{URL_PASSWORD}@127.0.0.1:9/v1"
 
 CASES: list[Case] = [
     # model URIs
@@ -579,6 +664,301 @@ CASES: list[Case] = [
         ModelNotFoundError,
         "42",
     ),
+    # --- the classes of issue 12 ------------------------------------------------------
+    # untyped errors and loose types, through the Python API
+    api("uri-version-superscript", _load("models:/chat/\u00b2"), InvalidModelURIError, "ASCII"),
+    api("uri-version-full-width", _load("models:/chat/\uff11"), InvalidModelURIError, "ASCII"),
+    api(
+        "uri-alias-trailing-newline",
+        _load("models:/chat@champion\n"),
+        InvalidModelURIError,
+        "alias",
+    ),
+    api("definition-model-none", lambda w: ModelDefinition(model=None), DefinitionError, "model"),
+    api("config-path-not-a-path", lambda w: ModelDefinition.from_file(123), ConfigError, "int"),
+    api(
+        "config-path-a-folder", lambda w: ModelDefinition.from_file(w.files), ConfigError, "folder"
+    ),
+    api(
+        "config-deep-json",
+        lambda w: ModelDefinition.from_file(w.file("deep.json", _deep(50_000))),
+        ConfigError,
+        "nested",
+    ),
+    api(
+        "config-timeout-infinity",
+        lambda w: ModelDefinition.from_file(
+            w.file("inf.json", '{"model": "m", "timeout": Infinity}')
+        ),
+        ConfigError,
+        "Infinity",
+    ),
+    api(
+        "config-max-tokens-true",
+        _config({"model": "m", "max_tokens": True}),
+        ConfigError,
+        "max_tokens",
+    ),
+    api(
+        "config-temperature-true",
+        _config({"model": "m", "temperature": True}),
+        ConfigError,
+        "temperature",
+    ),
+    api(
+        "config-concurrency-true",
+        _config({"model": "m", "concurrency": True}),
+        ConfigError,
+        "concurrency",
+    ),
+    api(
+        "config-base-url-credentials",
+        _config({"model": "m", "base_url": USERINFO_URL}),
+        ConfigError,
+        "credentials",
+        absent=URL_PASSWORD,
+    ),
+    api(
+        "config-base-url-crlf",
+        _config({"model": "m", "base_url": "http://h/v1\r\nX-A: b"}),
+        ConfigError,
+        "control characters",
+    ),
+    api(
+        "config-base-url-port-99999",
+        _config({"model": "m", "base_url": "http://h:99999/v1"}),
+        ConfigError,
+        "invalid port",
+    ),
+    api(
+        "config-empty-api-key",
+        _config({"model": "m", "api_key": ""}),
+        ConfigError,
+        "api_key is empty",
+    ),
+    api(
+        "config-system-prompt-30mb",
+        _config({"model": "m", "system_prompt": "s" * 30_000_000}),
+        ConfigError,
+        "system_prompt",
+    ),
+    api(
+        "config-header-crlf",
+        _config({"model": "m", "extra_headers": {"X-T": "a\r\nb"}}),
+        ConfigError,
+        "control",
+    ),
+    api(
+        "key-with-newline",
+        _with_newline_key(_load("models:/nlkey/1")),
+        SecretResolutionError,
+        "control character",
+        absent=NEWLINE_KEY,
+    ),
+    api("predict-two-600k-messages", _predict([_two_messages(600_000)]), SchemaError, "1,200,000"),
+    api("predict-params-a-string", _predict(["hi"], "x"), SchemaError, "params must be a dict"),
+    api(
+        "predict-param-temperature-true",
+        _predict(["hi"], {"temperature": True}),
+        SchemaError,
+        "temperature",
+    ),
+    api(
+        "predict-system-prompt-counted",
+        lambda w: load("models:/prompted/1").predict(["r" * (MAX_ROW_CHARS - PROMPT_CHARS + 1)]),
+        SchemaError,
+        "system prompt",
+    ),
+    api("register-name-dotdot", _register("..", "models:/chat/1"), RegistrationInputError, "'..'"),
+    api(
+        "register-name-control",
+        _register("a\x01b", "models:/chat/1"),
+        RegistrationInputError,
+        "name",
+    ),
+    api(
+        "register-name-non-ascii",
+        _register("caf\u00e9", "models:/chat/1"),
+        RegistrationInputError,
+        "name",
+    ),
+    api(
+        "register-name-257", _register("n" * 257, "models:/chat/1"), RegistrationInputError, "name"
+    ),
+    api(
+        "register-tag-over-100000",
+        lambda w: (
+            get_plugin_manager()
+            .register({"KIND": "MlflowRegister", "tags": {"k": "v" * 100_001}})
+            .register("chat", w.saved_uri)
+        ),
+        RegistrationInputError,
+        "100,001",
+    ),
+    # the serving app
+    http(
+        "serve-predict-deep-json",
+        _post("/predict", b'{"rows": ' + b"[" * 100_000 + b"}"),
+        "invalid_json",
+        "deep",
+    ),
+    http(
+        "serve-chat-deep-json", _post("/v1/chat/completions", b"[" * 10_000), "invalid_json", "deep"
+    ),
+    http(
+        "serve-predict-nan",
+        _post("/predict", b'{"rows": [{"input": "a", "params": {"temperature": NaN}}]}'),
+        "invalid_json",
+        "NaN",
+    ),
+    http(
+        "serve-chat-n-true",
+        _post("/v1/chat/completions", {"model": "chat", "messages": CHAT_HI, "n": True}),
+        "invalid_request",
+        "'n' must be 1",
+    ),
+    http(
+        "serve-chat-temperature-true",
+        _post("/v1/chat/completions", {"model": "chat", "messages": CHAT_HI, "temperature": True}),
+        "invalid_request",
+        "temperature",
+    ),
+    http(
+        "serve-chat-stream-string",
+        _post("/v1/chat/completions", {"model": "chat", "messages": CHAT_HI, "stream": "false"}),
+        "invalid_request",
+        "'stream' must be true or false",
+    ),
+    http(
+        "serve-chat-model-1mb",
+        _post("/v1/chat/completions", {"model": "m" * 200_000, "messages": CHAT_HI}),
+        "model_not_found",
+        "200000 characters",
+        status=404,
+    ),
+    http(
+        "serve-chat-upstream-400",
+        _post(
+            "/v1/chat/completions",
+            {"model": "chat", "messages": [{"role": "user", "content": "[fault 400] x"}]},
+        ),
+        "upstream_bad_request",
+        "HTTP 400",
+    ),
+    # the command line: nothing is written before the name, alias and tags are checked
+    cli(
+        "cli-save-name-slash", _cli_save_register("--name", "a/b"), RegistrationInputError, "'a/b'"
+    ),
+    cli("cli-save-name-dotdot", _cli_save_register("--name", ".."), RegistrationInputError, "'..'"),
+    cli("cli-save-name-at", _cli_save_register("--name", "a@b"), RegistrationInputError, "'a@b'"),
+    cli(
+        "cli-save-name-control",
+        _cli_save_register("--name", "a\x01b"),
+        RegistrationInputError,
+        "name",
+    ),
+    cli(
+        "cli-save-name-non-ascii",
+        _cli_save_register("--name", "caf\u00e9"),
+        RegistrationInputError,
+        "name",
+    ),
+    cli(
+        "cli-save-name-257",
+        _cli_save_register("--name", "n" * 257),
+        RegistrationInputError,
+        "257 characters",
+    ),
+    cli(
+        "cli-save-alias-digits",
+        _cli_save_register("--name", "chat", "--alias", "1"),
+        RegistrationInputError,
+        "alias '1'",
+    ),
+    cli(
+        "cli-save-tag-over-100000",
+        _cli_save_register("--name", "chat", "--tag", "k=" + "v" * 100_001),
+        RegistrationInputError,
+        "100,001",
+    ),
+    cli(
+        "cli-config-deep-json",
+        _cli_file("deep.json", _deep(50_000), "save", "{file}"),
+        ConfigError,
+        "nested",
+    ),
+    cli(
+        "cli-config-base-url-credentials",
+        lambda w: w.cli("save", w.config("cred.json", w.good(base_url=USERINFO_URL))),
+        ConfigError,
+        "credentials",
+        absent=URL_PASSWORD,
+    ),
+    cli(
+        "cli-config-base-url-port",
+        lambda w: w.cli("save", w.config("port.json", w.good(base_url="http://h:99999/v1"))),
+        ConfigError,
+        "invalid port",
+    ),
+    cli(
+        "cli-config-system-prompt-30mb",
+        lambda w: w.cli("save", w.config("big.json", w.good(system_prompt="s" * 30_000_000))),
+        ConfigError,
+        "system_prompt",
+    ),
+    cli(
+        "cli-uri-version-superscript",
+        lambda w: w.cli("show", "models:/chat/\u00b2"),
+        InvalidModelURIError,
+        "ASCII",
+    ),
+    cli(
+        "cli-predict-output-folder",
+        _cli_file(
+            "rows.jsonl", '"a"\n', "predict", "models:/chat/1", "--file", "{file}", "--output", "."
+        ),
+        ConfigError,
+        "is a folder",
+    ),
+    cli(
+        "cli-predict-bad-line-named",
+        _cli_file(
+            "line3.jsonl",
+            '"a"\n\n{"messages": [{"content": "x"}]}\n',
+            "predict",
+            "models:/chat/1",
+            "--file",
+            "{file}",
+        ),
+        SchemaError,
+        "line 3: messages.0.role",
+    ),
+    cli(
+        "cli-predict-key-with-newline",
+        _with_newline_key(lambda w: w.cli("predict", "models:/nlkey/1", "hi")),
+        SecretResolutionError,
+        "control character",
+        absent=NEWLINE_KEY,
+    ),
+    cli(
+        "cli-store-corrupt-sqlite",
+        _cli_store(_corrupt_db, "versions", "chat"),
+        StoreUnavailableError,
+        "corrupt.db",
+    ),
+    cli(
+        "cli-store-mistyped-sqlite",
+        _cli_store(lambda w: f"sqlite:///{w.files / 'mistyped.db'}", "show", "models:/chat/1"),
+        ModelNotFoundError,
+        "new, empty store",
+    ),
+    cli(
+        "cli-store-unreachable-http",
+        _cli_store(lambda w: "http://127.0.0.1:9", "versions", "chat"),
+        StoreUnavailableError,
+        "127.0.0.1:9",
+    ),
+    cli("cli-serve-port-in-use", _serve_on_taken_port, ServeError, "already in use"),
 ]
 
 
@@ -601,7 +981,11 @@ def _check_exception(case: Case, exc: BaseException) -> list[str]:
             f"raised {type(exc).__module__}.{type(exc).__name__}, not {case.error.__name__}: {exc}"
         )
     if case.contains.lower() not in str(exc).lower():
-        problems.append(f"message does not name {case.contains!r}: {exc}")
+        problems.append(f"message does not name {case.contains!r}: {str(exc)[:500]}")
+    if case.absent and (case.absent in str(exc) or case.absent in repr(exc)):
+        problems.append("the message shows what must not be shown")
+    if len(str(exc)) > 5000:
+        problems.append(f"the message is {len(str(exc))} characters long")
     return problems
 
 
@@ -620,6 +1004,8 @@ def _check_http(case: Case, world: World) -> list[str]:
         problems.append(f"error code {error.get('code')!r}, not {case.code!r}")
     if case.contains.lower() not in str(error.get("message", "")).lower():
         problems.append(f"message does not name {case.contains!r}: {error.get('message')}")
+    if len(response.text) > 5000:
+        problems.append(f"the body is {len(response.text)} characters long")
     return problems
 
 
@@ -637,7 +1023,11 @@ def _check_cli(case: Case, world: World) -> list[str]:
     if not any(line.startswith(f"error: {case.error.__name__}:") for line in lines):
         problems.append(f"no 'error: {case.error.__name__}:' line: {done.stderr[-600:]}")
     if case.contains.lower() not in done.stderr.lower():
-        problems.append(f"stderr does not name {case.contains!r}")
+        problems.append(f"stderr does not name {case.contains!r}: {done.stderr[-600:]}")
+    if case.absent and case.absent in done.stderr + done.stdout:
+        problems.append("the output shows what must not be shown")
+    if len(done.stderr) > 5000:
+        problems.append(f"stderr is {len(done.stderr)} characters long")
     return problems
 
 

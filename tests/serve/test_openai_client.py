@@ -86,22 +86,25 @@ def test_streaming_without_usage(client):
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo: a"
 
 
-def test_upstream_failure_is_502_with_the_typed_error(client):
-    with pytest.raises(openai.APIStatusError) as caught:
+def test_a_request_the_upstream_refused_is_400_with_the_typed_error(client):
+    # the echo provider refuses "!fail" as a bad request: the client's own mistake, a 4xx
+    # that the SDK raises at once instead of retrying
+    with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=URI, messages=[{"role": "user", "content": "!fail"}])
-    assert caught.value.status_code == 502
+    assert caught.value.status_code == 400
     assert caught.value.body["type"] == "ProviderBadRequestError"
+    assert caught.value.body["code"] == "upstream_bad_request"
     assert caught.value.body["message"] == "echo provider was asked to fail"
 
 
-def test_upstream_failure_while_streaming_is_502_not_a_stream(client):
-    with pytest.raises(openai.APIStatusError) as caught:
+def test_an_upstream_refusal_while_streaming_is_an_error_not_a_stream(client):
+    with pytest.raises(openai.BadRequestError) as caught:
         list(
             client.chat.completions.create(
                 model=URI, messages=[{"role": "user", "content": "!fail"}], stream=True
             )
         )
-    assert caught.value.status_code == 502
+    assert caught.value.status_code == 400
 
 
 def test_models_list(client):

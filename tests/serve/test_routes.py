@@ -51,14 +51,14 @@ def test_partial_failure_keeps_the_other_rows(served):
     assert rows[1]["prediction"] is None and rows[1]["metadata"]["status"] == "error"
 
 
-def test_every_row_failed_is_502(served):
+def test_every_row_refused_upstream_as_a_bad_request_is_400(served):
     answer = httpx.post(f"{served.url}/predict", json=["!fail", "!fail"])
-    assert answer.status_code == 502
+    assert answer.status_code == 400
     assert answer.json()["error"] == {
         "message": "echo provider was asked to fail",
         "type": "ProviderBadRequestError",
         "param": None,
-        "code": "upstream_error",
+        "code": "upstream_bad_request",
     }
 
 

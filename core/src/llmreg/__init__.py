@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from llmreg.definition import resolve_api_key as resolve_api_key
     from llmreg.errors import ConfigError as ConfigError
     from llmreg.errors import ConfigFileNotFoundError as ConfigFileNotFoundError
+    from llmreg.errors import DefinitionError as DefinitionError
     from llmreg.errors import IncompatiblePluginError as IncompatiblePluginError
     from llmreg.errors import InvalidModelURIError as InvalidModelURIError
     from llmreg.errors import LlmregError as LlmregError
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from llmreg.errors import PluginContractError as PluginContractError
     from llmreg.errors import PluginLoadError as PluginLoadError
     from llmreg.errors import PredictionError as PredictionError
+    from llmreg.errors import PredictionInterruptedError as PredictionInterruptedError
     from llmreg.errors import ProviderAuthenticationError as ProviderAuthenticationError
     from llmreg.errors import ProviderBadRequestError as ProviderBadRequestError
     from llmreg.errors import ProviderError as ProviderError
@@ -50,9 +52,11 @@ if TYPE_CHECKING:
     from llmreg.errors import ProviderTimeoutError as ProviderTimeoutError
     from llmreg.errors import ProviderUnreachableError as ProviderUnreachableError
     from llmreg.errors import RegistrationError as RegistrationError
+    from llmreg.errors import RegistrationInputError as RegistrationInputError
     from llmreg.errors import SchemaError as SchemaError
     from llmreg.errors import SecretPersistError as SecretPersistError
     from llmreg.errors import SecretResolutionError as SecretResolutionError
+    from llmreg.errors import ServeError as ServeError
     from llmreg.errors import StoreUnavailableError as StoreUnavailableError
     from llmreg.errors import UnknownKindError as UnknownKindError
     from llmreg.errors import UnsupportedModelFormatError as UnsupportedModelFormatError
@@ -129,6 +133,10 @@ _LAZY: dict[str, str] = {
     "ProviderUnreachableError": "llmreg.errors",
     "RegistrationError": "llmreg.errors",
     "SchemaError": "llmreg.errors",
+    "ServeError": "llmreg.errors",
+    "RegistrationInputError": "llmreg.errors",
+    "PredictionInterruptedError": "llmreg.errors",
+    "DefinitionError": "llmreg.errors",
     "SecretPersistError": "llmreg.errors",
     "SecretResolutionError": "llmreg.errors",
     "StoreUnavailableError": "llmreg.errors",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 from llmreg.bases import Adapter
 from llmreg.client import Client, Completion, RowResult
 from llmreg.errors import PredictionError, ProviderError, SchemaError
-from llmreg.schemas import Inputs, Outputs, Params, Request, Result
+from llmreg.schemas import Inputs, Outputs, Params, Request, Result, check_row_sizes
 
 if TYPE_CHECKING:
     from llmreg.definition import ModelDefinition
@@ -205,6 +205,7 @@ class ClientAdapter(Adapter):
     ) -> tuple[list[Request], bool, int]:
         parsed = Inputs.parse(inputs)
         overrides, strict, concurrency = split_params(params)
+        check_row_sizes(parsed.rows, self.definition.system_prompt)
         return apply_params(parsed, overrides), strict, concurrency or self.definition.concurrency
 
     def _finish(self, rows: list[Request], strict: bool, results: list[RowResult]) -> Outputs:

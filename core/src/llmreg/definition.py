@@ -8,14 +8,19 @@ such as ``env:OPENAI_API_KEY``, resolved when a client is built.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -28,14 +33,126 @@ from pydantic import (
 from llmreg.errors import (
     ConfigError,
     ConfigFileNotFoundError,
+    DefinitionError,
     SecretPersistError,
     SecretResolutionError,
 )
+from llmreg.secrets import mask_userinfo
 
 #: How an API key reference is written: ``env:`` and an environment variable name.
 KEY_REF_PATTERN = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
 #: Header names whose values are credentials: a literal value is never persisted.
 SECRET_HEADER_PATTERN = re.compile(r"authorization|api[-_]?key|token|secret|password|cookie", re.I)
+#: An HTTP header name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
+
+# --- bounds on what a definition holds (checked when it is built, before any save) ----
+#: The longest ``provider``, ``model`` and header name.
+MAX_NAME_CHARS = 1_000
+#: The longest ``base_url``.
+MAX_URL_CHARS = 2_048
+#: The longest ``system_prompt``. A prediction row counts it too (see ``llmreg.schemas``).
+MAX_SYSTEM_PROMPT_CHARS = 200_000
+#: At most this many ``stop`` strings, each at most :data:`MAX_STOP_CHARS` long.
+MAX_STOP_ITEMS = 16
+MAX_STOP_CHARS = 1_000
+#: At most this many ``extra_headers``, each value at most :data:`MAX_HEADER_VALUE_CHARS`.
+MAX_HEADERS = 64
+MAX_HEADER_VALUE_CHARS = 8_192
+#: At most this many fallbacks.
+MAX_FALLBACKS = 16
+#: The longest ``options`` object, as compact JSON.
+MAX_OPTIONS_CHARS = 100_000
+
+
+def _number(value: Any) -> Any:
+    """Refuse booleans and strings where a number is expected (``true`` is not ``1``)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    if isinstance(value, str | bytes):
+        raise ValueError("must be a number, not a string")
+    return value
+
+
+#: Set while a definition validates: nested models then raise pydantic's own error,
+#: which the outermost call turns into one typed error naming every field.
+_IN_VALIDATION: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "llmreg_definition_validation", default=False
+)
+
+#: A finite number (``Infinity`` and ``NaN`` are refused; so are booleans and strings).
+Number = Annotated[float, BeforeValidator(_number), AllowInfNan(False)]
+#: An integer (booleans and strings are refused).
+Integer = Annotated[int, BeforeValidator(_number)]
+
+
+def _control_characters(text: str) -> list[str]:
+    """The control characters (C0, DEL, C1) in ``text``, as escapes."""
+    return sorted({repr(c)[1:-1] for c in text if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0})
+
+
+def check_header_value(value: str, what: str, *, secret: bool = False) -> str:
+    """Return ``value`` if an HTTP header can carry it: printable ASCII (tab allowed).
+
+    With ``secret``, the message shows neither the value nor the character.
+
+    Raises:
+        ValueError: naming ``what``, the kind of character and its position.
+    """
+    for index, char in enumerate(value):
+        if char == "\t" or " " <= char <= "~":
+            continue
+        kind = "a control" if ord(char) < 0x20 or ord(char) == 0x7F else "a non-ASCII"
+        shown = "" if secret else f" {repr(char)[1:-1]}"
+        hint = (
+            " (a trailing newline is a common cause)"
+            if char in "\r\n" and not value[index:].strip()
+            else ""
+        )
+        raise ValueError(
+            f"{what} holds {kind} character{shown} at position {index} of {len(value)}; an "
+            f"HTTP header cannot carry it: remove it{hint}"
+        )
+    return value
+
+
+def check_base_url(value: str) -> str:
+    """Return ``value`` if it is an ``http(s)://host[:port][/path]`` URL without credentials.
+
+    Raises:
+        ValueError: no scheme or host, another scheme, a space or control character
+            (such as CR or LF), an invalid port, or a ``user:password@`` part (the
+            message masks it).
+    """
+    if len(value) > MAX_URL_CHARS:
+        raise ValueError(f"base_url is {len(value):,} characters long; at most {MAX_URL_CHARS:,}")
+    bad = _control_characters(value) + (["space"] if " " in value else [])
+    if bad:
+        raise ValueError(
+            f"base_url {mask_userinfo(value)!r} holds {', '.join(bad)}: a URL cannot carry "
+            "spaces or control characters such as CR or LF"
+        )
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"base_url {mask_userinfo(value)!r} must be an http:// or https:// URL with a host"
+        )
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"base_url {mask_userinfo(value)!r} carries credentials (user:password@), which "
+            "would be saved in plain text: remove them, and give the key as api_key "
+            "'env:NAME', or a header in extra_headers such as "
+            '{"Authorization": "env:NAME"} (an env: reference, resolved at load)'
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"base_url {value!r} has an invalid port: use 1 to 65535")
+    if not parts.hostname:
+        raise ValueError(f"base_url {value!r} has no host")
+    return value
 
 
 def _coerce_api_key(value: Any) -> Any:
@@ -43,6 +160,11 @@ def _coerce_api_key(value: Any) -> Any:
     if value is None or isinstance(value, SecretStr):
         return value
     if isinstance(value, str):
+        if not value.strip():
+            raise ValueError(
+                "api_key is empty: leave it out (local servers need no key), or give a "
+                "reference such as 'env:OPENAI_API_KEY'"
+            )
         if value.startswith("env:"):
             if not KEY_REF_PATTERN.match(value):
                 raise ValueError(
@@ -64,23 +186,47 @@ def resolve_api_key(api_key: str | SecretStr | None) -> str | None:
         The key, or ``None`` where no key is configured.
 
     Raises:
-        SecretResolutionError: the reference names an unset environment variable.
+        SecretResolutionError: the reference names an unset environment variable, or
+            one whose value an HTTP header cannot carry (a control character such as a
+            trailing newline, or a non-ASCII character); the message never shows the value.
     """
     if api_key is None:
         return None
     if isinstance(api_key, SecretStr):
-        return api_key.get_secret_value()
-    match = KEY_REF_PATTERN.match(api_key)
-    if match is None:  # pragma: no cover - the validator keeps this from happening
-        raise SecretResolutionError(f"reference {api_key!r} is malformed")
-    name = match.group(1)
+        literal = api_key.get_secret_value()
+        _check_secret(literal, "the literal api_key")
+        return literal
+    name = _reference_name(api_key)
     value = os.environ.get(name)
     if not value:
         raise SecretResolutionError(
             f"reference {api_key!r} cannot be resolved: the environment variable "
             f"{name} is not set. Set it before loading the model."
         )
+    _check_secret(value, f"the environment variable {name} (referenced as {api_key!r})")
     return value
+
+
+def _reference_name(ref: str) -> str:
+    match = KEY_REF_PATTERN.match(ref)
+    if match is None:  # pragma: no cover - the validator keeps this from happening
+        raise SecretResolutionError(f"reference {ref!r} is malformed")
+    return match.group(1)
+
+
+def _check_secret(value: str, what: str) -> None:
+    try:
+        check_header_value(value, what, secret=True)
+    except ValueError as exc:
+        raise SecretResolutionError(f"{exc}. Its value is not shown.") from None
+
+
+def _raw_secret(ref: str) -> str | None:
+    """The value a reference stands for, unchecked (to mask it, even if it is unusable)."""
+    try:
+        return os.environ.get(_reference_name(ref)) or None
+    except SecretResolutionError:  # pragma: no cover - references are validated
+        return None
 
 
 class _Settings(BaseModel):
@@ -94,11 +240,28 @@ class _Settings(BaseModel):
     api_key: str | SecretStr | None = Field(
         default=None, description="A key reference such as 'env:OPENAI_API_KEY'."
     )
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    timeout: float | None = Field(default=None, gt=0, description="Seconds per HTTP request.")
-    max_retries: int | None = Field(default=None, ge=0, le=20)
-    extra_headers: dict[str, str] | None = None
+    temperature: Number | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: Integer | None = Field(default=None, gt=0)
+    timeout: Number | None = Field(default=None, gt=0, description="Seconds per HTTP request.")
+    max_retries: Integer | None = Field(default=None, ge=0, le=20)
+    extra_headers: dict[str, str] | None = Field(default=None, max_length=MAX_HEADERS)
+
+    def __init__(self, /, **data: Any) -> None:
+        """Validate ``data``; an invalid field raises :class:`~llmreg.errors.DefinitionError`.
+
+        It is a :class:`~llmreg.errors.ConfigError` (and a ``ValueError``) whose
+        message names every field, as :meth:`ModelDefinition.from_dict` gives.
+        """
+        if _IN_VALIDATION.get():  # a nested model, or from_dict: the caller reports
+            super().__init__(**data)
+            return
+        token = _IN_VALIDATION.set(True)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise DefinitionError(describe_validation_error(exc, type(self).__name__)) from None
+        finally:
+            _IN_VALIDATION.reset(token)
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -109,10 +272,23 @@ class _Settings(BaseModel):
     @classmethod
     def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         for name, header in (value or {}).items():
-            if header.startswith("env:") and not KEY_REF_PATTERN.match(header):
+            if not _HEADER_NAME.fullmatch(name):
                 raise ValueError(
-                    f"header {name}: reference {header!r} is malformed; write env:NAME"
+                    f"header name {name[:80]!r} is not a valid HTTP header name (letters, "
+                    "digits and !#$%&'*+-.^_`|~, at most 256)"
                 )
+            if header.startswith("env:"):
+                if not KEY_REF_PATTERN.match(header):
+                    raise ValueError(
+                        f"header {name}: reference {header!r} is malformed; write env:NAME"
+                    )
+                continue
+            if len(header) > MAX_HEADER_VALUE_CHARS:
+                raise ValueError(
+                    f"header {name} is {len(header):,} characters long; at most "
+                    f"{MAX_HEADER_VALUE_CHARS:,}"
+                )
+            check_header_value(header, f"header {name}")
         return value
 
     def resolved_headers(self) -> dict[str, str] | None:
@@ -141,9 +317,7 @@ class _Settings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"base_url {value!r} must be an http:// or https:// URL")
-        return value
+        return None if value is None else check_base_url(value)
 
     @field_serializer("api_key", when_used="always")
     def _dump_api_key(self, value: str | SecretStr | None) -> str | None:
@@ -158,8 +332,8 @@ class FallbackModel(_Settings):
     as small as ``{"model": "gpt-4o-mini"}``.
     """
 
-    provider: str | None = None
-    model: str = Field(min_length=1)
+    provider: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
+    model: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
 
 
 class ModelDefinition(_Settings):
@@ -172,18 +346,41 @@ class ModelDefinition(_Settings):
         'env:OPENAI_API_KEY'
     """
 
-    provider: str = Field(default="openai", min_length=1, description="A provider name.")
-    model: str = Field(min_length=1, description="The model name the endpoint knows.")
-    temperature: float | None = Field(default=0.0, ge=0.0, le=2.0)
-    timeout: float | None = Field(default=60.0, gt=0)
-    max_retries: int | None = Field(default=2, ge=0, le=20)
-    concurrency: int = Field(default=8, ge=1, le=256, description="Rows in flight per batch.")
-    system_prompt: str | None = Field(default=None, description="Prepended to every request.")
-    stop: list[str] | None = None
-    fallbacks: list[FallbackModel] = Field(default_factory=list)
+    provider: str = Field(
+        default="openai", min_length=1, max_length=MAX_NAME_CHARS, description="A provider name."
+    )
+    model: str = Field(
+        min_length=1, max_length=MAX_NAME_CHARS, description="The model name the endpoint knows."
+    )
+    temperature: Number | None = Field(default=0.0, ge=0.0, le=2.0)
+    timeout: Number | None = Field(default=60.0, gt=0)
+    max_retries: Integer | None = Field(default=2, ge=0, le=20)
+    concurrency: Integer = Field(default=8, ge=1, le=256, description="Rows in flight per batch.")
+    system_prompt: str | None = Field(
+        default=None,
+        max_length=MAX_SYSTEM_PROMPT_CHARS,
+        description="Prepended to every request.",
+    )
+    stop: list[Annotated[str, Field(max_length=MAX_STOP_CHARS)]] | None = Field(
+        default=None, max_length=MAX_STOP_ITEMS
+    )
+    fallbacks: list[FallbackModel] = Field(default_factory=list, max_length=MAX_FALLBACKS)
     options: dict[str, JsonValue] = Field(
         default_factory=dict, description="Provider-specific settings, checked by the provider."
     )
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        try:
+            text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            raise ValueError("options hold Infinity or NaN, which JSON cannot carry") from None
+        if len(text) > MAX_OPTIONS_CHARS:
+            raise ValueError(
+                f"options are {len(text):,} characters of JSON; at most {MAX_OPTIONS_CHARS:,}"
+            )
+        return value
 
     def resolved_fallbacks(self) -> list[ModelDefinition]:
         """Return each fallback as a full definition, unset fields taken from this one."""
@@ -204,6 +401,10 @@ class ModelDefinition(_Settings):
         refs = [k for k in keys if isinstance(k, str)]
         return refs + [r for p in parts for r in p._header_refs()]
 
+    def _raw_secrets(self) -> list[str]:
+        values = [v for v in (_raw_secret(r) for r in self.secret_refs()) if v]
+        return values + [v.strip() for v in values if v.strip() and v.strip() != v]
+
     def literal_secrets(self) -> list[str]:
         """Return the literal credentials this definition holds: keys given in code, and
         literal values of credential headers (``Authorization``, ``*-Api-Key``, ``*token*``)."""
@@ -215,16 +416,10 @@ class ModelDefinition(_Settings):
         """Return every secret value this definition stands for and can resolve now.
 
         Savers scan what they are about to write for these values.
+        A value that cannot be used (a trailing newline...) is returned too, so that
+        it is masked wherever it could still appear.
         """
-        values = list(self.literal_secrets())
-        for ref in self.secret_refs():
-            try:
-                key = resolve_api_key(ref)
-            except SecretResolutionError:
-                continue
-            if key:
-                values.append(key)
-        return values
+        return list(self.literal_secrets()) + self._raw_secrets()
 
     def persistable(self) -> dict[str, Any]:
         """Return the JSON-ready dict to persist, with key references only.
@@ -275,28 +470,95 @@ class ModelDefinition(_Settings):
                 f"{source} must be a JSON object with at least a 'model' field, "
                 f"not {type(data).__name__}"
             )
+        token = _IN_VALIDATION.set(True)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc, source)) from None
+        except RecursionError:
+            raise ConfigError(f"{source} is nested too deeply to be a model definition") from None
+        finally:
+            _IN_VALIDATION.reset(token)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str] | None) -> ModelDefinition:
         """Load and validate a definition from a JSON file.
 
         Raises:
-            ConfigError: no path was given (a ``ValueError``), the file is empty,
-                is not JSON, or does not validate.
+            ConfigError: no path was given (a ``ValueError``), the path is not a string
+                or a path, names a folder, the file is empty, is not JSON (``NaN`` and
+                ``Infinity`` are not JSON), is nested too deeply, or does not validate.
             ConfigFileNotFoundError: the file does not exist (a ``FileNotFoundError``).
         """
-        return cls.from_dict(read_json_file(path), source=f"config file {os.fspath(path or '')}")
+        data = read_json_file(path)
+        return cls.from_dict(data, source=f"config file {os.fspath(path or '')}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: The deepest nesting a JSON document may have (llmreg's own shapes need under 10).
+MAX_JSON_DEPTH = 64
+
+
+def json_depth(text: str) -> int:
+    """Return the deepest nesting of ``[`` and ``{`` in JSON ``text`` (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def loads_json(text: str, what: str, error: Callable[[str], Exception] = ConfigError) -> Any:
+    """Parse JSON ``text`` strictly; raise ``error`` naming ``what`` for every way it fails.
+
+    Refuses ``NaN`` and ``Infinity`` (not JSON) and nesting deeper than
+    :data:`MAX_JSON_DEPTH` (Python's parser would raise ``RecursionError``).
+    """
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise error(f"{what} is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except ValueError as exc:
+        raise error(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise error(f"{what} is nested too deeply") from None
 
 
 def read_json_file(path: str | os.PathLike[str] | None) -> Any:
     """Read a JSON config file, turning each way it can fail into a typed error."""
-    if path is None or os.fspath(path) == "":
+    if path is None or (isinstance(path, str) and path == ""):
         raise ConfigError("no config file was given: pass the path of a JSON model definition")
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(
+            f"the config file must be given as a path (str or os.PathLike), not "
+            f"{type(path).__name__} {path!r:.80}"
+        )
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(
+            f"config file {os.fspath(path)} is a folder: give the path of a JSON file"
+        )
     if not file.is_file():
         raise ConfigFileNotFoundError(
             f"config file {os.fspath(path)} does not exist: check the path"
@@ -305,21 +567,26 @@ def read_json_file(path: str | os.PathLike[str] | None) -> Any:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"config file {file} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {file} cannot be read: {exc.strerror or exc}") from None
     if not text.strip():
         raise ConfigError(f"config file {file} is empty: write a JSON model definition in it")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"config file {file} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg})"
-        ) from None
+    return loads_json(text, f"config file {file}")
+
+
+#: At most this many problems are listed in one message; the rest are counted.
+MAX_PROBLEMS = 10
 
 
 def describe_validation_error(exc: ValidationError, source: str) -> str:
-    """Turn a pydantic error into one message that names every bad field."""
+    """Turn a pydantic error into one message that names every bad field (at most 10)."""
     problems = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_PROBLEMS]:
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        problems.append(f"{where}: {err['msg']}")
-    return f"{source} is invalid: " + "; ".join(problems)
+        where = where if len(where) <= 200 else f"{where[:200]}…"
+        message = str(err["msg"])
+        problems.append(f"{where}: {message[:300]}")
+    more = len(errors) - MAX_PROBLEMS
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"{source} is invalid: " + "; ".join(problems) + tail

@@ -25,6 +25,14 @@ class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
     """A configuration file that was named does not exist."""
 
 
+class DefinitionError(ConfigError):
+    """A model definition built in code (``ModelDefinition(...)``) is invalid.
+
+    A ``ValueError``, as pydantic's own validation error is, so callers that
+    catch ``ValueError`` keep working; the message names every field.
+    """
+
+
 class SecretResolutionError(ConfigError):
     """An API key reference (such as ``env:OPENAI_API_KEY``) cannot be resolved."""
 
@@ -82,8 +90,16 @@ class RegistrationError(LlmregError):
     """Registering a model, or moving an alias, failed."""
 
 
+class RegistrationInputError(RegistrationError, ValueError):
+    """A registered model name, alias or tag breaks MLflow's rules; checked before any write."""
+
+
 class StoreUnavailableError(LlmregError):
     """The MLflow tracking or registry store cannot be reached."""
+
+
+class ServeError(LlmregError):
+    """The serving app cannot start, for example because its address is in use."""
 
 
 # --- prediction ------------------------------------------------------------
@@ -91,6 +107,13 @@ class StoreUnavailableError(LlmregError):
 
 class PredictionError(LlmregError):
     """A prediction failed. Raised for a whole batch in strict mode."""
+
+
+class PredictionInterruptedError(PredictionError):
+    """``llmreg predict --file`` stopped early (Ctrl-C, or the output failed).
+
+    The message says how many rows were answered and where they are kept.
+    """
 
 
 class ProviderError(PredictionError):
@@ -142,6 +165,7 @@ class ProviderStartError(ProviderError):
 __all__ = [
     "ConfigError",
     "ConfigFileNotFoundError",
+    "DefinitionError",
     "IncompatiblePluginError",
     "InvalidModelURIError",
     "LlmregError",
@@ -150,6 +174,7 @@ __all__ = [
     "PluginContractError",
     "PluginLoadError",
     "PredictionError",
+    "PredictionInterruptedError",
     "ProviderAuthenticationError",
     "ProviderBadRequestError",
     "ProviderError",
@@ -160,9 +185,11 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderUnreachableError",
     "RegistrationError",
+    "RegistrationInputError",
     "SchemaError",
     "SecretPersistError",
     "SecretResolutionError",
+    "ServeError",
     "StoreUnavailableError",
     "UnknownKindError",
     "UnsupportedModelFormatError",

@@ -66,10 +66,16 @@ class CliSetup:
             by the commands that read or write it: ``{"tracking_uri", "registry_uri",
             "source"}``; ``None`` when the plugin has no store.
         quiet: package names whose warnings the CLI hides unless ``--debug``.
+        prepare: called once by a command that is about to read or write the store
+            (not by ``llmreg plugins``): check it, create it where it is new. It may
+            return facts to add to ``store`` (``{"created": True}`` for a store this
+            command created, which "not found" errors then mention). Raise a typed
+            error naming the store when it cannot be used.
     """
 
     store: Mapping[str, str | None] | None = None
     quiet: tuple[str, ...] = ()
+    prepare: Callable[[], Mapping[str, Any] | None] | None = None
 
 
 @hookspec

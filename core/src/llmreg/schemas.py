@@ -9,15 +9,40 @@ DataFrame form that MLflow serving uses is the pyfunc plugin's job.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from llmreg.errors import SchemaError
 
-#: The largest text a single row may carry, in characters. Larger rows are refused
-#: before any endpoint is called.
+#: The largest text a single row may carry, in characters: its ``input`` or all its
+#: messages' contents together, plus the model's system prompt when it is sent. Larger
+#: rows are refused before any endpoint is called.
 MAX_ROW_CHARS = 1_000_000
+#: At most this many problems are listed in one error message; the rest are counted.
+MAX_PROBLEMS = 10
+
+
+def _number(value: Any) -> Any:
+    """Refuse booleans and strings where a number is expected (``true`` is not ``1``)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    if isinstance(value, str | bytes):
+        raise ValueError("must be a number, not a string")
+    return value
+
+
+_Number = Annotated[float, BeforeValidator(_number), AllowInfNan(False)]
+_Integer = Annotated[int, BeforeValidator(_number)]
 
 
 class Message(BaseModel):
@@ -34,11 +59,11 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    stop: list[str] | None = None
-    seed: int | None = None
+    temperature: _Number | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: _Integer | None = Field(default=None, gt=0)
+    top_p: _Number | None = Field(default=None, gt=0.0, le=1.0)
+    stop: list[Annotated[str, Field(max_length=1_000)]] | None = Field(default=None, max_length=16)
+    seed: _Integer | None = None
 
 
 class Request(BaseModel):
@@ -54,7 +79,19 @@ class Request(BaseModel):
     def _one_of(self) -> Request:
         if (self.input is None) == (self.messages is None):
             raise ValueError("a row needs exactly one of 'input' (text) or 'messages' (chat)")
+        size = self.text_chars()
+        if size > MAX_ROW_CHARS:
+            raise ValueError(
+                f"the row holds {size:,} characters of text (all its messages together); "
+                f"at most {MAX_ROW_CHARS:,} are allowed"
+            )
         return self
+
+    def text_chars(self) -> int:
+        """The characters of text this row sends: its ``input``, or all message contents."""
+        if self.messages is not None:
+            return sum(len(m.content) for m in self.messages)
+        return len(self.input or "")
 
     def chat_messages(self, system_prompt: str | None = None) -> list[dict[str, str]]:
         """Return this row as chat messages, with ``system_prompt`` first when given."""
@@ -107,14 +144,42 @@ class Inputs(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-                for e in exc.errors()
-            )
             raise SchemaError(
-                f"prediction input is invalid: {problems}. Send rows with a text 'input' "
-                "or chat 'messages' (each with a 'role' and 'content')."
+                f"prediction input is invalid: {describe_problems(exc)}. Send rows with a text "
+                "'input' or chat 'messages' (each with a 'role' and 'content')."
             ) from None
+        except RecursionError:
+            raise SchemaError("prediction input is nested too deeply") from None
+
+
+def describe_problems(exc: ValidationError, prefix: str = "") -> str:
+    """The problems of a validation error as ``where: what``, at most :data:`MAX_PROBLEMS`.
+
+    ``prefix`` is put before each location (``"line 3: "``...).
+    """
+    errors = exc.errors()
+    shown = [
+        f"{prefix}{'.'.join(str(p) for p in e['loc'])[:200] or '(root)'}: {str(e['msg'])[:300]}"
+        for e in errors[:MAX_PROBLEMS]
+    ]
+    more = len(errors) - MAX_PROBLEMS
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
+def check_row_sizes(rows: Sequence[Request], system_prompt: str | None) -> None:
+    """Refuse a row whose text, with the system prompt sent before it, is too large.
+
+    Raises:
+        SchemaError: naming the first such row (0-based) and its size.
+    """
+    extra = len(system_prompt or "")
+    for index, row in enumerate(rows):
+        size = row.text_chars() + extra
+        if size > MAX_ROW_CHARS:
+            raise SchemaError(
+                f"row {index} holds {size:,} characters of text with the model's system prompt "
+                f"({extra:,}); at most {MAX_ROW_CHARS:,} are sent in one request"
+            )
 
 
 #: The keys a columnar dict ``{"input": [...]}`` may have.
@@ -172,6 +237,7 @@ class Outputs(BaseModel):
 
 __all__ = [
     "COLUMNAR_KEYS",
+    "MAX_PROBLEMS",
     "MAX_ROW_CHARS",
     "Inputs",
     "Message",
@@ -179,4 +245,6 @@ __all__ = [
     "Params",
     "Request",
     "Result",
+    "check_row_sizes",
+    "describe_problems",
 ]

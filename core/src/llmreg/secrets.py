@@ -1,16 +1,19 @@
-"""Secrets, in one place: how a secret can appear in text, finding it, and masking it.
+"""Secrets, in one place: every form a secret takes in text, finding it, masking it.
 
-A secret (a resolved API key, a credential header value, the password of a URL)
-never lands in an artifact, a param, a tag, a log line, an error message or an
-HTTP body. Code that writes checks with :func:`find_secret` and refuses;
-code that reports masks with :func:`redact` (or the process-wide
-:class:`SecretRegistry` that the CLI and the serving app fill, and
-:class:`RedactingFilter` on their log handlers).
+A secret (an API key, a credential header value, the password of a URL) never
+lands in an artifact, a param, a tag, a log line, an error message or an HTTP
+body. It rarely reaches a message as it is: an HTTP library quotes it with
+``repr`` (``b'Bearer sk-…\\n'``), JSON escapes it, a URL percent-encodes it, a
+log line collapses its whitespace. :func:`secret_forms` lists those forms.
 
-A secret is looked for in every form a message can carry it: the raw value,
-its ``repr`` (how Python shows a ``str`` or ``bytes`` with control
-characters), JSON-escaped, URL-encoded (both ``%20`` and ``+`` styles). URL
-userinfo (``http://user:pass@host``) is masked wherever it appears, secret or not.
+- Code that writes checks with :func:`find_secret` and refuses.
+- Code that reports masks with :func:`redact`, which replaces every form, and
+  the user-info of any ``scheme://user:password@host`` URL, with :data:`MASK`.
+- The CLI and the serving app remember the secrets of the models they load in
+  the process-wide :data:`SECRETS` (a :class:`SecretRegistry`), and
+  :class:`RedactingFilter` masks log records with them.
+
+Pure standard library; importing this module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -20,63 +23,102 @@ import logging
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-#: What a masked secret is replaced by.
+#: What replaces a secret.
 MASK = "***"
-#: Secrets shorter than this are not masked (too likely to match ordinary text).
+#: Shorter values are not masked: masking ``"a"`` would garble every message.
 MIN_SECRET_CHARS = 4
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s'\"]+)@")
+#: The user-info part of a URL: ``scheme://`` then anything up to ``@`` that is not a
+#: ``/``, whitespace or another ``@`` (the host follows the ``@``).
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/\s@'\"]+)@")
+
+
+def _escaped_forms(value: str) -> set[str]:
+    """The forms of one value: raw, ``repr``, bytes ``repr``, JSON, escaped, URL-encoded."""
+    forms = {value}
+    forms.add(repr(value)[1:-1])
+    forms.add(repr(value.encode("utf-8", "surrogatepass"))[2:-1])
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(value.encode("unicode_escape").decode("ascii"))
+    forms.add(urllib.parse.quote(value, safe=""))
+    forms.add(urllib.parse.quote(value))
+    forms.add(urllib.parse.quote_plus(value, safe=""))
+    return forms
 
 
 def secret_forms(value: str) -> set[str]:
-    """Return the forms ``value`` can take in a message: raw, repr, escaped, URL-encoded.
+    """Return every form in which ``value`` can appear in a message or log line.
+
+    The raw value; its ``repr`` (as an exception message quotes it) and the
+    ``repr`` of its UTF-8 bytes (as ``b'...'``); its JSON and ``unicode_escape``
+    forms; its URL-encoded forms (``quote``, ``quote_plus``); and the same for
+    the value with its surrounding whitespace stripped and with its runs of
+    whitespace collapsed to one space (as a one-line error message shows it).
+    Forms shorter than :data:`MIN_SECRET_CHARS` are left out.
 
     Example:
-        >>> sorted(secret_forms("a b\\n"))
-        ['a b\\n', 'a b\\\\n', 'a%20b%0A', 'a+b%0A']
+        >>> {"sk-a b", "sk-a b\\\\n", "sk-a%20b"} <= secret_forms("sk-a b\\n")
+        True
     """
-    forms = {
-        value,
-        repr(value)[1:-1],
-        repr(value.encode("utf-8", "backslashreplace"))[2:-1],
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value),
-    }
-    return {f for f in forms if f}
+    if not isinstance(value, str) or not value:
+        return set()
+    variants = {value, value.strip(), " ".join(value.split())}
+    forms: set[str] = set()
+    for variant in variants:
+        if variant:
+            forms |= _escaped_forms(variant)
+    return {form for form in forms if len(form) >= MIN_SECRET_CHARS}
+
+
+def mask_userinfo(text: str) -> str:
+    """Return ``text`` with the user-info of every URL in it masked.
+
+    Example:
+        >>> mask_userinfo("see http://user:pass@host/v1 now")
+        'see http://***@host/v1 now'
+    """
+    return _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Return ``text`` with every form of every secret, and URL user-info, masked.
+
+    Longer forms are replaced first, so that a form that contains another is
+    masked whole.
+
+    Example:
+        >>> redact("Illegal header value b'Bearer sk-abcd\\\\n'", ["sk-abcd\\n"])
+        "Illegal header value b'Bearer ***'"
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    forms: set[str] = set()
+    for secret in secrets:
+        forms |= secret_forms(secret)
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, MASK)
+    return mask_userinfo(text)
 
 
 def _all_forms(secrets: Iterable[str]) -> list[str]:
     forms: set[str] = set()
     for secret in secrets:
-        if isinstance(secret, str) and len(secret) >= MIN_SECRET_CHARS:
-            forms |= secret_forms(secret)
-            stripped = secret.strip()
-            if len(stripped) >= MIN_SECRET_CHARS:
-                forms |= secret_forms(stripped)
-    # longest first: a form that contains another is masked whole
+        forms |= secret_forms(secret)
     return sorted(forms, key=len, reverse=True)
-
-
-def mask_userinfo(text: str) -> str:
-    """Return ``text`` with the userinfo of every URL masked (``http://***@host``)."""
-    return _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Return ``text`` with every form of every secret, and URL userinfo, masked."""
-    for form in _all_forms(secrets):
-        text = text.replace(form, MASK)
-    return mask_userinfo(text)
 
 
 def find_secret(texts: Mapping[str, str], secrets: Iterable[str]) -> str | None:
     """Return the name of the first text that holds a secret in any form, else ``None``.
 
     Savers call it on everything they are about to write, before writing.
+
+    Example:
+        >>> find_secret({"params": "key=sk-abcd", "tags": "{}"}, ["sk-abcd"])
+        'params'
     """
     forms = _all_forms(secrets)
     for name, text in texts.items():
@@ -86,10 +128,10 @@ def find_secret(texts: Mapping[str, str], secrets: Iterable[str]) -> str | None:
 
 
 class SecretRegistry:
-    """A thread-safe set of secrets known to this process, for masking reports.
+    """A thread-safe set of secrets known to this process, for masking what it reports.
 
-    The CLI and the serving app add the secrets of each model they load; log
-    handlers and error messages are masked with :meth:`redact`.
+    The CLI and the serving app add the secrets of each model they load; their
+    error messages and log lines are masked with :meth:`redact`.
     """
 
     def __init__(self) -> None:
@@ -98,17 +140,23 @@ class SecretRegistry:
         self._lock = threading.Lock()
 
     def add(self, values: Iterable[str]) -> None:
-        """Remember ``values`` (short ones are ignored)."""
+        """Remember ``values`` (too short ones are ignored)."""
         with self._lock:
             new = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS}
             if new - self._secrets:
                 self._secrets |= new
                 self._forms = _all_forms(self._secrets)
 
+    def values(self) -> set[str]:
+        """The secrets remembered so far."""
+        with self._lock:
+            return set(self._secrets)
+
     def redact(self, text: str) -> str:
-        """Return ``text`` with every remembered secret (every form) and URL userinfo masked."""
+        """Return ``text`` with every remembered secret (every form) and URL user-info masked."""
         for form in self._forms:
-            text = text.replace(form, MASK)
+            if form in text:
+                text = text.replace(form, MASK)
         return mask_userinfo(text)
 
     def clear(self) -> None:
@@ -118,7 +166,7 @@ class SecretRegistry:
             self._forms = []
 
 
-#: The process's registry: what the CLI and the serving app have loaded.
+#: The process's registry: the secrets of what the CLI and the serving app loaded.
 SECRETS = SecretRegistry()
 
 
@@ -126,27 +174,60 @@ class RedactingFilter(logging.Filter):
     """A logging filter that masks secrets in each record's message and traceback.
 
     Args:
-        registry: where the secrets come from; the process's :data:`SECRETS` by default.
+        secrets: the secret values, or a callable returning them (asked per record,
+            so that secrets learnt later are masked too); by default the process's
+            :data:`SECRETS`.
+        name: as :class:`logging.Filter`'s.
+
+    Attach it to a handler (``handler.addFilter(f)``): the record's message is
+    formatted and masked, its arguments dropped, and its exception text and
+    stack info masked too. URL user-info is masked whatever the secrets.
     """
 
-    def __init__(self, registry: SecretRegistry | None = None) -> None:
-        super().__init__()
-        self.registry = registry or SECRETS
+    def __init__(
+        self, secrets: Iterable[str] | Callable[[], Iterable[str]] | None = None, name: str = ""
+    ) -> None:
+        super().__init__(name)
+        self._lock = threading.Lock()
+        self._source: Callable[[], Iterable[str]] | None = None
+        self._secrets: set[str] = set()
+        if secrets is None:
+            self._source = SECRETS.values
+        elif callable(secrets):
+            self._source = secrets
+        else:
+            self._secrets = {s for s in secrets if isinstance(s, str)}
+
+    def add(self, values: Iterable[str]) -> None:
+        """Remember more secret values."""
+        with self._lock:
+            self._secrets.update(v for v in values if isinstance(v, str))
+
+    def secrets(self) -> set[str]:
+        """The secret values masked now."""
+        with self._lock:
+            values = set(self._secrets)
+        if self._source is not None:
+            values.update(v for v in self._source() if isinstance(v, str))
+        return values
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Mask the record in place (message, args, traceback); always keep it."""
-        message = record.getMessage()
-        record.msg = self.registry.redact(message)
+        """Mask the record in place; never drops it."""
+        secrets = self.secrets()
+        record.msg = redact(record.getMessage(), secrets)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self.registry.redact(record.exc_text)
+            record.exc_text = redact(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, secrets)
         return True
 
 
 __all__ = [
     "MASK",
+    "MIN_SECRET_CHARS",
     "SECRETS",
     "RedactingFilter",
     "SecretRegistry",

@@ -37,6 +37,8 @@ def kind_config(role: Role, value: str) -> dict[str, Any]:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"the {role} config is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"the {role} config is nested too deeply") from None
     if not isinstance(config, dict):
         raise ConfigError(f"the {role} config must be a JSON object with a KIND")
     return config

@@ -7,7 +7,9 @@ libraries are imported by the plugins, inside the command, never before.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -21,10 +23,11 @@ from llmreg.cli.components import (
     checked,
     tag_option,
 )
-from llmreg.cli.store import say_store, use_store
-from llmreg.errors import ConfigError
+from llmreg.cli.store import naming_store, say_store, shown_store, use_store
+from llmreg.errors import ConfigError, LlmregError
 from llmreg.hashing import CONTENT_HASH_KEY
 from llmreg.results import AliasMove, ModelVersionRef, SavedModel
+from llmreg.uris import check_registration
 
 
 @click.command()
@@ -42,33 +45,62 @@ def save(
     tags: dict[str, str],
     as_json: bool,
 ) -> None:
-    """Save the model definition in CONFIG.json; optionally register it and set an alias."""
+    """Save the model definition in CONFIG.json; optionally register it and set an alias.
+
+    The name, alias and tags are checked before anything is written. Should the
+    registry still refuse after the save, the error names what was written and
+    the command that finishes the job.
+    """
     from llmreg.definition import ModelDefinition
 
     if not do_register and (name or alias or tags):
         raise click.UsageError("--name, --alias and --tag go with --register")
     if do_register and not name:
         raise click.UsageError("--register needs --name NAME")
+    if do_register:
+        check_registration(name, alias, tags)
     definition = ModelDefinition.from_file(config)
     add_secrets(definition.resolved_secrets())
     store = use_store()
-    # Build every component before anything is written: a bad KIND or tag fails first.
-    saver = build_saver()
-    registrar = build_register(tags) if do_register else None
-    mover = build_alias_register() if alias else None
-    saved = checked(saver.save(definition), SavedModel, saver, "save")
-    result: dict[str, Any] = {"model_uri": saved.uri, "content_hash": saved.content_hash}
-    if registrar is not None and name:
-        ref = checked(registrar.register(name, saved.uri), ModelVersionRef, registrar, "register")
-        result["registered"] = _version_record(ref)
-        if mover is not None and alias:
-            move = checked(mover.promote(name, ref.version, alias), AliasMove, mover, "promote")
-            result["registered"]["alias"] = move.alias
-            result["registered"]["alias_uri"] = move.uri
+    with naming_store(store):
+        # Build every component before anything is written: a bad KIND or tag fails first.
+        saver = build_saver()
+        registrar = build_register(tags) if do_register else None
+        mover = build_alias_register() if alias else None
+        saved = checked(saver.save(definition), SavedModel, saver, "save")
+        result: dict[str, Any] = {"model_uri": saved.uri, "content_hash": saved.content_hash}
+        if registrar is not None and name:
+            with _written(
+                f"the model was saved as {saved.uri} but not registered; to finish: "
+                f"llmreg register {saved.uri} --name {name}"
+            ):
+                ref = registrar.register(name, saved.uri)
+            ref = checked(ref, ModelVersionRef, registrar, "register")
+            result["registered"] = _version_record(ref)
+            if mover is not None and alias:
+                with _written(
+                    f"version {ref.version} of {name!r} was registered, the alias was not "
+                    f"set; to finish: llmreg promote {name} {ref.version} --alias {alias}"
+                ):
+                    move = mover.promote(name, ref.version, alias)
+                move = checked(move, AliasMove, mover, "promote")
+                result["registered"]["alias"] = move.alias
+                result["registered"]["alias_uri"] = move.uri
     lines = [f"saved: {result['model_uri']}"]
     if "registered" in result:
         lines += _registered_lines(result["registered"])
     _finish(result, store, as_json, lines)
+
+
+@contextlib.contextmanager
+def _written(note: str) -> Iterator[None]:
+    """On a typed error in the block, add what was already written (and how to finish)."""
+    try:
+        yield
+    except LlmregError as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (f"{exc.args[0]} [{note}]", *exc.args[1:])
+        raise
 
 
 @click.command()
@@ -78,9 +110,12 @@ def save(
 @json_option
 def register(model_uri: str, name: str, tags: dict[str, str], as_json: bool) -> None:
     """Register the saved model at MODEL_URI as a new version of NAME."""
+    check_registration(name, None, tags)
     store = use_store()
     registrar = build_register(tags)
-    ref = checked(registrar.register(name, model_uri), ModelVersionRef, registrar, "register")
+    with naming_store(store):
+        ref = registrar.register(name, model_uri)
+    ref = checked(ref, ModelVersionRef, registrar, "register")
     record = _version_record(ref)
     result = {"model_uri": model_uri, "registered": record}
     _finish(result, store, as_json, _registered_lines(record))
@@ -95,7 +130,9 @@ def promote(name: str, version: str, alias: str, as_json: bool) -> None:
     """Point ALIAS of NAME at VERSION, recording the move."""
     store = use_store()
     register = build_alias_register()
-    move = checked(register.promote(name, version, alias), AliasMove, register, "promote")
+    with naming_store(store):
+        move = register.promote(name, version, alias)
+    move = checked(move, AliasMove, register, "promote")
     result = _alias_record(move)
     _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
 
@@ -108,7 +145,9 @@ def rollback(name: str, alias: str, as_json: bool) -> None:
     """Point ALIAS of NAME back at the version that held it before the last move."""
     store = use_store()
     register = build_alias_register()
-    move = checked(register.rollback(name, alias), AliasMove, register, "rollback")
+    with naming_store(store):
+        move = register.rollback(name, alias)
+    move = checked(move, AliasMove, register, "rollback")
     result = _alias_record(move)
     _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
 
@@ -120,12 +159,13 @@ def versions(name: str, as_json: bool) -> None:
     """List the versions of NAME with their aliases, content hash and tags."""
     store = use_store()
     register = build_alias_register()
-    refs = register.versions(name)
+    with naming_store(store):
+        refs = register.versions(name)
     for ref in refs:
         checked(ref, ModelVersionRef, register, "versions")
     rows = [ref.to_dict() for ref in refs]
     if as_json:
-        emit_json({"name": name, "versions": rows, "store": store})
+        emit_json({"name": name, "versions": rows, "store": shown_store(store)})
         return
     say_store(store)
     if not refs:
@@ -133,14 +173,34 @@ def versions(name: str, as_json: bool) -> None:
     for ref in refs:
         aliases = ",".join(ref.aliases) or "-"
         tags = " ".join(
-            f"{k}={_one_line(v)}" for k, v in sorted(ref.tags.items()) if k != CONTENT_HASH_KEY
+            f"{_one_line(k)}={_one_line(v)}"
+            for k, v in sorted(ref.tags.items())
+            if k != CONTENT_HASH_KEY
         )
         click.echo(f"{ref.version}\t{aliases}\t{ref.content_hash or '-'}\t{tags}".rstrip())
 
 
-def _one_line(value: str) -> str:
-    """A tag value on one line: newlines and tabs escaped, so each version stays one line."""
-    return value.encode("unicode_escape").decode("ascii")
+#: Characters that would start a new line (or column) of one-line-per-version output.
+_BREAKS = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _one_line(text: str) -> str:
+    r"""Return ``text`` with backslashes, control characters and line separators escaped.
+
+    Example:
+        >>> _one_line("a\nb\tc")
+        'a\\nb\\tc'
+    """
+    out = []
+    for char in str(text):
+        code = ord(char)
+        if char in _BREAKS:
+            out.append(_BREAKS[char])
+        elif code < 0x20 or 0x7F <= code < 0xA0 or code in (0x2028, 0x2029):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 @click.command()
@@ -152,7 +212,9 @@ def show(model_uri: str, as_json: bool) -> None:
     from llmreg.bases import Adapter
 
     loader = build_loader()
-    adapter = checked(loader.load(model_uri), Adapter, loader, "load")  # type: ignore[type-abstract]
+    with naming_store(store):
+        adapter = loader.load(model_uri)
+    adapter = checked(adapter, Adapter, loader, "load")  # type: ignore[type-abstract]
     adapter.close()  # only what it knows is read: its client is not needed
     definition = adapter.definition
     if definition is not None:
@@ -165,13 +227,13 @@ def show(model_uri: str, as_json: bool) -> None:
         "definition": definition.persistable() if definition is not None else None,
     }
     if as_json:
-        emit_json({**result, "store": store})
+        emit_json({**result, "store": shown_store(store)})
         return
     say_store(store)
     click.echo(f"model_uri: {model_uri}")
     for key, value in sorted(result["info"].items()):
         if key != "model_uri" and value is not None:
-            click.echo(f"{key}: {value}")
+            click.echo(f"{key}: {_one_line(str(value))}")
     if result["content_hash"]:
         click.echo(f"content_hash: {result['content_hash']}")
     if definition is not None:
@@ -229,7 +291,7 @@ def _finish(
     result: dict[str, Any], store: dict[str, Any] | None, as_json: bool, lines: list[str]
 ) -> None:
     if as_json:
-        emit_json({**result, "store": store})
+        emit_json({**result, "store": shown_store(store)})
         return
     say_store(store)
     for line in lines:

@@ -3,29 +3,76 @@
 The core knows no store: a plugin that keeps models somewhere (llmreg-mlflow:
 the MLflow tracking and registry stores) sets its defaults and reports its
 location from its :func:`~llmreg.hookspecs.llmreg_cli_setup` hook, which the
-CLI calls before any command runs. Commands that read or write the store print
-that location as one ``store: ...`` line on stderr once they succeed.
+CLI calls before any command runs. A command that reads or writes the store
+calls :func:`use_store`, which lets the plugin check (and create) it first;
+once the command succeeded it prints the location as one ``store: ...`` line
+on stderr. URIs are shown with any ``user:password@`` masked.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
+from llmreg.errors import ModelNotFoundError, StoreUnavailableError
+from llmreg.secrets import mask_userinfo
+
 
 def use_store() -> dict[str, Any] | None:
-    """Return where the first plugin that has a store says it is, or ``None``.
+    """Return where the first plugin that has a store says it is, prepared for use; or ``None``.
 
     The dict holds what the plugin reported, typically ``tracking_uri``,
-    ``registry_uri`` (``None`` where it follows the tracking store) and ``source``.
+    ``registry_uri`` (``None`` where it follows the tracking store) and ``source``,
+    plus what its ``prepare`` returned (``created``).
+
+    Raises:
+        StoreUnavailableError: the plugin found the store unusable (named).
     """
     from llmreg.cli.components import current
 
     for setup in current().setups:
         if setup.store is not None:
-            return dict(setup.store)
+            store = dict(setup.store)
+            if setup.prepare is not None:
+                store.update(setup.prepare() or {})
+            return store
     return None
+
+
+def shown(uri: str | None) -> str:
+    """A store URI as messages show it: any ``user:password@`` masked."""
+    return mask_userinfo(uri or "")
+
+
+def shown_store(store: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The store dict as ``--json`` prints it: URIs with user-info masked."""
+    if store is None:
+        return None
+    return {k: shown(v) if k.endswith("_uri") and v else v for k, v in store.items()}
+
+
+@contextlib.contextmanager
+def naming_store(store: dict[str, Any] | None) -> Iterator[None]:
+    """Add the store to a "not found" or "unavailable" error raised in the block.
+
+    A mistyped path can make a new, empty store: "model not found" then says so,
+    and names it.
+    """
+    try:
+        yield
+    except (ModelNotFoundError, StoreUnavailableError) as exc:
+        if store is None:
+            raise
+        where = shown(store.get("registry_uri") or store.get("tracking_uri"))
+        note = ""
+        if store.get("created"):
+            note = " (a new, empty store created by this command: check the path)"
+        if where not in str(exc) or note:
+            exc.args = (f"{exc} [store: {where}{note}]",)
+        raise
 
 
 def say_store(store: dict[str, Any] | None) -> None:
@@ -35,7 +82,7 @@ def say_store(store: dict[str, Any] | None) -> None:
     """
     if store is None:
         return
-    line = f"store: {store.get('tracking_uri')}"
+    line = f"store: {shown(store.get('tracking_uri'))}"
     if store.get("registry_uri"):
-        line += f" (registry: {store['registry_uri']})"
+        line += f" (registry: {shown(store['registry_uri'])})"
     click.echo(line, err=True)

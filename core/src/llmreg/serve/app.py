@@ -18,10 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from llmreg.bases import Adapter
+from llmreg.definition import MAX_JSON_DEPTH, json_depth
 from llmreg.errors import LlmregError
 from llmreg.schemas import Inputs, Outputs
+from llmreg.secrets import redact
 from llmreg.serve.errors import ApiError, bad_request, from_exception, row_failure
 from llmreg.serve.model import ServedModel
 from llmreg.serve.openai_compat import (
@@ -30,37 +33,73 @@ from llmreg.serve.openai_compat import (
     parse_chat_request,
     stream_chunks,
 )
+from llmreg.uris import shorten
 from llmreg.version import __version__
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a client has to send the whole request body once its headers arrived.
+BODY_TIMEOUT_S = 30.0
+#: Seconds a client has to send a request's headers (from connecting, or from the
+#: first byte of a request on a kept-alive connection).
+HEADER_TIMEOUT_S = 10.0
 
 
 def _json(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data), status_code=status, media_type="application/json")
 
 
+def masked(served: ServedModel | None, text: str) -> str:
+    """``text`` with the served model's secrets masked in every form (and URL user-info)."""
+    if served is None:
+        return redact(text)
+    text = served.redact(text)
+    adapter = served.adapter
+    definition = adapter.definition if adapter is not None else None
+    return redact(text, definition.resolved_secrets() if definition is not None else ())
+
+
 def _error(err: ApiError, served: ServedModel | None = None) -> Response:
-    if served is not None:
-        err.message = served.redact(err.message)
+    err.message = masked(served, err.message)
     return _json(err.body(), err.status)
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """Read the request body as UTF-8 JSON, at most ``limit`` bytes.
+async def read_json(request: Request, limit: int, timeout: float = BODY_TIMEOUT_S) -> Any:
+    """Read the request body as UTF-8 JSON, at most ``limit`` bytes, within ``timeout`` s.
 
     Raises:
-        ApiError: 413 for an oversized body; 400 for an empty, non-UTF-8 or non-JSON one.
+        ApiError: 413 for an oversized body; 408 for a body that does not arrive in
+            time; 400 for an empty, non-UTF-8, non-JSON or too deeply nested one
+            (``NaN`` and ``Infinity`` are not JSON); 400 ``client_disconnected`` when
+            the client went away while sending (logged at INFO: nobody reads the answer).
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"the request body is larger than {limit} bytes", code="too_large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"the request body is larger than {limit} bytes", code="too_large")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(
+                        413, f"the request body is larger than {limit} bytes", code="too_large"
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            f"the request body did not arrive within {timeout:g} s ({size} bytes came)",
+            code="body_timeout",
+        ) from None
+    except ClientDisconnect:
+        logger.info(
+            "%s %s: the client disconnected while sending the body",
+            request.method,
+            request.url.path,
+        )
+        raise ApiError(400, "the client disconnected", code="client_disconnected") from None
     raw = b"".join(chunks)
     if not raw.strip():
         raise bad_request("the request body is empty: send a JSON object", code="empty_body")
@@ -71,22 +110,44 @@ async def read_json(request: Request, limit: int) -> Any:
             f"the request body is not UTF-8 (byte {exc.start}): send UTF-8 JSON",
             code="invalid_encoding",
         ) from None
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise bad_request(
+            f"the request body is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed",
+            code="invalid_json",
+        )
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise bad_request(
             f"the request body is not valid JSON (line {exc.lineno}, column {exc.colno}: "
             f"{exc.msg})",
             code="invalid_json",
         ) from None
+    except (ValueError, RecursionError) as exc:
+        raise bad_request(
+            f"the request body is not valid JSON ({exc})", code="invalid_json"
+        ) from None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 class Routes:
     """The route handlers, bound to one served model."""
 
-    def __init__(self, served: ServedModel, max_body_bytes: int) -> None:
+    def __init__(
+        self, served: ServedModel, max_body_bytes: int, body_timeout: float = BODY_TIMEOUT_S
+    ) -> None:
         self.served = served
         self.max_body_bytes = max_body_bytes
+        #: Seconds a client has to send a request body (``llmreg serve --body-timeout``).
+        self.body_timeout = body_timeout
+
+    async def body(self, request: Request) -> Any:
+        """The request's JSON body (see :func:`read_json`)."""
+        return await read_json(request, self.max_body_bytes, self.body_timeout)
 
     async def adapter(self) -> Adapter:
         """Return the loaded adapter, loading it now if the start-up load has not run."""
@@ -98,7 +159,7 @@ class Routes:
         except LlmregError as exc:
             raise ApiError(
                 503,
-                f"model {self.served.model_uri} is not loaded: {exc}",
+                f"model {self.served.model_uri} is not loaded: {masked(self.served, str(exc))}",
                 type=type(exc).__name__,
                 code="model_not_loaded",
             ) from None
@@ -126,7 +187,7 @@ class Routes:
                 "%s failed with an unexpected %s, answered 500:\n%s",
                 route,
                 type(exc).__name__,
-                self.served.redact(trace),
+                masked(self.served, trace),
             )
         return _error(from_exception(exc), self.served)
 
@@ -137,7 +198,7 @@ class Routes:
         row failed the answer is a 502 with the typed error of the first.
         """
         try:
-            inputs = Inputs.parse(await read_json(request, self.max_body_bytes))
+            inputs = Inputs.parse(await self.body(request))
             outputs = await self.predict_rows(inputs, None)
             if not any(row.ok for row in outputs.rows):
                 raise row_failure(outputs.rows[0].metadata)
@@ -148,11 +209,12 @@ class Routes:
     async def chat(self, request: Request) -> Response:
         """``POST /v1/chat/completions``: OpenAI-compatible, streaming or not."""
         try:
-            chat = parse_chat_request(await read_json(request, self.max_body_bytes))
+            chat = parse_chat_request(await self.body(request))
             if not self.served.accepts(chat.model):
                 raise ApiError(
                     404,
-                    f"model {chat.model!r} is not served here; use {self.served.model_uri!r}"
+                    f"model {shorten(chat.model)} is not served here; use "
+                    f"{self.served.model_uri!r}"
                     + (f" or {self.served.name!r}" if self.served.name else ""),
                     param="model",
                     code="model_not_found",
@@ -184,7 +246,8 @@ class Routes:
         if self.served.adapter is None:
             body = {"status": "loading", "model_uri": self.served.model_uri}
             if self.served.last_error:
-                body = {**body, "status": "failed", "error": self.served.last_error}
+                error = masked(self.served, self.served.last_error)
+                body = {**body, "status": "failed", "error": error}
             return _json(body, 503)
         return _json(
             {"status": "ready", "model_uri": self.served.model_uri, "info": self.served.info}
@@ -198,7 +261,7 @@ class Routes:
             err = ApiError(
                 503,
                 f"reload of {self.served.model_uri} failed, the previous model keeps serving: "
-                f"{exc}",
+                f"{masked(self.served, str(exc))}",
                 type=type(exc).__name__,
                 code="reload_failed",
             )
@@ -210,7 +273,7 @@ async def _load_in_background(served: ServedModel) -> None:
     try:
         await run_in_threadpool(served.load)
     except Exception as exc:
-        logger.warning("loading %s failed: %s", served.model_uri, served.redact(str(exc)))
+        logger.warning("loading %s failed: %s", served.model_uri, masked(served, str(exc)))
 
 
 async def _poll(served: ServedModel, interval: float) -> None:
@@ -222,12 +285,22 @@ async def _poll(served: ServedModel, interval: float) -> None:
             logger.warning(
                 "reloading %s failed, keeping the loaded model: %s",
                 served.model_uri,
-                served.redact(str(exc)),
+                masked(served, str(exc)),
             )
 
 
-def build_app(served: ServedModel, *, reload_interval: float, max_body_bytes: int) -> FastAPI:
-    """Build the app; see :func:`llmreg.serve.create_app`."""
+def build_app(
+    served: ServedModel,
+    *,
+    reload_interval: float,
+    max_body_bytes: int,
+    body_timeout: float = BODY_TIMEOUT_S,
+) -> FastAPI:
+    """Build the app; see :func:`llmreg.serve.create_app`.
+
+    ``app.state.llmreg_routes`` holds the :class:`Routes` (its ``body_timeout`` can be
+    changed before serving).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -253,7 +326,8 @@ def build_app(served: ServedModel, *, reload_interval: float, max_body_bytes: in
         lifespan=lifespan,
     )
     app.state.llmreg = served
-    routes = Routes(served, max_body_bytes)
+    routes = Routes(served, max_body_bytes, body_timeout)
+    app.state.llmreg_routes = routes
     app.add_api_route("/predict", routes.predict, methods=["POST"])
     app.add_api_route("/v1/chat/completions", routes.chat, methods=["POST"])
     app.add_api_route("/v1/models", routes.models, methods=["GET"])
@@ -275,4 +349,84 @@ def build_app(served: ServedModel, *, reload_interval: float, max_body_bytes: in
     return app
 
 
-__all__ = ["Routes", "build_app", "read_json"]
+def timed_h11_protocol(header_timeout: float = HEADER_TIMEOUT_S) -> type[asyncio.Protocol]:
+    """Return uvicorn's h11 protocol class with a header timeout, for ``uvicorn.Config(http=)``.
+
+    A client must send a request's headers within ``header_timeout`` seconds of
+    connecting, or of the first byte of its next request on a kept-alive
+    connection; otherwise it gets a 408 and the connection is closed (logged at
+    INFO). uvicorn itself only times out idle kept-alive connections, so a client
+    that sends its headers slowly would hold a connection forever.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):  # type: ignore[misc,unused-ignore]
+        """uvicorn's h11 protocol, closing connections whose headers do not arrive in time."""
+
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._header_timer is None and (self.cycle is None or self.cycle.response_complete):
+                self._arm()  # the first byte of the next request on a kept-alive connection
+            super().data_received(data)
+
+        def handle_events(self) -> None:
+            before = self.cycle
+            super().handle_events()
+            if self.cycle is not before:  # a request's headers arrived
+                self._disarm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(header_timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _too_slow(self) -> None:
+            self._header_timer = None
+            if self.transport.is_closing():
+                return
+            logger.info(
+                "closing a connection from %s: no request headers within %g s",
+                self.client,
+                header_timeout,
+            )
+            body = json.dumps(
+                ApiError(
+                    408,
+                    f"the request headers did not arrive within {header_timeout:g} s",
+                    code="header_timeout",
+                ).body()
+            ).encode()
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+            self.transport.close()
+
+    return TimedH11Protocol
+
+
+__all__ = [
+    "BODY_TIMEOUT_S",
+    "HEADER_TIMEOUT_S",
+    "Routes",
+    "build_app",
+    "masked",
+    "read_json",
+    "timed_h11_protocol",
+]

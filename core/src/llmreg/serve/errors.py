@@ -2,8 +2,11 @@
 
 Every error body is ``{"error": {"message", "type", "param", "code"}}``, as
 OpenAI's API sends, so OpenAI clients raise their own typed exceptions. Request
-errors are 4xx; an upstream failure (the LLM endpoint and every fallback
-failed) is 502 carrying the typed llmreg error's name; nothing failed is 200.
+errors are 4xx, and so is an upstream 400 (the request itself was refused:
+clients must not retry it); any other upstream failure (the LLM endpoint and
+every fallback failed) is 502 carrying the typed llmreg error's name; a store
+that cannot be reached or a model not loaded is 503; nothing failed is 200.
+Messages are at most :data:`MAX_MESSAGE_CHARS` long.
 """
 
 from __future__ import annotations
@@ -16,9 +19,21 @@ from llmreg.errors import (
     LlmregError,
     ModelNotFoundError,
     PredictionError,
+    ProviderBadRequestError,
     ProviderError,
     SchemaError,
+    StoreUnavailableError,
 )
+
+#: The longest message an error body carries; longer ones are cut, their length said.
+MAX_MESSAGE_CHARS = 2_000
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Return ``message`` cut to ``limit`` characters, saying how long it was."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}… (cut; {len(message):,} characters)"
 
 
 class ApiError(Exception):
@@ -52,7 +67,7 @@ class ApiError(Exception):
         """Return the JSON body: ``{"error": {"message", "type", "param", "code"}}``."""
         return {
             "error": {
-                "message": self.message,
+                "message": bounded(self.message),
                 "type": self.type,
                 "param": self.param,
                 "code": self.code,
@@ -86,9 +101,13 @@ def from_exception(exc: BaseException) -> ApiError:
         return ApiError(400, str(exc), type="invalid_request_error", code=name)
     if isinstance(exc, PredictionError):
         cause = upstream_cause(exc)
+        if isinstance(cause, ProviderBadRequestError):
+            return upstream_refused(str(cause))
         return ApiError(502, str(cause), type=type(cause).__name__, code="upstream_error")
     if isinstance(exc, ModelNotFoundError):
         return ApiError(503, str(exc), type=name, code="model_not_loaded")
+    if isinstance(exc, StoreUnavailableError):
+        return ApiError(503, str(exc), type=name, code="store_unavailable")
     if isinstance(exc, LlmregError):
         return ApiError(500, str(exc), type=name, code="llmreg_error")
     return ApiError(
@@ -99,11 +118,34 @@ def from_exception(exc: BaseException) -> ApiError:
     )
 
 
+def upstream_refused(message: str) -> ApiError:
+    """The 400 for a request the LLM endpoint refused as malformed (HTTP 400 or 422 there).
+
+    It is the client's request that was refused (``max_tokens`` over the model's limit,
+    a message it cannot take...), so it is a 4xx, which OpenAI's SDK does not retry.
+    """
+    return ApiError(
+        400, message, type=ProviderBadRequestError.__name__, code="upstream_bad_request"
+    )
+
+
 def row_failure(metadata: dict[str, Any]) -> ApiError:
-    """The 502 for a result row whose ``status`` is ``error``."""
+    """The error for a result row whose ``status`` is ``error``: 400 for a request the
+    endpoint refused as malformed, else 502."""
     kind = metadata.get("error_type") or "ProviderError"
     message = metadata.get("error") or "the model endpoint failed"
+    if kind == ProviderBadRequestError.__name__:
+        return upstream_refused(str(message))
     return ApiError(502, str(message), type=str(kind), code="upstream_error")
 
 
-__all__ = ["ApiError", "bad_request", "from_exception", "row_failure", "upstream_cause"]
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "ApiError",
+    "bad_request",
+    "bounded",
+    "from_exception",
+    "row_failure",
+    "upstream_cause",
+    "upstream_refused",
+]

@@ -109,8 +109,24 @@ def parse_chat_request(body: Any) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required: the served model URI or name", param="model")
-    if body.get("n", 1) != 1:
-        raise bad_request("only n=1 is supported", param="n")
+    n = body.get("n")
+    if n is not None and (isinstance(n, bool) or n != 1):
+        raise bad_request(
+            f"'n' must be 1 (one choice per request), not {json.dumps(n)[:40]}", param="n"
+        )
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise bad_request(
+            f"'stream' must be true or false, not {json.dumps(stream)[:40]}", param="stream"
+        )
+    options = body.get("stream_options")
+    if options is not None and not (
+        isinstance(options, dict) and isinstance(options.get("include_usage", False), bool)
+    ):
+        raise bad_request(
+            "'stream_options' must be an object whose include_usage is true or false",
+            param="stream_options",
+        )
     unknown = set(body) - {"model", "messages", "stream", *PARAM_FIELDS, *IGNORED_FIELDS}
     if unknown:
         raise bad_request(
@@ -128,12 +144,17 @@ def parse_chat_request(body: Any) -> ChatRequest:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise bad_request(f"'{field}' is invalid: {first['msg']}", param=field) from None
-    options = body.get("stream_options") or {}
+    messages = _messages(body.get("messages"))
+    try:
+        row = Request(messages=messages, params=params)
+    except ValidationError as exc:
+        problem = "; ".join(e["msg"] for e in exc.errors()[:3])
+        raise bad_request(f"'messages' are invalid: {problem}", param="messages") from None
     return ChatRequest(
-        row=Request(messages=_messages(body.get("messages")), params=params),
+        row=row,
         model=model,
-        stream=bool(body.get("stream")),
-        include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+        stream=bool(stream),
+        include_usage=bool((options or {}).get("include_usage")),
     )
 
 

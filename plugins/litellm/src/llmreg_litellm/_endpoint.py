@@ -20,6 +20,7 @@ from llmreg.definition import ModelDefinition
 from llmreg.errors import ProviderError
 from llmreg.schemas import Request
 from llmreg.secrets import SECRETS, mask_userinfo
+from llmreg.uris import shorten
 from llmreg_litellm._errors import empty_response, provider_error
 
 #: Sent when the definition has no key: local servers need none, the SDK wants one.
@@ -72,8 +73,8 @@ class Endpoint:
         SECRETS.add(self._secrets)
         self._extra_body = extra_body
         self._sdk: openai.AsyncOpenAI | None = None
-        base = definition.base_url or DEFAULT_BASE_URL
-        self.where = f"model {definition.model!r} at {mask_userinfo(base)}"
+        base = mask_userinfo(definition.base_url or DEFAULT_BASE_URL)
+        self.where = f"model {shorten(definition.model)} at {base}"
 
     def __repr__(self) -> str:
         return f"Endpoint({self.where})"

@@ -36,6 +36,22 @@ def scrub(text: str, secrets: list[str]) -> str:
     return SECRETS.redact(redact(text, secrets))
 
 
+def _unsendable(exc: BaseException) -> BaseException | None:
+    """The error that kept a request from being sent (an illegal header), if that is it."""
+    import httpx
+
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, httpx.LocalProtocolError | UnicodeEncodeError):
+            return link
+        if type(link).__name__ == "LocalProtocolError":  # h11's own
+            return link
+        link = link.__cause__ or link.__context__
+    return None
+
+
 def _error_message(error: object) -> object:
     """The message in an error body, or in its ``error`` member.
 
@@ -67,6 +83,15 @@ def provider_error(
     where = scrub(where, secrets)
     detail = scrub(_detail(exc), secrets)
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    unsendable = _unsendable(exc)
+    if unsendable is not None:
+        return ProviderError(
+            f"the request to {where} could not be sent: a header value (the api_key, or one "
+            "of extra_headers) holds a character HTTP cannot carry, such as a newline or a "
+            f"non-ASCII letter ({type(unsendable).__name__}: "
+            f"{scrub(str(unsendable), secrets)}). Fix the value; it is not shown.",
+            attempts=attempts,
+        )
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return ProviderAuthenticationError(

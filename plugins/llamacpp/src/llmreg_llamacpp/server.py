@@ -7,21 +7,34 @@ last lines in memory (bounded, so a long-running server fills no disk); they are
 put into the :class:`~llmreg.errors.ProviderStartError` when the server does not
 come up.
 Sharing one server between clients is :mod:`llmreg_llamacpp.registry`'s job.
+
+On Linux the server's life is tied to its parent's: it is started with
+``PR_SET_PDEATHSIG`` (SIGKILL), so a parent killed with SIGKILL, which runs no
+exit hook, takes its server with it. The kernel sends that signal when the
+*thread* that started the child ends, so every server is started from one
+long-lived thread of the process (:class:`_Spawner`), never from a worker
+thread that may end while the server should run.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import ctypes
 import os
+import queue
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from llmreg.errors import ProviderStartError
 
@@ -41,6 +54,84 @@ PORT_ATTEMPTS = 3
 #: for work. On a small, busy machine spinning threads fight the other processes
 #: for the cores, and a 16-token answer took 60 s instead of 3 s (measured here).
 SERVER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+#: ``prctl`` option: the signal a process gets when its parent (thread) ends.
+PR_SET_PDEATHSIG = 1
+
+T = TypeVar("T")
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """Return a ``preexec_fn`` that ties the child's life to this process (Linux), or ``None``.
+
+    In the child, before ``exec``: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, then exit at
+    once if the parent already died in between (the child was then adopted). Only
+    the ``prctl`` call runs in the child: ``libc`` is looked up here, in the parent.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    kill = int(signal.SIGKILL)
+
+    def tie() -> None:
+        prctl(PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return tie
+
+
+class _Spawner:
+    """Runs calls on one long-lived daemon thread of this process (one per process).
+
+    ``PR_SET_PDEATHSIG`` fires when the thread that forked the child ends: a server
+    started from a short-lived worker thread (a thread pool's, which ends when idle)
+    would be killed with it. This thread lives as long as the process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]]
+        self._queue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    def run(self, call: Callable[[], T]) -> T:
+        """Run ``call`` on the spawner thread and return its result (or raise its error)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()  # a forked child gets its own thread
+                self._thread = threading.Thread(
+                    target=self._serve,
+                    args=(self._queue,),
+                    name="llmreg-llamacpp-spawner",
+                    daemon=True,
+                )
+                self._thread.start()
+                self._pid = os.getpid()
+            jobs = self._queue
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        jobs.put((call, future))
+        return future.result()
+
+    @staticmethod
+    def _serve(
+        jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]],
+    ) -> None:
+        while True:
+            call, future = jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to the caller
+                future.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
 
 
 @dataclass(frozen=True)
@@ -175,13 +266,17 @@ class LlamaServer:
     @classmethod
     def _spawn(cls, settings: ServerSettings) -> LlamaServer:
         port = free_port()
+        tie = die_with_parent()
         try:
-            process = subprocess.Popen(
-                settings.command(port),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env={**SERVER_ENV, **os.environ},
+            process = _SPAWNER.run(
+                lambda: subprocess.Popen(
+                    settings.command(port),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env={**SERVER_ENV, **os.environ},
+                    preexec_fn=tie,  # one prctl call in the child; libc was looked up before
+                )
             )
         except OSError as exc:
             raise ProviderStartError(
@@ -239,4 +334,4 @@ class LlamaServer:
                 self.process.wait()
 
 
-__all__ = ["HOST", "LlamaServer", "OutputTail", "ServerSettings", "free_port"]
+__all__ = ["HOST", "LlamaServer", "OutputTail", "ServerSettings", "die_with_parent", "free_port"]

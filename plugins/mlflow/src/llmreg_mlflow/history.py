@@ -1,23 +1,35 @@
-"""The audit trail of alias moves, kept as a bounded JSON list in a registered-model tag.
+"""The audit trail of alias moves: one registered-model tag per move, safe under concurrency.
 
-Each entry is ``{"version", "previous", "at", "action"}``: the version the alias
-now points at, the one it pointed at before (or ``None``), the UTC time and
-``"promote"`` or ``"rollback"``. A rollback undoes the latest promote that is
-not undone yet, like a stack, so three rollbacks after three promotes walk back
-three versions. Pure functions: nothing here talks to MLflow.
+Each move is its own tag, ``llmreg.alias_move.<time ns>.<random>``, whose value
+is ``{"alias", "version", "previous", "at", "action"}`` as JSON. Writers never
+read-modify-write a shared value, so concurrent promotes lose no move; the keys
+sort in the order the moves were made (a writer's key sorts after every move it
+has seen). The trail is the truth: replaying it (:func:`replay`) gives each
+move's ``previous`` and the version the alias must hold, and the register sets
+the alias to that, checking again after its write (see ``MlflowRegister``).
+
+A rollback undoes the latest promote that is not undone yet, like a stack, so
+three rollbacks after three promotes walk back three versions. The older form,
+one JSON list per alias in ``llmreg.alias_history.<alias>``, is still read, as
+the start of the trail. Pure functions: nothing here talks to MLflow.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from llmreg.errors import RegistrationError
 
-#: The registered-model tag that holds the history of alias ``<alias>``.
+#: The registered-model tag that holds the (older) history list of alias ``<alias>``.
 HISTORY_TAG_PREFIX = "llmreg.alias_history."
-#: How many moves the tag keeps by default; older ones are dropped.
+#: The prefix of the tag of one move: ``llmreg.alias_move.<20-digit ns>.<12 hex>``.
+MOVE_TAG_PREFIX = "llmreg.alias_move."
+#: How many moves are kept per alias by default; older ones are dropped.
 DEFAULT_HISTORY_LIMIT = 50
 
 
@@ -72,8 +84,8 @@ def record(
 def rollback_target(entries: list[dict[str, Any]]) -> int | None:
     """Return the version a rollback goes back to, or ``None`` when there is none.
 
-    Replays the moves as a stack: a promote pushes the version it replaced, a
-    rollback pops one. The answer is the top of the stack.
+    Replays the moves as a stack (see :func:`replay`): a promote pushes the
+    version it replaced, a rollback pops one. The answer is the top of the stack.
 
     Example:
         >>> moves = [
@@ -83,12 +95,7 @@ def rollback_target(entries: list[dict[str, Any]]) -> int | None:
         >>> rollback_target(moves)
         1
     """
-    stack: list[int | None] = []
-    for entry in entries:
-        if entry.get("action") == "promote":
-            stack.append(entry.get("previous"))
-        elif entry.get("action") == "rollback" and stack:
-            stack.pop()
+    _, _, stack = replay(entries)
     return stack[-1] if stack else None
 
 
@@ -97,12 +104,115 @@ def dump(entries: list[dict[str, Any]]) -> str:
     return json.dumps(entries, separators=(",", ":"))
 
 
+# --- one tag per move ------------------------------------------------------------------
+
+
+def _key_ns(key: str) -> int:
+    try:
+        return int(key[len(MOVE_TAG_PREFIX) :].split(".", 1)[0])
+    except ValueError:
+        return 0
+
+
+def new_move_key(seen: list[str] | None = None, now_ns: int | None = None) -> str:
+    """Return a new, unique move tag key that sorts after every key in ``seen``.
+
+    Example:
+        >>> new_move_key(now_ns=5).startswith("llmreg.alias_move.00000000000000000005.")
+        True
+    """
+    ns = time.time_ns() if now_ns is None else now_ns
+    ns = max([ns, *(_key_ns(k) + 1 for k in (seen or []))])
+    return f"{MOVE_TAG_PREFIX}{ns:020d}.{uuid.uuid4().hex[:12]}"
+
+
+def move_value(
+    alias: str, *, version: int, previous: int | None, action: str, at: datetime | None = None
+) -> str:
+    """Return the JSON value of one move's tag."""
+    entry = record([], version=version, previous=previous, action=action, at=at)[0]
+    return json.dumps({"alias": alias, **entry}, separators=(",", ":"))
+
+
+def trail(tags: Mapping[str, str], alias: str) -> list[tuple[str, dict[str, Any]]]:
+    """Return the moves of ``alias`` as ``(tag key, entry)``, oldest first.
+
+    The older list tag comes first (its entries have the key ``""``), then the
+    move tags in key order.
+
+    Raises:
+        RegistrationError: a tag of this alias does not hold a valid move.
+    """
+    legacy_tag = history_tag(alias)
+    moves: list[tuple[str, dict[str, Any]]] = [
+        ("", entry) for entry in parse_history(tags.get(legacy_tag), legacy_tag)
+    ]
+    for key in sorted(k for k in tags if k.startswith(MOVE_TAG_PREFIX)):
+        try:
+            entry = json.loads(tags[key])
+        except json.JSONDecodeError as exc:
+            raise RegistrationError(
+                f"the registered-model tag {key!r} is not valid JSON ({exc}); delete the tag"
+            ) from exc
+        if not isinstance(entry, dict) or "action" not in entry:
+            raise RegistrationError(f"the registered-model tag {key!r} is not a move; delete it")
+        if entry.get("alias") == alias:
+            moves.append((key, entry))
+    return moves
+
+
+def replay(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | None, list[Any]]:
+    """Replay moves in order; return them as they happened, the alias's version, the stack.
+
+    A promote pushes the version it replaces (a promote to the version already
+    held changes nothing); a rollback pops one. Each returned entry is
+    ``{"version", "previous", "at", "action"}`` with ``previous`` and, for a
+    rollback, ``version`` taken from the replay, so that concurrent writers that
+    saw the same state still give one consistent chain. The first move's own
+    ``previous`` is where the trail starts.
+    """
+    current: int | None = entries[0].get("previous") if entries else None
+    stack: list[int | None] = []
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        before = current
+        if entry.get("action") == "promote":
+            version = entry.get("version")
+            if version != current:
+                stack.append(current)
+                current = version
+        elif entry.get("action") == "rollback" and stack:
+            current = stack.pop()
+        out.append(
+            {
+                "version": current,
+                "previous": before,
+                "at": entry.get("at"),
+                "action": entry["action"],
+            }
+        )
+    return out, current, stack
+
+
+def expired(
+    moves: list[tuple[str, dict[str, Any]]], limit: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """The moves beyond the last ``limit`` ones, oldest first (to delete)."""
+    return moves[: max(0, len(moves) - limit)]
+
+
 __all__ = [
     "DEFAULT_HISTORY_LIMIT",
     "HISTORY_TAG_PREFIX",
+    "MOVE_TAG_PREFIX",
     "dump",
+    "expired",
     "history_tag",
+    "move_value",
+    "new_move_key",
     "parse_history",
     "record",
+    "replay",
     "rollback_target",
+    "trail",
 ]

@@ -6,6 +6,7 @@ that ``llmreg plugins`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -18,7 +19,7 @@ from llmreg.bases import AliasRegister
 from llmreg.errors import RegistrationError
 from llmreg.hashing import CONTENT_HASH_KEY
 from llmreg.results import AliasMove, ModelVersionRef
-from llmreg.uris import check_alias, check_model_name, check_version
+from llmreg.uris import check_alias, check_model_name, check_registration, check_version
 from llmreg_mlflow import history as audit
 from llmreg_mlflow.content import Source, inspect_model, resolve_source
 from llmreg_mlflow.store.errors import REGISTER, classify, mlflow_errors
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 _POLL_S = 0.5
 #: How many times a version creation is tried when the store reports a transient conflict.
 _CREATE_ATTEMPTS = 5
+#: How many times an alias is set again while concurrent moves keep changing the trail.
+_SETTLE_ATTEMPTS = 50
 
 
 class MlflowRegister(AliasRegister):
@@ -109,11 +112,13 @@ class MlflowRegister(AliasRegister):
         existing version (``created`` false) and creates none, unless ``force`` is true.
 
         Raises:
-            RegistrationError: ``name`` is invalid, ``model_uri`` does not exist or is not
-                a model (nothing is created), or the registry refused or failed.
+            RegistrationInputError: ``name`` or a tag breaks MLflow's rules (checked first,
+                nothing is written); a :class:`RegistrationError`.
+            RegistrationError: ``model_uri`` does not exist or is not a model (nothing is
+                created), or the registry refused or failed.
             StoreUnavailableError: the store cannot be reached.
         """
-        name = check_model_name(name, RegistrationError)
+        check_registration(name, None, self.tags, model_tags=self.model_tags)  # before any write
         if not isinstance(model_uri, str) or not model_uri.strip():
             raise RegistrationError(f"model_uri must be a non-empty string, got {model_uri!r}")
         store = self.store()
@@ -300,8 +305,8 @@ class MlflowRegister(AliasRegister):
         alias = check_alias(alias)
         client = self.client()
         with mlflow_errors(f"rolling back @{alias} of {name!r}", REGISTER):
-            entries = self._history(client, name, alias)
-            target_number = audit.rollback_target(entries)
+            moves = self._trail(client, name, alias)
+            target_number = audit.rollback_target([entry for _, entry in moves])
             if target_number is None:
                 raise RegistrationError(
                     f"cannot roll back @{alias} of {name!r}: no earlier version is recorded "
@@ -316,7 +321,7 @@ class MlflowRegister(AliasRegister):
                     f"cannot roll back @{alias} of {name!r} to version {target_number}: "
                     f"it no longer exists ({exc}); promote another version instead"
                 ) from exc
-            return self._move(client, name, alias, target, "rollback", entries)
+            return self._move(client, name, alias, target, "rollback", moves)
 
     def _move(
         self,
@@ -325,34 +330,106 @@ class MlflowRegister(AliasRegister):
         alias: str,
         target: ModelVersion,
         action: Literal["promote", "rollback"],
-        entries: list[dict[str, Any]] | None = None,
+        moves: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> AliasMove:
+        """Record the move as its own tag, then set the alias to what the trail says.
+
+        Concurrent moves never overwrite each other's record (one tag each), and
+        :meth:`_settle` makes the alias agree with the whole trail, whichever
+        writer sets it last.
+        """
         previous = self._alias_version(client, name, alias)
         number = int(target.version)
-        if entries is None:
-            entries = self._history(client, name, alias)
         if action == "promote" and previous == number:
             return AliasMove(name, alias, number, previous, action)
-        client.set_registered_model_alias(name, alias, str(number))
-        moved = audit.record(
-            entries, version=number, previous=previous, action=action, limit=self.history_limit
+        if moves is None:
+            moves = self._trail(client, name, alias)
+        key = audit.new_move_key([k for k, _ in moves if k])
+        value = audit.move_value(alias, version=number, previous=previous, action=action)
+        client.set_registered_model_tag(name, key, value)
+        self._settle(client, name, alias)
+        self._prune(client, name, alias)
+        at = json.loads(value).get("at")
+        return AliasMove(name, alias, number, previous, action, at=at)
+
+    def _settle(self, client: MlflowClient, name: str, alias: str) -> None:
+        """Set the alias to the trail's version, and again while the trail moved meanwhile.
+
+        Every writer does this after recording its move, so the last alias write
+        is checked against a trail read after it: once no writer is left, the
+        alias holds the version the whole trail gives.
+        """
+        wanted = self._trail_version(client, name, alias)
+        for _ in range(_SETTLE_ATTEMPTS):
+            if wanted is None:
+                return
+            self._set_alias(client, name, alias, wanted)
+            now = self._trail_version(client, name, alias)
+            if now == wanted:
+                return
+            wanted = now
+        logger.warning(
+            "@%s of %r kept moving while it was set; the last writer sets it", alias, name
         )
-        client.set_registered_model_tag(name, audit.history_tag(alias), audit.dump(moved))
-        return _alias_move(name, alias, moved[-1], audit.history_tag(alias))
+
+    def _set_alias(self, client: MlflowClient, name: str, alias: str, version: int) -> None:
+        """Set the alias; retry when a concurrent writer's insert of the same alias row won.
+
+        The store inserts an alias row the first time an alias is set: two writers
+        doing so at once make one of them fail on the unique constraint (or a busy
+        sqlite file); once the row exists, setting it again updates it.
+        """
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                client.set_registered_model_alias(name, alias, str(version))
+                return
+            except MlflowException as exc:
+                if attempt == _CREATE_ATTEMPTS or not _is_conflict(exc):
+                    raise
+            time.sleep(0.05 * attempt)
+
+    def _trail_version(self, client: MlflowClient, name: str, alias: str) -> int | None:
+        moves = self._trail(client, name, alias)
+        return audit.replay([entry for _, entry in moves])[1] if moves else None
+
+    def _prune(self, client: MlflowClient, name: str, alias: str) -> None:
+        """Drop the moves of ``alias`` beyond ``history_limit`` (another writer may too)."""
+        from mlflow.exceptions import MlflowException
+
+        moves = self._trail(client, name, alias)
+        old = audit.expired(moves, self.history_limit)
+        if not old:
+            return
+        kept_legacy = [entry for key, entry in moves[len(old) :] if not key]
+        if any(not key for key, _ in old):
+            legacy = audit.history_tag(alias)
+            if kept_legacy:
+                client.set_registered_model_tag(name, legacy, audit.dump(kept_legacy))
+            else:
+                with contextlib.suppress(MlflowException):
+                    client.delete_registered_model_tag(name, legacy)
+        for key, _ in old:
+            if key:
+                with contextlib.suppress(MlflowException):
+                    client.delete_registered_model_tag(name, key)
 
     def _alias_version(self, client: MlflowClient, name: str, alias: str) -> int | None:
         model = client.get_registered_model(name)
         holder = (model.aliases or {}).get(alias)
         return int(holder) if holder is not None else None
 
-    def _history(self, client: MlflowClient, name: str, alias: str) -> list[dict[str, Any]]:
-        tag = audit.history_tag(alias)
-        return audit.parse_history(client.get_registered_model(name).tags.get(tag), tag)
+    def _trail(
+        self, client: MlflowClient, name: str, alias: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        return audit.trail(client.get_registered_model(name).tags or {}, alias)
 
     def history(self, name: str, alias: str = "champion") -> list[AliasMove]:
         """Return the recorded moves of ``alias``, oldest first.
 
-        Each move has ``version``, ``previous``, ``action`` and ``at`` (UTC, ISO 8601).
+        Each move has ``version``, ``previous``, ``action`` and ``at`` (UTC, ISO 8601);
+        ``previous`` is the version before the move, as the whole trail gives it.
 
         Raises:
             ModelNotFoundError: the registered model does not exist.
@@ -361,7 +438,8 @@ class MlflowRegister(AliasRegister):
         alias = check_alias(alias)
         tag = audit.history_tag(alias)
         with mlflow_errors(f"reading the history of @{alias} of {name!r}", REGISTER):
-            entries = self._history(self.client(), name, alias)
+            moves = self._trail(self.client(), name, alias)
+        entries = audit.replay([entry for _, entry in moves])[0]
         return [_alias_move(name, alias, entry, tag) for entry in entries]
 
     # --- listing -------------------------------------------------------------
@@ -471,6 +549,18 @@ def _all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
 def _is_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "database is locked" in text or "giving up after" in text
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A lost race on a row another writer inserted at the same moment, or a busy store."""
+    text = str(exc).lower()
+    return (
+        _is_transient(exc)
+        or classify(exc) == "conflict"
+        or "unique constraint" in text
+        or "integrityerror" in text
+        or "duplicate key" in text
+    )
 
 
 __all__ = ["MlflowRegister"]

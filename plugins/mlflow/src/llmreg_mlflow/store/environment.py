@@ -5,15 +5,26 @@ only fills in the first one, before anything imports mlflow, when it is not set:
 a sqlite file in the working folder. The registry then follows the tracking
 store, as MLflow users expect, unless ``MLFLOW_REGISTRY_URI`` says otherwise.
 
-This module does not import mlflow.
+It also makes the CLI fail fast against an unreachable ``http://`` store, and
+prepares a sqlite store before a command uses it (a corrupt file is a typed
+error naming it; a new one gets MLflow's schema under a folder lock, so that
+several first commands at once do not race). This module does not import
+mlflow, except to create a new sqlite store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from llmreg.errors import StoreUnavailableError
 from llmreg.hookspecs import CliSetup
+from llmreg.secrets import mask_userinfo
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
@@ -25,6 +36,16 @@ PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 DEFAULT_DB = "mlflow.db"
 #: The packages whose warnings the CLI hides unless ``--debug``.
 QUIET = ("mlflow",)
+#: MLflow's HTTP client settings the CLI uses unless they are set. MLflow's defaults
+#: (7 retries, a backoff factor of 2, 120 s per request) make a command against an
+#: unreachable ``http://`` store take minutes; with these it fails in seconds. Set the
+#: variables to MLflow's defaults to get the long retries back.
+FAST_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 def default_tracking_uri(folder: Path | None = None) -> str:
@@ -53,19 +74,128 @@ def configure_store() -> dict[str, str | None]:
 
 
 def cli_setup(debug: bool) -> CliSetup:
-    """Prepare a CLI run: the store default, and MLflow quiet unless ``debug``.
+    """Prepare a CLI run: the store default, fail-fast HTTP, and MLflow quiet unless ``debug``.
 
-    Unless ``debug``, MLflow logs errors only (``MLFLOW_LOGGING_LEVEL=ERROR``) and
-    draws no progress bar; a value the user set is kept either way.
+    Unless ``debug``, MLflow logs errors only (``MLFLOW_LOGGING_LEVEL=ERROR``),
+    draws no progress bar, and urllib3's per-retry warnings are hidden; a value the
+    user set is kept either way.
     """
     if not debug:
         os.environ.setdefault(LOGGING_ENV, "ERROR")
         os.environ.setdefault(PROGRESS_ENV, "false")
-    return CliSetup(store=configure_store(), quiet=QUIET)
+        # urllib3 logs one WARNING per retry; the typed error that follows says it all.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    for name, value in FAST_HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    store = configure_store()
+
+    def prepare() -> dict[str, Any]:
+        created = False
+        for uri in {store["tracking_uri"], store["registry_uri"]} - {None}:
+            created = prepare_sqlite(str(uri)) or created
+        return {"created": True} if created else {}
+
+    return CliSetup(store=store, quiet=QUIET, prepare=prepare)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (``None`` for another scheme or memory)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _initialized(path: Path, uri: str) -> bool:
+    """Whether the sqlite file holds MLflow's schema (checked with the standard library).
+
+    Raises:
+        StoreUnavailableError: the file is not a SQLite database (corrupt, or another file).
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return bool(db.execute("SELECT count(*) FROM alembic_version").fetchone()[0])
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return False
+        raise _unusable(uri, exc) from None
+    except sqlite3.DatabaseError as exc:
+        raise _unusable(uri, exc) from None
+
+
+def _unusable(uri: str, exc: Exception) -> StoreUnavailableError:
+    return StoreUnavailableError(
+        f"the store {mask_userinfo(uri)} cannot be used: {exc}. It is not an MLflow sqlite "
+        f"database (corrupt, or another file): check {TRACKING_ENV}, or move the file away"
+    )
+
+
+def prepare_sqlite(uri: str) -> bool:
+    """Check a sqlite store, and create MLflow's schema in a new one under a lock.
+
+    MLflow creates its tables on first contact; several commands doing that at once
+    on a new file fail (``duplicate column name``). The first contact is made here,
+    under an exclusive lock on the file's folder, so that one process creates the
+    schema and the others wait for it. Another scheme is left alone.
+
+    Returns:
+        Whether this call created the store.
+
+    Raises:
+        StoreUnavailableError: the folder does not exist, or the file is not an MLflow
+            sqlite database; the message names the store.
+    """
+    path = sqlite_path(uri)
+    if path is None:
+        return False
+    if not path.parent.is_dir():
+        raise StoreUnavailableError(
+            f"the store {mask_userinfo(uri)} cannot be used: the folder {path.parent} does "
+            f"not exist. Check {TRACKING_ENV}"
+        )
+    if _initialized(path, uri):
+        return False
+    try:
+        from mlflow import MlflowClient
+    except ImportError:  # no usable mlflow: nothing will open the store either
+        return False
+    with _folder_lock(path.parent):
+        if _initialized(path, uri):
+            return False
+        try:
+            MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise StoreUnavailableError(
+                f"the store {mask_userinfo(uri)} could not be created: "
+                f"{type(exc).__name__}: {first}"
+            ) from exc
+        return True
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` (no file is created); no-op where unsupported."""
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 __all__ = [
     "DEFAULT_DB",
+    "FAST_HTTP_DEFAULTS",
     "LOGGING_ENV",
     "PROGRESS_ENV",
     "QUIET",
@@ -74,4 +204,6 @@ __all__ = [
     "cli_setup",
     "configure_store",
     "default_tracking_uri",
+    "prepare_sqlite",
+    "sqlite_path",
 ]
