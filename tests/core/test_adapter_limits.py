@@ -1,4 +1,4 @@
-"""The predictor counts the whole row with the system prompt, and checks the params' type."""
+"""ClientAdapter counts the whole row with the system prompt, and checks the params' type."""
 
 import pytest
 
@@ -6,7 +6,7 @@ from llmreg import Inputs, ModelDefinition
 from llmreg.errors import SchemaError
 from llmreg.schemas import MAX_ROW_CHARS
 from llmreg.testing import EchoClient
-from llmreg_pyfunc.predictor import Predictor
+from llmreg.adapter import ClientAdapter
 
 
 class CountingClient(EchoClient):
@@ -23,7 +23,7 @@ class CountingClient(EchoClient):
 
 def _predictor(system_prompt=None):
     definition = ModelDefinition(provider="echo", model="e", system_prompt=system_prompt)
-    return Predictor(CountingClient(definition), {}, 8)
+    return ClientAdapter(CountingClient(definition), definition)
 
 
 def test_the_system_prompt_counts_toward_the_row_limit():
@@ -38,5 +38,5 @@ def test_the_system_prompt_counts_toward_the_row_limit():
 @pytest.mark.parametrize("params", ["x", ["strict"], 3])
 def test_params_that_are_not_a_dict_are_a_schema_error(params):
     predictor = _predictor()
-    with pytest.raises(SchemaError, match="params must be a dict"):
+    with pytest.raises(SchemaError, match="params must be an object"):
         predictor.predict(Inputs.parse(["a"]), params)
