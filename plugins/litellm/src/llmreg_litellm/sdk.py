@@ -1,0 +1,472 @@
+"""The ``litellm`` provider: LiteLLM's SDK in-process (``litellm.acompletion``).
+
+A definition such as ``{"provider": "litellm", "model": "anthropic/claude-3-5-haiku-latest",
+"api_key": "env:ANTHROPIC_API_KEY"}`` is answered by LiteLLM's own route for that
+prefix (Anthropic, Bedrock, Vertex, Gemini, Mistral, Azure...), with no proxy in
+between. It keeps the behaviour of the ``openai`` provider:
+
+- ``batch``/``abatch`` answer at most ``concurrency`` rows at once, in order, a
+  failed row giving its typed error in place;
+- retries (``max_retries``, on 429, 5xx, timeouts and lost connections) are done
+  here, so ``Completion.attempts`` counts the requests really sent; ``timeout``
+  bounds each request;
+- fallbacks are tried in order, and may use other LiteLLM routes
+  (``"gemini/..."`` after ``"anthropic/..."``) or an OpenAI-compatible endpoint
+  (a fallback with ``"provider": "openai"`` and a ``base_url``);
+- LiteLLM's exception classes become llmreg's ``Provider*Error`` classes;
+- usage and ``finish_reason`` are read from LiteLLM's answer;
+- ``api_key`` references are resolved when the client is built, added to
+  :data:`llmreg.secrets.SECRETS` and masked in every error text.
+
+``definition.options`` are passed to ``litellm.acompletion`` as keyword arguments
+(``mock_response``, ``api_version``, ``aws_region_name``, ``vertex_project``...),
+except the ones this client sets itself (:data:`RESERVED_OPTIONS`).
+
+``litellm`` costs seconds to import: this module imports it only when the first
+client is built (``pip install 'llmreg-litellm[sdk]'``). LiteLLM caches its HTTP
+sessions process-wide, bound to the event loop that made them; so every call of
+every :class:`LiteLLMClient` runs on one shared loop thread, started with the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+import time
+import warnings
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+from llmreg.client import Client, Completion, RowResult
+from llmreg.definition import ModelDefinition, resolve_api_key
+from llmreg.errors import (
+    ConfigError,
+    PredictionError,
+    ProviderAuthenticationError,
+    ProviderBadRequestError,
+    ProviderError,
+    ProviderNotFoundError,
+    ProviderRateLimitError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    ProviderUnreachableError,
+)
+from llmreg.schemas import Request
+from llmreg.secrets import SECRETS, mask_userinfo, redact
+from llmreg.uris import shorten
+from llmreg_litellm._loop import LoopThread
+
+T = TypeVar("T")
+
+#: Keyword arguments of ``litellm.acompletion`` that the client sets itself; an
+#: ``options`` entry naming one is a :class:`~llmreg.errors.ConfigError`.
+RESERVED_OPTIONS = frozenset(
+    {
+        "model",
+        "messages",
+        "api_key",
+        "api_base",
+        "base_url",
+        "stream",
+        "num_retries",
+        "max_retries",
+        "timeout",
+        "extra_headers",
+        "fallbacks",
+    }
+)
+#: The providers a fallback of a ``litellm`` model may name.
+FALLBACK_PROVIDERS = ("litellm", "openai")
+#: Installing what this provider needs.
+INSTALL_HINT = "pip install 'llmreg-litellm[sdk]'"
+
+_shared: LoopThread | None = None
+_shared_lock = threading.Lock()
+
+
+def _import_litellm() -> Any:
+    """Import ``litellm`` quietly (no cost-map download, no banners).
+
+    Raises:
+        ConfigError: LiteLLM is not installed.
+    """
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        with warnings.catch_warnings():  # pydantic warns about LiteLLM's own TypedDicts
+            warnings.simplefilter("ignore")
+            import litellm
+    except ImportError as exc:
+        raise ConfigError(
+            f"the 'litellm' provider needs LiteLLM's SDK, which is not installed ({exc}); "
+            f"run: {INSTALL_HINT}"
+        ) from None
+    if not hasattr(litellm, "acompletion"):  # a folder named litellm on sys.path
+        raise ConfigError(
+            f"the 'litellm' provider needs LiteLLM's SDK; 'litellm' imports from "
+            f"{list(getattr(litellm, '__path__', []))}, which is not it; run: {INSTALL_HINT}"
+        )
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+def shared_loop() -> LoopThread:
+    """The loop thread every LiteLLM call of the process runs on (started on first use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or not _shared.running:
+            _shared = LoopThread(name="llmreg-litellm-sdk")
+        return _shared
+
+
+def _route(definition: ModelDefinition, primary: str) -> str:
+    """The LiteLLM model string for one model of the chain."""
+    if definition.provider == "openai" and primary != "openai":
+        model = definition.model
+        return model if model.startswith("openai/") else f"openai/{model}"
+    return definition.model
+
+
+class _Target:
+    """One model of the chain: its LiteLLM arguments, secrets and name in messages."""
+
+    def __init__(self, definition: ModelDefinition, primary: str) -> None:
+        self.definition = definition
+        key = resolve_api_key(definition.api_key)
+        self.secrets = sorted({key or "", *definition.resolved_secrets()} - {""})
+        SECRETS.add(self.secrets)
+        self.model = _route(definition, primary)
+        kwargs: dict[str, Any] = dict(definition.options)
+        kwargs.update(model=self.model, num_retries=0, max_retries=0)
+        if key:
+            kwargs["api_key"] = key
+        if definition.base_url:
+            kwargs["api_base"] = definition.base_url
+        if definition.timeout is not None:
+            kwargs["timeout"] = float(definition.timeout)
+        headers = definition.resolved_headers()
+        if headers:
+            kwargs["extra_headers"] = headers
+        self.kwargs = kwargs
+        self.retries = definition.max_retries if definition.max_retries is not None else 2
+        base = f" at {mask_userinfo(definition.base_url)}" if definition.base_url else ""
+        self.where = f"model {shorten(self.model)}{base} (LiteLLM)"
+
+    def arguments(self, request: Request) -> dict[str, Any]:
+        """The keyword arguments of ``litellm.acompletion`` for one row."""
+        d = self.definition
+        p = request.params
+        settings: dict[str, Any] = {
+            "temperature": p.temperature if p and p.temperature is not None else d.temperature,
+            "max_tokens": p.max_tokens if p and p.max_tokens is not None else d.max_tokens,
+            "stop": p.stop if p and p.stop is not None else d.stop,
+            "top_p": p.top_p if p else None,
+            "seed": p.seed if p else None,
+        }
+        arguments = dict(self.kwargs)
+        arguments["messages"] = request.chat_messages(d.system_prompt)
+        arguments.update((k, v) for k, v in settings.items() if v is not None)
+        return arguments
+
+
+def _check(definition: ModelDefinition) -> None:
+    """Refuse options this client sets itself, and fallbacks of an unsupported provider."""
+    reserved = sorted(set(definition.options) & RESERVED_OPTIONS)
+    if reserved:
+        raise ConfigError(
+            f"options {reserved} are set by the litellm provider itself; use the definition's "
+            "own fields (model, base_url, api_key, timeout, max_retries, extra_headers, "
+            "fallbacks) instead"
+        )
+    for index, fallback in enumerate(definition.fallbacks):
+        if fallback.provider is not None and fallback.provider not in FALLBACK_PROVIDERS:
+            raise ConfigError(
+                f"fallbacks[{index}] (model {fallback.model!r}): provider {fallback.provider!r} "
+                "is not supported after a litellm model; use a LiteLLM route as the model "
+                "(such as 'gemini/gemini-2.0-flash') or provider 'openai' with a base_url"
+            )
+
+
+def _retryable(litellm: Any, exc: BaseException) -> bool:
+    """Whether another attempt may succeed: 429, 5xx, a timeout or a lost connection."""
+    if isinstance(exc, litellm.RateLimitError | litellm.Timeout | litellm.APIConnectionError):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and status >= 500
+
+
+def provider_error(
+    litellm: Any, exc: BaseException, target: _Target, attempts: int
+) -> ProviderError:
+    """Map what ``litellm.acompletion`` raised to llmreg's typed error, secrets masked."""
+    where = target.where
+    detail = SECRETS.redact(redact(str(exc) or type(exc).__name__, target.secrets))
+    detail = detail.removeprefix(f"litellm.{type(exc).__name__}: ")
+    if len(detail) > 500:
+        detail = detail[:500] + "..."
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    common: dict[str, Any] = {"attempts": attempts}
+    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
+        return ProviderAuthenticationError(
+            f"{where} refused the credentials (HTTP {status}): {detail}. Check the api_key "
+            "reference in the model definition and that its variable holds a valid key.",
+            status_code=status,
+            **common,
+        )
+    if isinstance(exc, litellm.NotFoundError):
+        return ProviderNotFoundError(
+            f"{where} answered HTTP 404: {detail}. Check the model name (a LiteLLM route such "
+            "as 'anthropic/claude-...') and the base_url.",
+            status_code=status,
+            **common,
+        )
+    if isinstance(exc, litellm.BadRequestError | litellm.UnprocessableEntityError):
+        return ProviderBadRequestError(
+            f"{where} rejected the request (HTTP {status}): {detail}. Check the row's messages "
+            "and params and the definition's generation settings and options.",
+            status_code=status,
+            **common,
+        )
+    if isinstance(exc, litellm.RateLimitError):
+        return ProviderRateLimitError(
+            f"{where} kept rate-limiting (HTTP 429) {tries}: {detail}. Lower the concurrency, "
+            "raise max_retries, or add a fallback model.",
+            status_code=status,
+            **common,
+        )
+    if isinstance(exc, litellm.Timeout):
+        return ProviderTimeoutError(
+            f"{where} did not answer within the timeout of {target.definition.timeout} s, "
+            f"{tries}. Raise 'timeout' in the model definition.",
+            **common,
+        )
+    unreachable = "Cannot connect to host" in detail or "Connection refused" in detail
+    if isinstance(exc, litellm.APIConnectionError) and "json" in detail.lower():
+        return ProviderResponseError(
+            f"{where} answered with a body LiteLLM could not read {tries}: {detail}. Check "
+            "that base_url points at the provider's API.",
+            status_code=status,
+            **common,
+        )
+    if unreachable or isinstance(exc, litellm.APIConnectionError):
+        return ProviderUnreachableError(
+            f"{where} could not be reached or dropped the connection, {tries}: {detail}. "
+            "Check the base_url and the network.",
+            **common,
+        )
+    if status is not None:
+        return ProviderResponseError(
+            f"{where} answered HTTP {status} {tries}: {detail}. The provider failed; retry "
+            "later or add a fallback model.",
+            status_code=status,
+            **common,
+        )
+    return ProviderResponseError(f"{where} failed with {type(exc).__name__}: {detail}.", **common)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _completion(target: _Target, response: Any, attempts: int, start: float) -> Completion:
+    """Read LiteLLM's ``ModelResponse`` into a :class:`Completion`."""
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        raise ProviderResponseError(
+            f"{target.where} answered with no choices.", status_code=200, attempts=attempts
+        )
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    usage = getattr(response, "usage", None)
+    return Completion(
+        text=str(getattr(message, "content", None) or ""),
+        model=target.definition.model,
+        latency_ms=(time.perf_counter() - start) * 1000,
+        prompt_tokens=_int(getattr(usage, "prompt_tokens", None)),
+        completion_tokens=_int(getattr(usage, "completion_tokens", None)),
+        total_tokens=_int(getattr(usage, "total_tokens", None)),
+        finish_reason=getattr(choice, "finish_reason", None),
+        attempts=attempts,
+    )
+
+
+class LiteLLMClient(Client):
+    """A :class:`~llmreg.client.Client` running LiteLLM's SDK in-process.
+
+    Args:
+        definition: the model definition (``model`` is a LiteLLM route such as
+            ``"anthropic/claude-3-5-haiku-latest"``); its fallbacks are tried in order.
+
+    Raises:
+        ConfigError: LiteLLM is not installed, ``options`` name an argument the
+            client sets itself, or a fallback names an unsupported provider.
+        SecretResolutionError: an ``api_key`` or header reference names an unset variable.
+    """
+
+    def __init__(self, definition: ModelDefinition) -> None:
+        super().__init__(definition)
+        _check(definition)
+        chain = [definition, *definition.resolved_fallbacks()]
+        # Resolve every key now: a missing variable fails the load, not the first row.
+        self._chain = [_Target(d, definition.provider) for d in chain]
+        self._litellm = _import_litellm()
+        self._loop = shared_loop()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+
+    def __repr__(self) -> str:
+        names = ", ".join(repr(t.model) for t in self._chain[1:])
+        fallbacks = f", fallbacks=[{names}]" if names else ""
+        return f"LiteLLMClient(model={self._chain[0].model!r}{fallbacks})"
+
+    # --- the Client interface ------------------------------------------------
+
+    def complete(self, request: Request) -> Completion:
+        """Answer one request, trying the fallbacks in order.
+
+        Raises:
+            ProviderError: a typed subclass, when every model of the chain failed.
+        """
+        return self._run(self._complete(request))
+
+    def batch(
+        self, requests: Sequence[Request], *, concurrency: int | None = None
+    ) -> list[RowResult]:
+        """Answer many requests, at most ``concurrency`` at once, in their order.
+
+        A failed row yields its :class:`~llmreg.errors.ProviderError` in place.
+        """
+        return self._run(self._batch(list(requests), self._concurrency(concurrency)))
+
+    async def abatch(
+        self, requests: Sequence[Request], *, concurrency: int | None = None
+    ) -> list[RowResult]:
+        """Async form of :meth:`batch`: the rows run on the shared LiteLLM loop, awaited here."""
+        bound = self._concurrency(concurrency)
+        future = self._submit(self._batch(list(requests), bound))
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            if self._closed:
+                raise self._closed_error() from None
+            raise
+
+    def close(self) -> None:
+        """End calls still waiting with a :class:`~llmreg.errors.PredictionError`. Safe twice.
+
+        The shared loop and LiteLLM's HTTP sessions stay, for the process's other clients.
+        """
+        with self._lock:
+            self._closed = True
+            pending = list(self._pending)
+        for future in pending:
+            future.cancel()
+
+    # --- internals -------------------------------------------------------------
+
+    def _concurrency(self, concurrency: int | None) -> int:
+        value = self.definition.concurrency if concurrency is None else concurrency
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"concurrency must be a positive integer, not {value!r}")
+        return value
+
+    def _closed_error(self) -> PredictionError:
+        return PredictionError(
+            f"{self!r} is closed; build a new client (load the model again) to call it"
+        )
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        with self._lock:
+            if not self._closed:
+                future = self._loop.submit(coro)
+                self._pending.add(future)
+                future.add_done_callback(self._pending.discard)
+                return future
+        coro.close()
+        raise self._closed_error()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop.in_loop_thread():
+            coro.close()
+            raise PredictionError(
+                "the sync API of the litellm client was called from its own event loop; "
+                "await abatch() there instead"
+            )
+        future = self._submit(coro)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            if self._closed:
+                raise self._closed_error() from None
+            raise
+
+    async def _batch(self, requests: list[Request], concurrency: int) -> list[RowResult]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def row(request: Request) -> RowResult:
+            async with gate:
+                try:
+                    return await self._complete(request)
+                except ProviderError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(row(r) for r in requests)))
+
+    async def _attempt(self, target: _Target, request: Request) -> tuple[Completion, int]:
+        """Call one model with its retries; return the completion and the attempts made."""
+        litellm = self._litellm
+        arguments = target.arguments(request)
+        attempts = 0
+        while True:
+            attempts += 1
+            start = time.perf_counter()
+            try:
+                response = await litellm.acompletion(**arguments)
+            except Exception as exc:  # every failure becomes a typed, scrubbed error
+                if attempts <= target.retries and _retryable(litellm, exc):
+                    await asyncio.sleep(min(0.05 * 2 ** (attempts - 1), 2.0))
+                    continue
+                raise provider_error(litellm, exc, target, attempts) from None
+            return _completion(target, response, attempts, start), attempts
+
+    async def _complete(self, request: Request) -> Completion:
+        start = time.perf_counter()
+        total = 0
+        failures: list[ProviderError] = []
+        for index, target in enumerate(self._chain):
+            try:
+                done, attempts = await self._attempt(target, request)
+            except ProviderError as exc:
+                total += exc.attempts or 1
+                failures.append(exc)
+                continue
+            total += attempts
+            return Completion(
+                text=done.text,
+                model=done.model,
+                latency_ms=(time.perf_counter() - start) * 1000,
+                prompt_tokens=done.prompt_tokens,
+                completion_tokens=done.completion_tokens,
+                total_tokens=done.total_tokens,
+                finish_reason=done.finish_reason,
+                attempts=total,
+                extra={"fallback_index": index},
+            )
+        last = failures[-1]
+        if len(failures) == 1:
+            raise last
+        steps = "; then ".join(str(f) for f in failures)
+        raise type(last)(
+            f"every model of the chain failed: {steps}",
+            status_code=last.status_code,
+            attempts=total,
+        )
+
+
+__all__ = ["FALLBACK_PROVIDERS", "INSTALL_HINT", "RESERVED_OPTIONS", "LiteLLMClient"]
