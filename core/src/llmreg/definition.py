@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
-    AllowInfNan,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -37,6 +35,7 @@ from llmreg.errors import (
     SecretPersistError,
     SecretResolutionError,
 )
+from llmreg.schemas import Integer, Number
 from llmreg.secrets import mask_userinfo
 
 #: How an API key reference is written: ``env:`` and an environment variable name.
@@ -53,6 +52,8 @@ MAX_NAME_CHARS = 1_000
 MAX_URL_CHARS = 2_048
 #: The longest ``system_prompt``. A prediction row counts it too (see ``llmreg.schemas``).
 MAX_SYSTEM_PROMPT_CHARS = 200_000
+#: At most this many characters of ``description``.
+MAX_DESCRIPTION_CHARS = 5_000
 #: At most this many ``stop`` strings, each at most :data:`MAX_STOP_CHARS` long.
 MAX_STOP_ITEMS = 16
 MAX_STOP_CHARS = 1_000
@@ -65,25 +66,11 @@ MAX_FALLBACKS = 16
 MAX_OPTIONS_CHARS = 100_000
 
 
-def _number(value: Any) -> Any:
-    """Refuse booleans and strings where a number is expected (``true`` is not ``1``)."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not true or false")
-    if isinstance(value, str | bytes):
-        raise ValueError("must be a number, not a string")
-    return value
-
-
 #: Set while a definition validates: nested models then raise pydantic's own error,
 #: which the outermost call turns into one typed error naming every field.
 _IN_VALIDATION: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "llmreg_definition_validation", default=False
 )
-
-#: A finite number (``Infinity`` and ``NaN`` are refused; so are booleans and strings).
-Number = Annotated[float, BeforeValidator(_number), AllowInfNan(False)]
-#: An integer (booleans and strings are refused).
-Integer = Annotated[int, BeforeValidator(_number)]
 
 
 def _control_characters(text: str) -> list[str]:
@@ -367,6 +354,16 @@ class ModelDefinition(_Settings):
     fallbacks: list[FallbackModel] = Field(default_factory=list, max_length=MAX_FALLBACKS)
     options: dict[str, JsonValue] = Field(
         default_factory=dict, description="Provider-specific settings, checked by the provider."
+    )
+    description: str | None = Field(
+        default=None,
+        max_length=MAX_DESCRIPTION_CHARS,
+        description="What this model is for; a registry shows it as the version's description.",
+    )
+    tracing: bool | None = Field(
+        default=None,
+        description="Record a trace of every prediction (true), never (false), or as the "
+        "tracking store's own settings say (unset).",
     )
 
     @field_validator("options")

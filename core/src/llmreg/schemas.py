@@ -32,7 +32,7 @@ MAX_ROW_CHARS = 1_000_000
 MAX_PROBLEMS = 10
 
 
-def _number(value: Any) -> Any:
+def strict_number(value: Any) -> Any:
     """Refuse booleans and strings where a number is expected (``true`` is not ``1``)."""
     if isinstance(value, bool):
         raise ValueError("must be a number, not true or false")
@@ -41,8 +41,10 @@ def _number(value: Any) -> Any:
     return value
 
 
-_Number = Annotated[float, BeforeValidator(_number), AllowInfNan(False)]
-_Integer = Annotated[int, BeforeValidator(_number)]
+#: A finite number (``Infinity`` and ``NaN`` are refused; so are booleans and strings).
+Number = Annotated[float, BeforeValidator(strict_number), AllowInfNan(False)]
+#: An integer (booleans and strings are refused).
+Integer = Annotated[int, BeforeValidator(strict_number)]
 
 
 class Message(BaseModel):
@@ -59,11 +61,11 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: _Number | None = Field(default=None, ge=0.0, le=2.0)
-    max_tokens: _Integer | None = Field(default=None, gt=0)
-    top_p: _Number | None = Field(default=None, gt=0.0, le=1.0)
+    temperature: Number | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: Integer | None = Field(default=None, gt=0)
+    top_p: Number | None = Field(default=None, gt=0.0, le=1.0)
     stop: list[Annotated[str, Field(max_length=1_000)]] | None = Field(default=None, max_length=16)
-    seed: _Integer | None = None
+    seed: Integer | None = None
 
 
 class Request(BaseModel):
