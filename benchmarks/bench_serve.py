@@ -201,7 +201,9 @@ def main() -> None:
             uri = "models:/chat@champion"
             ours, theirs = free_port(), free_port()
             llmreg = start(
-                [str(BIN / "llmreg"), "serve", uri, "--port", str(ours)], folder, "llmreg.log"
+                [str(BIN / "llmreg"), "serve", uri, "--port", str(ours), "--no-auth"],
+                folder,
+                "llmreg.log",
             )
             processes.append(llmreg)
             mlflow = start(

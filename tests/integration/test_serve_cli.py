@@ -70,7 +70,7 @@ def server(tmp_path_factory):
         port = _free_port()
         exe = str(Path(sys.executable).parent / "llmreg")
         process = subprocess.Popen(
-            [exe, "serve", URI, "--port", str(port), "--reload-interval", "0"],
+            [exe, "serve", URI, "--port", str(port), "--reload-interval", "0", "--no-auth"],
             cwd=folder,
             env=_env(),
             stdout=subprocess.DEVNULL,

@@ -53,17 +53,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The keys the page's server is started with (``--api-key env:LLMREG_API_KEY``, ...).
+DOC_KEYS = {"LLMREG_API_KEY": "sk-docs-user-5f0c1e", "LLMREG_ADMIN_KEY": "sk-docs-admin-9a8b7c"}
+
+
 def env_for(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
     env["OPENAI_API_KEY"] = "sk-serve-docs"
+    env["LLMREG_API_KEY"] = DOC_KEYS["LLMREG_API_KEY"]
+    env["LLMREG_ADMIN_KEY"] = DOC_KEYS["LLMREG_ADMIN_KEY"]
     env.setdefault("LLMREG_DISABLE_PLUGINS", "llmreg-broken,llmreg-incompatible")
     return env
 
 
 def run(folder: Path, line: str) -> subprocess.CompletedProcess[str]:
-    argv = shlex.split(line)
+    argv = [os.path.expandvars(a) if "$LLMREG_" in a else a for a in shlex.split(line)]
+    for name, value in DOC_KEYS.items():
+        argv = [a.replace(f"${name}", value) for a in argv]
     if argv[0] == "llmreg":
         argv[0] = str(Path(sys.executable).parent / "llmreg")
     done = subprocess.run(
@@ -102,7 +110,7 @@ def store(tmp_path_factory):
         yield folder
 
 
-def test_serve_client_and_reload_examples(store):
+def test_serve_client_and_reload_examples(store, monkeypatch):
     blocks = page_blocks()
     serve_line = next(
         line[2:] for b in blocks.values() for line in b.splitlines() if "$ llmreg serve" in line
@@ -121,6 +129,8 @@ def test_serve_client_and_reload_examples(store):
     try:
         wait_ready(url, process)
         out = io.StringIO()
+        for name, value in DOC_KEYS.items():  # the page's client.py reads LLMREG_API_KEY
+            monkeypatch.setenv(name, value)
         with contextlib.redirect_stdout(out):
             exec(blocks["client.py"].replace("8000", str(port)), {})  # noqa: S102 - the doc's code
         assert out.getvalue() == "echo: What is MLflow?\necho: Stream it."
@@ -133,7 +143,9 @@ def test_serve_client_and_reload_examples(store):
         reloaded = json.loads(outputs[-1].stdout)
         assert reloaded["changed"] is True
         assert str(reloaded["current"]["version"]) == "2"
-        row = httpx.post(f"{url}/predict", json=["now"]).json()["rows"][0]
+        user = {"Authorization": f"Bearer {DOC_KEYS['LLMREG_API_KEY']}"}
+        assert httpx.post(f"{url}/predict", json=["now"]).status_code == 401
+        row = httpx.post(f"{url}/predict", json=["now"], headers=user).json()["rows"][0]
         assert row["metadata"]["model"] == "gpt-b"
     finally:
         process.send_signal(signal.SIGTERM)

@@ -154,7 +154,7 @@ def test_d3_a_key_with_a_newline_is_refused_unseen_everywhere(
         predicted = run_cli(["predict", uri, "hi"], env, store.folder)
         _one_error_line(predicted, "SecretResolutionError")
         port = free_port()
-        served = run_cli(["serve", uri, "--port", str(port)], env, store.folder)
+        served = run_cli(["serve", uri, "--port", str(port), "--no-auth"], env, store.folder)
         _one_error_line(served, "SecretResolutionError")
         outputs += [predicted.stdout, predicted.stderr, served.stdout, served.stderr]
         found = sum(o.count(key) for o in outputs)
@@ -503,7 +503,7 @@ def _serve(store: Store, uri: str, env: dict[str, str], *args: str) -> tuple[Any
     port = free_port()
     log = store.folder / f"serve-{port}.log"
     process = subprocess.Popen(
-        [*llmreg_command(), "--debug", "serve", uri, "--port", str(port), *args],
+        [*llmreg_command(), "--debug", "serve", uri, "--port", str(port), "--no-auth", *args],
         env=env, cwd=store.folder, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

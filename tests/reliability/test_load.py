@@ -82,7 +82,7 @@ index, name, folder = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 pm = get_plugin_manager()
 model = ModelDefinition(provider="openai", model="concurrent", base_url="http://127.0.0.1:9/v1",
                         system_prompt=f"process {index}")
-uri = pm.saver({"KIND": "CustomSaver"}).save(model).model_uri
+uri = pm.saver({"KIND": "CustomSaver"}).save(model).uri
 (folder / f"ready-{index}").write_text("ready")
 deadline = time.monotonic() + 300
 while not (folder / "go").exists() and time.monotonic() < deadline:
@@ -163,6 +163,7 @@ def served(store: Store, api_key: str, fake_openai: FakeOpenAIServer) -> Iterato
             str(port),
             "--reload-interval",
             "0",
+            "--no-auth",
         ],
         env=cli_env(store, **{KEY_VAR: api_key}),
         cwd=store.folder,

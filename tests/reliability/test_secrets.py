@@ -126,6 +126,7 @@ def _cli_serve(folder: Path, env: dict[str, str]) -> Any:
     """``llmreg --debug serve``: answer one good and one refused request, then stop."""
     port = free_port()
     command = [*llmreg_command(), "--debug", "serve", "models:/cli@champion", "--port", str(port)]
+    command.append("--no-auth")
     process = subprocess.Popen(
         command, env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -62,7 +62,17 @@ def test_a_port_in_use_fails_at_once_with_one_line_and_exit_1(tmp_path):
 
 def test_port_0_announces_the_port_it_listens_on(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, "serve", _model(tmp_path), "--port", "0", "--json"],
+        [
+            sys.executable,
+            "-c",
+            RUNNER,
+            "serve",
+            _model(tmp_path),
+            "--port",
+            "0",
+            "--json",
+            "--no-auth",
+        ],
         env=_env(tmp_path),
         cwd=tmp_path,
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""``llmreg serve``: run the serving app for one model URI with uvicorn.
+"""``llmreg serve``: run the serving app for one or more model URIs with uvicorn.
 
 The address is bound first, then the model loaded, then the address announced:
 a port in use fails at once with one line and exit code 1, and the announced
@@ -10,13 +10,14 @@ from __future__ import annotations
 import errno
 import json
 import socket
+from typing import Any
 
 import click
 
 from llmreg.cli.app import add_secrets, json_option
 from llmreg.cli.components import current, kind_config
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
-from llmreg.errors import ServeError
+from llmreg.errors import ConfigError, LlmregError, ServeError
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -47,10 +48,66 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _serve_logging(access_log: bool) -> None:
+    """Send the serving app's INFO lines (alias swaps, load failures) and the JSON
+    access log to stderr, secrets masked (:class:`llmreg.secrets.RedactingFilter`)."""
+    import logging
+    import sys
+
+    from llmreg.secrets import RedactingFilter
+
+    logging.getLogger("llmreg.serve").setLevel(logging.INFO)
+    access = logging.getLogger("llmreg.serve.access")
+    access.propagate = False
+    for old in list(access.handlers):
+        access.removeHandler(old)
+    if access_log:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.addFilter(RedactingFilter())
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+    else:
+        access.setLevel(logging.CRITICAL)
+
+
 @click.command()
-@click.argument("model_uri")
+@click.argument("model_uris", metavar="MODEL_URI...", nargs=-1, required=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="env:NAME",
+    help="A key the model routes accept as 'Authorization: Bearer KEY', by reference "
+    "(env:NAME reads the variable NAME). Repeatable.",
+)
+@click.option(
+    "--keys-file",
+    type=click.Path(dir_okay=False),
+    help="A file of accepted keys' sha256 hex digests, one per line, each optionally "
+    "followed by the comma-separated model names the key may call.",
+)
+@click.option(
+    "--admin-key",
+    metavar="env:NAME",
+    help="The key POST /admin/reload asks for, by reference (env:NAME). Without it, "
+    "admin routes are off on a keyed server.",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Serve without asking for keys (announced on start). Needed when no key is given.",
+)
+@click.option("--protect-ready", is_flag=True, help="/ready asks for an API key too.")
+@click.option("--protect-metrics", is_flag=True, help="/metrics asks for an API key too.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One JSON line per request on stderr (model, version, status, latency, tokens, key id).",
+)
 @click.option(
     "--reload-interval",
     default=30.0,
@@ -74,19 +131,29 @@ def bind(host: str, port: int) -> socket.socket:
 )
 @json_option
 def serve(
-    model_uri: str,
+    model_uris: tuple[str, ...],
     host: str,
     port: int,
+    api_keys: tuple[str, ...],
+    keys_file: str | None,
+    admin_key: str | None,
+    no_auth: bool,
+    protect_ready: bool,
+    protect_metrics: bool,
+    access_log: bool,
     reload_interval: float,
     header_timeout: float,
     body_timeout: float,
     as_json: bool,
 ) -> None:
-    """Serve MODEL_URI over HTTP: /predict and the OpenAI-compatible /v1 routes.
+    """Serve MODEL_URI... over HTTP: /predict and the OpenAI-compatible /v1 routes.
 
-    The address is bound and the model loaded before the server starts, so a port
-    in use or a bad URI fails at once. With --json, one JSON line on stdout says
-    what is served where, then it serves.
+    A request's "model" (a URI, a registered name or name@alias) picks the model.
+    Requests need a key (--api-key env:NAME or --keys-file) unless --no-auth is given.
+    The address is bound and the models loaded before the server starts, so a port
+    in use or a bad URI fails at once (with several models, the server starts once
+    one loads; the others keep retrying on the reload poll). With --json, one JSON
+    line on stdout says what is served where, then it serves.
     """
     try:
         import uvicorn
@@ -99,34 +166,57 @@ def serve(
         ) from None
     sock = bind(host, port)
     try:
+        if not (api_keys or keys_file or no_auth):
+            raise ConfigError(
+                "llmreg serve asks for keys: give --api-key env:NAME (or --keys-file FILE), "
+                "or --no-auth to serve without keys"
+            )
         store = use_store()
         kind = current().kinds["loader"]
         app = create_app(
-            model_uri,
+            list(model_uris),
             # no --loader: the serving default the plugins register ("serve.loader")
             loader=None if kind is None else kind_config("loader", kind),
             manager=current().manager,
             reload_interval=reload_interval,
+            api_keys=api_keys,
+            keys_file=keys_file,
+            admin_key=admin_key,
+            no_auth=no_auth,
+            protect_ready=protect_ready,
+            protect_metrics=protect_metrics,
+            access_log=access_log,
         )
         app.state.llmreg_routes.body_timeout = body_timeout
-        with naming_store(store):
-            adapter = app.state.llmreg.load()
-        if adapter.definition is not None:
-            add_secrets(adapter.definition.resolved_secrets())
+        _serve_logging(access_log)
+        loaded = _load_all(app, store)
         bound = sock.getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
         url = f"http://{shown_host}:{bound}"
+        auth = "off (--no-auth)" if app.state.llmreg_routes.keys.open else "keys"
+        if no_auth:
+            click.echo(
+                "warning: --no-auth: anyone who can reach this address can call the models",
+                err=True,
+            )
         if as_json:
             started = {
-                "model_uri": model_uri,
+                "model_uri": model_uris[0],
+                "model_uris": list(model_uris),
+                "loaded": loaded,
                 "url": url,
                 "base_url": f"{url}/v1",
                 "store": shown_store(store),
+                "auth": "off" if no_auth else "keys",
             }
             click.echo(json.dumps(started, sort_keys=True))
         else:
             say_store(store)
-            click.echo(f"serving {model_uri} on {url} (OpenAI base_url {url}/v1)", err=True)
+            click.echo(
+                f"serving {', '.join(model_uris)} on {url} (OpenAI base_url {url}/v1), "
+                f"auth: {auth}",
+                err=True,
+            )
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -136,3 +226,30 @@ def serve(
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _load_all(app: Any, store: Any) -> list[str]:
+    """Load every served model before serving; return the URIs that loaded.
+
+    With one model its load error is raised. With several, a failed one is logged
+    (it answers 503 until a reload succeeds) and only all failing is an error.
+    """
+    models = list(app.state.llmreg_models)
+    loaded: list[str] = []
+    first_error: Exception | None = None
+    for served in models:
+        try:
+            with naming_store(store):
+                adapter = served.load()
+        except LlmregError as exc:
+            if len(models) == 1:
+                raise
+            first_error = first_error or exc
+            app.state.llmreg_routes.note_failure(served, exc, "loading")
+            continue
+        if adapter.definition is not None:
+            add_secrets(adapter.definition.resolved_secrets())
+        loaded.append(served.model_uri)
+    if not loaded and first_error is not None:
+        raise first_error
+    return loaded

@@ -1,16 +1,18 @@
-"""The serving app: ``create_app(model_uri)`` builds a FastAPI app around one loaded model.
+"""The serving app: ``create_app(model_uri)`` builds a FastAPI app around loaded models.
 
 It needs the optional extra ``llmreg[serve]`` (fastapi, uvicorn). Importing
 this package imports neither; :func:`create_app` does, when called.
 
 Routes: ``POST /predict`` (llmreg Inputs in, Outputs out), the OpenAI-compatible
 ``POST /v1/chat/completions`` (with ``stream: true`` as server-sent events) and
-``GET /v1/models``, ``GET /health``, ``GET /ready`` and ``POST /admin/reload``.
+``GET /v1/models`` (and ``/v1/models/{id}``), ``GET /health``, ``GET /ready``,
+``GET /metrics`` and ``POST /admin/reload``. Keys: see :mod:`llmreg.serve.auth`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmreg.serve.model import ServedModel
@@ -26,17 +28,27 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 def create_app(
-    model_uri: str,
+    model_uri: str | Sequence[str],
     *,
     loader: Mapping[str, Any] | Loader | None = None,
     manager: PluginManager | None = None,
     reload_interval: float = 30.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    api_keys: Sequence[str] = (),
+    keys_file: str | os.PathLike[str] | None = None,
+    admin_key: str | None = None,
+    no_auth: bool = False,
+    protect_ready: bool = False,
+    protect_metrics: bool = False,
+    access_log: bool = True,
+    metrics: bool = True,
 ) -> FastAPI:
-    """Build the FastAPI app that serves the model at ``model_uri``.
+    """Build the FastAPI app that serves the model(s) at ``model_uri``.
 
     Args:
-        model_uri: the model to serve, e.g. ``models:/chat@champion``.
+        model_uri: the model to serve, e.g. ``models:/chat@champion``, or a list of
+            URIs: a request's ``model`` (URI, registered name or ``name@alias``)
+            picks one. Each loads and reloads on its own.
         loader: a loader config such as ``{"KIND": "FolderLoader"}``, or a
             :class:`~llmreg.Loader` instance. Default: the ``serve.loader`` default
             an installed plugin registers (llmreg-pyfunc's has its alias cache off,
@@ -46,12 +58,26 @@ def create_app(
         reload_interval: seconds between checks of an alias URI for a moved alias;
             0 turns the poll off (``POST /admin/reload`` still works).
         max_body_bytes: larger request bodies are refused with HTTP 413.
+        api_keys: key references (``env:NAME``) the model routes accept as
+            ``Authorization: Bearer KEY``. With neither ``api_keys`` nor
+            ``keys_file`` the app asks for no key (the library default;
+            ``llmreg serve`` refuses to start so unless given ``--no-auth``).
+        keys_file: a file of sha256 key hashes, one per line, each optionally
+            followed by the comma-separated model names the key may call.
+        admin_key: the reference of the key ``POST /admin/reload`` asks for.
+            Without it, reload is open on an open app and refused (403) on a keyed one.
+        no_auth: ask for no key on the model routes even when keys are given.
+        protect_ready: ``/ready`` asks for an API key too (default: open).
+        protect_metrics: ``/metrics`` asks for an API key too (default: open).
+        access_log: write one JSON line per request to the ``llmreg.serve.access`` logger.
+        metrics: keep Prometheus metrics for ``/metrics`` (needs prometheus-client).
 
-    The model is loaded at start-up (the app's lifespan), or on the first
+    The models are loaded at start-up (the app's lifespan), or on the first
     request when the app is mounted in a host app whose lifespan does not run it.
 
     Raises:
         ImportError: fastapi is not installed; install ``llmreg[serve]``.
+        ConfigError: a key reference or the keys file is invalid, or no URI is given.
     """
     try:
         from llmreg.serve.app import build_app
@@ -59,8 +85,22 @@ def create_app(
         raise ImportError(
             f"serving needs fastapi and uvicorn ({exc}): pip install 'llmreg[serve]'"
         ) from exc
-    served = ServedModel(model_uri, loader=loader, manager=manager)
-    return build_app(served, reload_interval=reload_interval, max_body_bytes=max_body_bytes)
+    from llmreg.serve.auth import KeyRing
+    from llmreg.serve.registry import ServedModels
+
+    keys = KeyRing.build(api_keys, keys_file, admin_key, no_auth=no_auth)
+    uris = [model_uri] if isinstance(model_uri, str) else list(model_uri)
+    served = ServedModels(uris, loader=loader, manager=manager)
+    return build_app(
+        served,
+        reload_interval=reload_interval,
+        max_body_bytes=max_body_bytes,
+        keys=keys,
+        access_log=access_log,
+        metrics=metrics,
+        protect_ready=protect_ready,
+        protect_metrics=protect_metrics,
+    )
 
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ServedModel", "create_app"]

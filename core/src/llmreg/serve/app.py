@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import traceback
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,14 +26,17 @@ from llmreg.definition import MAX_JSON_DEPTH, json_depth
 from llmreg.errors import LlmregError
 from llmreg.schemas import Inputs, Outputs
 from llmreg.secrets import redact
+from llmreg.serve.auth import ApiKey, KeyRing
 from llmreg.serve.errors import ApiError, bad_request, from_exception, row_failure
 from llmreg.serve.model import ServedModel
+from llmreg.serve.observe import Observer, new_metrics
 from llmreg.serve.openai_compat import (
     completion,
-    models_list,
+    model_entry,
     parse_chat_request,
     stream_chunks,
 )
+from llmreg.serve.registry import ServedModels
 from llmreg.uris import shorten
 from llmreg.version import __version__
 
@@ -134,46 +138,111 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def fingerprint(served: ServedModel) -> str:
+    """The ``system_fingerprint`` of an answer: the registered name (or URI) and version."""
+    return f"llmreg:{served.name or served.model_uri}:v{served.version or '?'}"
+
+
+def _usage_of(result: Any) -> dict[str, Any] | None:
+    metadata = getattr(result, "metadata", None) or {}
+    usage = metadata.get("usage")
+    return usage if isinstance(usage, dict) else None
+
+
 class Routes:
-    """The route handlers, bound to one served model."""
+    """The route handlers, bound to the served models, their keys and the observer.
+
+    Args:
+        models: the served models (a :class:`ServedModels`, or one :class:`ServedModel`).
+        max_body_bytes: larger bodies get 413.
+        body_timeout: seconds a client has to send a body.
+        keys: the accepted keys; default an open ring (no key asked).
+        observer: the access log and metrics; default an access log without metrics.
+        protect_ready: ``/ready`` asks for an API key too.
+        protect_metrics: ``/metrics`` asks for an API key too.
+    """
 
     def __init__(
-        self, served: ServedModel, max_body_bytes: int, body_timeout: float = BODY_TIMEOUT_S
+        self,
+        models: ServedModels | ServedModel,
+        max_body_bytes: int,
+        body_timeout: float = BODY_TIMEOUT_S,
+        *,
+        keys: KeyRing | None = None,
+        observer: Observer | None = None,
+        protect_ready: bool = False,
+        protect_metrics: bool = False,
     ) -> None:
-        self.served = served
+        if isinstance(models, ServedModel):
+            one = ServedModels.__new__(ServedModels)
+            one.models = [models]
+            models = one
+        self.models = models
+        #: The first served model (the only one, for a one-model app).
+        self.served = models.first
         self.max_body_bytes = max_body_bytes
         #: Seconds a client has to send a request body (``llmreg serve --body-timeout``).
         self.body_timeout = body_timeout
+        self.keys = keys or KeyRing(open=True)
+        self.observer = observer or Observer(None)
+        self.protect_ready = protect_ready
+        self.protect_metrics = protect_metrics
 
     async def body(self, request: Request) -> Any:
         """The request's JSON body (see :func:`read_json`)."""
         return await read_json(request, self.max_body_bytes, self.body_timeout)
 
-    async def adapter(self) -> Adapter:
+    def _key(self, request: Request) -> ApiKey | None:
+        return self.keys.authenticate(request.headers.get("authorization"))
+
+    def pick(self, model: str | None, key: ApiKey | None) -> ServedModel:
+        """Return the served model a request's ``model`` names, checking the key may call it.
+
+        Raises:
+            ApiError: 404 for a model not served here (or none named when several are);
+                403 for a key limited to other models.
+        """
+        served = self.models.find(model)
+        if served is None:
+            ids = ", ".join(repr(i) for i in self.models.ids())
+            what = f"model {shorten(model)} is not served here" if model else "name a model"
+            raise ApiError(
+                404 if model else 400,
+                f"{what}; use one of {ids}",
+                param="model",
+                code="model_not_found" if model else "model_required",
+            )
+        self.keys.authorize(key, served.ids)
+        return served
+
+    async def adapter(self, served: ServedModel | None = None) -> Adapter:
         """Return the loaded adapter, loading it now if the start-up load has not run."""
-        adapter = self.served.adapter
+        served = served or self.served
+        adapter = served.adapter
         if adapter is not None:
             return adapter
         try:
-            loaded: Adapter = await run_in_threadpool(self.served.load)
+            loaded: Adapter = await run_in_threadpool(served.load)
         except LlmregError as exc:
             raise ApiError(
                 503,
-                f"model {self.served.model_uri} is not loaded: {masked(self.served, str(exc))}",
+                f"model {served.model_uri} is not loaded: {masked(served, str(exc))}",
                 type=type(exc).__name__,
                 code="model_not_loaded",
             ) from None
         return loaded
 
-    async def predict_rows(self, inputs: Inputs, params: dict[str, Any] | None) -> Outputs:
+    async def predict_rows(
+        self, inputs: Inputs, params: dict[str, Any] | None, served: ServedModel | None = None
+    ) -> Outputs:
         """Await ``adapter.apredict``; its errors propagate as raised.
 
         The routes map them with :meth:`failure`, which logs an unexpected one.
         """
-        adapter = await self.adapter()
+        adapter = await self.adapter(served)
         return await adapter.apredict(inputs, params)
 
-    def failure(self, route: str, exc: Exception) -> Response:
+    def failure(self, route: str, exc: Exception, served: ServedModel | None = None) -> Response:
         """Answer ``exc``, raised while serving ``route``, as its API error.
 
         An exception that is neither an :class:`ApiError` nor a
@@ -181,134 +250,292 @@ class Routes:
         logged at ERROR with its traceback, the loaded model's secrets masked,
         before the 500 is sent.
         """
+        served = served or self.served
         if not isinstance(exc, ApiError | LlmregError):
             trace = "".join(traceback.format_exception(exc)).rstrip()
             logger.error(
                 "%s failed with an unexpected %s, answered 500:\n%s",
                 route,
                 type(exc).__name__,
-                masked(self.served, trace),
+                masked(served, trace),
             )
-        return _error(from_exception(exc), self.served)
+        err = from_exception(exc)
+        response = _error(err, served)
+        if err.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
-    async def predict(self, request: Request) -> Response:
+    def _record(
+        self,
+        request: Request,
+        route: str,
+        status: int,
+        started: float,
+        served: ServedModel | None,
+        key: ApiKey | None,
+        usage: dict[str, Any] | None = None,
+        code: str | None = None,
+        stream: bool = False,
+    ) -> None:
+        self.observer.record(
+            method=request.method,
+            route=route,
+            status=status,
+            started=started,
+            model=served.name or served.model_uri if served else None,
+            version=served.version if served else None,
+            alias=served.alias if served else None,
+            usage=usage,
+            key_id=key.id if key else None,
+            code=code,
+            stream=stream,
+        )
+
+    def _versioned(self, response: Response, served: ServedModel | None) -> Response:
+        if served is not None:
+            response.headers["x-llmreg-model"] = served.model_uri
+            response.headers["x-llmreg-model-version"] = served.version or ""
+        return response
+
+    async def predict(self, request: Request, model: str | None = None) -> Response:
         """``POST /predict``: llmreg Inputs JSON in, Outputs JSON out.
 
-        Rows that failed carry ``status: error`` and no prediction; when every
-        row failed the answer is a 502 with the typed error of the first.
+        ``?model=`` names the model when several are served. Rows that failed
+        carry ``status: error`` and no prediction; when every row failed the
+        answer is a 502 with the typed error of the first.
         """
+        started = time.perf_counter()
+        key = served = None
         try:
+            key = self._key(request)
+            served = self.pick(model, key)
             inputs = Inputs.parse(await self.body(request))
-            outputs = await self.predict_rows(inputs, None)
+            outputs = await self.predict_rows(inputs, None, served)
             if not any(row.ok for row in outputs.rows):
                 raise row_failure(outputs.rows[0].metadata)
         except Exception as exc:
-            return self.failure("POST /predict", exc)
-        return _json(outputs.model_dump(mode="json"))
+            response = self.failure("POST /predict", exc, served)
+            code = from_exception(exc).code
+            self._record(request, "/predict", response.status_code, started, served, key, code=code)
+            return self._versioned(response, served)
+        usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0}
+        for row in outputs.rows:
+            for kind in usage:
+                usage[kind] += int((_usage_of(row) or {}).get(kind) or 0)
+        self._record(request, "/predict", 200, started, served, key, usage)
+        return self._versioned(_json(outputs.model_dump(mode="json")), served)
 
     async def chat(self, request: Request) -> Response:
         """``POST /v1/chat/completions``: OpenAI-compatible, streaming or not."""
+        started = time.perf_counter()
+        key = served = None
+        route = "/v1/chat/completions"
         try:
+            key = self._key(request)
             chat = parse_chat_request(await self.body(request))
-            if not self.served.accepts(chat.model):
-                raise ApiError(
-                    404,
-                    f"model {shorten(chat.model)} is not served here; use "
-                    f"{self.served.model_uri!r}"
-                    + (f" or {self.served.name!r}" if self.served.name else ""),
-                    param="model",
-                    code="model_not_found",
-                )
-            outputs = await self.predict_rows(Inputs(rows=[chat.row]), {"strict": True})
+            served = self.pick(chat.model, key)
+            outputs = await self.predict_rows(Inputs(rows=[chat.row]), {"strict": True}, served)
             result = outputs.rows[0]
             if not result.ok:
                 raise row_failure(result.metadata)
         except Exception as exc:
-            return self.failure("POST /v1/chat/completions", exc)
+            response = self.failure("POST /v1/chat/completions", exc, served)
+            code = from_exception(exc).code
+            self._record(request, route, response.status_code, started, served, key, code=code)
+            return self._versioned(response, served)
+        system = fingerprint(served)
+        usage = _usage_of(result)
+        self._record(request, route, 200, started, served, key, usage, stream=chat.stream)
         if chat.stream:
-            return StreamingResponse(
-                stream_chunks(result, chat.model, chat.include_usage),
+            answer: Response = StreamingResponse(
+                stream_chunks(result, chat.model, chat.include_usage, system),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
-        return _json(completion(result, chat.model))
+        else:
+            answer = _json(completion(result, chat.model, system))
+        return self._versioned(answer, served)
 
-    async def models(self) -> Response:
-        """``GET /v1/models``: the served model, its id the URI."""
-        return _json(models_list(self.served.model_uri, self.served.loaded_at or 0))
+    def _allowed(self, key: ApiKey | None) -> list[ServedModel]:
+        return [m for m in self.models if key is None or key.allows(m.ids)]
+
+    async def models_route(self, request: Request) -> Response:
+        """``GET /v1/models``: every served model (those the key may call), ids the URIs."""
+        try:
+            key = self._key(request)
+        except Exception as exc:
+            return self.failure("GET /v1/models", exc)
+        entries = [model_entry(m.model_uri, m.loaded_at or 0) for m in self._allowed(key)]
+        return _json({"object": "list", "data": entries})
+
+    async def model_route(self, request: Request, model_id: str) -> Response:
+        """``GET /v1/models/{id}``: one served model, by URI, registered name or ``name@alias``."""
+        try:
+            key = self._key(request)
+            served = self.pick(model_id, key)
+        except Exception as exc:
+            return self.failure("GET /v1/models/{id}", exc)
+        return self._versioned(_json(model_entry(served.model_uri, served.loaded_at or 0)), served)
 
     async def health(self) -> Response:
-        """``GET /health``: the process answers."""
+        """``GET /health``: the process answers (never asks for a key)."""
         return _json({"status": "ok", "llmreg": __version__})
 
-    async def ready(self) -> Response:
-        """``GET /ready``: 200 once the model is loaded, 503 before (with the last load error)."""
-        if self.served.adapter is None:
-            body = {"status": "loading", "model_uri": self.served.model_uri}
-            if self.served.last_error:
-                error = masked(self.served, self.served.last_error)
-                body = {**body, "status": "failed", "error": error}
-            return _json(body, 503)
+    @staticmethod
+    def _status(served: ServedModel) -> tuple[bool, dict[str, Any]]:
+        if served.adapter is None:
+            body: dict[str, Any] = {"status": "loading", "model_uri": served.model_uri}
+            if served.last_error:
+                body = {**body, "status": "failed", "error": masked(served, served.last_error)}
+            return False, body
+        return True, {"status": "ready", "model_uri": served.model_uri, "info": served.info}
+
+    async def ready(self, request: Request) -> Response:
+        """``GET /ready``: 200 once the model is loaded, 503 before (with the last load error).
+
+        With several models: 200 with ``status: ready`` when all are loaded,
+        ``status: degraded`` when some are, 503 when none is; ``models`` lists each.
+        """
+        if self.protect_ready:
+            try:
+                self._key(request)
+            except Exception as exc:
+                return self.failure("GET /ready", exc)
+        states = [self._status(m) for m in self.models]
+        if len(states) == 1:
+            ok, body = states[0]
+            return _json(body, 200 if ok else 503)
+        loaded = sum(ok for ok, _ in states)
+        status = "ready" if loaded == len(states) else "degraded" if loaded else "loading"
         return _json(
-            {"status": "ready", "model_uri": self.served.model_uri, "info": self.served.info}
+            {"status": status, "models": [body for _, body in states]}, 200 if loaded else 503
         )
 
-    async def reload(self) -> Response:
-        """``POST /admin/reload``: load the URI again now (picks up a moved alias)."""
+    async def metrics(self, request: Request) -> Response:
+        """``GET /metrics``: Prometheus metrics (404 without prometheus-client)."""
+        if self.protect_metrics:
+            try:
+                self._key(request)
+            except Exception as exc:
+                return self.failure("GET /metrics", exc)
+        metrics = self.observer.metrics
+        if metrics is None:
+            return _error(
+                ApiError(404, "metrics need prometheus-client: pip install 'llmreg[serve]'",
+                         code="not_found")
+            )  # fmt: skip
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    async def reload(self, request: Request, model: str | None = None) -> Response:
+        """``POST /admin/reload``: load the URI(s) again now (picks up a moved alias).
+
+        Needs the admin key. ``?model=`` reloads one model when several are served.
+        """
         try:
-            outcome = await run_in_threadpool(self.served.reload)
-        except LlmregError as exc:
-            err = ApiError(
-                503,
-                f"reload of {self.served.model_uri} failed, the previous model keeps serving: "
-                f"{masked(self.served, str(exc))}",
-                type=type(exc).__name__,
-                code="reload_failed",
-            )
-            return _error(err, self.served)
-        return _json({"model_uri": self.served.model_uri, **outcome})
+            self.keys.require_admin(request.headers.get("authorization"))
+            targets = list(self.models) if model is None else [self.pick(model, None)]
+        except Exception as exc:
+            return self.failure("POST /admin/reload", exc)
+        answers = []
+        for served in targets:
+            try:
+                outcome = await run_in_threadpool(served.reload)
+            except LlmregError as exc:
+                self.note_failure(served, exc, "reload")
+                err = ApiError(
+                    503,
+                    f"reload of {served.model_uri} failed, the previous model keeps serving: "
+                    f"{masked(served, str(exc))}",
+                    type=type(exc).__name__,
+                    code="reload_failed",
+                )
+                if len(targets) == 1:
+                    return _error(err, served)
+                answers.append({"model_uri": served.model_uri, **err.body()})
+                continue
+            self.note_reload(served, outcome)
+            answers.append({"model_uri": served.model_uri, **outcome})
+        if len(targets) == 1:
+            return _json(answers[0])
+        return _json({"models": answers})
+
+    def note_reload(self, served: ServedModel, outcome: dict[str, Any]) -> None:
+        """Count a reload that changed the answering version."""
+        metrics = self.observer.metrics
+        if outcome.get("changed") and metrics is not None:
+            metrics.swaps.labels(served.name or served.model_uri).inc()
+
+    def note_failure(self, served: ServedModel, exc: BaseException, what: str) -> None:
+        """Log (masked) and count a failed load or reload."""
+        logger.warning(
+            "%s of %s failed%s: %s",
+            what,
+            served.model_uri,
+            ", keeping the loaded model" if served.adapter is not None else "",
+            masked(served, f"{type(exc).__name__}: {exc}"),
+        )
+        metrics = self.observer.metrics
+        if metrics is not None:
+            metrics.load_failures.labels(served.name or served.model_uri).inc()
 
 
-async def _load_in_background(served: ServedModel) -> None:
+async def _load_in_background(routes: Routes, served: ServedModel) -> None:
     try:
         await run_in_threadpool(served.load)
     except Exception as exc:
-        logger.warning("loading %s failed: %s", served.model_uri, masked(served, str(exc)))
+        routes.note_failure(served, exc, "loading")
 
 
-async def _poll(served: ServedModel, interval: float) -> None:
+async def _poll(routes: Routes, served: ServedModel, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(served.reload)
+            outcome = await run_in_threadpool(served.reload)
         except Exception as exc:
-            logger.warning(
-                "reloading %s failed, keeping the loaded model: %s",
-                served.model_uri,
-                masked(served, str(exc)),
-            )
+            routes.note_failure(served, exc, "reloading")
+        else:
+            routes.note_reload(served, outcome)
 
 
 def build_app(
-    served: ServedModel,
+    served: ServedModels | ServedModel,
     *,
     reload_interval: float,
     max_body_bytes: int,
     body_timeout: float = BODY_TIMEOUT_S,
+    keys: KeyRing | None = None,
+    access_log: bool = True,
+    metrics: bool = True,
+    protect_ready: bool = False,
+    protect_metrics: bool = False,
 ) -> FastAPI:
     """Build the app; see :func:`llmreg.serve.create_app`.
 
     ``app.state.llmreg_routes`` holds the :class:`Routes` (its ``body_timeout`` can be
-    changed before serving).
+    changed before serving); ``app.state.llmreg`` the first served model and
+    ``app.state.llmreg_models`` all of them.
     """
+    observer = Observer(new_metrics() if metrics else None, access_log)
+    routes = Routes(
+        served,
+        max_body_bytes,
+        body_timeout,
+        keys=keys,
+        observer=observer,
+        protect_ready=protect_ready,
+        protect_metrics=protect_metrics,
+    )
+    models = routes.models
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
-        if served.adapter is None:
-            tasks.append(asyncio.create_task(_load_in_background(served)))
-        if served.is_alias and reload_interval > 0:
-            tasks.append(asyncio.create_task(_poll(served, reload_interval)))
+        for model in models:
+            if model.adapter is None:
+                tasks.append(asyncio.create_task(_load_in_background(routes, model)))
+            if model.is_alias and reload_interval > 0:
+                tasks.append(asyncio.create_task(_poll(routes, model, reload_interval)))
         try:
             yield
         finally:
@@ -317,29 +544,34 @@ def build_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            served.close()
+            models.close()
 
-    app = FastAPI(
-        title="llmreg",
-        version=__version__,
-        summary=f"Serving {served.model_uri}",
-        lifespan=lifespan,
-    )
-    app.state.llmreg = served
-    routes = Routes(served, max_body_bytes, body_timeout)
+    summary = ", ".join(m.model_uri for m in models)
+    app = FastAPI(title="llmreg", version=__version__, summary=f"Serving {summary}"[:300],
+                  lifespan=lifespan)  # fmt: skip
+    app.state.llmreg = routes.served
+    app.state.llmreg_models = models
     app.state.llmreg_routes = routes
     app.add_api_route("/predict", routes.predict, methods=["POST"])
     app.add_api_route("/v1/chat/completions", routes.chat, methods=["POST"])
-    app.add_api_route("/v1/models", routes.models, methods=["GET"])
+    app.add_api_route("/v1/models", routes.models_route, methods=["GET"])
+    app.add_api_route("/v1/models/{model_id:path}", routes.model_route, methods=["GET"])
     app.add_api_route("/health", routes.health, methods=["GET"])
     app.add_api_route("/ready", routes.ready, methods=["GET"])
+    app.add_api_route("/metrics", routes.metrics, methods=["GET"])
     app.add_api_route("/admin/reload", routes.reload, methods=["POST"])
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
         detail = getattr(exc, "detail", None) or "error"
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
-        return _error(ApiError(status, f"{request.method} {request.url.path}: {detail}", code=code))
+        response = _error(
+            ApiError(status, f"{request.method} {request.url.path}: {detail}", code=code)
+        )
+        allow = (getattr(exc, "headers", None) or {}).get("Allow")
+        if status == 405:
+            response.headers["Allow"] = allow or _allowed_methods(app, request.url.path)
+        return response
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         return _error(bad_request(f"the request is invalid: {exc}"))
@@ -347,6 +579,18 @@ def build_app(
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     return app
+
+
+def _allowed_methods(app: FastAPI, path: str) -> str:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def timed_h11_protocol(header_timeout: float = HEADER_TIMEOUT_S) -> type[asyncio.Protocol]:
@@ -426,6 +670,7 @@ __all__ = [
     "HEADER_TIMEOUT_S",
     "Routes",
     "build_app",
+    "fingerprint",
     "masked",
     "read_json",
     "timed_h11_protocol",

@@ -86,9 +86,33 @@ class ServedModel:
         definition = adapter.definition if adapter is not None else None
         return redact(text, definition.resolved_secrets() if definition is not None else [])
 
+    @property
+    def alias(self) -> str | None:
+        """The alias of a ``models:/NAME@ALIAS`` URI, else ``None``."""
+        if self.name is None or "@" not in self.model_uri:
+            return None
+        return self.model_uri.rsplit("@", 1)[1] or None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The names a request's ``model`` may use: the URI, the registered name and
+        ``name@alias`` (for an alias URI), in that order."""
+        names = [self.model_uri]
+        if self.name:
+            names.append(self.name)
+            if self.alias:
+                names.append(f"{self.name}@{self.alias}")
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def version(self) -> str | None:
+        """The registered version answering now (from the adapter's info), else ``None``."""
+        version = self.info.get("version")
+        return None if version is None else str(version)
+
     def accepts(self, model: str | None) -> bool:
-        """Whether a request's ``model`` names this model: the URI or the registered name."""
-        return model is None or model in {self.model_uri, self.name}
+        """Whether a request's ``model`` names this model (see :attr:`ids`)."""
+        return model is None or model in self.ids
 
     def _loader(self) -> Loader:
         config = self._loader_config
@@ -132,7 +156,13 @@ class ServedModel:
         if previous is not None and previous is not adapter:
             _close(previous)
         if changed:
-            logger.info("serving %s: now %s (was %s)", self.model_uri, after, before)
+            logger.info(
+                "alias swap: serving %s now answers with version %s (was %s); info %s",
+                self.model_uri,
+                after.get("version"),
+                before.get("version"),
+                after,
+            )
         return {"changed": changed, "previous": before, "current": after}
 
     def _load_now(self) -> Adapter:

@@ -171,8 +171,11 @@ def new_completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def completion(result: Result, model: str) -> dict[str, Any]:
-    """Return the ``chat.completion`` object for an answered row."""
+def completion(result: Result, model: str, system_fingerprint: str | None = None) -> dict[str, Any]:
+    """Return the ``chat.completion`` object for an answered row.
+
+    ``system_fingerprint`` names the registered version that answered.
+    """
     return {
         "id": new_completion_id(),
         "object": "chat.completion",
@@ -187,22 +190,32 @@ def completion(result: Result, model: str) -> dict[str, Any]:
             }
         ],
         "usage": _usage(result.metadata),
-        "system_fingerprint": None,
+        "system_fingerprint": system_fingerprint,
     }
 
 
-def _chunk(cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None) -> str:
+def _chunk(
+    cid: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None,
+    system_fingerprint: str | None = None,
+) -> str:
     data = {
         "id": cid,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
+        "system_fingerprint": system_fingerprint,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
     }
     return f"data: {json.dumps(data)}\n\n"
 
 
-def stream_chunks(result: Result, model: str, include_usage: bool) -> Iterator[str]:
+def stream_chunks(
+    result: Result, model: str, include_usage: bool, system_fingerprint: str | None = None
+) -> Iterator[str]:
     """Yield the server-sent events of an answered row, ending with ``data: [DONE]``.
 
     The row is answered in full before the first event: the role, the text,
@@ -210,16 +223,18 @@ def stream_chunks(result: Result, model: str, include_usage: bool) -> Iterator[s
     """
     cid = new_completion_id()
     created = int(time.time())
-    yield _chunk(cid, created, model, {"role": "assistant", "content": ""}, None)
+    fp = system_fingerprint
+    yield _chunk(cid, created, model, {"role": "assistant", "content": ""}, None, fp)
     if result.prediction:
-        yield _chunk(cid, created, model, {"content": result.prediction}, None)
-    yield _chunk(cid, created, model, {}, result.metadata.get("finish_reason") or "stop")
+        yield _chunk(cid, created, model, {"content": result.prediction}, None, fp)
+    yield _chunk(cid, created, model, {}, result.metadata.get("finish_reason") or "stop", fp)
     if include_usage:
         usage = {
             "id": cid,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
+            "system_fingerprint": fp,
             "choices": [],
             "usage": _usage(result.metadata),
         }
@@ -227,17 +242,20 @@ def stream_chunks(result: Result, model: str, include_usage: bool) -> Iterator[s
     yield "data: [DONE]\n\n"
 
 
+def model_entry(model_uri: str, created: int) -> dict[str, Any]:
+    """Return one ``model`` object of ``/v1/models``: its id is the served URI."""
+    return {"id": model_uri, "object": "model", "created": created, "owned_by": "llmreg"}
+
+
 def models_list(model_uri: str, created: int) -> dict[str, Any]:
-    """Return the ``/v1/models`` list holding the served model."""
-    return {
-        "object": "list",
-        "data": [{"id": model_uri, "object": "model", "created": created, "owned_by": "llmreg"}],
-    }
+    """Return the ``/v1/models`` list holding one served model."""
+    return {"object": "list", "data": [model_entry(model_uri, created)]}
 
 
 __all__ = [
     "ChatRequest",
     "completion",
+    "model_entry",
     "models_list",
     "new_completion_id",
     "parse_chat_request",

@@ -1,0 +1,141 @@
+"""What the serving app says about each request: a JSON access log line and Prometheus metrics.
+
+The access log goes to the ``llmreg.serve.access`` logger at INFO, one JSON object
+per request: time, method, route, status, latency, model, resolved version and
+alias, tokens, key id (a hash prefix, never the key). The prompt and the answer
+are never logged.
+
+Metrics need ``prometheus-client`` (in ``llmreg[serve]``); each app has its own
+registry, served at ``/metrics``. Without the package, ``/metrics`` answers 404.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+access_logger = logging.getLogger("llmreg.serve.access")
+
+#: Latency histogram buckets, in seconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    """The app's Prometheus metrics, in a registry of their own.
+
+    ``llmreg_requests_total{route,model,version,status}``,
+    ``llmreg_errors_total{route,model,version,code}``,
+    ``llmreg_request_seconds{route,model,version}`` (histogram),
+    ``llmreg_tokens_total{model,version,kind}`` (kind: prompt, completion),
+    ``llmreg_alias_swaps_total{model}`` and ``llmreg_load_failures_total{model}``.
+    """
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("route", "model", "version")
+        self.requests = Counter(
+            "llmreg_requests", "Requests answered", (*labels, "status"), registry=self.registry
+        )
+        self.errors = Counter(
+            "llmreg_errors", "Requests answered with an error", (*labels, "code"),
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "llmreg_request_seconds", "Time to answer a request", labels,
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.tokens = Counter(
+            "llmreg_tokens", "Tokens used", ("model", "version", "kind"), registry=self.registry
+        )
+        self.swaps = Counter(
+            "llmreg_alias_swaps", "Reloads that changed the answering version", ("model",),
+            registry=self.registry,
+        )  # fmt: skip
+        self.load_failures = Counter(
+            "llmreg_load_failures", "Loads and reloads that failed", ("model",),
+            registry=self.registry,
+        )  # fmt: skip
+
+    def render(self) -> tuple[bytes, str]:
+        """Return the exposition text and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def new_metrics() -> Metrics | None:
+    """Return a :class:`Metrics`, or ``None`` when prometheus-client is not installed."""
+    try:
+        return Metrics()
+    except ImportError:
+        return None
+
+
+class Observer:
+    """Records one finished request in the access log and the metrics.
+
+    Args:
+        metrics: the app's metrics, or ``None``.
+        access_log: whether to write access log lines.
+    """
+
+    def __init__(self, metrics: Metrics | None, access_log: bool = True) -> None:
+        self.metrics = metrics
+        self.access_log = access_log
+
+    def record(
+        self,
+        *,
+        method: str,
+        route: str,
+        status: int,
+        started: float,
+        model: str | None = None,
+        version: str | None = None,
+        alias: str | None = None,
+        usage: dict[str, Any] | None = None,
+        key_id: str | None = None,
+        code: str | None = None,
+        stream: bool = False,
+    ) -> None:
+        """Log and count one request that started at ``started`` (``time.perf_counter()``)."""
+        elapsed = time.perf_counter() - started
+        prompt = int((usage or {}).get("prompt_tokens") or 0)
+        completion = int((usage or {}).get("completion_tokens") or 0)
+        metrics = self.metrics
+        if metrics is not None:
+            labels = (route, model or "", version or "")
+            metrics.requests.labels(*labels, str(status)).inc()
+            metrics.latency.labels(*labels).observe(elapsed)
+            if status >= 400:
+                metrics.errors.labels(*labels, code or "error").inc()
+            if prompt:
+                metrics.tokens.labels(model or "", version or "", "prompt").inc(prompt)
+            if completion:
+                metrics.tokens.labels(model or "", version or "", "completion").inc(completion)
+        if self.access_log and access_logger.isEnabledFor(logging.INFO):
+            line = {
+                "ts": round(time.time(), 3),
+                "method": method,
+                "route": route,
+                "status": status,
+                "latency_ms": round(elapsed * 1000, 3),
+                "model": model,
+                "version": version,
+                "alias": alias,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "key_id": key_id,
+            }
+            if code:
+                line["error_code"] = code
+            if stream:
+                line["stream"] = True
+            access_logger.info(json.dumps(line, separators=(",", ":")))
+
+
+__all__ = ["LATENCY_BUCKETS", "Metrics", "Observer", "access_logger", "new_metrics"]
