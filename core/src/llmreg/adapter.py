@@ -11,8 +11,11 @@ every host predicts alike.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from llmreg.bases import Adapter
@@ -89,6 +92,96 @@ def apply_params(inputs: Inputs, overrides: Mapping[str, Any]) -> list[Request]:
     return rows
 
 
+#: Set (by :func:`deferred_clients`) while clients are to be built at first use.
+_DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("llmreg_deferred", default=False)
+
+
+@contextlib.contextmanager
+def deferred_clients() -> Iterator[None]:
+    """Within this block, :func:`client_for` (and so :meth:`ClientAdapter.build` and the
+    loaders using it) builds no client: the key is resolved at the first prediction.
+
+    The CLI's reading commands (``show``, ``diff``) load models this way, so that
+    they never need the provider's key.
+    """
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+
+
+class LazyClient(Client):
+    """A :class:`~llmreg.client.Client` that builds the real one at its first call.
+
+    Args:
+        factory: builds the real client (resolving its keys) when first needed.
+        definition: the model definition the client will be for.
+    """
+
+    def __init__(self, factory: Callable[[], Client], definition: ModelDefinition) -> None:
+        super().__init__(definition)
+        self._factory: Callable[[], Client] | None = factory
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        """Whether the real client has been built."""
+        return self._client is not None
+
+    def real(self) -> Client:
+        """The real client, built on first use (once, even from several threads)."""
+        with self._lock:
+            if self._client is None:
+                if self._factory is None:
+                    raise PredictionError("the model's client is closed; load the model again")
+                self._client = self._factory()
+            return self._client
+
+    def complete(self, request: Request) -> Completion:
+        """Answer one request through the real client."""
+        return self.real().complete(request)
+
+    def batch(
+        self, requests: Sequence[Request], *, concurrency: int | None = None
+    ) -> list[RowResult]:
+        """Answer a batch through the real client."""
+        return self.real().batch(requests, concurrency=concurrency)
+
+    async def abatch(
+        self, requests: Sequence[Request], *, concurrency: int | None = None
+    ) -> list[RowResult]:
+        """Answer a batch through the real client, async."""
+        return await self.real().abatch(requests, concurrency=concurrency)
+
+    def close(self) -> None:
+        """Close the real client if it was built; later calls fail. Safe twice."""
+        with self._lock:
+            client, self._client, self._factory = self._client, None, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close`."""
+        with self._lock:
+            client, self._client, self._factory = self._client, None, None
+        if client is not None:
+            await client.aclose()
+
+
+def client_for(manager: PluginManager, definition: ModelDefinition) -> Client:
+    """``manager.client(definition)``, or a :class:`LazyClient` inside :func:`deferred_clients`.
+
+    Loaders call this instead of ``manager.client`` so that a reading command loads a
+    model without resolving its key.
+    """
+    if _DEFERRED.get():
+        manager.client_factory(definition.provider)  # an unknown provider still fails now
+        return LazyClient(lambda: manager.client(definition), definition)
+    return manager.client(definition)
+
+
 class ClientAdapter(Adapter):
     """A loaded model that answers through a provider :class:`~llmreg.client.Client`.
 
@@ -96,7 +189,8 @@ class ClientAdapter(Adapter):
     gets the client from the manager that built the loader.
 
     Args:
-        client: the provider client for ``definition``.
+        client: the provider client for ``definition``, or a function that builds it
+            (called at the first prediction: the key is resolved then).
         definition: the loaded model definition (its api_key still a reference).
         info: what is known of the loaded model: ``model_uri``, ``name``,
             ``version``, ``alias``, ``run_id``... copied into every row's metadata
@@ -107,13 +201,15 @@ class ClientAdapter(Adapter):
 
     def __init__(
         self,
-        client: Client,
+        client: Client | Callable[[], Client],
         definition: ModelDefinition,
         info: Mapping[str, Any] | None = None,
         *,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        self.client = client
+        if not isinstance(client, Client):
+            client = LazyClient(client, definition)
+        self.client: Client = client
         self._definition = definition
         self._info = dict(info or {})
         self._info.setdefault("model_uri", self._info.get("uri"))
@@ -142,7 +238,7 @@ class ClientAdapter(Adapter):
             from llmreg.manager import get_plugin_manager
 
             manager = get_plugin_manager()
-        return cls(manager.client(definition), definition, info)
+        return cls(client_for(manager, definition), definition, info)
 
     @property
     def definition(self) -> ModelDefinition:
@@ -251,4 +347,13 @@ class ClientAdapter(Adapter):
         return Result(prediction=None, metadata=metadata)
 
 
-__all__ = ["GENERATION_PARAMS", "INFO_KEYS", "ClientAdapter", "apply_params", "split_params"]
+__all__ = [
+    "GENERATION_PARAMS",
+    "INFO_KEYS",
+    "ClientAdapter",
+    "LazyClient",
+    "apply_params",
+    "client_for",
+    "deferred_clients",
+    "split_params",
+]

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from llmreg.adapter import ClientAdapter
     from llmreg.definition import ModelDefinition
+    from llmreg.errors import ConfigError
     from llmreg.manager import PluginManager
     from llmreg.results import AliasMove, ModelVersionRef, SavedModel
     from llmreg.schemas import Inputs, Outputs
@@ -242,6 +243,57 @@ class AliasRegister(Register, abc.ABC):
     @abc.abstractmethod
     def versions(self, name: str) -> list[ModelVersionRef]:
         """Return every version of ``name``, oldest first, with tags, aliases and hash."""
+
+    # --- optional: the registry workflow of the CLI (list, tag, describe, delete) ---
+    # A register that lacks one keeps working; the command that needs it fails with
+    # a ConfigError naming the KIND and the method.
+
+    def models(self) -> list[dict[str, Any]]:
+        """Return every registered model, by name: ``{"name", "latest_version" (int or
+        None), "aliases" ({alias: version}), "description", "tags"}``.
+
+        Raises:
+            ConfigError: this register does not list models (the default).
+        """
+        raise self._unsupported("models")
+
+    def set_tags(self, name: str, version: int | str, tags: Mapping[str, str]) -> ModelVersionRef:
+        """Set ``tags`` on an existing version (others kept); return the version.
+
+        Raises:
+            ModelNotFoundError: the version does not exist.
+            ConfigError: this register does not tag versions (the default).
+        """
+        raise self._unsupported("set_tags")
+
+    def describe(self, name: str, version: int | str, description: str) -> ModelVersionRef:
+        """Set the description of an existing version; return the version.
+
+        Raises:
+            ModelNotFoundError: the version does not exist.
+            ConfigError: this register does not describe versions (the default).
+        """
+        raise self._unsupported("describe")
+
+    def delete(self, name: str, version: int | str, *, force: bool = False) -> ModelVersionRef:
+        """Delete a version and return what it was.
+
+        Refused while an alias points at it, unless ``force`` (the aliases go with it).
+
+        Raises:
+            ModelNotFoundError: the version does not exist.
+            RegistrationError: an alias points at it and ``force`` is false.
+            ConfigError: this register does not delete versions (the default).
+        """
+        raise self._unsupported("delete")
+
+    def _unsupported(self, method: str) -> ConfigError:
+        from llmreg.errors import ConfigError
+
+        return ConfigError(
+            f"the register KIND {self.KIND!r} does not implement {method}(); choose a register "
+            "that does with --register (such as MlflowRegister)"
+        )
 
 
 __all__ = ["Adapter", "AliasRegister", "Component", "Loader", "Register", "Role", "Saver"]

@@ -264,8 +264,13 @@ _VERSION = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>[^/]+)")
 _LOGGED = re.compile(r"models:/(?P<model_id>m-[0-9a-f]+)")
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
 
+#: ``models:/<name>/latest``: parsed as the alias kind with this alias; the loader
+#: resolves it to the highest version of ``<name>``.
+LATEST = "latest"
+
 FORMS = (
-    "runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>@<alias>, "
+    "runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>/latest, "
+    "models:/<name>@<alias>, "
     "models:/m-<model_id> or a local path"
 )
 
@@ -328,6 +333,10 @@ def _parse_models(uri: str) -> ModelURI:
             raise _invalid(uri, str(exc)) from None
         return ModelURI(uri=uri, kind="alias", name=match["name"], alias=alias)
     if match := _VERSION.fullmatch(uri):
+        if match["version"] == LATEST:
+            # MLflow's models:/<name>/latest: the highest version, looked up at load time
+            # (the same way an alias is, hence the alias kind).
+            return ModelURI(uri=uri, kind="alias", name=match["name"], alias=LATEST)
         return ModelURI(
             uri=uri, kind="version", name=match["name"], version=_version(uri, match["version"])
         )
@@ -347,6 +356,7 @@ def _version(uri: str, text: str) -> int:
 
 __all__ = [
     "FORMS",
+    "LATEST",
     "MAX_ALIAS_CHARS",
     "MAX_MODEL_NAME_CHARS",
     "MAX_TAG_KEY_CHARS",

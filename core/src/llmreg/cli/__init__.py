@@ -15,9 +15,26 @@ from llmreg.cli.app import cli
 from llmreg.cli.lifecycle import promote, register, rollback, save, show, versions
 from llmreg.cli.plugins import plugins
 from llmreg.cli.predict import predict
+from llmreg.cli.registry import delete, describe, diff, history, list_models, tag
 from llmreg.cli.serve import serve
 
-for _command in (save, register, promote, rollback, versions, show, predict, serve, plugins):
+for _command in (
+    save,
+    register,
+    promote,
+    rollback,
+    versions,
+    show,
+    predict,
+    serve,
+    plugins,
+    list_models,
+    history,
+    tag,
+    describe,
+    delete,
+    diff,
+):
     cli.add_command(_command)
 
 

@@ -209,10 +209,12 @@ def _one_line(text: str) -> str:
 def show(model_uri: str, as_json: bool) -> None:
     """Show what is known of MODEL_URI: definition (no secrets), version, alias, run, hash."""
     store = use_store()
+    from llmreg.adapter import deferred_clients
     from llmreg.bases import Adapter
 
     loader = build_loader()
-    with naming_store(store):
+    # a reading command: the client (and its key) would be built at a first predict
+    with naming_store(store), deferred_clients():
         adapter = loader.load(model_uri)
     adapter = checked(adapter, Adapter, loader, "load")  # type: ignore[type-abstract]
     adapter.close()  # only what it knows is read: its client is not needed

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from llmreg.bases import AliasRegister
-from llmreg.errors import RegistrationError
+from llmreg.errors import RegistrationError, RegistrationInputError
 from llmreg.hashing import CONTENT_HASH_KEY
 from llmreg.results import AliasMove, ModelVersionRef
 from llmreg.uris import check_alias, check_model_name, check_registration, check_version
@@ -464,6 +464,111 @@ class MlflowRegister(AliasRegister):
                 for v in _all_versions(client, name)
             ]
         return sorted(refs, key=lambda ref: ref.version)
+
+    # --- the registry workflow (llmreg list, tag, describe, delete) ---------------
+
+    def models(self) -> list[dict[str, Any]]:
+        """Return every registered model: name, latest version, aliases, description, tags.
+
+        Sorted by name.
+        """
+        client = self.client()
+        out: list[dict[str, Any]] = []
+        with mlflow_errors("listing the registered models", REGISTER):
+            token: str | None = None
+            while True:
+                page = client.search_registered_models(max_results=1000, page_token=token)
+                for model in page:
+                    numbers = [int(v.version) for v in (model.latest_versions or [])]
+                    out.append(
+                        {
+                            "name": model.name,
+                            "latest_version": max(numbers) if numbers else None,
+                            "aliases": {a: int(v) for a, v in (model.aliases or {}).items()},
+                            "description": model.description or None,
+                            "tags": {
+                                k: v
+                                for k, v in (model.tags or {}).items()
+                                if not k.startswith(
+                                    (audit.HISTORY_TAG_PREFIX, audit.MOVE_TAG_PREFIX)
+                                )
+                            },
+                        }
+                    )
+                token = page.token
+                if not token:
+                    break
+        return sorted(out, key=lambda m: m["name"])
+
+    def set_tags(self, name: str, version: int | str, tags: Mapping[str, str]) -> ModelVersionRef:
+        """Set ``tags`` on version ``version`` of ``name`` (other tags kept); return it.
+
+        Values that are not strings are stored as JSON, as :attr:`tags` are.
+
+        Raises:
+            ModelNotFoundError: the version does not exist.
+            RegistrationInputError: a key is the reserved content-hash key, or malformed.
+        """
+        name = check_model_name(name)
+        number = check_version(version)
+        texts = {str(k): _tag_text(k, v) for k, v in dict(tags).items()}
+        if CONTENT_HASH_KEY in texts:
+            raise RegistrationInputError(
+                f"the version tag {CONTENT_HASH_KEY!r} is set by the register"
+            )
+        check_registration(name, None, texts)
+        client = self.client()
+        with mlflow_errors(f"tagging version {number} of {name!r}", REGISTER):
+            client.get_model_version(name, str(number))
+            for key, value in texts.items():
+                client.set_model_version_tag(name, str(number), key, value)
+            return self._ref(client, name, number)
+
+    def describe(self, name: str, version: int | str, description: str) -> ModelVersionRef:
+        """Set the description of version ``version`` of ``name``; return it.
+
+        Raises:
+            ModelNotFoundError: the version does not exist.
+        """
+        name = check_model_name(name)
+        number = check_version(version)
+        client = self.client()
+        with mlflow_errors(f"describing version {number} of {name!r}", REGISTER):
+            client.update_model_version(name, str(number), description=str(description))
+            return self._ref(client, name, number)
+
+    def delete(self, name: str, version: int | str, *, force: bool = False) -> ModelVersionRef:
+        """Delete version ``version`` of ``name``; return what it was.
+
+        Refused while an alias points at it unless ``force``: then its aliases are
+        deleted with it (their audit trail stays).
+
+        Raises:
+            ModelNotFoundError: the version does not exist.
+            RegistrationError: an alias points at it and ``force`` is false.
+        """
+        name = check_model_name(name)
+        number = check_version(version)
+        client = self.client()
+        with mlflow_errors(f"deleting version {number} of {name!r}", REGISTER):
+            ref = self._ref(client, name, number)
+            if ref.aliases and not force:
+                held = ", ".join(f"@{a}" for a in ref.aliases)
+                raise RegistrationError(
+                    f"version {number} of {name!r} is held by {held}: promote another version "
+                    "first, or pass --force to delete it with its aliases"
+                )
+            for alias in ref.aliases:
+                client.delete_registered_model_alias(name, alias)
+            client.delete_model_version(name, str(number))
+        return ref
+
+    def _ref(self, client: MlflowClient, name: str, number: int) -> ModelVersionRef:
+        """Version ``number`` of ``name`` as a ref, with the aliases that point at it."""
+        found = client.get_model_version(name, str(number))
+        model = client.get_registered_model(name)
+        aliases = [a for a, v in (model.aliases or {}).items() if int(v) == number]
+        return _version_ref(found, created=False, aliases=aliases)
 
 
 def _tag_text(key: Any, value: Any) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from llmreg.adapter import ClientAdapter
+from llmreg.adapter import ClientAdapter, client_for
 from llmreg.bases import Loader
 from llmreg.schemas import Inputs, Outputs
 from llmreg.uris import ModelURI, parse_model_uri
@@ -176,7 +176,8 @@ def _load(parsed: ModelURI, version: int | None, manager: PluginManager) -> Load
     with tempfile.TemporaryDirectory(prefix="llmreg-model-") as tmp:
         folder = download(store, located, Path(tmp))
         definition = read_definition(definition_path(folder, parsed.uri), parsed.uri)
-    return LoadedModel(definition, manager.client(definition), located.info)
+    # llmreg.adapter.client_for: a LazyClient inside deferred_clients() (show, diff)
+    return LoadedModel(definition, client_for(manager, definition), located.info)
 
 
 __all__ = ["CustomLoader", "LoadedAdapter"]

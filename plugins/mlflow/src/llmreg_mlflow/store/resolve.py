@@ -29,7 +29,7 @@ from llmreg.errors import (
     UnsupportedModelFormatError,
 )
 from llmreg.secrets import mask_userinfo
-from llmreg.uris import ModelURI, parse_model_uri
+from llmreg.uris import LATEST, ModelURI, parse_model_uri
 from llmreg_mlflow.store.errors import (
     LOAD,
     NOT_FOUND_CODES,
@@ -186,10 +186,15 @@ def _missing_name(store: Store, name: str, detail: str) -> ModelNotFoundError:
 def resolve_alias(store: Store, name: str, alias: str) -> int:
     """Return the version ``alias`` of ``name`` points at.
 
+    ``alias`` :data:`llmreg.uris.LATEST` (from ``models:/<name>/latest``) is the
+    highest version of ``name``, as MLflow reads that URI.
+
     Raises:
         ModelNotFoundError: the registered model or the alias does not exist (named).
         StoreUnavailableError: the store cannot be reached.
     """
+    if alias == LATEST:
+        return resolve_latest(store, name)
     try:
         with mlflow_errors(f"looking up alias @{alias} of {name!r}", LOAD):
             found = store.client.get_model_version_by_alias(name, alias)
@@ -203,6 +208,23 @@ def resolve_alias(store: Store, name: str, alias: str) -> int:
             "set it (promote a version) first",
         ) from None
     return int(found.version)
+
+
+def resolve_latest(store: Store, name: str) -> int:
+    """Return the highest version number of ``name`` (``models:/<name>/latest``).
+
+    Raises:
+        ModelNotFoundError: the registered model does not exist, or has no version.
+        StoreUnavailableError: the store cannot be reached.
+    """
+    with mlflow_errors(f"looking up the latest version of {name!r}", LOAD):
+        found = store.client.search_model_versions(
+            filter_string=f"name = '{name}'", max_results=1000, order_by=["version_number DESC"]
+        )
+    numbers = [int(v.version) for v in found]
+    if not numbers:
+        raise _missing_name(store, name, f"registered model {name!r} has no version yet")
+    return max(numbers)
 
 
 def locate(store: Store, uri: ModelURI, version: int | None = None) -> Located:
