@@ -47,7 +47,10 @@ names unique. Every other name answers normally.
 A row can also choose for itself, by how its last user message starts:
 ``[slow <ms>]`` waits ``<ms>`` milliseconds more (to make rows finish out of
 order), and ``[fault <kind>]`` answers as ``fault-<kind>`` would (to fail one
-row of a batch).
+row of a batch). For ``"stream": true`` only: ``[gap <ms>]`` waits ``<ms>``
+milliseconds before each content chunk (to see chunks arrive one by one), and
+``[cut <n>]`` closes the connection after ``<n>`` content chunks, with no
+``[DONE]`` (an upstream failing mid-stream).
 
 A ``fault-401`` answer quotes the key it was sent, as OpenAI's own
 "Incorrect API key provided" message does, so tests can check that clients
@@ -98,6 +101,8 @@ _FLAKY = re.compile(r"^flaky-(\d+)-(\d{3})(?:-(.*))?$")
 _FAULT = re.compile(r"^fault-([a-z0-9]+)")
 _ROW_SLOW = re.compile(r"^\[slow (\d+)\]")
 _ROW_FAULT = re.compile(r"^\[fault ([a-z0-9]+)\]")
+_ROW_GAP = re.compile(r"^\[gap (\d+)\]")
+_ROW_CUT = re.compile(r"^\[cut (\d+)\]")
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -420,7 +425,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for chunk in chunks:
+        text = _last_user_text(body)
+        gap = _ROW_GAP.match(text)
+        cut = _ROW_CUT.match(text)
+        for index, chunk in enumerate(chunks):
+            if cut and index > int(cut.group(1)):
+                self.wfile.flush()
+                self._drop()
+                return
+            if gap and 0 < index < len(deltas):
+                self.wfile.flush()
+                self._wait(int(gap.group(1)) / 1000)
             self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
         self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")

@@ -15,11 +15,11 @@ import contextlib
 import contextvars
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from llmreg.bases import Adapter
-from llmreg.client import Client, Completion, RowResult
+from llmreg.client import Client, Completion, RowResult, StreamChunk
 from llmreg.errors import PredictionError, ProviderError, SchemaError
 from llmreg.schemas import Inputs, Outputs, Params, Request, Result, check_row_sizes
 
@@ -272,6 +272,27 @@ class ClientAdapter(Adapter):
         rows, strict, concurrency = self._prepare(inputs, params)
         results = await self.client.abatch(rows, concurrency=concurrency)
         return self._finish(rows, strict, results)
+
+    async def astream(
+        self, request: Request, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[StreamChunk]:
+        """Answer one row as it is generated, through the client's :meth:`~Client.astream`.
+
+        ``params`` are applied as by :meth:`predict` (``strict`` and ``concurrency``
+        mean nothing for one streamed row). The last chunk's ``done`` is the answer.
+
+        Raises:
+            SchemaError: bad input or params (before any request).
+            ProviderError: the endpoint (and every fallback) failed, before or
+                during the stream.
+        """
+        rows, _, _ = self._prepare(Inputs(rows=[request]), params)
+        async for chunk in self.client.astream(rows[0]):
+            yield chunk
+
+    def row_metadata(self, done: Completion) -> dict[str, Any]:
+        """The metadata of an answered row, as :meth:`predict` gives it."""
+        return self._result(done).metadata
 
     def close(self) -> None:
         """Release the client (or its lease). Safe to call twice."""

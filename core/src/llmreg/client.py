@@ -9,7 +9,7 @@ adapter and the serving app only ever talk to this interface.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,20 @@ class Completion:
             "attempts": self.attempts,
             **self.extra,
         }
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """One piece of a streamed answer (:meth:`Client.astream`).
+
+    Attributes:
+        text: the text that arrived since the previous chunk ("" for none).
+        done: set on the last chunk only: the finished answer (its ``text`` is the
+            whole answer; usage, finish reason and metadata as from ``complete``).
+    """
+
+    text: str = ""
+    done: Completion | None = None
 
 
 #: One batch row's outcome: its completion, or the typed error it ended in.
@@ -111,6 +125,20 @@ class Client(abc.ABC):
 
         return await asyncio.to_thread(self.batch, requests, concurrency=concurrency)
 
+    async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
+        """Answer one request as it is generated: text chunks, then one with ``done`` set.
+
+        Optional. The default answers with :meth:`complete` (in a worker thread) and
+        yields the whole answer as one chunk with ``done`` set; a client whose
+        endpoint streams overrides it to yield text as it arrives. A failure before
+        the first chunk (fallbacks included) or after it raises a typed
+        :class:`ProviderError`.
+        """
+        import asyncio
+
+        done = await asyncio.to_thread(self.complete, request)
+        yield StreamChunk(text=done.text, done=done)
+
     def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections and background resources. Safe to call twice."""
 
@@ -122,4 +150,4 @@ class Client(abc.ABC):
 #: What a provider plugin registers: builds a :class:`Client` from a definition.
 ClientFactory = Callable[[ModelDefinition], Client]
 
-__all__ = ["Client", "ClientFactory", "Completion", "RowResult"]
+__all__ = ["Client", "ClientFactory", "Completion", "RowResult", "StreamChunk"]

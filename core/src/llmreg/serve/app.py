@@ -21,7 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from llmreg.adapter import ClientAdapter
 from llmreg.bases import Adapter
+from llmreg.client import StreamChunk
 from llmreg.definition import MAX_JSON_DEPTH, json_depth
 from llmreg.errors import LlmregError
 from llmreg.schemas import Inputs, Outputs
@@ -31,10 +33,14 @@ from llmreg.serve.errors import ApiError, bad_request, from_exception, row_failu
 from llmreg.serve.model import ServedModel
 from llmreg.serve.observe import Observer, new_metrics
 from llmreg.serve.openai_compat import (
+    ChatRequest,
+    chunk_event,
     completion,
     model_entry,
+    new_completion_id,
     parse_chat_request,
     stream_chunks,
+    usage_event,
 )
 from llmreg.serve.registry import ServedModels
 from llmreg.uris import shorten
@@ -334,6 +340,17 @@ class Routes:
             key = self._key(request)
             chat = parse_chat_request(await self.body(request))
             served = self.pick(chat.model, key)
+            if chat.stream:
+                adapter = await self.adapter(served)
+                if isinstance(adapter, ClientAdapter):
+                    stream = adapter.astream(chat.row)
+                    first = await anext(stream)  # a failure before any text is an HTTP error
+                    events = self._events(request, served, key, chat, stream, first, started)
+                    streamed = StreamingResponse(
+                        events, media_type="text/event-stream",
+                        headers={"Cache-Control": "no-cache"},
+                    )  # fmt: skip
+                    return self._versioned(streamed, served)
             outputs = await self.predict_rows(Inputs(rows=[chat.row]), {"strict": True}, served)
             result = outputs.rows[0]
             if not result.ok:
@@ -346,7 +363,7 @@ class Routes:
         system = fingerprint(served)
         usage = _usage_of(result)
         self._record(request, route, 200, started, served, key, usage, stream=chat.stream)
-        if chat.stream:
+        if chat.stream:  # an adapter that cannot stream: the whole answer as events
             answer: Response = StreamingResponse(
                 stream_chunks(result, chat.model, chat.include_usage, system),
                 media_type="text/event-stream",
@@ -355,6 +372,54 @@ class Routes:
         else:
             answer = _json(completion(result, chat.model, system))
         return self._versioned(answer, served)
+
+    async def _events(
+        self,
+        request: Request,
+        served: ServedModel,
+        key: ApiKey | None,
+        chat: ChatRequest,
+        stream: AsyncIterator[StreamChunk],
+        chunk: StreamChunk,
+        started: float,
+    ) -> AsyncIterator[str]:
+        """The server-sent events of a streamed answer, sent as the upstream's text arrives.
+
+        Role, text deltas, the finish reason, the usage (``include_usage``), ``[DONE]``.
+        A failure mid-stream sends one ``data: {"error": ...}`` event (OpenAI's SDK
+        raises it) instead of ``[DONE]``; the access log line is written at the end.
+        """
+        cid, created, fp = new_completion_id(), int(time.time()), fingerprint(served)
+        model = chat.model
+        status, code, usage = 200, None, None
+        yield chunk_event(cid, created, model, {"role": "assistant", "content": ""}, None, fp)
+        try:
+            while True:
+                if chunk.text:
+                    yield chunk_event(cid, created, model, {"content": chunk.text}, None, fp)
+                if chunk.done is not None:
+                    done = chunk.done
+                    usage = done.metadata().get("usage")
+                    finish = done.finish_reason or "stop"
+                    yield chunk_event(cid, created, model, {}, finish, fp)
+                    if chat.include_usage:
+                        yield usage_event(cid, created, model, done.metadata(), fp)
+                    break
+                chunk = await anext(stream, StreamChunk(done=None))
+                if chunk.done is None and not chunk.text:
+                    break
+            yield "data: [DONE]\n\n"
+        except Exception as exc:
+            err = from_exception(exc)
+            status, code = err.status, err.code
+            err.message = masked(served, err.message)
+            logger.warning("stream of %s broke: %s", served.model_uri, err.message)
+            yield f"data: {json.dumps(err.body())}\n\n"
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+            self._record(request, "/v1/chat/completions", status, started, served, key,
+                         usage, code=code, stream=True)  # fmt: skip
 
     def _allowed(self, key: ApiKey | None) -> list[ServedModel]:
         return [m for m in self.models if key is None or key.allows(m.ids)]

@@ -104,6 +104,10 @@ def from_exception(exc: BaseException) -> ApiError:
         if isinstance(cause, ProviderBadRequestError):
             return upstream_refused(str(cause))
         return ApiError(502, str(cause), type=type(cause).__name__, code="upstream_error")
+    if isinstance(exc, ProviderError):
+        if isinstance(exc, ProviderBadRequestError):
+            return upstream_refused(str(exc))
+        return ApiError(502, str(exc), type=name, code="upstream_error")
     if isinstance(exc, ModelNotFoundError):
         return ApiError(503, str(exc), type=name, code="model_not_loaded")
     if isinstance(exc, StoreUnavailableError):

@@ -213,6 +213,34 @@ def _chunk(
     return f"data: {json.dumps(data)}\n\n"
 
 
+def chunk_event(
+    cid: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    system_fingerprint: str | None = None,
+) -> str:
+    """Return one ``chat.completion.chunk`` server-sent event (``data: {...}``)."""
+    return _chunk(cid, created, model, delta, finish, system_fingerprint)
+
+
+def usage_event(
+    cid: str, created: int, model: str, metadata: dict[str, Any], system_fingerprint: str | None
+) -> str:
+    """Return the final usage event of a stream (``choices: []``), for ``include_usage``."""
+    data = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": system_fingerprint,
+        "choices": [],
+        "usage": _usage(metadata),
+    }
+    return f"data: {json.dumps(data)}\n\n"
+
+
 def stream_chunks(
     result: Result, model: str, include_usage: bool, system_fingerprint: str | None = None
 ) -> Iterator[str]:
@@ -254,10 +282,12 @@ def models_list(model_uri: str, created: int) -> dict[str, Any]:
 
 __all__ = [
     "ChatRequest",
+    "chunk_event",
     "completion",
     "model_entry",
     "models_list",
     "new_completion_id",
     "parse_chat_request",
     "stream_chunks",
+    "usage_event",
 ]

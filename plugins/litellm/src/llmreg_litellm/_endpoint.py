@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextvars
 import copy
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 
-from llmreg.client import Completion
+from llmreg.client import Completion, StreamChunk
 from llmreg.definition import ModelDefinition
 from llmreg.errors import ProviderError
 from llmreg.schemas import Request
@@ -140,6 +141,58 @@ class Endpoint:
         except Exception as exc:  # every failure becomes a typed, scrubbed error
             raise self.error(exc, attempts.count) from None
         return self._completion(data, attempts.count, start)
+
+    async def astream(self, request: Request, attempts: Attempts) -> AsyncIterator[StreamChunk]:
+        """Stream one row: ``stream: true`` with ``stream_options.include_usage``.
+
+        Yields the text of each upstream chunk as it arrives (empty ones skipped),
+        then a chunk whose ``done`` is the whole answer with the usage and finish
+        reason the endpoint sent. Raises a typed :class:`ProviderError` when the
+        request fails or the stream breaks.
+        """
+        start = time.perf_counter()
+        body = self.body(request)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        texts: list[str] = []
+        finish: str | None = None
+        usage: dict[str, Any] = {}
+        try:
+            stream = await self.sdk().post(
+                "/chat/completions",
+                body=body,
+                cast_to=object,
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
+            )
+            async for event in stream:
+                data = event if isinstance(event, dict) else {}
+                if isinstance(data.get("usage"), dict):
+                    usage = data["usage"]
+                for choice in data.get("choices") or ():
+                    if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                        continue
+                    finish = choice.get("finish_reason") or finish
+                    delta = choice.get("delta")
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                    if isinstance(text, str) and text:
+                        texts.append(text)
+                        yield StreamChunk(text=text)
+        except ProviderError:
+            raise
+        except Exception as exc:  # every failure becomes a typed, scrubbed error
+            raise self.error(exc, attempts.count) from None
+        done = Completion(
+            text="".join(texts),
+            model=self.definition.model,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
+            total_tokens=_int(usage.get("total_tokens")),
+            finish_reason=finish,
+            attempts=attempts.count,
+        )
+        yield StreamChunk(done=done)
 
     def _completion(self, data: Any, attempts: int, start: float) -> Completion:
         """Read a chat-completion JSON answer; a body of another shape is a typed error."""

@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from llmreg.client import Client, Completion, RowResult
+from llmreg.client import Client, Completion, RowResult, StreamChunk
 from llmreg.definition import ModelDefinition, resolve_api_key
 from llmreg.errors import ConfigError, PredictionError, ProviderError
 from llmreg.schemas import Request
@@ -157,6 +158,52 @@ class OpenAICompatibleClient(Client):
             if self._closed and task.cancelled():  # close() ran while this call waited
                 raise self._closed_error() from None
             raise
+
+    async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
+        """Stream one request from the endpoint, on the caller's event loop.
+
+        Sends ``stream: true`` with ``stream_options.include_usage`` and yields the
+        text as the endpoint sends it, then a chunk whose ``done`` is the whole
+        answer (usage, finish reason, ``fallback_index``). A model of the chain that
+        fails before its first text is skipped for the next one; a failure after
+        text was sent raises its typed :class:`~llmreg.errors.ProviderError`.
+        """
+        from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
+
+        loop = asyncio.get_running_loop()
+        chain = self._chain if self._loop.in_loop_thread() else await self._loop_chain(loop)
+        if self._closed:
+            raise self._closed_error()
+        start = time.perf_counter()
+        total = 0
+        failures: list[ProviderError] = []
+        for index, endpoint in enumerate(chain):
+            attempts = Attempts()
+            token = CURRENT_ATTEMPTS.set(attempts)
+            started = False
+            try:
+                async for chunk in endpoint.astream(request, attempts):
+                    if chunk.done is not None:
+                        done = dataclasses.replace(
+                            chunk.done,
+                            latency_ms=(time.perf_counter() - start) * 1000,
+                            attempts=total + attempts.count,
+                            extra={**chunk.done.extra, "fallback_index": index},
+                        )
+                        chunk = StreamChunk(text=chunk.text, done=done)
+                    started = True
+                    yield chunk
+                return
+            except ProviderError as exc:
+                if started:
+                    raise
+                failures.append(exc)
+            finally:
+                # a host may resume the stream from another task (another context)
+                with contextlib.suppress(ValueError):
+                    CURRENT_ATTEMPTS.reset(token)
+                total += attempts.count
+        raise _chain_failed(failures, total)
 
     def close(self) -> None:
         """Close the connection pools and stop the loop thread. Safe to call twice.
