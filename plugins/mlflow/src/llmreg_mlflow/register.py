@@ -19,7 +19,13 @@ from llmreg.bases import AliasRegister
 from llmreg.errors import RegistrationError, RegistrationInputError
 from llmreg.hashing import CONTENT_HASH_KEY
 from llmreg.results import AliasMove, ModelVersionRef
-from llmreg.uris import check_alias, check_model_name, check_registration, check_version
+from llmreg.uris import (
+    check_alias,
+    check_model_name,
+    check_registration,
+    check_version,
+    uri_for_logged_model,
+)
 from llmreg_mlflow import history as audit
 from llmreg_mlflow.content import Source, inspect_model, resolve_source
 from llmreg_mlflow.store.errors import REGISTER, classify, mlflow_errors
@@ -29,7 +35,12 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+    from llmreg_mlflow.rest import RestRegistry
+
 logger = logging.getLogger(__name__)
+
+#: The MLmodel metadata key a llmreg saver writes the definition's description under.
+DESCRIPTION_KEY = "llmreg_description"
 
 #: Seconds between two status polls while waiting for a version to be READY.
 _POLL_S = 0.5
@@ -103,6 +114,14 @@ class MlflowRegister(AliasRegister):
         """Return an :class:`mlflow.MlflowClient` on this register's URIs."""
         return self.store().client
 
+    def _rest(self) -> RestRegistry | None:
+        """The REST registry when this register talks to an ``http(s)://`` server, else
+        ``None``: ``versions``, ``models``, ``history``, ``set_tags`` and ``describe`` then
+        skip ``import mlflow`` (see :mod:`llmreg_mlflow.rest`)."""
+        from llmreg_mlflow.rest import rest_registry
+
+        return rest_registry(self.tracking_uri, self.registry_uri)
+
     # --- register ------------------------------------------------------------
 
     def register(self, name: str, model_uri: str, *, force: bool = False) -> ModelVersionRef:
@@ -134,7 +153,10 @@ class MlflowRegister(AliasRegister):
                     return _version_ref(
                         self._wait_ready(client, self._apply_tags(client, found)), created=False
                     )
-                version, created = self._create_version(client, name, source, digest, force)
+                description = (inspected.mlmodel.metadata or {}).get(DESCRIPTION_KEY)
+                version, created = self._create_version(
+                    client, name, source, digest, force, description=description
+                )
                 if created and not force:
                     version, created = self._keep_first(client, version, digest)
                 return _version_ref(self._wait_ready(client, version), created=created)
@@ -200,25 +222,43 @@ class MlflowRegister(AliasRegister):
         return client.get_model_version(version.name, version.version)
 
     def _create_version(
-        self, client: MlflowClient, name: str, source: Source, digest: str, force: bool
+        self,
+        client: MlflowClient,
+        name: str,
+        source: Source,
+        digest: str,
+        force: bool,
+        description: str | None = None,
     ) -> tuple[ModelVersion, bool]:
         """Create a version; retry a transient store conflict, unless it was created after all.
+
+        Like :func:`mlflow.register_model`, a logged model is registered with the source
+        ``models:/<model_id>`` and gets the version in its ``mlflow.modelVersions`` tag.
+        ``description`` (the saved definition's) becomes the version's description.
 
         Returns the version and whether this call created it.
         """
         from mlflow.exceptions import MlflowException
 
         tags = {**self.tags, CONTENT_HASH_KEY: digest}
+        uri = source.source
+        if source.model_id and self._store_is_mlflows_default():
+            # MLflow's sqlalchemy registry resolves a models:/ source through the default
+            # tracking URI: with explicit URIs elsewhere, the artifact location is given.
+            uri = uri_for_logged_model(source.model_id)
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
                 created = client.create_model_version(
                     name,
-                    source.source,
+                    uri,
                     run_id=source.run_id,
                     tags=tags,
+                    description=description if isinstance(description, str) else None,
                     await_creation_for=0,
                     model_id=source.model_id,
                 )
+                if source.model_id:
+                    _link_version(client, source.model_id, name, str(created.version))
                 return created, True
             except MlflowException as exc:
                 if attempt == _CREATE_ATTEMPTS or not _is_transient(exc):
@@ -227,6 +267,12 @@ class MlflowRegister(AliasRegister):
             if not force and (found := self._find_by_hash(client, name, digest)):
                 return found, False
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _store_is_mlflows_default(self) -> bool:
+        import mlflow
+
+        tracking, registry = self.resolved_uris()
+        return tracking == mlflow.get_tracking_uri() and registry == mlflow.get_registry_uri()
 
     def _wait_ready(self, client: MlflowClient, version: ModelVersion) -> ModelVersion:
         deadline = time.monotonic() + self.await_registration_for
@@ -436,6 +482,8 @@ class MlflowRegister(AliasRegister):
         """
         name = check_model_name(name)
         alias = check_alias(alias)
+        if (rest := self._rest()) is not None:
+            return rest.history(name, alias)
         tag = audit.history_tag(alias)
         with mlflow_errors(f"reading the history of @{alias} of {name!r}", REGISTER):
             moves = self._trail(self.client(), name, alias)
@@ -453,6 +501,8 @@ class MlflowRegister(AliasRegister):
             ModelNotFoundError: the registered model does not exist.
         """
         name = check_model_name(name)
+        if (rest := self._rest()) is not None:
+            return rest.versions(name)
         client = self.client()
         with mlflow_errors(f"listing the versions of {name!r}", REGISTER):
             model = client.get_registered_model(name)
@@ -472,6 +522,8 @@ class MlflowRegister(AliasRegister):
 
         Sorted by name.
         """
+        if (rest := self._rest()) is not None:
+            return rest.models()
         client = self.client()
         out: list[dict[str, Any]] = []
         with mlflow_errors("listing the registered models", REGISTER):
@@ -517,6 +569,8 @@ class MlflowRegister(AliasRegister):
                 f"the version tag {CONTENT_HASH_KEY!r} is set by the register"
             )
         check_registration(name, None, texts)
+        if (rest := self._rest()) is not None:
+            return rest.set_tags(name, number, texts)
         client = self.client()
         with mlflow_errors(f"tagging version {number} of {name!r}", REGISTER):
             client.get_model_version(name, str(number))
@@ -532,6 +586,8 @@ class MlflowRegister(AliasRegister):
         """
         name = check_model_name(name)
         number = check_version(version)
+        if (rest := self._rest()) is not None:
+            return rest.describe(name, number, str(description))
         client = self.client()
         with mlflow_errors(f"describing version {number} of {name!r}", REGISTER):
             client.update_model_version(name, str(number), description=str(description))
@@ -569,6 +625,27 @@ class MlflowRegister(AliasRegister):
         model = client.get_registered_model(name)
         aliases = [a for a, v in (model.aliases or {}).items() if int(v) == number]
         return _version_ref(found, created=False, aliases=aliases)
+
+
+def _link_version(client: MlflowClient, model_id: str, name: str, version: str) -> None:
+    """Add ``{name, version}`` to the logged model's ``mlflow.modelVersions`` tag, as
+    :func:`mlflow.register_model` does (an ``mlflow server`` may have added it already)."""
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    entry = {"name": name, "version": version}
+    current = client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+    try:
+        links = json.loads(current) if current else []
+    except ValueError:
+        links = []
+    if not isinstance(links, list):
+        links = []
+    if any(
+        isinstance(e, dict) and e.get("name") == name and str(e.get("version")) == version
+        for e in links
+    ):
+        return  # an mlflow server links it itself (with the version as a number)
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*links, entry])})
 
 
 def _tag_text(key: Any, value: Any) -> str:

@@ -32,6 +32,24 @@ def active_experiment_id() -> str:
     return str(_get_experiment_id() or "0")
 
 
+def experiment_is_set() -> bool:
+    """Return whether an experiment was chosen in this process or its environment.
+
+    True after ``mlflow.set_experiment`` (private name:
+    ``mlflow.tracking.fluent._active_experiment_id``, read with ``getattr`` so that a
+    future MLflow without it only loses that case) or with ``MLFLOW_EXPERIMENT_NAME`` or
+    ``MLFLOW_EXPERIMENT_ID`` set. There is no public way to tell a chosen experiment from
+    the ``Default`` fallback.
+    """
+    import os
+
+    from mlflow.tracking import fluent
+
+    if getattr(fluent, "_active_experiment_id", None):
+        return True
+    return bool(os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID"))
+
+
 def registry_uri_override() -> str | None:
     """Return the registry URI set by ``mlflow.set_registry_uri`` in this process, if any.
 
@@ -67,4 +85,9 @@ def log_model_with_flavor(flavor: Any, **kwargs: Any) -> Any:
     return Model.log(flavor=flavor, **kwargs)
 
 
-__all__ = ["active_experiment_id", "log_model_with_flavor", "registry_uri_override"]
+__all__ = [
+    "active_experiment_id",
+    "experiment_is_set",
+    "log_model_with_flavor",
+    "registry_uri_override",
+]
