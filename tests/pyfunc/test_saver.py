@@ -28,7 +28,7 @@ from llmreg.results import SavedModel
 from llmreg.testing.contract import SaverContract
 from llmreg_pyfunc import CustomSaver
 from llmreg_pyfunc.layout import FORMAT, FORMAT_KEY
-from llmreg_pyfunc.requirements import pip_requirements
+from llmreg_pyfunc.requirements import model_requirements
 from llmreg_pyfunc.saver import MODEL_CODE
 
 SECRET = "sk-test-0123456789abcdef"
@@ -124,7 +124,7 @@ def test_metadata_holds_the_content_hash(saved: Any, tmp_path: Path) -> None:
     root = _files(saved.uri, tmp_path)
     definition_json = (root / "artifacts/model_definition.json").read_text()
     definition = ModelDefinition.from_dict(json.loads(definition_json))
-    reqs = pip_requirements(definition, get_plugin_manager())
+    reqs = model_requirements(definition, get_plugin_manager()).lines
     expected = content_hash([definition_json, MODEL_CODE.read_text(), "\n".join(reqs)])
     assert saved.content_hash == expected
     metadata = mlflow.models.get_model_info(saved.uri).metadata
@@ -148,7 +148,7 @@ def test_pip_requirements_are_explicit(saved: Any, tmp_path: Path) -> None:
     root = _files(saved.uri, tmp_path)
     lines = (root / "requirements.txt").read_text().split()
     definition = ModelDefinition(provider="echo", model="echo-1")
-    expected = pip_requirements(definition, get_plugin_manager())
+    expected = model_requirements(definition, get_plugin_manager()).lines
     # MLflow adds its own pin; inference would have added pandas, cloudpickle and more.
     assert sorted(lines) == sorted([*expected, f"mlflow=={mlflow.__version__}"])
 

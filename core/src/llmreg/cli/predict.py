@@ -4,6 +4,9 @@ With ``--file`` and ``--output PATH``, answers are written as they come, in inpu
 order, to ``PATH.partial``; the file becomes ``PATH`` when every row is answered.
 Interrupted (Ctrl-C) or failed, the answered rows stay in ``PATH.partial`` and the
 error says so; ``--resume`` keeps them and answers the rest.
+
+With ``--spark [MASTER]``, the loader runs the job on Spark (a loader with a
+``spark_predict`` method: llmreg-pyfunc's); the core never imports pyspark.
 """
 
 from __future__ import annotations
@@ -72,6 +75,16 @@ class Row:
     type=click.IntRange(1, 256),
     help="Rows in flight at once; overrides the definition's concurrency.",
 )
+@click.option(
+    "--spark",
+    "spark_master",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[MASTER]",
+    help="Run the --file job on Spark (MASTER such as local[4] or yarn; spark-submit's when "
+    "omitted); --file may be Parquet, --output is a Spark output folder (.parquet: Parquet).",
+)
 @json_option
 def predict(
     model_uri: str,
@@ -80,6 +93,7 @@ def predict(
     output: str | None,
     resume: bool,
     concurrency: int | None,
+    spark_master: str | None,
     as_json: bool,
 ) -> None:
     """Answer TEXT, or every row of --file, with the model at MODEL_URI.
@@ -91,6 +105,11 @@ def predict(
         raise click.UsageError("give either TEXT or --file PROMPTS.jsonl, not both or neither")
     if resume and output is None:
         raise click.UsageError("--resume needs --output PATH (it continues PATH.partial)")
+    if spark_master is not None:
+        if file is None or resume:
+            raise click.UsageError("--spark needs --file PROMPTS and cannot --resume")
+        _spark_job(model_uri, file, output, spark_master or None, concurrency)
+        return
     target = check_output(output, resume) if output is not None else None
     rows = read_rows(file) if file is not None else [Row(0, None, {"input": text})]
     inputs = parse_rows(rows, file)
@@ -112,6 +131,30 @@ def predict(
         where = f" ({target})" if target is not None else ""
         raise PredictionError(
             f"{failed} of {len(rows)} rows failed; each has status 'error' in the output{where}"
+        )
+
+
+def _spark_job(
+    model_uri: str, file: str, output: str | None, master: str | None, concurrency: int | None
+) -> None:
+    """Hand the job to the loader's ``spark_predict``; print or count its results."""
+    store = use_store()
+    loader = build_loader()
+    runner = getattr(loader, "spark_predict", None)
+    if not callable(runner):
+        raise ConfigError(
+            f"the loader {loader.KIND} cannot run a Spark job (it has no spark_predict): use a "
+            "loader that can, such as llmreg-pyfunc's (pip install llmreg-pyfunc pyspark)"
+        )
+    with naming_store(store):
+        job = runner(model_uri, file, output, master=master, concurrency=concurrency)
+    for record in job.records or ():
+        click.echo(json.dumps(record, sort_keys=True))
+    say_store(store)
+    if job.failed:
+        where = f" ({output})" if output is not None else ""
+        raise PredictionError(
+            f"{job.failed} of {job.total} rows failed; each has status 'error' in the output{where}"
         )
 
 

@@ -129,6 +129,21 @@ class CustomLoader(Loader):
         weakref.finalize(adapter, lease.release).atexit = False
         return adapter
 
+    def spark_predict(
+        self,
+        model_uri: str,
+        file: str,
+        output: str | None = None,
+        *,
+        master: str | None = None,
+        concurrency: int | None = None,
+    ) -> Any:
+        """Answer ``file`` on Spark (``llmreg predict --spark``); see
+        :func:`llmreg_pyfunc.spark.spark_predict`."""
+        from llmreg_pyfunc.spark import spark_predict
+
+        return spark_predict(model_uri, file, output, master=master, concurrency=concurrency)
+
 
 def _store_key() -> tuple[str, str | None, str | None]:
     """Which tracking and registry store a load talks to, cheaply (no URI resolution).

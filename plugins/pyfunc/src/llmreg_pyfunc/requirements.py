@@ -4,13 +4,20 @@ A model needs the llmreg core, this plugin, the MLflow layer it builds on
 (llmreg-mlflow), and the distribution of each provider its definition names
 (the primary and any fallback). Each is pinned to its installed version, so
 MLflow's requirement inference (a subprocess that costs seconds) never runs.
+
+:func:`model_requirements` goes one step further (the default of CustomSaver): each
+llmreg distribution not installed from a package index is carried as a wheel
+(:mod:`llmreg_pyfunc.wheels`) and named in ``requirements.txt`` by its path in the
+model, so the model installs where llmreg is on no index.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
+from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from llmreg.definition import ModelDefinition
 from llmreg.errors import ConfigError
@@ -45,6 +52,48 @@ def pip_requirements(definition: ModelDefinition, manager: PluginManager) -> lis
             continue
         names.add(dist)
     return sorted(f"{name}=={installed_version(name)}" for name in names)
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a model's ``requirements.txt`` holds, and the wheels it names.
+
+    Attributes:
+        lines: the requirement lines, sorted: ``name==version`` pins, and
+            ``artifacts/wheels/<file>.whl`` for each bundled wheel.
+        wheels: the wheel files to save as the model's ``wheels`` artifact.
+    """
+
+    lines: list[str]
+    wheels: list[Path] = field(default_factory=list)
+
+
+def model_requirements(
+    definition: ModelDefinition, manager: PluginManager, *, bundle: bool = True
+) -> Requirements:
+    """Return the model's requirements; with ``bundle``, the llmreg distributions that
+    no index serves (installed from a source tree or a wheel file) become wheels saved
+    with the model, named by their path relative to the model folder.
+
+    Raises:
+        UnknownKindError, ConfigError: as :func:`pip_requirements`; ConfigError also
+            when a wheel cannot be built (see :func:`llmreg_pyfunc.wheels.wheel_for`).
+    """
+    pins = pip_requirements(definition, manager)
+    if not bundle:
+        return Requirements(pins)
+    from llmreg_pyfunc.wheels import REQUIREMENT_PREFIX, wheel_for
+
+    lines: list[str] = []
+    wheels: list[Path] = []
+    for pin in pins:
+        wheel = wheel_for(pin.split("==", 1)[0])
+        if wheel is None:
+            lines.append(pin)
+        else:
+            wheels.append(wheel)
+            lines.append(REQUIREMENT_PREFIX + wheel.name)
+    return Requirements(sorted(lines), wheels)
 
 
 def provider_distribution(provider: str, manager: PluginManager) -> str | None:

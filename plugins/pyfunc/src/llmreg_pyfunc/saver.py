@@ -24,7 +24,7 @@ from llmreg.errors import ConfigError, SecretPersistError
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
 from llmreg.results import SavedModel
 from llmreg_pyfunc.layout import ARTIFACT_KEY, CONFIG_KEY, FORMAT, FORMAT_KEY
-from llmreg_pyfunc.requirements import pip_requirements
+from llmreg_pyfunc.requirements import model_requirements
 from llmreg_pyfunc.secret_scan import check_texts, refusal
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class SavePlan:
     params: dict[str, str]
     tags: dict[str, str]
     secrets: list[str]
+    wheels: tuple[Path, ...] = ()
 
 
 class CustomSaver(Saver):
@@ -70,10 +71,15 @@ class CustomSaver(Saver):
 
     Attributes:
         experiment: the MLflow experiment to log into; the active one when unset.
+        bundle_wheels: save the wheels of the llmreg distributions that no package index
+            serves with the model, named in its requirements.txt, so that MLflow's
+            ``virtualenv``/``uv`` environments install it anywhere (see
+            :mod:`llmreg_pyfunc.wheels`); ``False`` keeps plain ``name==version`` pins.
     """
 
     KIND: Literal["CustomSaver"] = "CustomSaver"
     experiment: str | None = Field(default=None, min_length=1)
+    bundle_wheels: bool = True
 
     #: The ``mlflow.pyfunc.PythonModel`` that saved models run (imported on access).
     Adapter: ClassVar[Any] = _LazyAdapter()
@@ -138,7 +144,8 @@ class CustomSaver(Saver):
         _check_definition(model)
         definition_json = self._definition_json(model)
         code = MODEL_CODE.read_text(encoding="utf-8")
-        requirements = pip_requirements(model, self.manager)
+        bundle = model_requirements(model, self.manager, bundle=self.bundle_wheels)
+        requirements = bundle.lines
         signature = default_signature() if signature is None else check_signature(signature)
         example = DEFAULT_EXAMPLE if input_example is None else input_example
         example = check_example(example, signature)
@@ -175,6 +182,7 @@ class CustomSaver(Saver):
             params,
             tags,
             secrets,
+            wheels=tuple(bundle.wheels),
         )
 
     def _definition_json(self, model: ModelDefinition) -> str:
@@ -191,6 +199,7 @@ class CustomSaver(Saver):
         from llmreg_mlflow.store.private import log_model_with_flavor
         from llmreg_mlflow.store.resolve import logged_model_uri, open_store
         from llmreg_pyfunc.mlflow_flavor import ScanningPyfuncFlavor
+        from llmreg_pyfunc.wheels import wheel_artifacts
 
         client = open_store(translation=SAVE).client
         experiment_id = self._experiment_id(client)
@@ -219,7 +228,7 @@ class CustomSaver(Saver):
                     run_id=run_id,
                     model_id=model_id,
                     python_model=str(MODEL_CODE),
-                    artifacts={ARTIFACT_KEY: str(config)},
+                    artifacts={ARTIFACT_KEY: str(config), **wheel_artifacts(plan.wheels, tmp)},
                     signature=plan.signature,
                     input_example=plan.input_example,
                     pip_requirements=plan.requirements,

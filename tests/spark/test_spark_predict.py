@@ -1,0 +1,111 @@
+"""Batch prediction on a real local[2] Spark, against the fake OpenAI endpoint.
+
+One SparkSession serves the module; each test asserts what a user of
+:func:`llmreg_pyfunc.spark.predict_frame`, MLflow's ``spark_udf`` or
+``llmreg predict --spark`` relies on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from support.openai_server import FakeOpenAIServer
+
+
+def test_predict_frame_answers_every_row_with_its_metadata(
+    spark: Any, champion: str, endpoint: FakeOpenAIServer, store: Path, key: str
+) -> None:
+    from llmreg_pyfunc.spark import predict_frame
+
+    rows = [(i, f"q{i}") for i in range(40)] + [(40, "[fault 500] broken")]
+    frame = spark.createDataFrame(rows, "id long, input string").repartition(2)
+    endpoint.latency = 0.05
+    try:
+        result = predict_frame(frame, champion, concurrency=8)
+        plan = result._jdf.queryExecution().toString()
+        answers = {r["id"]: r for r in result.collect()}
+        in_flight = endpoint.max_in_flight("spark-model")
+    finally:
+        endpoint.latency = 0.0
+    assert [f.name for f in result.schema.fields] == ["id", "prediction", "metadata"]
+    assert len(answers) == 41
+    ok = answers[7]
+    assert ok["prediction"] == "echo: q7"
+    meta = ok["metadata"]
+    assert meta["status"] == "ok" and meta["error"] is None
+    assert meta["version"] == 1 and meta["name"] == "chat" and meta["alias"] == "champion"
+    assert meta["model"] == "spark-model"
+    assert meta["latency_ms"] >= 50
+    assert meta["usage"]["completion_tokens"] == 2
+    failed = answers[40]
+    assert failed["prediction"] is None
+    assert failed["metadata"]["status"] == "error"
+    assert failed["metadata"]["status_code"] == 500
+    # two tasks, each with several requests in flight: not one at a time
+    assert in_flight > 2
+    # the key resolved on the executors reached the endpoint, and nothing else
+    assert endpoint.chat_requests("spark-model")[-1].authorization == f"Bearer {key}"
+    assert key not in plan
+    assert key not in json.dumps([r.asDict(recursive=True) for r in answers.values()])
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(10_000)
+    events = b"".join(p.read_bytes() for p in (store / "spark-events").rglob("*") if p.is_file())
+    assert events and key.encode() not in events
+
+
+def test_mlflow_spark_udf_over_an_input_column(spark: Any, champion: str) -> None:
+    import mlflow.pyfunc
+    from pyspark.sql.functions import struct
+
+    frame = spark.createDataFrame([("hello",), ("world",)], "input string")
+    udf = mlflow.pyfunc.spark_udf(spark, champion, result_type="string", env_manager="local")
+    # the prompt columns as one struct: MLflow does not fill the absent 'messages' with NaN
+    got = frame.withColumn("prediction", udf(struct("input"))).collect()
+    assert [r["prediction"] for r in got] == ["echo: hello", "echo: world"]
+
+
+def test_chat_messages_column(spark: Any, champion: str) -> None:
+    from llmreg_pyfunc.spark import predict_frame
+
+    frame = spark.createDataFrame(
+        [("a", [{"role": "user", "content": "hi there"}])],
+        "id string, messages array<struct<role:string,content:string>>",
+    )
+    (row,) = predict_frame(frame, champion).collect()
+    assert row["id"] == "a"
+    assert row["prediction"] == "echo: hi there"
+
+
+def test_cli_predict_spark_writes_the_local_batch_columns(
+    spark: Any, champion: str, store: Path, tmp_path: Path, key: str
+) -> None:
+    from click.testing import CliRunner
+
+    from llmreg.cli import cli as main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"id": "1", "input": "one"}\n"two"\n{"input": "[fault 401] x"}\n')
+    runner = CliRunner()
+    local = runner.invoke(main, ["predict", champion, "--file", str(prompts), "--json"])
+    out = tmp_path / "out.jsonl"
+    distributed = runner.invoke(
+        main, ["predict", champion, "--file", str(prompts), "--spark", "local[2]", "-o", str(out)]
+    )
+    assert distributed.exit_code == 1, distributed.output  # one row failed
+    assert "1 of 3 rows failed" in distributed.output
+    written = [json.loads(line) for p in sorted(out.glob("part-*")) for line in p.open()]
+    local_rows = [json.loads(line) for line in local.stdout.splitlines()]
+    local_rows = [r for r in local_rows if "prediction" in r]  # not the --json error line
+    assert len(written) == len(local_rows) == 3
+    by_input = {r["prediction"]: r for r in written}
+    assert set(by_input) == {"echo: one", "echo: two", None}
+    assert by_input["echo: one"]["id"] == "1"
+    for spark_row, local_row in zip(
+        sorted(written, key=lambda r: str(r["prediction"])),
+        sorted(local_rows, key=lambda r: str(r["prediction"])),
+        strict=True,
+    ):
+        assert set(spark_row) - {"id"} == set(local_row) - {"id"} == {"prediction", "metadata"}
+        assert spark_row["metadata"]["status"] == local_row["metadata"]["status"]
+    assert all(key not in p.read_text() for p in out.glob("part-*"))
