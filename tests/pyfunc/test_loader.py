@@ -56,7 +56,7 @@ def test_registered_through_the_entry_point(providers: Any) -> None:
 
 def _uris(saved: Any, registered: Any, local_copy: Path) -> dict[str, str]:
     return {
-        "run": f"runs:/{saved.run_id}/model",
+        "run": f"runs:/{saved.run_id}/{saved.info['name']}",
         "version": f"models:/{NAME}/{registered.version}",
         "alias": f"models:/{NAME}@champion",
         "logged": saved.uri,

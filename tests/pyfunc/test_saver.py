@@ -90,7 +90,14 @@ def test_save_returns_a_saved_model_of_a_finished_run(saved: SavedModel) -> None
     run = MlflowClient().get_run(saved.run_id)
     assert run.info.status == "FINISHED"
     logged = MlflowClient().get_logged_model(saved.model_id)
-    assert logged.params == {"provider": "echo", "model": "echo-1"}
+    assert logged.params == {
+        "provider": "echo",
+        "model": "echo-1",
+        "temperature": "0.0",
+        "content_hash": saved.content_hash,
+    }
+    assert logged.name == "echo-1"  # no registered name given: the definition's model
+    assert run.data.params == logged.params
     assert logged.source_run_id == saved.run_id
     assert run.data.tags[CONTENT_HASH_KEY] == saved.content_hash
     assert saved.info["metadata"][CONTENT_HASH_KEY] == saved.content_hash
@@ -133,7 +140,7 @@ def test_metadata_holds_the_content_hash(saved: Any, tmp_path: Path) -> None:
 
 
 def test_same_content_same_hash_other_content_other_hash(
-    experiment: str, definition: ModelDefinition
+    experiment: str, definition: ModelDefinition, runs_of: Any
 ) -> None:
     saver = CustomSaver(experiment=experiment)
     first = saver.save(definition)
@@ -141,7 +148,14 @@ def test_same_content_same_hash_other_content_other_hash(
     other = saver.save(definition.model_copy(update={"temperature": 0.9}))
     assert first.content_hash == again.content_hash
     assert first.content_hash != other.content_hash
-    assert first.uri != again.uri  # a new logged model each time
+    # the same content is the same logged model: no new run, no new logged model
+    assert (again.uri, again.run_id) == (first.uri, first.run_id)
+    assert again.info["reused"] is True
+    assert other.uri != first.uri
+    assert len(runs_of(experiment)) == 2
+    fresh = CustomSaver(experiment=experiment, reuse=False).save(definition)
+    assert fresh.uri != first.uri and fresh.content_hash == first.content_hash
+    assert len(runs_of(experiment)) == 3
 
 
 def test_pip_requirements_are_explicit(saved: Any, tmp_path: Path) -> None:
