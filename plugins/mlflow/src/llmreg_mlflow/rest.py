@@ -1,0 +1,352 @@
+"""The registry over MLflow's public REST API, without importing mlflow.
+
+``import mlflow`` costs seconds; against a tracking server (``http://`` or
+``https://``), :class:`~llmreg_mlflow.register.MlflowRegister` answers
+``versions``, ``models``, ``history``, ``set_tags`` and ``describe`` through
+:class:`RestRegistry` instead, which speaks the documented endpoints
+(``/api/2.0/mlflow/registered-models/...``, ``/model-versions/...``) with the
+standard library's ``http.client`` on one kept-alive connection.
+
+It reads MLflow's own settings: ``MLFLOW_TRACKING_TOKEN`` (a bearer token),
+``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (basic auth),
+``MLFLOW_TRACKING_INSECURE_TLS``, ``MLFLOW_HTTP_REQUEST_TIMEOUT``. Set
+``LLMREG_MLFLOW_REST=0`` to use MLflow's client for everything.
+
+Errors are llmreg's: ``RESOURCE_DOES_NOT_EXIST`` (or HTTP 404) is
+:class:`~llmreg.errors.ModelNotFoundError`, a refused request
+:class:`~llmreg.errors.RegistrationInputError`, an unreachable server or a 5xx
+:class:`~llmreg.errors.StoreUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import ssl
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from llmreg.errors import (
+    ModelNotFoundError,
+    RegistrationInputError,
+    StoreUnavailableError,
+)
+from llmreg.hashing import CONTENT_HASH_KEY
+from llmreg.results import AliasMove, ModelVersionRef
+from llmreg.secrets import mask_userinfo
+
+#: Set to ``0`` (or ``false``) to make MlflowRegister use MLflow's client over HTTP too.
+REST_ENV = "LLMREG_MLFLOW_REST"
+API = "/api/2.0/mlflow"
+_PAGE = 1000
+
+_clients: dict[str, RestRegistry] = {}
+_clients_lock = threading.Lock()
+
+
+def rest_uri(tracking_uri: str | None = None, registry_uri: str | None = None) -> str | None:
+    """The registry's ``http(s)://`` URI, when the register talks to a server; else ``None``.
+
+    The registry URI is the register's own, else ``MLFLOW_REGISTRY_URI``, else the
+    tracking URI (the register's own, else ``MLFLOW_TRACKING_URI``), as MLflow reads them.
+    """
+    if os.environ.get(REST_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    uri = (
+        registry_uri
+        or os.environ.get("MLFLOW_REGISTRY_URI")
+        or tracking_uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+    )
+    if uri and uri.lower().startswith(("http://", "https://")):
+        return uri
+    return None
+
+
+def rest_registry(
+    tracking_uri: str | None = None, registry_uri: str | None = None
+) -> RestRegistry | None:
+    """The process's :class:`RestRegistry` for the registry URI, or ``None`` (not a server)."""
+    uri = rest_uri(tracking_uri, registry_uri)
+    if uri is None:
+        return None
+    with _clients_lock:
+        if uri not in _clients:
+            _clients[uri] = RestRegistry(uri)
+        return _clients[uri]
+
+
+def _tags(items: Any) -> dict[str, str]:
+    return {str(t.get("key")): str(t.get("value", "")) for t in items or [] if isinstance(t, dict)}
+
+
+def _aliases(items: Any) -> dict[str, int]:
+    return {
+        str(a.get("alias")): int(str(a.get("version")))
+        for a in items or []
+        if isinstance(a, dict) and str(a.get("version", "")).isdigit()
+    }
+
+
+def version_ref(data: Mapping[str, Any], aliases: list[str] | None = None) -> ModelVersionRef:
+    """An MLflow ``ModelVersion`` JSON object as a :class:`~llmreg.results.ModelVersionRef`."""
+    tags = _tags(data.get("tags"))
+    held = aliases if aliases is not None else [str(a) for a in data.get("aliases") or []]
+    created = data.get("creation_timestamp")
+    return ModelVersionRef(
+        name=str(data.get("name")),
+        version=int(data.get("version", 0)),
+        created=False,
+        tags=tags,
+        aliases=tuple(sorted(held)),
+        source=data.get("source") or None,
+        run_id=data.get("run_id") or None,
+        content_hash=tags.get(CONTENT_HASH_KEY),
+        status=data.get("status"),
+        description=data.get("description") or None,
+        created_at=int(created) if created is not None else None,
+    )
+
+
+class RestRegistry:
+    """MLflow's model registry over its REST API, on one kept-alive connection.
+
+    Args:
+        uri: the tracking (or registry) server, ``http(s)://host[:port][/prefix]``.
+    """
+
+    def __init__(self, uri: str) -> None:
+        parts = urllib.parse.urlsplit(uri)
+        self.uri = uri
+        self.shown = mask_userinfo(uri)
+        self._https = parts.scheme.lower() == "https"
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+        user = parts.username or os.environ.get("MLFLOW_TRACKING_USERNAME")
+        password = parts.password or os.environ.get("MLFLOW_TRACKING_PASSWORD")
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        elif user and password:
+            pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+            self._headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        self._timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 30)
+        self._connection: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RestRegistry({self.shown})"
+
+    # --- HTTP ------------------------------------------------------------------
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._https:
+            context = ssl.create_default_context()
+            if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._timeout, context=context
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> dict[str, Any]:
+        """Send one request to ``API + endpoint``; return the JSON answer.
+
+        A request on a kept-alive connection that the server closed meanwhile is
+        sent again once on a new connection.
+
+        Raises:
+            ModelNotFoundError: the server answered ``RESOURCE_DOES_NOT_EXIST`` or 404.
+            RegistrationInputError: the server refused the request (another 4xx).
+            StoreUnavailableError: it cannot be reached, or answered 5xx or no JSON.
+        """
+        path = f"{self._prefix}{API}/{endpoint}"
+        if query:
+            path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        payload = json.dumps(body).encode() if body is not None else None
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._connection is None:
+                        self._connection = self._connect()
+                    self._connection.request(method, path, body=payload, headers=self._headers)
+                    response = self._connection.getresponse()
+                    status, raw = response.status, response.read()
+                    break
+                except (OSError, http.client.HTTPException) as exc:
+                    if self._connection is not None:
+                        self._connection.close()
+                    self._connection = None
+                    if attempt == 2 or isinstance(exc, TimeoutError | ConnectionRefusedError):
+                        raise StoreUnavailableError(
+                            f"the MLflow server at {self.shown} cannot be reached "
+                            f"({type(exc).__name__}: {exc}); check that it runs and the URI"
+                        ) from None
+        return self._answer(method, endpoint, status, raw)
+
+    def _answer(self, method: str, endpoint: str, status: int, raw: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = None
+        what = f"{method} {endpoint} at {self.shown}"
+        if status < 300 and isinstance(data, dict):
+            return data
+        detail = data if isinstance(data, dict) else {}
+        code = str(detail.get("error_code", ""))
+        message = str(detail.get("message") or raw[:200].decode("utf-8", "replace"))
+        if code == "RESOURCE_DOES_NOT_EXIST" or status == 404:
+            raise ModelNotFoundError(f"{message} ({what})")
+        if 400 <= status < 500:
+            raise RegistrationInputError(
+                f"MLflow refused {what} (HTTP {status}, {code}): {message}"
+            )
+        raise StoreUnavailableError(
+            f"the MLflow server failed {what} (HTTP {status}): {message[:200]}"
+        )
+
+    def close(self) -> None:
+        """Close the kept-alive connection."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = None
+
+    # --- the registry ------------------------------------------------------------
+
+    def registered_model(self, name: str) -> dict[str, Any]:
+        """The registered model's JSON object (``aliases``, ``tags``, ``latest_versions``...).
+
+        Raises:
+            ModelNotFoundError: it does not exist (named).
+        """
+        try:
+            data = self.call("GET", "registered-models/get", query={"name": name})
+        except ModelNotFoundError:
+            raise ModelNotFoundError(
+                f"registered model {name!r} does not exist in {self.shown}: check the name, "
+                "or register it first"
+            ) from None
+        model = data.get("registered_model")
+        if not isinstance(model, dict):
+            raise StoreUnavailableError(f"{self.shown} answered no registered_model for {name!r}")
+        return model
+
+    def versions(self, name: str) -> list[ModelVersionRef]:
+        """Every version of ``name``, oldest first, with tags, aliases and content hash."""
+        model = self.registered_model(name)
+        held: dict[int, list[str]] = {}
+        for alias, version in _aliases(model.get("aliases")).items():
+            held.setdefault(version, []).append(alias)
+        escaped = name.replace("\\", "\\\\").replace("'", "\\'")
+        refs: list[ModelVersionRef] = []
+        token: str | None = None
+        while True:
+            page = self.call(
+                "GET",
+                "model-versions/search",
+                query={"filter": f"name='{escaped}'", "max_results": _PAGE, "page_token": token},
+            )
+            for item in page.get("model_versions") or []:
+                number = int(item.get("version", 0))
+                refs.append(version_ref(item, held.get(number, [])))
+            token = page.get("next_page_token")
+            if not token:
+                break
+        return sorted(refs, key=lambda ref: ref.version)
+
+    def version(self, name: str, version: int) -> ModelVersionRef:
+        """Version ``version`` of ``name``, with the aliases that point at it."""
+        try:
+            data = self.call(
+                "GET", "model-versions/get", query={"name": name, "version": str(version)}
+            )
+        except ModelNotFoundError:
+            self.registered_model(name)  # names the model when it is the model that is missing
+            raise ModelNotFoundError(
+                f"version {version} of registered model {name!r} does not exist in {self.shown}"
+            ) from None
+        aliases = _aliases(self.registered_model(name).get("aliases"))
+        return version_ref(
+            data.get("model_version") or {}, [a for a, v in aliases.items() if v == version]
+        )
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered model: name, latest version, aliases, description, tags."""
+        from llmreg_mlflow.history import HISTORY_TAG_PREFIX, MOVE_TAG_PREFIX
+
+        out: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self.call(
+                "GET", "registered-models/search", query={"max_results": _PAGE, "page_token": token}
+            )
+            for model in page.get("registered_models") or []:
+                numbers = [int(v.get("version", 0)) for v in model.get("latest_versions") or []]
+                tags = _tags(model.get("tags"))
+                out.append(
+                    {
+                        "name": model.get("name"),
+                        "latest_version": max(numbers) if numbers else None,
+                        "aliases": _aliases(model.get("aliases")),
+                        "description": model.get("description") or None,
+                        "tags": {
+                            k: v
+                            for k, v in tags.items()
+                            if not k.startswith((HISTORY_TAG_PREFIX, MOVE_TAG_PREFIX))
+                        },
+                    }
+                )
+            token = page.get("next_page_token")
+            if not token:
+                break
+        return sorted(out, key=lambda m: str(m["name"]))
+
+    def history(self, name: str, alias: str) -> list[AliasMove]:
+        """The recorded moves of ``alias`` of ``name``, oldest first (the register's trail)."""
+        from llmreg_mlflow import history as audit
+        from llmreg_mlflow.register import _alias_move
+
+        tags = _tags(self.registered_model(name).get("tags"))
+        moves = audit.trail(tags, alias)
+        entries = audit.replay([entry for _, entry in moves])[0]
+        tag = audit.history_tag(alias)
+        return [_alias_move(name, alias, entry, tag) for entry in entries]
+
+    def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> ModelVersionRef:
+        """Set each tag on version ``version`` of ``name``; return the version."""
+        self.version(name, version)
+        for key, value in tags.items():
+            self.call(
+                "POST",
+                "model-versions/set-tag",
+                body={"name": name, "version": str(version), "key": key, "value": value},
+            )
+        return self.version(name, version)
+
+    def describe(self, name: str, version: int, description: str) -> ModelVersionRef:
+        """Set the description of version ``version`` of ``name``; return the version."""
+        self.version(name, version)
+        self.call(
+            "PATCH",
+            "model-versions/update",
+            body={"name": name, "version": str(version), "description": description},
+        )
+        return self.version(name, version)
+
+
+__all__ = ["REST_ENV", "RestRegistry", "rest_registry", "rest_uri", "version_ref"]

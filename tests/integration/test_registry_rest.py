@@ -1,0 +1,129 @@
+"""The registry commands against a real ``mlflow server`` over MLflow's REST API, without
+importing mlflow (llmreg_mlflow.rest), checked against MLflow's own client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.mlflow_server import MlflowServer, running_mlflow_server
+
+ECHO_MODEL = Path(__file__).parents[1] / "mlflow" / "echo_model.py"
+
+#: Runs the CLI with ARGS in a fresh interpreter; prints whether mlflow got imported.
+RUN_CLI = """
+import atexit, sys
+atexit.register(lambda: print("MLFLOW_IMPORTED", "mlflow" in sys.modules, file=sys.stderr))
+from llmreg.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-rest")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def model(server: MlflowServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A registered model with two versions, version 1 at @champion after 2 -> 1 moves."""
+    import mlflow
+
+    from llmreg_mlflow import MlflowRegister
+
+    name = f"rest-{uuid.uuid4().hex[:8]}"
+    mlflow.set_tracking_uri(server.url)
+    register = MlflowRegister(tracking_uri=server.url)
+    for content in ("one", "two"):
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(ECHO_MODEL),
+                pip_requirements=["mlflow"],
+                metadata={"llmreg_content_hash": f"sha256:{content * 8}"},
+            )
+        register.register(name, info.model_uri)
+    register.promote(name, 2)
+    register.promote(name, 1)
+    return name
+
+
+def llmreg(server: MlflowServer, *args: str, rest: bool = True) -> tuple[int, Any, bool]:
+    """Run ``llmreg ARGS --json`` in a fresh process on the server; return (exit code,
+    JSON, whether mlflow was imported)."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "LLMREG_MLFLOW_REST": "1"}
+    env.pop("MLFLOW_REGISTRY_URI", None)
+    if not rest:
+        env["LLMREG_MLFLOW_REST"] = "0"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    imported = "MLFLOW_IMPORTED True" in done.stderr
+    return done.returncode, json.loads(done.stdout), imported
+
+
+def test_versions_over_rest_match_mlflows_client_without_importing_mlflow(server, model):
+    code, fast, imported = llmreg(server, "versions", model)
+    assert code == 0 and imported is False
+    code, slow, imported = llmreg(server, "versions", model, rest=False)
+    assert code == 0 and imported is True
+    assert fast["versions"] == slow["versions"]
+    assert [(v["version"], v["aliases"]) for v in fast["versions"]] == [(1, ["champion"]), (2, [])]
+    assert fast["versions"][0]["content_hash"] == "sha256:" + "one" * 8
+
+
+def test_history_and_list_over_rest(server, model):
+    code, out, imported = llmreg(server, "history", model)
+    assert code == 0 and not imported
+    assert [(m["version"], m["previous"]) for m in out["moves"]] == [(2, None), (1, 2)]
+    _, slow, _ = llmreg(server, "history", model, rest=False)
+    assert [(m["version"], m["previous"], m["at"]) for m in slow["moves"]] == [
+        (m["version"], m["previous"], m["at"]) for m in out["moves"]
+    ]
+    code, listed, imported = llmreg(server, "list")
+    assert code == 0 and not imported
+    [row] = [m for m in listed["models"] if m["name"] == model]
+    assert row["latest_version"] == 2 and row["aliases"] == {"champion": 1}
+
+
+def test_tag_and_describe_over_rest(server, model):
+    from mlflow import MlflowClient
+
+    code, out, imported = llmreg(server, "tag", model, "2", "team=nlp")
+    assert code == 0 and not imported and out["version"]["tags"]["team"] == "nlp"
+    code, out, imported = llmreg(server, "describe", model, "2", "second")
+    assert code == 0 and not imported and out["version"]["description"] == "second"
+    found = MlflowClient(server.url).get_model_version(model, "2")
+    assert found.tags["team"] == "nlp" and found.description == "second"
+
+
+def test_errors_over_rest_are_typed(server, model):
+    code, out, imported = llmreg(server, "versions", f"{model}-missing")
+    assert code == 1 and not imported
+    assert out["error"]["type"] == "ModelNotFoundError"
+    assert "does not exist" in out["error"]["message"]
+    code, out, _ = llmreg(server, "tag", model, "9", "a=b")
+    assert code == 1 and out["error"]["type"] == "ModelNotFoundError"
+
+
+def test_an_unreachable_server_is_store_unavailable(server):
+    from llmreg.errors import StoreUnavailableError
+    from llmreg_mlflow.rest import RestRegistry
+
+    closed = MlflowServer(server.folder / "unused")  # a free port nobody listens on
+    with pytest.raises(StoreUnavailableError, match="cannot be reached"):
+        RestRegistry(closed.url).versions("x")
