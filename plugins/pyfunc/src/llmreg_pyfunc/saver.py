@@ -267,9 +267,8 @@ class CustomSaver(Saver):
                 run_tags["mlflow.note.content"] = plan.description
             if active is not None:
                 run_tags["mlflow.parentRunId"] = active.info.run_id
-            run = client.create_run(
-                experiment_id, tags=run_tags, run_name=f"{plan.name}-{plan.content_hash.split(':')[-1][:8]}"
-            )
+            short = plan.content_hash.split(":")[-1][:8]
+            run = client.create_run(experiment_id, tags=run_tags, run_name=f"{plan.name}-{short}")
             run_id = run.info.run_id
         else:
             assert active is not None
