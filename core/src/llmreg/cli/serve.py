@@ -72,7 +72,14 @@ def _serve_logging(access_log: bool) -> None:
 
 
 @click.command()
-@click.argument("model_uris", metavar="MODEL_URI...", nargs=-1, required=True)
+@click.argument("model_uris", metavar="[MODEL_URI]...", nargs=-1)
+@click.option(
+    "--alias",
+    default=None,
+    metavar="ALIAS",
+    help="Also serve NAME@ALIAS for every registered model with this alias, picking up "
+    "models that gain it later (every --reload-interval seconds, or 30).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -132,6 +139,7 @@ def _serve_logging(access_log: bool) -> None:
 @json_option
 def serve(
     model_uris: tuple[str, ...],
+    alias: str | None,
     host: str,
     port: int,
     api_keys: tuple[str, ...],
@@ -146,7 +154,9 @@ def serve(
     body_timeout: float,
     as_json: bool,
 ) -> None:
-    """Serve MODEL_URI... over HTTP: /predict and the OpenAI-compatible /v1 routes.
+    """Serve MODEL_URI... (with --alias, every registered NAME@ALIAS too) over HTTP.
+
+    Routes: /predict and the OpenAI-compatible /v1 routes.
 
     A request's "model" (a URI, a registered name or name@alias) picks the model.
     Requests need a key (--api-key env:NAME or --keys-file) unless --no-auth is given.
@@ -164,6 +174,8 @@ def serve(
         raise click.ClickException(
             f"serving needs fastapi and uvicorn ({exc}): pip install 'llmreg[serve]'"
         ) from None
+    if not model_uris and alias is None:
+        raise click.UsageError("give at least one MODEL_URI, or --alias ALIAS")
     sock = bind(host, port)
     try:
         if not (api_keys or keys_file or no_auth):
@@ -173,8 +185,12 @@ def serve(
             )
         store = use_store()
         kind = current().kinds["loader"]
+        register_kind = current().kinds["register"]
         app = create_app(
             list(model_uris),
+            alias=alias,
+            register=None if register_kind is None else kind_config("register", register_kind),
+            discover_interval=reload_interval or 30.0,
             # no --loader: the serving default the plugins register ("serve.loader")
             loader=None if kind is None else kind_config("loader", kind),
             manager=current().manager,
@@ -199,10 +215,11 @@ def serve(
                 "warning: --no-auth: anyone who can reach this address can call the models",
                 err=True,
             )
+        served_uris = [m.model_uri for m in app.state.llmreg_models]
         if as_json:
             started = {
-                "model_uri": model_uris[0],
-                "model_uris": list(model_uris),
+                "model_uri": served_uris[0] if served_uris else None,
+                "model_uris": served_uris,
                 "loaded": loaded,
                 "url": url,
                 "base_url": f"{url}/v1",
@@ -213,8 +230,8 @@ def serve(
         else:
             say_store(store)
             click.echo(
-                f"serving {', '.join(model_uris)} on {url} (OpenAI base_url {url}/v1), "
-                f"auth: {auth}",
+                f"serving {', '.join(served_uris) or 'no model yet'} on {url} "
+                f"(OpenAI base_url {url}/v1), auth: {auth}",
                 err=True,
             )
         config = uvicorn.Config(
@@ -234,7 +251,11 @@ def _load_all(app: Any, store: Any) -> list[str]:
     With one model its load error is raised. With several, a failed one is logged
     (it answers 503 until a reload succeeds) and only all failing is an error.
     """
-    models = list(app.state.llmreg_models)
+    registry = app.state.llmreg_models
+    if registry.discover is not None:
+        with naming_store(store):
+            registry.discover_new()
+    models = list(registry)
     loaded: list[str] = []
     first_error: Exception | None = None
     for served in models:
@@ -242,7 +263,7 @@ def _load_all(app: Any, store: Any) -> list[str]:
             with naming_store(store):
                 adapter = served.load()
         except LlmregError as exc:
-            if len(models) == 1:
+            if len(models) == 1 and registry.discover is None:
                 raise
             first_error = first_error or exc
             app.state.llmreg_routes.note_failure(served, exc, "loading")

@@ -15,12 +15,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from llmreg.errors import ConfigError
 from llmreg.serve.model import ServedModel
+from llmreg.uris import check_alias
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from llmreg.bases import Loader
+    from llmreg.bases import AliasRegister, Loader
     from llmreg.manager import PluginManager
 
 #: The largest request body the app reads, in bytes; larger ones get HTTP 413.
@@ -28,8 +30,11 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 def create_app(
-    model_uri: str | Sequence[str],
+    model_uri: str | Sequence[str] = (),
     *,
+    alias: str | None = None,
+    register: Mapping[str, Any] | AliasRegister | None = None,
+    discover_interval: float = 30.0,
     loader: Mapping[str, Any] | Loader | None = None,
     manager: PluginManager | None = None,
     reload_interval: float = 30.0,
@@ -49,6 +54,12 @@ def create_app(
         model_uri: the model to serve, e.g. ``models:/chat@champion``, or a list of
             URIs: a request's ``model`` (URI, registered name or ``name@alias``)
             picks one. Each loads and reloads on its own.
+        alias: also serve ``models:/NAME@ALIAS`` for every registered model that has
+            this alias, asked of the register at start and every
+            ``discover_interval`` seconds (models gaining the alias are added).
+        register: the register config (or an :class:`~llmreg.AliasRegister`) that
+            lists the registered models for ``alias``; default the plugins' default.
+        discover_interval: seconds between two listings for ``alias``.
         loader: a loader config such as ``{"KIND": "FolderLoader"}``, or a
             :class:`~llmreg.Loader` instance. Default: the ``serve.loader`` default
             an installed plugin registers (llmreg-pyfunc's has its alias cache off,
@@ -86,11 +97,14 @@ def create_app(
             f"serving needs fastapi and uvicorn ({exc}): pip install 'llmreg[serve]'"
         ) from exc
     from llmreg.serve.auth import KeyRing
-    from llmreg.serve.registry import ServedModels
+    from llmreg.serve.registry import ServedModels, alias_finder
 
     keys = KeyRing.build(api_keys, keys_file, admin_key, no_auth=no_auth)
     uris = [model_uri] if isinstance(model_uri, str) else list(model_uri)
-    served = ServedModels(uris, loader=loader, manager=manager)
+    discover = None
+    if alias is not None:
+        discover = alias_finder(_alias_register(register, manager), check_alias(alias, ConfigError))
+    served = ServedModels(uris, loader=loader, manager=manager, discover=discover)
     return build_app(
         served,
         reload_interval=reload_interval,
@@ -100,7 +114,33 @@ def create_app(
         metrics=metrics,
         protect_ready=protect_ready,
         protect_metrics=protect_metrics,
+        discover_interval=discover_interval,
     )
+
+
+def _alias_register(
+    register: Mapping[str, Any] | AliasRegister | None, manager: PluginManager | None
+) -> AliasRegister:
+    """The register that lists registered models for ``create_app(alias=...)``.
+
+    Raises:
+        ConfigError: the register cannot list versions and aliases.
+    """
+    from llmreg.bases import AliasRegister
+
+    if isinstance(register, AliasRegister):
+        return register
+    if manager is None:
+        from llmreg.manager import get_plugin_manager
+
+        manager = get_plugin_manager()
+    built = manager.register(register if register is not None else manager.default("register"))
+    if not isinstance(built, AliasRegister):
+        raise ConfigError(
+            f"register KIND {built.KIND} cannot list registered models: serving every model "
+            "with an alias needs an AliasRegister (such as llmreg-mlflow's)"
+        )
+    return built
 
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ServedModel", "create_app"]

@@ -182,10 +182,9 @@ class Routes:
         if isinstance(models, ServedModel):
             one = ServedModels.__new__(ServedModels)
             one.models = [models]
+            one.discover = None
             models = one
         self.models = models
-        #: The first served model (the only one, for a one-model app).
-        self.served = models.first
         self.max_body_bytes = max_body_bytes
         #: Seconds a client has to send a request body (``llmreg serve --body-timeout``).
         self.body_timeout = body_timeout
@@ -193,6 +192,11 @@ class Routes:
         self.observer = observer or Observer(None)
         self.protect_ready = protect_ready
         self.protect_metrics = protect_metrics
+
+    @property
+    def served(self) -> ServedModel | None:
+        """The first served model (the only one, for a one-model app), or ``None``."""
+        return self.models.first
 
     async def body(self, request: Request) -> Any:
         """The request's JSON body (see :func:`read_json`)."""
@@ -224,6 +228,8 @@ class Routes:
     async def adapter(self, served: ServedModel | None = None) -> Adapter:
         """Return the loaded adapter, loading it now if the start-up load has not run."""
         served = served or self.served
+        if served is None:
+            raise ApiError(503, "no model is served yet", code="model_not_loaded")
         adapter = served.adapter
         if adapter is not None:
             return adapter
@@ -470,6 +476,8 @@ class Routes:
         if len(states) == 1:
             ok, body = states[0]
             return _json(body, 200 if ok else 503)
+        if not states:
+            return _json({"status": "loading", "models": []}, 503)
         loaded = sum(ok for ok, _ in states)
         status = "ready" if loaded == len(states) else "degraded" if loaded else "loading"
         return _json(
@@ -574,6 +582,7 @@ def build_app(
     metrics: bool = True,
     protect_ready: bool = False,
     protect_metrics: bool = False,
+    discover_interval: float = 30.0,
 ) -> FastAPI:
     """Build the app; see :func:`llmreg.serve.create_app`.
 
@@ -593,14 +602,30 @@ def build_app(
     )
     models = routes.models
 
+    def start(model: ServedModel, tasks: list[asyncio.Task[None]]) -> None:
+        if model.adapter is None:
+            tasks.append(asyncio.create_task(_load_in_background(routes, model)))
+        if model.is_alias and reload_interval > 0:
+            tasks.append(asyncio.create_task(_poll(routes, model, reload_interval)))
+
+    async def discover(tasks: list[asyncio.Task[None]]) -> None:
+        while True:
+            try:
+                for model in await run_in_threadpool(models.discover_new):
+                    start(model, tasks)
+            except Exception as exc:
+                logger.warning(
+                    "listing the registry for new models failed: %s", masked(None, str(exc))
+                )
+            await asyncio.sleep(discover_interval)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = []
+        tasks: list[asyncio.Task[None]] = []
         for model in models:
-            if model.adapter is None:
-                tasks.append(asyncio.create_task(_load_in_background(routes, model)))
-            if model.is_alias and reload_interval > 0:
-                tasks.append(asyncio.create_task(_poll(routes, model, reload_interval)))
+            start(model, tasks)
+        if models.discover is not None and discover_interval > 0:
+            tasks.append(asyncio.create_task(discover(tasks)))
         try:
             yield
         finally:
@@ -611,7 +636,7 @@ def build_app(
                     await task
             models.close()
 
-    summary = ", ".join(m.model_uri for m in models)
+    summary = ", ".join(m.model_uri for m in models) or "the models an alias names"
     app = FastAPI(title="llmreg", version=__version__, summary=f"Serving {summary}"[:300],
                   lifespan=lifespan)  # fmt: skip
     app.state.llmreg = routes.served
