@@ -32,6 +32,8 @@ REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
 LOGGING_ENV = "MLFLOW_LOGGING_LEVEL"
 #: Whether MLflow draws a progress bar while it up- or downloads artifacts.
 PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+#: Whether MLflow prints a run's URL on stdout when the run ends against a server.
+NO_URL_PRINT_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 #: The file name of the embedded default store, in the working folder.
 DEFAULT_DB = "mlflow.db"
 #: The packages whose warnings the CLI hides unless ``--debug``.
@@ -87,6 +89,9 @@ def cli_setup(debug: bool) -> CliSetup:
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     for name, value in FAST_HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    # Against an mlflow server, MLflow writes "View run ... at: URL" on stdout when a run
+    # ends: stdout is the command's output (--json included), so that line is off.
+    os.environ.setdefault(NO_URL_PRINT_ENV, "true")
     store = configure_store()
 
     def prepare() -> dict[str, Any]:
