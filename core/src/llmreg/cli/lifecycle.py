@@ -221,23 +221,28 @@ def show(model_uri: str, as_json: bool) -> None:
     definition = adapter.definition
     if definition is not None:
         add_secrets(definition.resolved_secrets())
-    info = dict(adapter.info)
-    result: dict[str, Any] = {
-        "model_uri": model_uri,
-        "info": info,
-        "content_hash": info.get("content_hash") or _registered_hash(info),
-        "definition": definition.persistable() if definition is not None else None,
+    known = dict(adapter.info)
+    # one key per fact: the URI and the hash at the top, unknown (None) facts left out
+    info = {
+        k: v
+        for k, v in known.items()
+        if v is not None and k not in ("uri", "model_uri", "content_hash")
     }
+    result: dict[str, Any] = {"model_uri": model_uri, "info": info}
+    content_hash = known.get("content_hash") or _registered_hash(known)
+    if content_hash:
+        result["content_hash"] = content_hash
+    if definition is not None:
+        result["definition"] = definition.persistable()
     if as_json:
         emit_json({**result, "store": shown_store(store)})
         return
     say_store(store)
     click.echo(f"model_uri: {model_uri}")
-    for key, value in sorted(result["info"].items()):
-        if key != "model_uri" and value is not None:
-            click.echo(f"{key}: {_one_line(str(value))}")
-    if result["content_hash"]:
-        click.echo(f"content_hash: {result['content_hash']}")
+    for key, value in sorted(info.items()):
+        click.echo(f"{key}: {_one_line(str(value))}")
+    if content_hash:
+        click.echo(f"content_hash: {content_hash}")
     if definition is not None:
         click.echo("definition:")
         text = json.dumps(result["definition"], indent=2, sort_keys=True)
