@@ -237,4 +237,4 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     monkeypatch.setattr(sys, "stderr", Tty())
     assert predict_module._progress(3).__class__.__name__ == "ProgressBar"
     monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert predict_module._progress(3).__class__.__name__ == "_NoBar"
+    assert predict_module._progress(3).__class__.__name__ == "_LineBar"  # periodic lines, not a bar

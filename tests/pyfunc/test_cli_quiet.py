@@ -10,6 +10,7 @@ on stdout.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -76,3 +77,25 @@ def test_debug_lets_mlflow_speak(server: MlflowServer, tmp_path: Path) -> None:
     shown = _run(server, tmp_path, "--debug", "show", "models:/loud/1")
     assert shown.returncode == 0, shown.stderr
     assert "DEBUG" in shown.stderr or "Downloading artifacts" in shown.stderr
+
+
+def test_predict_prints_progress_lines_when_stderr_is_not_a_terminal(
+    saved: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from llmreg.cli import cli
+
+    predict_cli = importlib.import_module("llmreg.cli.predict")
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(f"row {i}") + "\n" for i in range(3)))
+    uri = saved.uri  # type: ignore[attr-defined]
+    monkeypatch.setattr(predict_cli, "PROGRESS_EVERY_S", 0.0)
+    done = CliRunner().invoke(cli, ["predict", uri, "--file", str(rows), "--concurrency", "1"])
+    assert done.exit_code == 0, done.output
+    lines = [line for line in done.stderr.splitlines() if line.startswith("predict: ")]
+    assert lines and lines[-1] == "predict: 3/3 rows"
+    monkeypatch.setattr(predict_cli, "PROGRESS_EVERY_S", 3600.0)
+    done = CliRunner().invoke(cli, ["predict", uri, "--file", str(rows)])
+    assert "predict: " not in done.stderr  # a short run prints no progress line

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -436,21 +437,36 @@ class _Job:
         return len(kept)
 
 
+#: Seconds between two progress lines when stderr is not a terminal (a CI log).
+PROGRESS_EVERY_S = 10.0
+
+
 def _progress(length: int) -> Any:
-    """A progress bar on stderr when it is a terminal; otherwise one that draws nothing."""
+    """A progress bar on stderr when it is a terminal; otherwise a line every
+    :data:`PROGRESS_EVERY_S` seconds (none for a run shorter than that)."""
     if sys.stderr.isatty():
         return click.progressbar(length=length, label="predict", file=sys.stderr, show_pos=True)
-    return _NoBar()
+    return _LineBar(length)
 
 
-class _NoBar:
-    """Stands in for the progress bar when stderr is not a terminal."""
+class _LineBar:
+    """Stands in for the progress bar when stderr is not a terminal: periodic lines."""
 
-    def __enter__(self) -> _NoBar:
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.done = 0
+        self.last = time.monotonic()
+
+    def __enter__(self) -> _LineBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
 
     def update(self, steps: int) -> None:
-        """Do nothing."""
+        """Count ``steps`` rows; print ``predict: N/M rows`` when the period has passed."""
+        self.done += steps
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_S:
+            self.last = now
+            click.echo(f"predict: {self.done}/{self.length} rows", err=True)
