@@ -174,3 +174,39 @@ def wait_ready(url: str, timeout: float = 30.0) -> dict[str, Any]:
 def ready() -> Callable[..., dict[str, Any]]:
     """The :func:`wait_ready` helper, as a fixture."""
     return wait_ready
+
+
+# --- an ``openai``-provider model (llmreg-litellm) in front of the fake OpenAI server ---
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    """The fake OpenAI server (tests/support/openai_server.py), for the module."""
+    from support.openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def app_url(serve, upstream, tmp_path, monkeypatch):
+    """A folder model of the ``openai`` provider at ``upstream``, served; its base URL."""
+    import json
+
+    from llmreg.serve import create_app
+
+    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "sk-upstream-abc123")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    definition = {
+        "provider": "openai",
+        "model": "gpt-stream",
+        "base_url": upstream.base_url,
+        "api_key": "env:FAKE_UPSTREAM_KEY",
+        "max_retries": 0,
+    }
+    (folder / "model_definition.json").write_text(json.dumps(definition))
+    app = create_app(f"folder:{folder}", loader={"KIND": "FolderLoader"}, reload_interval=0)
+    server = serve(app)
+    wait_ready(server.url)
+    return server.url

@@ -13,36 +13,6 @@ import httpx
 import openai
 import pytest
 
-from llmreg.serve import create_app
-from support.openai_server import FakeOpenAIServer
-
-from .conftest import wait_ready
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def app_url(serve, upstream, tmp_path, monkeypatch):
-    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "sk-upstream-abc123")
-    folder = tmp_path / "model"
-    folder.mkdir()
-    definition = {
-        "provider": "openai",
-        "model": "gpt-stream",
-        "base_url": upstream.base_url,
-        "api_key": "env:FAKE_UPSTREAM_KEY",
-        "max_retries": 0,
-    }
-    (folder / "model_definition.json").write_text(json.dumps(definition))
-    app = create_app(f"folder:{folder}", loader={"KIND": "FolderLoader"}, reload_interval=0)
-    server = serve(app)
-    wait_ready(server.url)
-    return server.url
-
 
 def _client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)

@@ -52,6 +52,9 @@ milliseconds before each content chunk (to see chunks arrive one by one), and
 ``[cut <n>]`` closes the connection after ``<n>`` content chunks, with no
 ``[DONE]`` (an upstream failing mid-stream).
 
+A non-streamed request with ``tools``, ``response_format``, ``n`` or ``logprobs``
+is answered in OpenAI's shape for them (see ``_choices``).
+
 A ``fault-401`` answer quotes the key it was sent, as OpenAI's own
 "Incorrect API key provided" message does, so tests can check that clients
 scrub it from their errors.
@@ -217,6 +220,59 @@ def answer_for(body: dict[str, Any]) -> tuple[str, str, dict[str, int]]:
         "total_tokens": prompt + completion,
     }
     return content, finish, usage
+
+
+def _choices(body: dict[str, Any], content: str, finish: str) -> list[dict[str, Any]]:
+    """The choices of a chat answer; the fields beyond text chat shape them:
+
+    ``tools`` (unless ``tool_choice`` is ``"none"``): the first tool (or the one
+    ``tool_choice`` names) is called with ``{"text": <last user text>}``, content
+    ``null``, finish reason ``tool_calls`` (two calls when the last user text starts
+    with ``[two calls]`` and ``parallel_tool_calls`` is not false); a last message
+    with role ``tool`` is answered ``"tool said: <its content>"``;
+    ``response_format`` ``json_object``/``json_schema``: content is
+    ``{"echo": <last user text>}``; ``n``: that many identical choices;
+    ``logprobs``: one entry per word, logprob 0.0 (``top_logprobs`` alternatives).
+    """
+    text = _last_user_text(body)
+    messages = body.get("messages") or []
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice")
+    if last.get("role") == "tool":
+        message["content"] = "tool said: " + _content_text(last.get("content", ""))
+    elif tools and choice != "none":
+        name = tools[0].get("function", {}).get("name", "tool")
+        if isinstance(choice, dict):
+            name = choice.get("function", {}).get("name", name)
+        count = (
+            2
+            if text.startswith("[two calls]") and body.get("parallel_tool_calls") is not False
+            else 1
+        )
+        message["content"] = None
+        message["tool_calls"] = [
+            {"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
+             "function": {"name": name, "arguments": json.dumps({"text": text})}}
+            for _ in range(count)
+        ]  # fmt: skip
+        finish = "tool_calls"
+    elif (body.get("response_format") or {}).get("type") in {"json_object", "json_schema"}:
+        message["content"] = json.dumps({"echo": text})
+    logprobs = None
+    if body.get("logprobs"):
+        top = int(body.get("top_logprobs") or 0)
+        logprobs = {"content": [
+            {"token": w, "logprob": 0.0, "bytes": list(w.encode()),
+             "top_logprobs": [{"token": w, "logprob": 0.0, "bytes": list(w.encode())}] * top}
+            for w in str(message["content"] or "").split()
+        ]}  # fmt: skip
+    n = body.get("n") if isinstance(body.get("n"), int) else 1
+    return [
+        {"index": i, "message": dict(message), "finish_reason": finish, "logprobs": logprobs}
+        for i in range(max(1, n))
+    ]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -388,8 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> dict[str, Any]:
         content, finish, usage = answer_for(body)
         if choices is None:
-            message = {"role": "assistant", "content": content}
-            choices = [{"index": 0, "message": message, "finish_reason": finish}]
+            choices = _choices(body, content, finish)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
             "object": "chat.completion",

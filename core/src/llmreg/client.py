@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from llmreg.definition import ModelDefinition
 from llmreg.errors import ProviderError
@@ -77,6 +77,12 @@ class Client(abc.ABC):
 
     definition: ModelDefinition
 
+    #: The OpenAI chat-completions fields beyond text chat that :meth:`achat` passes to
+    #: the endpoint (``tools``, ``tool_choice``, ``response_format``, ``logprobs``,
+    #: ``top_logprobs``, ``n``, ``parallel_tool_calls``, and ``tool_messages`` for
+    #: messages carrying tool calls). Empty (the default): text chat only.
+    CHAT_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self, definition: ModelDefinition) -> None:
         """Keep ``definition``; a subclass that opens connections calls ``super().__init__``."""
         self.definition = definition
@@ -138,6 +144,25 @@ class Client(abc.ABC):
 
         done = await asyncio.to_thread(self.complete, request)
         yield StreamChunk(text=done.text, done=done)
+
+    async def achat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send an OpenAI chat-completions body as given and return the endpoint's answer.
+
+        Optional, for a client whose :data:`CHAT_FIELDS` is not empty: ``body`` holds
+        ``messages`` (OpenAI's shape, tool calls included), generation settings and
+        the fields of :data:`CHAT_FIELDS`; the client adds its model, system prompt
+        and defaults, tries its fallbacks, and returns the ``chat.completion`` JSON.
+
+        Raises:
+            ConfigError: the client passes no such fields (the default).
+            ProviderError: a typed subclass, when every model failed.
+        """
+        from llmreg.errors import ConfigError
+
+        raise ConfigError(
+            f"provider {self.definition.provider!r} takes text chat only: it passes no "
+            "tools, response_format, logprobs or n through"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections and background resources. Safe to call twice."""

@@ -30,11 +30,24 @@ IGNORED_FIELDS = frozenset(
         "logit_bias",
         "metadata",
         "store",
-        "parallel_tool_calls",
         "service_tier",
         "max_completion_tokens",
     }
 )
+
+
+#: Request fields passed through to a provider that takes them (``Client.CHAT_FIELDS``).
+PASSTHROUGH_FIELDS = (
+    "tools",
+    "tool_choice",
+    "response_format",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "parallel_tool_calls",
+)
+#: The name (in ``Client.CHAT_FIELDS``) of messages that carry tool calls or results.
+TOOL_MESSAGES = "tool_messages"
 
 
 @dataclass(frozen=True)
@@ -46,12 +59,18 @@ class ChatRequest:
         model: the ``model`` the caller asked for.
         stream: whether to answer with server-sent events.
         include_usage: ``stream_options.include_usage``: send a final usage chunk.
+        extras: the pass-through fields the request uses (see
+            :data:`PASSTHROUGH_FIELDS`, and :data:`TOOL_MESSAGES`); empty for text chat.
+        forward: the body to pass through when ``extras`` is not empty: the
+            messages as sent, the generation settings and the extra fields.
     """
 
     row: Request
     model: str
     stream: bool
     include_usage: bool
+    extras: tuple[str, ...] = ()
+    forward: dict[str, Any] | None = None
 
 
 def _content_text(content: Any, index: int) -> str:
@@ -75,6 +94,11 @@ def _content_text(content: Any, index: int) -> str:
     )
 
 
+def _has_tool_parts(message: dict[str, Any]) -> bool:
+    """Whether a message carries tool calls or a tool result (passed through as sent)."""
+    return bool(message.get("tool_calls")) or message.get("role") == "tool"
+
+
 def _messages(raw: Any) -> list[Message]:
     if not isinstance(raw, list) or not raw:
         raise bad_request("'messages' must be a non-empty list of messages", param="messages")
@@ -86,10 +110,18 @@ def _messages(raw: Any) -> list[Message]:
                 "(system, user, assistant) and its content",
                 param=f"messages[{index}].role",
             )
-        try:
-            out.append(
-                Message(role=message["role"], content=_content_text(message.get("content"), index))
+        content = message.get("content")
+        if content is None and _has_tool_parts(message):
+            content = ""  # an assistant message that only calls tools
+        if _has_tool_parts(message) and not (
+            message.get("tool_calls") is None or isinstance(message.get("tool_calls"), list)
+        ):
+            raise bad_request(
+                f"messages[{index}].tool_calls must be a list",
+                param=f"messages[{index}].tool_calls",
             )
+        try:
+            out.append(Message(role=message["role"], content=_content_text(content, index)))
         except ValidationError as exc:
             problem = "; ".join(e["msg"] for e in exc.errors())
             raise bad_request(
@@ -110,9 +142,11 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required: the served model URI or name", param="model")
     n = body.get("n")
-    if n is not None and (isinstance(n, bool) or n != 1):
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 128):
         raise bad_request(
-            f"'n' must be 1 (one choice per request), not {json.dumps(n)[:40]}", param="n"
+            f"'n' must be 1 (one choice per request), or a number of choices up to 128 for a "
+            f"provider that passes n through; not {json.dumps(n)[:40]}",
+            param="n",
         )
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
@@ -127,7 +161,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
             "'stream_options' must be an object whose include_usage is true or false",
             param="stream_options",
         )
-    unknown = set(body) - {"model", "messages", "stream", *PARAM_FIELDS, *IGNORED_FIELDS}
+    unknown = set(body) - {
+        "model", "messages", "stream", *PARAM_FIELDS, *IGNORED_FIELDS, *PASSTHROUGH_FIELDS
+    }  # fmt: skip
     if unknown:
         raise bad_request(
             f"unsupported field(s): {', '.join(sorted(unknown))}", param=sorted(unknown)[0]
@@ -150,12 +186,71 @@ def parse_chat_request(body: Any) -> ChatRequest:
     except ValidationError as exc:
         problem = "; ".join(e["msg"] for e in exc.errors()[:3])
         raise bad_request(f"'messages' are invalid: {problem}", param="messages") from None
+    extras = _extras(body)
+    forward = None
+    if extras:
+        forward = {k: v for k, v in body.items() if k in PASSTHROUGH_FIELDS and v is not None}
+        forward["messages"] = body["messages"]
+        forward.update(params.model_dump(exclude_none=True) if params else {})
     return ChatRequest(
         row=row,
         model=model,
         stream=bool(stream),
         include_usage=bool((options or {}).get("include_usage")),
+        extras=extras,
+        forward=forward,
     )
+
+
+def _extras(body: dict[str, Any]) -> tuple[str, ...]:
+    """The pass-through fields ``body`` uses; fields at their text-chat value do not count.
+
+    Raises:
+        ApiError: 400 for a pass-through field of the wrong type.
+    """
+    used = []
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list) or not tools or not all(isinstance(t, dict) for t in tools):
+            raise bad_request("'tools' must be a non-empty list of tool objects", param="tools")
+        used.append("tools")
+        if body.get("parallel_tool_calls") is not None:
+            used.append("parallel_tool_calls")
+    if body.get("tool_choice") is not None:
+        if not isinstance(body["tool_choice"], str | dict):
+            raise bad_request("'tool_choice' must be a string or an object", param="tool_choice")
+        used.append("tool_choice")
+    fmt = body.get("response_format")
+    if fmt is not None:
+        if not isinstance(fmt, dict) or fmt.get("type") not in {
+            "text",
+            "json_object",
+            "json_schema",
+        }:
+            raise bad_request(
+                "'response_format' must be an object whose type is text, json_object or "
+                "json_schema",
+                param="response_format",
+            )
+        if fmt["type"] != "text":
+            used.append("response_format")
+    logprobs = body.get("logprobs")
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise bad_request("'logprobs' must be true or false", param="logprobs")
+    if logprobs:
+        used.append("logprobs")
+    top = body.get("top_logprobs")
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
+            raise bad_request(
+                "'top_logprobs' must be an integer from 0 to 20", param="top_logprobs"
+            )
+        used.append("top_logprobs")
+    if body.get("n") not in (None, 1):
+        used.append("n")
+    if any(isinstance(m, dict) and _has_tool_parts(m) for m in body.get("messages") or ()):
+        used.append(TOOL_MESSAGES)
+    return tuple(used)
 
 
 def _usage(metadata: dict[str, Any]) -> dict[str, int]:
@@ -281,6 +376,8 @@ def models_list(model_uri: str, created: int) -> dict[str, Any]:
 
 
 __all__ = [
+    "PASSTHROUGH_FIELDS",
+    "TOOL_MESSAGES",
     "ChatRequest",
     "chunk_event",
     "completion",

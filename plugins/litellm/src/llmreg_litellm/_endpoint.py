@@ -194,6 +194,34 @@ class Endpoint:
         )
         yield StreamChunk(done=done)
 
+    async def chat(self, fields: dict[str, Any], attempts: Attempts) -> dict[str, Any]:
+        """Send an OpenAI chat body as given (tools, response_format...) and return the JSON.
+
+        The definition's model, system prompt (first), defaults (temperature,
+        max_tokens, stop, where the body sets none) and extra body are applied.
+        Raise a typed :class:`ProviderError` on failure or an answer without choices.
+        """
+        d = self.definition
+        head = [{"role": "system", "content": d.system_prompt}] if d.system_prompt else []
+        body: dict[str, Any] = {"temperature": d.temperature, "max_tokens": d.max_tokens,
+                                "stop": d.stop}  # fmt: skip
+        body = {k: v for k, v in body.items() if v is not None}
+        body.update(fields)
+        body["model"] = d.model
+        body["messages"] = head + list(fields.get("messages") or [])
+        body.update(self._extra_body)
+        try:
+            data = await self.sdk().post("/chat/completions", body=body, cast_to=object)
+        except Exception as exc:  # every failure becomes a typed, scrubbed error
+            raise self.error(exc, attempts.count) from None
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list):
+            raise self.error(ValueError("an answer without a 'choices' list"), attempts.count)
+        if not choices:
+            raise empty_response(self.where, attempts.count)
+        assert isinstance(data, dict)
+        return data
+
     def _completion(self, data: Any, attempts: int, start: float) -> Completion:
         """Read a chat-completion JSON answer; a body of another shape is a typed error."""
         choices = data.get("choices") if isinstance(data, dict) else None

@@ -85,6 +85,12 @@ class OpenAICompatibleClient(Client):
             fallback) names an unset environment variable.
     """
 
+    #: What :meth:`achat` passes through to an OpenAI-compatible endpoint.
+    CHAT_FIELDS = frozenset(
+        {"tools", "tool_choice", "response_format", "logprobs", "top_logprobs", "n",
+         "parallel_tool_calls", "tool_messages"}
+    )  # fmt: skip
+
     def __init__(
         self, definition: ModelDefinition, *, extra_body: dict[str, Any] | None = None
     ) -> None:
@@ -158,6 +164,36 @@ class OpenAICompatibleClient(Client):
             if self._closed and task.cancelled():  # close() ran while this call waited
                 raise self._closed_error() from None
             raise
+
+    async def achat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send an OpenAI chat body as given (tools, response_format, logprobs, n...) on
+        the caller's loop, trying the fallbacks in order; return the endpoint's JSON
+        answer (``fallback_index`` added).
+
+        Raises:
+            ProviderError: a typed subclass, when every model of the chain failed.
+        """
+        from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
+
+        loop = asyncio.get_running_loop()
+        chain = self._chain if self._loop.in_loop_thread() else await self._loop_chain(loop)
+        if self._closed:
+            raise self._closed_error()
+        total = 0
+        failures: list[ProviderError] = []
+        for index, endpoint in enumerate(chain):
+            attempts = Attempts()
+            token = CURRENT_ATTEMPTS.set(attempts)
+            try:
+                data = await endpoint.chat(body, attempts)
+            except ProviderError as exc:
+                failures.append(exc)
+                continue
+            finally:
+                CURRENT_ATTEMPTS.reset(token)
+                total += attempts.count
+            return {**data, "fallback_index": index}
+        raise _chain_failed(failures, total)
 
     async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
         """Stream one request from the endpoint, on the caller's event loop.
