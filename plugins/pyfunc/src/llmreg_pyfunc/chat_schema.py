@@ -6,6 +6,12 @@ Params: ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``concurrency`` (u
 default, so the model definition decides), ``stop`` (a list of strings; MLflow cannot
 default a list param to null, so its default is ``[]``, which the predictor reads as
 unset) and ``strict`` (default ``False``).
+
+Both input columns are optional. ``mlflow.pyfunc.spark_udf`` called with separate
+columns (``udf("input")``) fills an absent one with NaN, which MLflow's schema
+enforcement refuses for the ``messages`` array before the model sees it: pass the
+prompt columns as one struct (``udf(struct("input"))``), which keeps only the present
+columns, or use :func:`llmreg_pyfunc.spark.predict_frame`.
 """
 
 from __future__ import annotations

@@ -70,6 +70,8 @@ _USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 # one loaded model per executor process and model folder
 _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
+# on the driver: the name each model folder was shipped under, per SparkContext
+_SHIPPED: dict[tuple[Any, ...], str] = {}
 
 
 @dataclass(frozen=True)
@@ -256,14 +258,23 @@ def ship_model(spark: Any, model_uri: str) -> tuple[str, dict[str, Any]]:
 
     store = open_store()
     located = locate_any(store, model_uri)
-    folder = download(store, located, Path(tempfile.mkdtemp(prefix="llmreg-spark-")))
-    if not (folder / "MLmodel").is_file():
-        raise ConfigError(f"{model_uri} is not an MLflow model (no MLmodel file)")
-    spark.sparkContext.addFile(str(folder), recursive=True)
     info = {
         key: located.info.get(key) for key in ("model_uri", "name", "version", "alias", "run_id")
     }
-    return folder.name, info
+    # a model already shipped to this SparkContext is not downloaded again, and the
+    # workers keep the copy they loaded
+    key = (id(spark.sparkContext), store.tracking_uri, located.location, located.version)
+    with _MODELS_LOCK:
+        shipped = _SHIPPED.get(key)
+    if shipped is None:
+        folder = download(store, located, Path(tempfile.mkdtemp(prefix="llmreg-spark-")))
+        if not (folder / "MLmodel").is_file():
+            raise ConfigError(f"{model_uri} is not an MLflow model (no MLmodel file)")
+        spark.sparkContext.addFile(str(folder), recursive=True)
+        shipped = folder.name
+        with _MODELS_LOCK:
+            _SHIPPED[key] = shipped
+    return shipped, info
 
 
 def chat_udf(spark: Any, model_uri: str, **kwargs: Any) -> Any:
