@@ -22,6 +22,7 @@ from llmreg.definition import ModelDefinition
 from llmreg.errors import ConfigError
 from llmreg.schemas import Outputs
 from llmreg_pyfunc.frames import is_dataframe, outputs_to_frame, to_inputs
+from llmreg_pyfunc.tracing import TracedAdapter
 
 if TYPE_CHECKING:
     from llmreg.manager import PluginManager
@@ -78,7 +79,7 @@ class PyfuncAdapter(PythonModel):
     def _use(self, definition: ModelDefinition, info: dict[str, Any]) -> None:
         previous, self._adapter = (
             self._adapter,
-            ClientAdapter.build(definition, info, manager=self._manager),
+            TracedAdapter.build(definition, info, manager=self._manager),
         )
         if previous is not None:
             previous.close()

@@ -19,18 +19,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from llmreg.adapter import ClientAdapter, client_for
+from llmreg.adapter import client_for
 from llmreg.bases import Loader
 from llmreg.schemas import Inputs, Outputs
 from llmreg.uris import ModelURI, parse_model_uri
 from llmreg_pyfunc.cache import MODEL_CACHE, LoadedModel
 from llmreg_pyfunc.frames import to_inputs
+from llmreg_pyfunc.tracing import TracedAdapter
 
 if TYPE_CHECKING:
     from llmreg.manager import PluginManager
 
 
-class LoadedAdapter(ClientAdapter):
+class LoadedAdapter(TracedAdapter):
     """What :meth:`CustomLoader.load` returns: the core's :class:`~llmreg.adapter.ClientAdapter`
     (the one row loop), which also takes a pandas DataFrame with an ``input`` or
     ``messages`` column.
