@@ -65,6 +65,18 @@ def test_mlflow_spark_udf_over_an_input_column(spark: Any, champion: str) -> Non
     assert [r["prediction"] for r in got] == ["echo: hello", "echo: world"]
 
 
+def test_spark_udf_rebuilds_the_model_env_with_uv(spark: Any, champion: str) -> None:
+    """MLflow's UDF builds the model's environment from its requirements (the llmreg
+    wheels it carries, the rest from the index) and answers from a scoring server in it."""
+    import mlflow.pyfunc
+    from pyspark.sql.functions import struct
+
+    frame = spark.createDataFrame([("isolated",)], "input string")
+    udf = mlflow.pyfunc.spark_udf(spark, champion, result_type="string", env_manager="uv")
+    (row,) = frame.withColumn("prediction", udf(struct("input"))).collect()
+    assert row["prediction"] == "echo: isolated"
+
+
 def test_chat_messages_column(spark: Any, champion: str) -> None:
     from llmreg_pyfunc.spark import predict_frame
 
@@ -109,3 +121,13 @@ def test_cli_predict_spark_writes_the_local_batch_columns(
         assert set(spark_row) - {"id"} == set(local_row) - {"id"} == {"prediction", "metadata"}
         assert spark_row["metadata"]["status"] == local_row["metadata"]["status"]
     assert all(key not in p.read_text() for p in out.glob("part-*"))
+    # Parquet in, Parquet out
+    source = tmp_path / "prompts.parquet"
+    spark.createDataFrame([(7, "seven")], "id long, input string").write.parquet(str(source))
+    target = tmp_path / "answers.parquet"
+    done = runner.invoke(
+        main, ["predict", champion, "--file", str(source), "--spark", "-o", str(target)]
+    )
+    assert done.exit_code == 0, done.output
+    (row,) = spark.read.parquet(str(target)).collect()
+    assert (row["id"], row["prediction"], row["metadata"]["status"]) == (7, "echo: seven", "ok")
