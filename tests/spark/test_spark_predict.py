@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from llmreg import hookimpl
+from llmreg.bases import Loader
+from llmreg.testing import registered
 from support.openai_server import FakeOpenAIServer
 
 
@@ -131,3 +134,39 @@ def test_cli_predict_spark_writes_the_local_batch_columns(
     assert done.exit_code == 0, done.output
     (row,) = spark.read.parquet(str(target)).collect()
     assert (row["id"], row["prediction"], row["metadata"]["status"]) == (7, "echo: seven", "ok")
+
+
+class _NoSparkLoader(Loader):
+    """A loader without ``spark_predict``."""
+
+    KIND: Literal["NoSparkLoader"] = "NoSparkLoader"
+
+    def load(self, uri: str) -> Any:
+        """Never reached: the CLI checks for spark_predict first."""
+        raise AssertionError("not called")
+
+
+class _NoSparkPlugin:
+    @hookimpl
+    def llmreg_register_loaders(self, register: Any) -> None:
+        register(_NoSparkLoader)
+
+
+def test_cli_spark_with_a_loader_that_cannot_is_a_typed_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from llmreg.cli import cli as main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('"one"\n')
+    with registered(_NoSparkPlugin()):
+        done = CliRunner().invoke(
+            main,
+            ["--loader", "NoSparkLoader", "predict", "models:/x/1", "--file", str(prompts),
+             "--spark", "--json"],
+        )  # fmt: skip
+    assert done.exit_code == 1
+    error = json.loads(done.stdout.splitlines()[-1])["error"]
+    assert error["type"] == "ConfigError"
+    assert "NoSparkLoader cannot run a Spark job" in error["message"]
+    assert "llmreg-pyfunc" in error["message"]
