@@ -81,7 +81,7 @@ def main() -> None:
         t_save, t_explicit = statistics.median(saves), statistics.median(explicit)
         t_inferred = _median(lambda: log_model(None), max(2, args.repeat // 2))
 
-        version = mlflow.register_model(first.model_uri, "bench")
+        version = mlflow.register_model(first.uri, "bench")
         mlflow.MlflowClient().set_registered_model_alias("bench", "champion", version.version)
         uri = "models:/bench@champion"
         loader = CustomLoader(alias_ttl_seconds=2.0)

@@ -109,7 +109,8 @@ def test_saving_the_same_content_again_registers_no_new_version(store):
     again = llmreg(
         store, "save", str(store / "gpt-one.json"), "--register", "--name", "chat", "--json"
     )
-    assert json.loads(again.stdout)["registered"]["version"] == "1"
+    assert json.loads(again.stdout)["registered"]["version"] == 1
+    assert json.loads(again.stdout)["registered"]["created"] is False  # reused, not made again
     assert len(json.loads(llmreg(store, "versions", "chat", "--json").stdout)["versions"]) == 2
 
 
@@ -128,7 +129,7 @@ def test_show_names_version_alias_run_hash_and_no_secret(store):
 def test_promote_and_rollback_move_champion(store, endpoint):
     assert llmreg(store, "predict", "models:/chat@champion", "who").stdout == "echo: who\n"
     promoted = json.loads(llmreg(store, "promote", "chat", "2", "--json").stdout)
-    assert promoted["version"] == "2" and promoted["alias_uri"] == "models:/chat@champion"
+    assert promoted["version"] == 2 and promoted["alias_uri"] == "models:/chat@champion"
     answer = json.loads(llmreg(store, "predict", "models:/chat@champion", "who", "--json").stdout)
     assert answer["metadata"]["model"] == "gpt-two"
     back = llmreg(store, "rollback", "chat")

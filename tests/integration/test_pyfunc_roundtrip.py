@@ -76,7 +76,7 @@ def saved(endpoint: FakeOpenAIServer, store: Path) -> Any:
     before = endpoint.count()
     info = CustomSaver(experiment="pyfunc-it").save(_definition(endpoint, "it-model"))
     assert endpoint.count() == before, "saving must not call the endpoint"
-    version = mlflow.register_model(info.model_uri, "it-chat")
+    version = mlflow.register_model(info.uri, "it-chat")
     MlflowClient().set_registered_model_alias("it-chat", "champion", version.version)
     return info
 
@@ -98,7 +98,7 @@ def test_save_needs_no_endpoint_and_keeps_no_key(saved: Any, store: Path) -> Non
     ],
 )
 def test_round_trip_over_http(endpoint: FakeOpenAIServer, saved: Any, uri: str) -> None:
-    uri = uri.format(model_uri=saved.model_uri, run_id=saved.run_id)
+    uri = uri.format(model_uri=saved.uri, run_id=saved.run_id)
     before = endpoint.count(model="it-model")
     out = CustomLoader().load(uri).predict(["hello", "world"])
     assert out.predictions == ["echo: hello", "echo: world"]
@@ -113,7 +113,7 @@ def test_round_trip_over_http(endpoint: FakeOpenAIServer, saved: Any, uri: str) 
 def test_fallback_is_recorded_in_metadata(endpoint: FakeOpenAIServer, store: Path) -> None:
     definition = _definition(endpoint, "fault-500-primary", fallbacks=[{"model": "fallback-good"}])
     info = CustomSaver(experiment="pyfunc-it").save(definition)
-    out = CustomLoader().load(info.model_uri).predict(["save me"])
+    out = CustomLoader().load(info.uri).predict(["save me"])
     row = out.rows[0]
     assert row.prediction == "echo: save me"
     assert row.metadata["model"] == "fallback-good"
@@ -124,7 +124,7 @@ def test_fallback_is_recorded_in_metadata(endpoint: FakeOpenAIServer, store: Pat
 def test_all_models_failing_gives_an_error_row(endpoint: FakeOpenAIServer, store: Path) -> None:
     definition = _definition(endpoint, "fault-401-bad", fallbacks=[{"model": "fault-500-also"}])
     info = CustomSaver(experiment="pyfunc-it").save(definition)
-    adapter = CustomLoader().load(info.model_uri)
+    adapter = CustomLoader().load(info.uri)
     out = adapter.predict(["no luck"])
     row = out.rows[0]
     assert row.prediction is None
@@ -148,7 +148,7 @@ def test_mlflow_pyfunc_load_model(endpoint: FakeOpenAIServer, saved: Any) -> Non
 def test_mlflow_models_predict_local_env(saved: Any, tmp_path: Path) -> None:
     output = tmp_path / "out.json"
     mlflow.models.predict(
-        model_uri=saved.model_uri,
+        model_uri=saved.uri,
         input_data={"input": ["from models.predict"]},
         content_type="json",
         env_manager="local",
@@ -182,7 +182,7 @@ def served(saved: Any, store: Path, endpoint: FakeOpenAIServer) -> Iterator[str]
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     command = [
-        sys.executable, "-m", "mlflow", "models", "serve", "-m", saved.model_uri,
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", saved.uri,
         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
     log = (store / "serve.log").open("wb")
@@ -248,7 +248,7 @@ def test_round_trip_against_a_real_mlflow_server(
         monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
         monkeypatch.chdir(tmp_path)
         info = CustomSaver(experiment="over-http").save(_definition(endpoint, "http-model"))
-        version = mlflow.register_model(info.model_uri, "http-chat")
+        version = mlflow.register_model(info.uri, "http-chat")
         MlflowClient().set_registered_model_alias("http-chat", "champion", version.version)
         out = CustomLoader().load("models:/http-chat@champion").predict(["over http"])
     assert out.predictions == ["echo: over http"]

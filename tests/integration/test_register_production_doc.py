@@ -63,8 +63,8 @@ def test_the_copy_function_moves_a_registry_to_a_server(tmp_path, monkeypatch) -
         old = MlflowRegister(tracking_uri=DOC_OLD_URI)
         new = MlflowRegister(tracking_uri=server.url)
         keep = ("version", "aliases", "content_hash", "tags", "status")
-        assert [{k: r[k] for k in keep} for r in new.versions(name)] == [
-            {k: r[k] for k in keep} for r in old.versions(name)
+        assert [{k: r.to_dict()[k] for k in keep} for r in new.versions(name)] == [
+            {k: r.to_dict()[k] for k in keep} for r in old.versions(name)
         ]
         assert new.history(name) == old.history(name)
         assert int(new.rollback(name).version) == 1

@@ -119,7 +119,7 @@ def test_idempotency_and_force_over_http(server, name) -> None:
     other = register.register(name, log_model("http-other").model_uri)
 
     assert [int(v.version) for v in (first, again, forced, other)] == [1, 1, 2, 3]
-    assert [r["content_hash"] for r in register.versions(name)] == [
+    assert [r.content_hash for r in register.versions(name)] == [
         content_hash(["http-same"]),
         content_hash(["http-same"]),
         content_hash(["http-other"]),
@@ -144,8 +144,8 @@ def test_alias_workflow_over_http_seen_from_another_process(server, name) -> Non
         server,
         "import json; from llmreg_mlflow import MlflowRegister;"
         f"r = MlflowRegister(); rows = r.versions({name!r});"
-        f"print(json.dumps({{'history': r.history({name!r}),"
-        "'aliases': {row['version']: row['aliases'] for row in rows}}))",
+        f"print(json.dumps({{'history': [m.to_dict() for m in r.history({name!r})],"
+        "'aliases': {row.version: list(row.aliases) for row in rows}}))",
     )
     assert [(m["action"], m["version"]) for m in seen["history"]] == [
         ("promote", 1),
@@ -157,7 +157,7 @@ def test_alias_workflow_over_http_seen_from_another_process(server, name) -> Non
 
     with pytest.raises(ModelNotFoundError):
         register.promote(name, 99)
-    assert [r["aliases"] for r in register.versions(name)] == [[], ["champion"], []]
+    assert [list(r.aliases) for r in register.versions(name)] == [[], ["champion"], []]
 
 
 @pytest.mark.parametrize(
@@ -227,10 +227,10 @@ def test_eight_processes_register_eight_contents_at_once(server, name, tmp_path)
     versions = sorted(r["version"] for r in results)
     assert versions == list(range(1, WRITERS + 1))
     rows = MlflowRegister().versions(name)
-    assert sorted(r["content_hash"] for r in rows) == sorted(
+    assert sorted(r.content_hash for r in rows) == sorted(
         content_hash([f"{name}-writer-{i}"]) for i in range(WRITERS)
     )
-    assert all(r["status"] == "READY" for r in rows)
+    assert all(r.status == "READY" for r in rows)
 
 
 def test_a_dead_server_is_store_unavailable_and_a_restart_recovers(server, name) -> None:
@@ -242,4 +242,4 @@ def test_a_dead_server_is_store_unavailable_and_a_restart_recovers(server, name)
             register.versions(name)
     finally:
         server.start()
-    assert [r["version"] for r in register.versions(name)] == [1]
+    assert [r.version for r in register.versions(name)] == [1]

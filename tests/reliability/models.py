@@ -23,7 +23,7 @@ def definition(base_url: str, model: str = "reliability-model", **fields: Any) -
 
 def save(model: ModelDefinition) -> str:
     """Save with ``CustomSaver`` and return the model URI."""
-    return str(get_plugin_manager().saver({"KIND": "CustomSaver"}).save(model).model_uri)
+    return str(get_plugin_manager().saver({"KIND": "CustomSaver"}).save(model).uri)
 
 
 def register(name: str, model_uri: str, **config: Any) -> int:

@@ -296,17 +296,16 @@ def test_d6_concurrent_promotes_lose_no_move(mlflow_server: MlflowServer, tmp_pa
         history = register_.history(name)
         holder = register_.client().get_registered_model(name).aliases["champion"]
         chain = all(
-            later["previous"] == earlier["version"]
-            for earlier, later in itertools.pairwise(history)
+            later.previous == earlier.version for earlier, later in itertools.pairwise(history)
         )
         tally.note("load", promoters=8, moves_recorded=len(history), chain_whole=int(chain))
         assert failures == []
-        assert sorted(m["version"] for m in history) == versions, history
-        assert history[0]["previous"] is None and chain, history
-        assert int(holder) == history[-1]["version"]
+        assert sorted(m.version for m in history) == versions, history
+        assert history[0].previous is None and chain, history
+        assert int(holder) == history[-1].version
         for step in range(3):
             back = register_.rollback(name)
-            assert int(back.version) == history[-2 - step]["version"]
+            assert back.version == history[-2 - step].version
 
 
 def test_d7_deeply_nested_json_is_a_typed_error(
