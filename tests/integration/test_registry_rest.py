@@ -127,3 +127,40 @@ def test_an_unreachable_server_is_store_unavailable(server):
     closed = MlflowServer(server.folder / "unused")  # a free port nobody listens on
     with pytest.raises(StoreUnavailableError, match="cannot be reached"):
         RestRegistry(closed.url).versions("x")
+
+
+def test_promote_and_rollback_over_rest_keep_the_same_trail(server, model):
+    """promote and rollback without importing mlflow; MLflow's client reads the same
+    alias, and the REST history equals the MLflow-client history."""
+    from mlflow import MlflowClient
+
+    code, moved, imported = llmreg(server, "promote", model, "2", "--alias", "canary")
+    assert code == 0 and not imported
+    assert (moved["version"], moved["previous"]) == (2, None)
+    code, moved, _ = llmreg(server, "promote", model, "1", "--alias", "canary")
+    assert code == 0 and (moved["version"], moved["previous"]) == (1, 2)
+    code, back, imported = llmreg(server, "rollback", model, "--alias", "canary")
+    assert code == 0 and not imported and back["version"] == 2
+    assert MlflowClient(server.url).get_registered_model(model).aliases["canary"] == "2"
+    _, fast, _ = llmreg(server, "history", model, "--alias", "canary")
+    _, slow, _ = llmreg(server, "history", model, "--alias", "canary", rest=False)
+    assert fast["moves"] == slow["moves"]
+    assert [(m["version"], m["action"]) for m in fast["moves"]] == [
+        (2, "promote"),
+        (1, "promote"),
+        (2, "rollback"),
+    ]
+    code, missing, _ = llmreg(server, "promote", model, "9", "--alias", "canary")
+    assert code == 1 and missing["error"]["type"] == "ModelNotFoundError"
+    assert MlflowClient(server.url).get_registered_model(model).aliases["canary"] == "2"
+
+
+def test_rest_history_is_bounded_like_mlflows(server, model):
+    """history_limit prunes the oldest move tags over REST too."""
+    from llmreg_mlflow import MlflowRegister
+
+    register = MlflowRegister(tracking_uri=server.url, history_limit=2)
+    for version in (1, 2, 1, 2):
+        register.promote(model, version, "bounded")
+    moves = register.history(model, "bounded")
+    assert [m.version for m in moves] == [1, 2]

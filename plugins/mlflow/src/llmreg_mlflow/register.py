@@ -331,6 +331,8 @@ class MlflowRegister(AliasRegister):
         name = check_model_name(name)
         number = check_version(version)
         alias = check_alias(alias)
+        if (rest := self._rest()) is not None:
+            return rest.promote(name, number, alias, self.history_limit)
         client = self.client()
         with mlflow_errors(f"promoting version {number} of {name!r} to @{alias}", REGISTER):
             target = client.get_model_version(name, str(number))
@@ -345,10 +347,12 @@ class MlflowRegister(AliasRegister):
             RegistrationError: there is no earlier version to go back to, or it was deleted.
             ModelNotFoundError: the registered model does not exist.
         """
-        from mlflow.exceptions import MlflowException
-
         name = check_model_name(name)
         alias = check_alias(alias)
+        if (rest := self._rest()) is not None:
+            return rest.rollback(name, alias, self.history_limit)
+        from mlflow.exceptions import MlflowException
+
         client = self.client()
         with mlflow_errors(f"rolling back @{alias} of {name!r}", REGISTER):
             moves = self._trail(client, name, alias)

@@ -2,7 +2,8 @@
 
 ``import mlflow`` costs seconds; against a tracking server (``http://`` or
 ``https://``), :class:`~llmreg_mlflow.register.MlflowRegister` answers
-``versions``, ``models``, ``history``, ``set_tags`` and ``describe`` through
+``versions``, ``models``, ``history``, ``set_tags``, ``describe``, ``promote`` and
+``rollback`` (the same audit trail, one registered-model tag per move) through
 :class:`RestRegistry` instead, which speaks the documented endpoints
 (``/api/2.0/mlflow/registered-models/...``, ``/model-versions/...``) with the
 standard library's ``http.client`` on one kept-alive connection.
@@ -21,17 +22,20 @@ Errors are llmreg's: ``RESOURCE_DOES_NOT_EXIST`` (or HTTP 404) is
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
 import ssl
 import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from llmreg.errors import (
     ModelNotFoundError,
+    RegistrationError,
     RegistrationInputError,
     StoreUnavailableError,
 )
@@ -348,5 +352,122 @@ class RestRegistry:
         )
         return self.version(name, version)
 
+    # --- alias moves (the register's trail: one registered-model tag per move) -------
+
+    def promote(self, name: str, version: int, alias: str, history_limit: int) -> AliasMove:
+        """Point ``alias`` at ``version``, recording the move as MlflowRegister does."""
+        self.version(name, version)  # a missing model or version is named; the alias stays
+        return self._move(name, alias, version, "promote", history_limit)
+
+    def rollback(self, name: str, alias: str, history_limit: int) -> AliasMove:
+        """Point ``alias`` back at the version before the latest promote.
+
+        Raises:
+            RegistrationError: no earlier version is recorded, or it was deleted.
+        """
+        from llmreg_mlflow import history as audit
+
+        moves = audit.trail(_tags(self.registered_model(name).get("tags")), alias)
+        target = audit.rollback_target([entry for _, entry in moves])
+        if target is None:
+            raise RegistrationError(
+                f"cannot roll back @{alias} of {name!r}: no earlier version is recorded "
+                "(promote a version first, or promote the one you want directly)"
+            )
+        try:
+            self.version(name, target)
+        except ModelNotFoundError as exc:
+            raise RegistrationError(
+                f"cannot roll back @{alias} of {name!r} to version {target}: it no longer "
+                f"exists ({exc}); promote another version instead"
+            ) from None
+        return self._move(name, alias, target, "rollback", history_limit, moves)
+
+    def _move(
+        self,
+        name: str,
+        alias: str,
+        number: int,
+        action: Literal["promote", "rollback"],
+        history_limit: int,
+        moves: list[tuple[str, dict[str, Any]]] | None = None,
+    ) -> AliasMove:
+        from llmreg_mlflow import history as audit
+
+        model = self.registered_model(name)
+        previous = _aliases(model.get("aliases")).get(alias)
+        if action == "promote" and previous == number:
+            return AliasMove(name, alias, number, previous, action)
+        if moves is None:
+            moves = audit.trail(_tags(model.get("tags")), alias)
+        key = audit.new_move_key([k for k, _ in moves if k])
+        value = audit.move_value(alias, version=number, previous=previous, action=action)
+        self.call(
+            "POST", "registered-models/set-tag", body={"name": name, "key": key, "value": value}
+        )
+        self._settle(name, alias)
+        self._prune(name, alias, history_limit)
+        return AliasMove(name, alias, number, previous, action, at=json.loads(value).get("at"))
+
+    def _trail_version(self, name: str, alias: str) -> int | None:
+        from llmreg_mlflow import history as audit
+
+        moves = audit.trail(_tags(self.registered_model(name).get("tags")), alias)
+        return audit.replay([entry for _, entry in moves])[1] if moves else None
+
+    def _settle(self, name: str, alias: str) -> None:
+        """Set the alias to the trail's version, again while other writers moved it."""
+        wanted = self._trail_version(name, alias)
+        for _ in range(_SETTLE_ATTEMPTS):
+            if wanted is None:
+                return
+            self._set_alias(name, alias, wanted)
+            now = self._trail_version(name, alias)
+            if now == wanted:
+                return
+            wanted = now
+
+    def _set_alias(self, name: str, alias: str, version: int) -> None:
+        """Set the alias; retry when a concurrent first insert of the alias row won."""
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                self.call(
+                    "POST",
+                    "registered-models/alias",
+                    body={"name": name, "alias": alias, "version": str(version)},
+                )
+                return
+            except (RegistrationInputError, StoreUnavailableError) as exc:
+                text = str(exc).lower()
+                conflict = "unique" in text or "locked" in text or "already exists" in text
+                if attempt == _CREATE_ATTEMPTS or not conflict:
+                    raise
+            time.sleep(0.05 * attempt)
+
+    def _prune(self, name: str, alias: str, limit: int) -> None:
+        """Drop the moves of ``alias`` beyond ``limit`` (another writer may too)."""
+        from llmreg_mlflow import history as audit
+
+        moves = audit.trail(_tags(self.registered_model(name).get("tags")), alias)
+        old = audit.expired(moves, limit)
+        if not old:
+            return
+        kept_legacy = [entry for key, entry in moves[len(old) :] if not key]
+        doomed = [key for key, _ in old if key]
+        if any(not key for key, _ in old):
+            legacy = audit.history_tag(alias)
+            if kept_legacy:
+                body = {"name": name, "key": legacy, "value": audit.dump(kept_legacy)}
+                self.call("POST", "registered-models/set-tag", body=body)
+            else:
+                doomed.append(legacy)
+        for key in doomed:
+            with contextlib.suppress(ModelNotFoundError, RegistrationInputError):
+                self.call("DELETE", "registered-models/delete-tag", body={"name": name, "key": key})
+
+
+#: As MlflowRegister: tries of an alias write that lost a race, and of settling the alias.
+_CREATE_ATTEMPTS = 5
+_SETTLE_ATTEMPTS = 50
 
 __all__ = ["REST_ENV", "RestRegistry", "rest_registry", "rest_uri", "version_ref"]
