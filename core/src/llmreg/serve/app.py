@@ -28,6 +28,7 @@ from llmreg.definition import MAX_JSON_DEPTH, json_depth
 from llmreg.errors import LlmregError
 from llmreg.schemas import Inputs, Outputs
 from llmreg.secrets import redact
+from llmreg.serve import openapi as oa
 from llmreg.serve.auth import ApiKey, KeyRing
 from llmreg.serve.errors import ApiError, bad_request, from_exception, row_failure
 from llmreg.serve.model import ServedModel
@@ -342,7 +343,7 @@ class Routes:
         key = served = None
         try:
             key = self._key(request)
-            served = self.pick(model, key)
+            served = self.pick(model or None, key)
             inputs = Inputs.parse(await self.body(request))
             outputs = await self.predict_rows(inputs, None, served)
             if not any(row.ok for row in outputs.rows):
@@ -584,7 +585,7 @@ class Routes:
         """
         try:
             self.keys.require_admin(request.headers.get("authorization"))
-            targets = list(self.models) if model is None else [self.pick(model, None)]
+            targets = list(self.models) if not model else [self.pick(model, None)]
         except Exception as exc:
             return self.failure("POST /admin/reload", exc)
         answers = []
@@ -719,14 +720,76 @@ def build_app(
     app.state.llmreg = routes.served
     app.state.llmreg_models = models
     app.state.llmreg_routes = routes
-    app.add_api_route("/predict", routes.predict, methods=["POST"])
-    app.add_api_route("/v1/chat/completions", routes.chat, methods=["POST"])
-    app.add_api_route("/v1/models", routes.models_route, methods=["GET"])
-    app.add_api_route("/v1/models/{model_id:path}", routes.model_route, methods=["GET"])
-    app.add_api_route("/health", routes.health, methods=["GET"])
-    app.add_api_route("/ready", routes.ready, methods=["GET"])
-    app.add_api_route("/metrics", routes.metrics, methods=["GET"])
-    app.add_api_route("/admin/reload", routes.reload, methods=["POST"])
+    errors = oa.COMMON_ERRORS
+    event_stream = {"text/event-stream": {"schema": {"type": "string"}}}
+    app.add_api_route(
+        "/predict", routes.predict, methods=["POST"],
+        responses={200: {"model": oa.PredictOutputs}, **errors},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/chat/completions", routes.chat, methods=["POST"],
+        responses={200: {"model": oa.ChatCompletion, "content": event_stream,
+                         "description": "the completion (server-sent events when stream)"},
+                   **errors},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/models", routes.models_route, methods=["GET"],
+        responses={200: {"model": oa.ModelList}, 401: errors[401]},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/models/{model_id:path}", routes.model_route, methods=["GET"],
+        responses={200: {"model": oa.ModelObject}, 400: errors[400], 401: errors[401],
+                   403: errors[403], 404: errors[404]},
+    )  # fmt: skip
+    app.add_api_route(
+        "/health", routes.health, methods=["GET"], responses={200: {"model": oa.Health}}
+    )
+    app.add_api_route(
+        "/ready", routes.ready, methods=["GET"],
+        responses={200: {"model": oa.ReadyBody}, 401: errors[401],
+                   503: {"model": oa.ReadyBody, "description": "not loaded (yet)"}},
+    )  # fmt: skip
+    app.add_api_route(
+        "/metrics", routes.metrics, methods=["GET"],
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                         "description": "Prometheus metrics"},
+                   401: errors[401], 404: _error_doc("prometheus-client is not installed")},
+    )  # fmt: skip
+    app.add_api_route(
+        "/admin/reload", routes.reload, methods=["POST"],
+        responses={200: {"model": oa.ReloadBody}, 401: errors[401], 403: errors[403],
+                   404: errors[404], 500: errors[500], 503: errors[503]},
+    )  # fmt: skip
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                             routes=app.routes)  # fmt: skip
+        text_only = not any(_passes_through(m.adapter) for m in models)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(oa.components(text_only))
+        ids = models.ids()
+        if ids:  # the document names the models served when it is made
+            chat_schema = schemas[oa.chat_body(text_only).__name__]
+            chat_schema["properties"]["model"]["enum"] = ids
+        for path, (_, body) in oa.request_bodies(text_only).items():
+            operation = schema["paths"][path]["post"]
+            operation["requestBody"] = {
+                "required": True, "content": {"application/json": {"schema": body}},
+            }  # fmt: skip
+            operation["responses"].pop("422", None)
+        for item in schema["paths"].values():
+            for operation in item.values():
+                operation["responses"].pop("422", None)
+        oa.positive_minimums(schema)
+        if all(m.adapter is not None for m in models):  # what the models take is known
+            app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
@@ -746,6 +809,18 @@ def build_app(
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     return app
+
+
+def _error_doc(description: str) -> dict[str, Any]:
+    from llmreg.serve.openapi import ErrorBody
+
+    return {"model": ErrorBody, "description": description}
+
+
+def _passes_through(adapter: Adapter | None) -> bool:
+    """Whether a loaded adapter's client takes fields beyond text chat (tools...)."""
+    client = getattr(adapter, "client", None) if isinstance(adapter, ClientAdapter) else None
+    return bool(getattr(client, "CHAT_FIELDS", None))
 
 
 def _allowed_methods(app: FastAPI, path: str) -> str:

@@ -96,7 +96,7 @@ def _content_text(content: Any, index: int) -> str:
 
 def _has_tool_parts(message: dict[str, Any]) -> bool:
     """Whether a message carries tool calls or a tool result (passed through as sent)."""
-    return bool(message.get("tool_calls")) or message.get("role") == "tool"
+    return message.get("tool_calls") is not None or message.get("role") == "tool"
 
 
 def _messages(raw: Any) -> list[Message]:
@@ -141,6 +141,10 @@ def parse_chat_request(body: Any) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required: the served model URI or name", param="model")
+    for name in ("n", "top_logprobs"):  # JSON Schema's integers include 3.0
+        value = body.get(name)
+        if isinstance(value, float) and value.is_integer():
+            body[name] = int(value)
     n = body.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 128):
         raise bad_request(
@@ -222,11 +226,8 @@ def _extras(body: dict[str, Any]) -> tuple[str, ...]:
         used.append("tool_choice")
     fmt = body.get("response_format")
     if fmt is not None:
-        if not isinstance(fmt, dict) or fmt.get("type") not in {
-            "text",
-            "json_object",
-            "json_schema",
-        }:
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if not isinstance(kind, str) or kind not in {"text", "json_object", "json_schema"}:
             raise bad_request(
                 "'response_format' must be an object whose type is text, json_object or "
                 "json_schema",
