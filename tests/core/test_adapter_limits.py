@@ -3,10 +3,10 @@
 import pytest
 
 from llmreg import Inputs, ModelDefinition
+from llmreg.adapter import ClientAdapter
 from llmreg.errors import SchemaError
 from llmreg.schemas import MAX_ROW_CHARS
 from llmreg.testing import EchoClient
-from llmreg.adapter import ClientAdapter
 
 
 class CountingClient(EchoClient):
