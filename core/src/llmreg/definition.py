@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     field_serializer,
     field_validator,
+    model_validator,
 )
 
 from llmreg.errors import (
@@ -365,6 +366,33 @@ class ModelDefinition(_Settings):
         description="Record a trace of every prediction (true), never (false), or as the "
         "tracking store's own settings say (unset).",
     )
+    prompt: str | None = Field(
+        default=None,
+        max_length=MAX_SYSTEM_PROMPT_CHARS,
+        description="The system prompt as a template with {variables} filled from each row's "
+        "vars, or a Prompt Registry reference (prompts:/name@alias, prompts:/name/version) that "
+        "a saver pins to its version. Not with system_prompt.",
+    )
+    user_template: str | None = Field(
+        default=None,
+        max_length=MAX_SYSTEM_PROMPT_CHARS,
+        description="The user message as a template: {input} is the row's text, other "
+        "{variables} come from the row's vars.",
+    )
+
+    @model_validator(mode="after")
+    def _templates(self) -> ModelDefinition:
+        from llmreg.templates import is_prompt_uri, variables
+
+        if self.prompt is not None and self.system_prompt is not None:
+            raise ValueError("give the system prompt once: prompt or system_prompt, not both")
+        for text in (self.prompt, self.user_template):
+            if text is not None and not is_prompt_uri(text):
+                try:
+                    variables(text)
+                except ConfigError as exc:
+                    raise ValueError(str(exc)) from None
+        return self
 
     @field_validator("options")
     @classmethod

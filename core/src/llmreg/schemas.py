@@ -76,6 +76,9 @@ class Request(BaseModel):
     input: str | None = Field(default=None, max_length=MAX_ROW_CHARS)
     messages: list[Message] | None = Field(default=None, min_length=1)
     params: Params | None = None
+    vars: dict[str, str] | None = Field(
+        default=None, max_length=64, description="Values of the model's prompt template variables."
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> Request:
@@ -90,10 +93,12 @@ class Request(BaseModel):
         return self
 
     def text_chars(self) -> int:
-        """The characters of text this row sends: its ``input``, or all message contents."""
+        """The characters of text this row sends: its ``input``, or all message contents,
+        and its template ``vars``."""
+        extra = sum(len(v) for v in self.vars.values()) if self.vars else 0
         if self.messages is not None:
-            return sum(len(m.content) for m in self.messages)
-        return len(self.input or "")
+            return extra + sum(len(m.content) for m in self.messages)
+        return extra + len(self.input or "")
 
     def chat_messages(self, system_prompt: str | None = None) -> list[dict[str, str]]:
         """Return this row as chat messages, with ``system_prompt`` first when given."""

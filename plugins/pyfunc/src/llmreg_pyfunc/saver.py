@@ -173,6 +173,9 @@ class CustomSaver(Saver):
         )
 
         _check_definition(model)
+        from llmreg_pyfunc.prompts import pin
+
+        model, pinned = pin(model)  # a registry prompt is saved pinned to its version
         definition_json = self._definition_json(model)
         code = MODEL_CODE.read_text(encoding="utf-8")
         bundle = model_requirements(model, self.manager, bundle=self.bundle_wheels)
@@ -190,6 +193,10 @@ class CustomSaver(Saver):
             metadata[DESCRIPTION_KEY] = model.description
         logged_name = self._logged_name(model, name)
         params = definition_params(model, digest)
+        if pinned is not None:
+            params["prompt_ref"] = pinned.reference
+            params["prompt_version"] = str(pinned.version)
+            metadata[PROMPT_KEY] = pinned.uri
         tags = {"llmreg.saver": self.KIND, CONTENT_HASH_KEY: digest}
         secrets = model.resolved_secrets()
         check_texts(
@@ -344,6 +351,8 @@ class CustomSaver(Saver):
             return str(found.experiment_id)
 
 
+#: The MLmodel metadata key holding the pinned prompt (``prompts:/name/version``).
+PROMPT_KEY = "llmreg_prompt"
 #: The MLmodel metadata key holding the definition's description (a registry shows it).
 DESCRIPTION_KEY = "llmreg_description"
 #: Characters MLflow refuses in a logged model's name.

@@ -191,7 +191,23 @@ def _record(adapter: ClientAdapter, rows: list[Request], results: list[Any], end
 
 class TracedAdapter(ClientAdapter):
     """The core's :class:`~llmreg.adapter.ClientAdapter` that records a trace of every
-    prediction when tracing is wanted (:func:`tracing_wanted`)."""
+    prediction when tracing is wanted (:func:`tracing_wanted`), and fills the
+    definition's prompt templates into every row (:mod:`llmreg_pyfunc.prompts`)."""
+
+    def _prepare(
+        self, inputs: Any, params: Mapping[str, Any] | None
+    ) -> tuple[list[Request], bool, int]:
+        rows, strict, concurrency = super()._prepare(inputs, params)
+        definition = self.definition
+        if definition.prompt is None and definition.user_template is None:
+            return rows, strict, concurrency
+        templates = getattr(self, "_llmreg_templates", None)
+        if templates is None:
+            from llmreg_pyfunc.prompts import Templates
+
+            templates = Templates(definition)
+            self._llmreg_templates = templates
+        return templates.apply(rows), strict, concurrency
 
     def _finish(self, rows: list[Request], strict: bool, results: list[Any]) -> Outputs:
         if not isinstance(results, list) or not tracing_wanted(self.definition.tracing):
