@@ -116,6 +116,13 @@ def _serve_logging(access_log: bool) -> None:
     help="One JSON line per request on stderr (model, version, status, latency, tokens, key id).",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes on the one port; each loads the models and keeps its own metrics.",
+)
+@click.option(
     "--reload-interval",
     default=30.0,
     show_default=True,
@@ -149,6 +156,7 @@ def serve(
     protect_ready: bool,
     protect_metrics: bool,
     access_log: bool,
+    workers: int,
     reload_interval: float,
     header_timeout: float,
     body_timeout: float,
@@ -234,6 +242,9 @@ def serve(
                 f"(OpenAI base_url {url}/v1), auth: {auth}",
                 err=True,
             )
+        if workers > 1:
+            _run_workers(sock, workers, app, header_timeout, body_timeout)
+            return
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -243,6 +254,36 @@ def serve(
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _run_workers(
+    sock: socket.socket, workers: int, app: Any, header_timeout: float, body_timeout: float
+) -> None:
+    """Run ``workers`` uvicorn processes on ``sock``, each building the app of
+    :mod:`llmreg.serve.worker` from the settings this process checked (no key in them)."""
+    import os
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from llmreg.serve.worker import SETTINGS_ENV, header_protocol
+
+    routes = app.state.llmreg_routes
+    app.state.llmreg_models.close()  # each worker loads its own
+    settings = dict(app.state.llmreg_settings)
+    settings["model_uri"] = [m.model_uri for m in app.state.llmreg_models]
+    settings.update(header_timeout=header_timeout, body_timeout=body_timeout)
+    settings["access_log"] = routes.observer.access_log
+    os.environ[SETTINGS_ENV] = json.dumps(settings)
+    config = uvicorn.Config(
+        "llmreg.serve.worker:app",
+        factory=True,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        http=header_protocol(),
+    )
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _load_all(app: Any, store: Any) -> list[str]:

@@ -105,7 +105,7 @@ def create_app(
     if alias is not None:
         discover = alias_finder(_alias_register(register, manager), check_alias(alias, ConfigError))
     served = ServedModels(uris, loader=loader, manager=manager, discover=discover)
-    return build_app(
+    app = build_app(
         served,
         reload_interval=reload_interval,
         max_body_bytes=max_body_bytes,
@@ -116,6 +116,27 @@ def create_app(
         protect_metrics=protect_metrics,
         discover_interval=discover_interval,
     )
+    # What another process needs to build the same app (llmreg serve --workers): the
+    # settings as given, keys as their references; a Loader or register object is not
+    # carried (the workers use the plugins' defaults then).
+    app.state.llmreg_settings = {
+        "model_uri": uris,
+        "alias": alias,
+        "register": dict(register) if isinstance(register, Mapping) else None,
+        "discover_interval": discover_interval,
+        "loader": dict(loader) if isinstance(loader, Mapping) else None,
+        "reload_interval": reload_interval,
+        "max_body_bytes": max_body_bytes,
+        "api_keys": list(api_keys),
+        "keys_file": None if keys_file is None else os.fspath(keys_file),
+        "admin_key": admin_key,
+        "no_auth": no_auth,
+        "protect_ready": protect_ready,
+        "protect_metrics": protect_metrics,
+        "access_log": access_log,
+        "metrics": metrics,
+    }
+    return app
 
 
 def _alias_register(

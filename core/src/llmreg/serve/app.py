@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import AsyncIterator, Iterator
@@ -528,7 +529,7 @@ class Routes:
 
     async def health(self) -> Response:
         """``GET /health``: the process answers (never asks for a key)."""
-        return _json({"status": "ok", "llmreg": __version__})
+        return _json({"status": "ok", "llmreg": __version__, "pid": os.getpid()})
 
     @staticmethod
     def _status(served: ServedModel) -> tuple[bool, dict[str, Any]]:

@@ -187,6 +187,7 @@ class Health(BaseModel):
 
     status: Literal["ok"]
     llmreg: str
+    pid: int = Field(description="the process that answered (one of the --workers)")
 
 
 class ReadyBody(BaseModel):
