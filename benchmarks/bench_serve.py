@@ -1,4 +1,8 @@
-"""Serving throughput: ``llmreg serve`` /predict against ``mlflow models serve`` /invocations.
+"""Serving throughput: ``llmreg serve`` against ``mlflow models serve`` and a bare pass-through.
+
+Measured in one run: ``llmreg serve`` /predict (no keys), ``/v1/chat/completions`` with
+keys, the access log and metrics on, the same with ``--workers 2``, a bare aiohttp
+pass-through proxy (the floor for a Python proxy) and ``mlflow models serve``.
 
 One saved model (CustomSaver, registered as ``chat@champion`` in a sqlite store
 in a temp folder) answering through the OpenAI-compatible fake server with 0 ms
@@ -109,7 +113,13 @@ def save_model(folder: Path, base_url: str) -> None:
     subprocess.run([*cmd, "--alias", "champion"], cwd=folder, env=environment(folder), check=True)
 
 
-async def load(url: str, body: dict[str, object], clients: int, seconds: float) -> tuple[int, int]:
+async def load(
+    url: str,
+    body: dict[str, object],
+    clients: int,
+    seconds: float,
+    auth: str | None = None,
+) -> tuple[int, int]:
     """``clients`` loops posting ``body`` for ``seconds``; return (ok, failed) counts.
 
     Each client reads every answer in full, so a request counts once it is answered.
@@ -117,6 +127,8 @@ async def load(url: str, body: dict[str, object], clients: int, seconds: float) 
     ok = failed = 0
     data = json.dumps(body).encode()
     headers = {"content-type": "application/json"}
+    if auth:
+        headers["authorization"] = f"Bearer {auth}"
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -149,6 +161,32 @@ def session_cpu_seconds(session: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+#: name -> (requests/s, server CPU ms per request), for the ratios printed at the end.
+RESULTS: dict[str, tuple[float, float]] = {}
+
+#: The floor for a Python proxy: reads the body, forwards it, returns the answer.
+FORWARDER_SCRIPT = """
+import sys
+from aiohttp import ClientSession, TCPConnector, web
+upstream = sys.argv[2]
+async def start(app):
+    app["session"] = ClientSession(connector=TCPConnector(limit=0))
+async def stop(app):
+    await app["session"].close()
+async def forward(request):
+    body = await request.read()
+    async with request.app["session"].post(upstream, data=body,
+            headers={"content-type": "application/json"}) as answer:
+        return web.Response(body=await answer.read(), status=answer.status,
+                            content_type="application/json")
+app = web.Application()
+app.on_startup.append(start)
+app.on_cleanup.append(stop)
+app.router.add_post("/v1/chat/completions", forward)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
 def measure(
     name: str,
     url: str,
@@ -157,6 +195,7 @@ def measure(
     seconds: float,
     process: subprocess.Popen[bytes],
     fake: subprocess.Popen[bytes],
+    auth: str | None = None,
 ) -> float:
     """Warm up, then measure requests/s at ``clients`` concurrent clients.
 
@@ -164,13 +203,14 @@ def measure(
     and other load on the machine do not blur), of the fake endpoint ``fake``
     and of this process, the load generator.
     """
-    asyncio.run(load(url, body, clients, min(3.0, seconds)))
+    asyncio.run(load(url, body, clients, min(3.0, seconds), auth))
     before = session_cpu_seconds(process.pid), session_cpu_seconds(fake.pid), time.process_time()
-    ok, failed = asyncio.run(load(url, body, clients, seconds))
+    ok, failed = asyncio.run(load(url, body, clients, seconds, auth))
     after = session_cpu_seconds(process.pid), session_cpu_seconds(fake.pid), time.process_time()
     per_request = [(b - a) * 1000 / max(ok, 1) for a, b in zip(before, after, strict=True)]
     server_ms, fake_ms, load_ms = per_request
     rate = ok / seconds
+    RESULTS[name] = (rate, server_ms)
     print(
         f"{name:<34}: {rate:8.1f} requests/s ({ok} ok, {failed} failed, {clients} clients); "
         f"CPU ms/request: server {server_ms:.2f}, endpoint {fake_ms:.2f}, load {load_ms:.2f}"
@@ -224,9 +264,26 @@ def main() -> None:
                 "mlflow.log",
             )
             processes.append(mlflow)
+            keyed, proxy, two = free_port(), free_port(), free_port()
+            # keys, the JSON access log and /metrics on (the default), as in production
+            served_keyed = start(
+                [str(BIN / "llmreg"), "serve", uri, "--port", str(keyed),
+                 "--api-key", "env:BENCH_KEY"],
+                folder, "llmreg-keyed.log",
+            )  # fmt: skip
+            processes.append(served_keyed)
+            bare = start(
+                [sys.executable, "-c", FORWARDER_SCRIPT, str(proxy),
+                 f"http://127.0.0.1:{fake_port}/v1/chat/completions"],
+                folder, "pass-through.log",
+            )  # fmt: skip
+            processes.append(bare)
             wait_for(f"http://127.0.0.1:{ours}/ready", llmreg)
             wait_for(f"http://127.0.0.1:{theirs}/ping", mlflow)
+            wait_for(f"http://127.0.0.1:{keyed}/ready", served_keyed)
+            time.sleep(1.0)  # the pass-through has no health route
             print(f"backend: fake OpenAI server, 0 ms latency; one-row requests; {uri}")
+            chat = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
             rate_ours = measure(
                 "llmreg serve /predict",
                 f"http://127.0.0.1:{ours}/predict",
@@ -234,6 +291,25 @@ def main() -> None:
                 args.clients,
                 args.seconds,
                 llmreg,
+                fake,
+            )
+            measure(
+                "llmreg serve chat (keys,log,metrics)",
+                f"http://127.0.0.1:{keyed}/v1/chat/completions",
+                chat,
+                args.clients,
+                args.seconds,
+                served_keyed,
+                fake,
+                auth="sk-bench",
+            )
+            measure(
+                "bare aiohttp pass-through",
+                f"http://127.0.0.1:{proxy}/v1/chat/completions",
+                {**chat, "model": "fake-model"},
+                args.clients,
+                args.seconds,
+                bare,
                 fake,
             )
             rate_theirs = measure(
@@ -245,7 +321,37 @@ def main() -> None:
                 mlflow,
                 fake,
             )
+            stop(served_keyed)
+            processes.remove(served_keyed)
+            workers = start(
+                [str(BIN / "llmreg"), "serve", uri, "--port", str(two), "--workers", "2",
+                 "--api-key", "env:BENCH_KEY"],
+                folder, "llmreg-workers.log",
+            )  # fmt: skip
+            processes.append(workers)
+            wait_for(f"http://127.0.0.1:{two}/ready", workers)
+            time.sleep(2.0)  # both workers loaded
+            measure(
+                "llmreg serve chat --workers 2",
+                f"http://127.0.0.1:{two}/v1/chat/completions",
+                chat,
+                args.clients,
+                args.seconds,
+                workers,
+                fake,
+                auth="sk-bench",
+            )
             print(f"ratio llmreg/mlflow: {rate_ours / rate_theirs:.2f}x (goal >= 2x)")
+            keyed_rate, keyed_cpu = RESULTS["llmreg serve chat (keys,log,metrics)"]
+            bare_rate, bare_cpu = RESULTS["bare aiohttp pass-through"]
+            two_rate = RESULTS["llmreg serve chat --workers 2"][0]
+            print(
+                f"llmreg chat server CPU / pass-through's: {keyed_cpu / max(bare_cpu, 1e-9):.1f}x "
+                f"(goal <= 3x); throughput {keyed_rate / bare_rate:.2f}x the pass-through's; "
+                f"--workers 2 / 1 worker: {two_rate / keyed_rate:.2f}x (goal >= 1.6x where "
+                "the load generator is not the bottleneck)"
+            )
+            print("LiteLLM proxy: not measured here (litellm[proxy] is not installed)")
         finally:
             for process in reversed(processes):
                 stop(process)
