@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmreg.definition import ModelDefinition
-from llmreg.errors import ConfigError
+from llmreg.errors import ConfigError, SchemaError
 from llmreg.schemas import Message, Request
 from llmreg.templates import PROMPT_URI_PREFIX, is_prompt_uri, render, variables
 
@@ -124,18 +124,25 @@ class Templates:
         system = self.system()
         user = self.definition.user_template
         out = []
-        for row in rows:
-            values: dict[str, Any] = dict(row.vars or {})
-            if row.input is not None:
-                values.setdefault("input", row.input)
-            head = [Message(role="system", content=render(system, values))] if system else []
-            if row.messages is not None:
-                messages = head + list(row.messages)
-            else:
-                text = render(user, values) if user is not None else row.input or ""
-                messages = [*head, Message(role="user", content=text)]
-            out.append(row.model_copy(update={"input": None, "messages": messages}))
+        for index, row in enumerate(rows):
+            try:
+                out.append(self._one(row, system, user))
+            except SchemaError as exc:
+                raise SchemaError(f"row {index}: {exc}") from None
         return out
+
+    @staticmethod
+    def _one(row: Request, system: str | None, user: str | None) -> Request:
+        values: dict[str, Any] = dict(row.vars or {})
+        if row.input is not None:
+            values.setdefault("input", row.input)
+        head = [Message(role="system", content=render(system, values))] if system else []
+        if row.messages is not None:
+            messages = head + list(row.messages)
+        else:
+            text = render(user, values) if user is not None else row.input or ""
+            messages = [*head, Message(role="user", content=text)]
+        return row.model_copy(update={"input": None, "messages": messages})
 
 
 __all__ = ["PinnedPrompt", "Templates", "from_mustache", "load", "pin"]

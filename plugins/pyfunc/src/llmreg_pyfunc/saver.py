@@ -337,7 +337,7 @@ class CustomSaver(Saver):
         from llmreg_mlflow.store.private import active_experiment_id, experiment_is_set
 
         if self.experiment is None and experiment_is_set():
-            return active_experiment_id()
+            return str(active_experiment_id())
         wanted = self.experiment or default_name
         found = client.get_experiment_by_name(wanted)
         if found is not None:
