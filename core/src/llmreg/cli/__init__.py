@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmreg.cli.app import cli
+from llmreg.cli.evaluate import evaluate
 from llmreg.cli.lifecycle import promote, register, rollback, save, show, versions
 from llmreg.cli.plugins import plugins
 from llmreg.cli.predict import predict
@@ -34,6 +35,7 @@ for _command in (
     describe,
     delete,
     diff,
+    evaluate,
 ):
     cli.add_command(_command)
 

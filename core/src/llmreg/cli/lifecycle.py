@@ -125,12 +125,37 @@ def register(model_uri: str, name: str, tags: dict[str, str], as_json: bool) -> 
 @click.argument("name")
 @click.argument("version")
 @click.option("--alias", default="champion", show_default=True, help="The alias to move.")
+@click.option(
+    "--require",
+    "requirements",
+    multiple=True,
+    metavar="METRIC>=X",
+    help="Refuse unless the version's evaluated METRIC passes (repeatable; llmreg evaluate).",
+)
+@click.option(
+    "--not-worse-than",
+    "baseline",
+    metavar="ALIAS",
+    help="Refuse a version whose evaluated metrics are worse than ALIAS's (e.g. champion).",
+)
 @json_option
-def promote(name: str, version: str, alias: str, as_json: bool) -> None:
+def promote(
+    name: str,
+    version: str,
+    alias: str,
+    requirements: tuple[str, ...],
+    baseline: str | None,
+    as_json: bool,
+) -> None:
     """Point ALIAS of NAME at VERSION, recording the move."""
     store = use_store()
     register = build_alias_register()
     with naming_store(store):
+        if requirements or baseline:
+            from llmreg.cli.evaluate import gate
+
+            decision = gate(register, name, version, requirements, baseline)
+            register.set_tags(name, int(version), {"llmreg.promotion_check": decision})
         move = register.promote(name, version, alias)
     move = checked(move, AliasMove, register, "promote")
     result = _alias_record(move)

@@ -130,6 +130,39 @@ class CustomLoader(Loader):
         weakref.finalize(adapter, lease.release).atexit = False
         return adapter
 
+    def log_evaluation(
+        self, model_uri: str, info: Mapping[str, Any], metrics: Mapping[str, float], rows: int
+    ) -> str:
+        """Log an evaluation of ``model_uri`` (``llmreg evaluate``) as an MLflow run.
+
+        The run sits in the experiment of the run that logged the model (else the
+        active experiment), is named ``evaluate-<name>-v<version>``, carries the
+        metrics (linked to the logged model, so its page shows them) and tags naming
+        the model URI, registered name and version. Returns the run id.
+        """
+        import mlflow
+
+        from llmreg_mlflow.store.errors import LOAD, mlflow_errors
+        from llmreg_mlflow.store.resolve import open_store
+
+        client = open_store(translation=LOAD).client
+        with mlflow_errors(f"logging the evaluation of {model_uri!r}", LOAD):
+            run_id, name, version = info.get("run_id"), info.get("name"), info.get("version")
+            experiment_id = client.get_run(str(run_id)).info.experiment_id if run_id else None
+            model_id = None
+            if name and version is not None:
+                found = client.get_model_version(str(name), str(version))
+                model_id = getattr(found, "model_id", None)
+            label = f"{name}-v{version}" if name else "model"
+            tags = {"llmreg.evaluated_model": model_uri, "llmreg.rows": str(rows)}
+            if name:
+                tags.update({"llmreg.name": str(name), "llmreg.version": str(version)})
+            with mlflow.start_run(
+                experiment_id=experiment_id, run_name=f"evaluate-{label}", tags=tags
+            ) as run:
+                mlflow.log_metrics(dict(metrics), model_id=model_id)
+            return str(run.info.run_id)
+
     def spark_predict(
         self,
         model_uri: str,

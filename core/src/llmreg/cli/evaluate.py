@@ -1,0 +1,260 @@
+"""``llmreg evaluate``: score a model on a dataset with code scorers, before promoting it.
+
+Each line of the dataset is a row (``input`` or ``messages``, optional ``vars``)
+with the ``expected`` answer. Scorers (``--scorer``, repeatable):
+
+- ``exact_match``: the answer equals ``expected`` (surrounding whitespace ignored);
+- ``contains``: ``expected`` occurs in the answer;
+- ``regex:PATTERN``: the answer matches ``PATTERN`` (``re.search``), reported as ``regex``;
+- ``json_valid``: the answer parses as JSON.
+
+A failed row scores 0 on every scorer. The metrics (the mean of each scorer) are
+printed as a table, kept on the registered version as tags ``llmreg.eval.<metric>``
+(when the URI names a registered version and the register can tag versions), and
+handed to the loader's ``log_evaluation`` when it has one (llmreg-pyfunc logs an
+MLflow evaluation run linked to the model). ``llmreg promote --require`` reads
+those tags.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from llmreg.cli.app import emit_json, json_option
+from llmreg.cli.components import build_alias_register, build_loader
+from llmreg.cli.store import naming_store, say_store, shown_store, use_store
+from llmreg.errors import ConfigError
+
+#: The version-tag prefix of a metric.
+EVAL_TAG_PREFIX = "llmreg.eval."
+#: At most this many rows in one dataset.
+MAX_EVAL_ROWS = 10_000
+
+Scorer = Callable[[str, str], float]
+
+
+def _exact(answer: str, expected: str) -> float:
+    return float(answer.strip() == expected.strip())
+
+
+def _contains(answer: str, expected: str) -> float:
+    return float(expected in answer)
+
+
+def _json_valid(answer: str, expected: str) -> float:
+    try:
+        json.loads(answer)
+    except ValueError:
+        return 0.0
+    return 1.0
+
+
+def scorer(spec: str) -> tuple[str, Scorer]:
+    """Return ``(metric name, function)`` for a ``--scorer`` value.
+
+    Raises:
+        ConfigError: an unknown scorer or a bad pattern.
+    """
+    named: dict[str, Scorer] = {
+        "exact_match": _exact,
+        "contains": _contains,
+        "json_valid": _json_valid,
+    }
+    if spec in named:
+        return spec, named[spec]
+    if spec.startswith("regex:"):
+        try:
+            pattern = re.compile(spec[len("regex:") :])
+        except re.error as exc:
+            raise ConfigError(f"--scorer {spec!r}: bad pattern ({exc})") from None
+        return "regex", lambda answer, _expected: float(pattern.search(answer) is not None)
+    raise ConfigError(
+        f"unknown scorer {spec!r}: use exact_match, contains, regex:PATTERN or json_valid"
+    )
+
+
+def read_dataset(path: str) -> list[tuple[dict[str, Any], str]]:
+    """Return the rows of a JSON Lines dataset as ``(row, expected)``.
+
+    Raises:
+        ConfigError: the file is missing, a line is not an object with ``expected``.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"--data {path!r} is not a file")
+    rows: list[tuple[dict[str, Any], str]] = []
+    for number, line in enumerate(source.read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise ConfigError(f"{path} line {number}: not JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("expected"), str):
+            raise ConfigError(
+                f"{path} line {number}: a row is an object with 'input' (or 'messages') and "
+                "a string 'expected'"
+            )
+        expected = data.pop("expected")
+        data.pop("id", None)
+        rows.append((data, expected))
+        if len(rows) > MAX_EVAL_ROWS:
+            raise ConfigError(f"{path}: more than {MAX_EVAL_ROWS:,} rows")
+    if not rows:
+        raise ConfigError(f"{path}: no rows")
+    return rows
+
+
+@click.command()
+@click.argument("model_uri")
+@click.option("--data", "data", required=True, metavar="EVAL.jsonl", help="Rows with 'expected'.")
+@click.option(
+    "--scorer",
+    "scorers",
+    multiple=True,
+    required=True,
+    help="exact_match, contains, regex:PATTERN or json_valid (repeatable).",
+)
+@json_option
+def evaluate(model_uri: str, data: str, scorers: tuple[str, ...], as_json: bool) -> None:
+    """Score the model at MODEL_URI on the rows of --data; keep the metrics on its version."""
+    chosen = [scorer(spec) for spec in scorers]
+    rows = read_dataset(data)
+    store = use_store()
+    loader = build_loader()
+    with naming_store(store):
+        adapter = loader.load(model_uri)
+        try:
+            outputs = adapter.predict([row for row, _ in rows])
+        finally:
+            adapter.close()
+        answers = [r.prediction for r in outputs.rows]
+        scores: dict[str, list[float]] = {metric: [] for metric, _ in chosen}
+        for answer, (_, expected) in zip(answers, rows, strict=True):
+            for metric, score in chosen:
+                scores[metric].append(0.0 if answer is None else score(answer, expected))
+        metrics = {metric: round(sum(v) / len(v), 4) for metric, v in scores.items()}
+        metrics["failed_rows"] = float(sum(1 for a in answers if a is None))
+        info = dict(adapter.info)
+        result: dict[str, Any] = {"model_uri": model_uri, "rows": len(rows), "metrics": metrics}
+        name, version = info.get("name"), info.get("version")
+        if name and version is not None:
+            tags = {f"{EVAL_TAG_PREFIX}{k}": str(v) for k, v in metrics.items()}
+            build_alias_register().set_tags(str(name), int(version), tags)
+            result["version"] = {"name": name, "version": int(version)}
+        log = getattr(loader, "log_evaluation", None)
+        if callable(log):
+            result["run_id"] = log(model_uri, info, metrics, len(rows))
+    if as_json:
+        emit_json({**result, "store": shown_store(store)})
+        return
+    say_store(store)
+    click.echo(f"evaluated {model_uri} on {len(rows)} rows")
+    click.echo(f"{'metric':<16} value")
+    for key, value in metrics.items():
+        click.echo(f"{key:<16} {value:g}")
+    if "run_id" in result:
+        click.echo(f"evaluation run: {result['run_id']}")
+
+
+#: ``metric>=0.8``, ``metric > 0.5``...
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<|==)\s*(-?[0-9.]+)\s*$")
+
+
+def check_requirements(metrics: dict[str, float], requirements: tuple[str, ...]) -> list[str]:
+    """Return the requirements ``metrics`` fail, each with the numbers.
+
+    Raises:
+        ConfigError: a requirement is malformed.
+    """
+    failed = []
+    for text in requirements:
+        found = _REQUIREMENT.match(text)
+        if not found:
+            raise ConfigError(f"--require {text!r}: write it as METRIC>=NUMBER (or >, <=, <, ==)")
+        metric, op, number = found.group(1), found.group(2), float(found.group(3))
+        value = metrics.get(metric)
+        ok = (
+            value is not None
+            and {
+                ">=": value >= number,
+                "<=": value <= number,
+                ">": value > number,
+                "<": value < number,
+                "==": value == number,
+            }[op]
+        )
+        if not ok:
+            shown = "not evaluated" if value is None else f"{value:g}"
+            failed.append(f"{metric} is {shown}, required {op} {number:g}")
+    return failed
+
+
+def version_metrics(tags: dict[str, str]) -> dict[str, float]:
+    """The ``llmreg.eval.*`` tags of a version as metrics."""
+    out = {}
+    for key, value in tags.items():
+        if key.startswith(EVAL_TAG_PREFIX):
+            try:
+                out[key[len(EVAL_TAG_PREFIX) :]] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+__all__ = ["EVAL_TAG_PREFIX", "check_requirements", "evaluate", "read_dataset", "scorer"]
+
+
+def gate(
+    register: Any,
+    name: str,
+    version: str,
+    requirements: tuple[str, ...],
+    baseline: str | None,
+) -> str:
+    """Check a candidate before ``promote``; return the decision's summary.
+
+    Raises:
+        RegistrationError: the candidate fails a requirement or is worse than the
+            version ``baseline`` points at (each failure with its numbers).
+        ConfigError: a requirement is malformed.
+    """
+    from llmreg.errors import RegistrationError
+
+    check_requirements({}, requirements)  # a malformed requirement fails before any call
+    refs = register.versions(name)
+    candidate = next((r for r in refs if str(r.version) == str(version).strip()), None)
+    if candidate is None:
+        raise RegistrationError(f"version {version} of {name!r} does not exist")
+    metrics = version_metrics(dict(candidate.tags))
+    failures = check_requirements(metrics, requirements)
+    passed = [text.replace(" ", "") for text in requirements]
+    if baseline:
+        holder = next((r for r in refs if baseline in r.aliases), None)
+        if holder is not None and holder.version != candidate.version:
+            base = version_metrics(dict(holder.tags))
+            for metric, value in sorted(base.items()):
+                if metric == "failed_rows":
+                    worse = metrics.get(metric, float("inf")) > value
+                else:
+                    worse = metrics.get(metric, float("-inf")) < value
+                if worse:
+                    mine = metrics.get(metric)
+                    shown = "not evaluated" if mine is None else f"{mine:g}"
+                    failures.append(
+                        f"{metric} is {shown}, @{baseline} (version {holder.version}) has {value:g}"
+                    )
+            passed.append(f"not worse than @{baseline} (version {holder.version})")
+    if failures:
+        raise RegistrationError(
+            f"version {candidate.version} of {name!r} is not promoted: "
+            + "; ".join(failures)
+            + " (llmreg evaluate models:/NAME/VERSION --data ... records the metrics)"
+        )
+    return ", ".join(passed)
