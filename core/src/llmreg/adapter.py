@@ -290,10 +290,6 @@ class ClientAdapter(Adapter):
         async for chunk in self.client.astream(rows[0]):
             yield chunk
 
-    def row_metadata(self, done: Completion) -> dict[str, Any]:
-        """The metadata of an answered row, as :meth:`predict` gives it."""
-        return self._result(done).metadata
-
     def close(self) -> None:
         """Release the client (or its lease). Safe to call twice."""
         if self._closed:
