@@ -198,7 +198,9 @@ class RestRegistry:
                     if attempt == 2 or isinstance(exc, TimeoutError | ConnectionRefusedError):
                         raise StoreUnavailableError(
                             f"the MLflow server at {self.shown} cannot be reached "
-                            f"({type(exc).__name__}: {exc}); check that it runs and the URI"
+                            f"({type(exc).__name__}: {exc}). Check that the tracking server "
+                            "runs and that MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI (or the "
+                            "component's tracking_uri / registry_uri) point at it"
                         ) from None
         return self._answer(method, endpoint, status, raw)
 
