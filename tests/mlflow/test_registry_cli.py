@@ -96,3 +96,18 @@ def test_models_latest_resolves_to_the_highest_version(two_versions, name) -> No
     assert located.version == 2
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         resolve_alias(store, f"{name}-missing", "latest")
+
+
+def test_rest_is_chosen_like_the_store_uris(monkeypatch) -> None:
+    """The REST path is used exactly when the registry MlflowRegister talks to is http(s)."""
+    from llmreg_mlflow.rest import rest_uri
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "http://registry:5000")
+    assert rest_uri() == "http://registry:5000"
+    assert rest_uri(tracking_uri="sqlite:///x.db") is None  # the register's own URI wins
+    assert rest_uri(registry_uri="https://r") == "https://r"
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI")
+    assert rest_uri() == "http://tracking:5000"
+    monkeypatch.setenv("LLMREG_MLFLOW_REST", "0")
+    assert rest_uri() is None

@@ -55,15 +55,16 @@ _clients_lock = threading.Lock()
 def rest_uri(tracking_uri: str | None = None, registry_uri: str | None = None) -> str | None:
     """The registry's ``http(s)://`` URI, when the register talks to a server; else ``None``.
 
-    The registry URI is the register's own, else ``MLFLOW_REGISTRY_URI``, else the
-    tracking URI (the register's own, else ``MLFLOW_TRACKING_URI``), as MLflow reads them.
+    The registry URI is chosen as :func:`llmreg_mlflow.store.resolve.store_uris` does:
+    the register's own, else its tracking URI, else ``MLFLOW_REGISTRY_URI``, else
+    ``MLFLOW_TRACKING_URI``.
     """
     if os.environ.get(REST_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     uri = (
         registry_uri
-        or os.environ.get("MLFLOW_REGISTRY_URI")
         or tracking_uri
+        or os.environ.get("MLFLOW_REGISTRY_URI")
         or os.environ.get("MLFLOW_TRACKING_URI")
     )
     if uri and uri.lower().startswith(("http://", "https://")):
