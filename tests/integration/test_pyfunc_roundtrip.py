@@ -94,11 +94,12 @@ def test_save_needs_no_endpoint_and_keeps_no_key(saved: Any, store: Path) -> Non
         "models:/it-chat@champion",
         "models:/it-chat/1",
         "{model_uri}",
-        "runs:/{run_id}/model",
+        "runs:/{run_id}/{name}",
     ],
 )
 def test_round_trip_over_http(endpoint: FakeOpenAIServer, saved: Any, uri: str) -> None:
-    uri = uri.format(model_uri=saved.uri, run_id=saved.run_id)
+    # the logged model is named after the model (MLflow's artifact name in a runs:/ URI)
+    uri = uri.format(model_uri=saved.uri, run_id=saved.run_id, name=saved.info["name"])
     before = endpoint.count(model="it-model")
     out = CustomLoader().load(uri).predict(["hello", "world"])
     assert out.predictions == ["echo: hello", "echo: world"]
