@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -83,13 +82,16 @@ def run(folder: Path, line: str) -> subprocess.CompletedProcess[str]:
 
 def wait_ready(url: str, process: subprocess.Popen[str] | None = None) -> None:
     deadline = time.monotonic() + 240
+    last = "no answer"
     while time.monotonic() < deadline:
         assert process is None or process.poll() is None, "the server exited"
         with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/ready").status_code == 200:
+            ready = httpx.get(f"{url}/ready")
+            if ready.status_code == 200:
                 return
+            last = f"{ready.status_code} {ready.text[:500]}"
         time.sleep(0.1)
-    raise AssertionError(f"{url} never became ready")
+    raise AssertionError(f"{url} never became ready; last /ready: {last}")
 
 
 @pytest.fixture(scope="module")
@@ -153,27 +155,28 @@ def test_serve_client_and_reload_examples(store, monkeypatch):
         run(store, "llmreg promote chat 1")
 
 
-def test_host_app_example(store, monkeypatch):
-    import uvicorn
-
-    for key, value in env_for(store).items():
-        monkeypatch.setenv(key, value)
-    namespace: dict[str, object] = {}
-    exec(page_blocks()["host.py"], namespace)  # noqa: S102 - the doc's code
+def test_host_app_example(store, tmp_path):
+    """The doc's host app, run as a host runs it: its own process, uvicorn, the mount."""
+    (tmp_path / "host.py").write_text(page_blocks()["host.py"], encoding="utf-8")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(namespace["host"], log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    port = sock.getsockname()[1]
+    sock.close()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "uvicorn", "host:host", "--port", str(port)]
+    host = subprocess.Popen(
+        [*command, "--log-level", "warning"],
+        cwd=tmp_path,
+        env={**os.environ, **env_for(store), "PYTHONPATH": str(tmp_path)},
+        text=True,
+    )
     try:
-        wait_ready(f"{url}/llm")  # loaded by the host's lifespan, before any request
+        wait_ready(f"{url}/llm", host)  # loaded by the host's lifespan, before any request
         answer = httpx.post(
             f"{url}/llm/v1/chat/completions",
             json={"model": "chat", "messages": [{"role": "user", "content": "mounted"}]},
         )
         assert answer.json()["choices"][0]["message"]["content"] == "echo: mounted"
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+        host.terminate()
+        host.wait(30)

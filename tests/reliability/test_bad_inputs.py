@@ -347,7 +347,7 @@ CASES: list[Case] = [
     api("uri-unknown-scheme-s3x", _load("s3x://bucket/m"), InvalidModelURIError, "'s3x'"),
     api("uri-version-0", _load("models:/chat/0"), InvalidModelURIError, "start at 1"),
     api("uri-version-negative", _load("models:/chat/-1"), InvalidModelURIError, "'-1'"),
-    api("uri-version-text", _load("models:/chat/latest"), InvalidModelURIError, "'latest'"),
+    api("uri-version-text", _load("models:/chat/one"), InvalidModelURIError, "'one'"),
     api("uri-alias-missing", _load("models:/chat@nosuch"), ModelNotFoundError, "@nosuch"),
     api("uri-name-missing", _load("models:/nosuch-model/1"), ModelNotFoundError, "nosuch-model"),
     api("uri-version-deleted", _load("models:/chat/2"), ModelNotFoundError, "version 2"),
@@ -756,7 +756,7 @@ CASES: list[Case] = [
         absent=NEWLINE_KEY,
     ),
     api("predict-two-600k-messages", _predict([_two_messages(600_000)]), SchemaError, "1,200,000"),
-    api("predict-params-a-string", _predict(["hi"], "x"), SchemaError, "params must be a dict"),
+    api("predict-params-a-string", _predict(["hi"], "x"), SchemaError, "params must be an object"),
     api(
         "predict-param-temperature-true",
         _predict(["hi"], {"temperature": True}),
