@@ -292,7 +292,7 @@ class AliasRegister(Register, abc.ABC):
 
         return ConfigError(
             f"the register KIND {self.KIND!r} does not implement {method}(); choose a register "
-            "that does with --register (such as MlflowRegister)"
+            "that does with --register (llmreg plugins lists the installed register KINDs)"
         )
 
 
