@@ -64,7 +64,7 @@ def history(name: str, alias: str, as_json: bool) -> None:
     moves = [checked(m, AliasMove, register, "history") for m in moves]
     lines = [
         f"{m.at or '-'}\t{m.action}\t{m.previous if m.previous is not None else '-'} -> "
-        f"{m.version}" + (f"\t{m.by}" if m.by else "")
+        f"{m.version}" + (f"\t{m.by}" if m.by else "") + (f"\t{m.note}" if m.note else "")
         for m in moves
     ] or [f"{name}@{alias}: no recorded moves"]
     _say(
