@@ -52,8 +52,10 @@ milliseconds before each content chunk (to see chunks arrive one by one), and
 ``[cut <n>]`` closes the connection after ``<n>`` content chunks, with no
 ``[DONE]`` (an upstream failing mid-stream).
 
-A non-streamed request with ``tools``, ``response_format``, ``n`` or ``logprobs``
-is answered in OpenAI's shape for them (see ``_choices``).
+A request with ``tools``, ``response_format``, ``n`` or ``logprobs`` is answered in
+OpenAI's shape for them (see ``_choices``); streamed, as OpenAI streams them (see
+``passthrough_stream``): tool calls as a head chunk (index, id, name) and argument
+fragments, the content word by word with its logprobs, the choices interleaved.
 
 A ``fault-401`` answer quotes the key it was sent, as OpenAI's own
 "Incorrect API key provided" message does, so tests can check that clients
@@ -275,6 +277,85 @@ def _choices(body: dict[str, Any], content: str, finish: str) -> list[dict[str, 
     ]
 
 
+def _passes_through(body: dict[str, Any]) -> bool:
+    """Whether a request uses the fields beyond text chat that shape :func:`_choices`."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    fmt = body.get("response_format")
+    return bool(
+        (body.get("tools") and body.get("tool_choice") != "none")
+        or (isinstance(fmt, dict) and fmt.get("type") in {"json_object", "json_schema"})
+        or (isinstance(body.get("n"), int) and body["n"] > 1)
+        or body.get("logprobs")
+        or last.get("role") == "tool"
+    )
+
+
+def _pieces(text: str, parts: int = 3) -> list[str]:
+    """``text`` cut into at most ``parts`` non-empty pieces, in order."""
+    size = max(1, -(-len(text) // parts))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _choice_deltas(choice: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
+    """One choice of :func:`_choices` as stream deltas ``(delta, logprobs)``, as OpenAI sends:
+
+    the role; the content word by word (each word with its logprobs entry); each tool
+    call as a head (``index``, ``id``, ``type``, ``function.name``, empty arguments)
+    and its arguments in three fragments.
+    """
+    message = choice["message"]
+    content = message.get("content")
+    deltas: list[tuple[dict[str, Any], Any]] = [
+        ({"role": "assistant", "content": "" if content is not None else None}, None)
+    ]
+    if content:
+        words = content.split(" ")
+        entries = (choice.get("logprobs") or {}).get("content") or []
+        for i, word in enumerate(words):
+            lp = {"content": entries[i : i + 1]} if choice.get("logprobs") else None
+            deltas.append(({"content": word if i == 0 else " " + word}, lp))
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        head = {"index": index, "id": call["id"], "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""}}  # fmt: skip
+        deltas.append(({"tool_calls": [head]}, None))
+        for piece in _pieces(call["function"]["arguments"]):
+            fragment = {"index": index, "function": {"arguments": piece}}
+            deltas.append(({"tool_calls": [fragment]}, None))
+    return deltas
+
+
+def passthrough_stream(
+    body: dict[str, Any], base: dict[str, Any]
+) -> tuple[list[dict[str, Any]], int]:
+    """The stream chunks of a request using tools, JSON mode, ``n`` or ``logprobs``.
+
+    The choices of :func:`_choices`, each as :func:`_choice_deltas`, interleaved
+    (choice 0's first delta, choice 1's first delta...); then each choice's finish
+    reason; then the usage when ``stream_options.include_usage``. Returns the chunks
+    and how many of them are deltas.
+    """
+    content, finish, usage = answer_for(body)
+    choices = _choices(body, content, finish)
+    per_choice = [_choice_deltas(c) for c in choices]
+    chunks = []
+    for step in range(max(len(d) for d in per_choice)):
+        for choice, deltas in zip(choices, per_choice, strict=True):
+            if step < len(deltas):
+                delta, logprobs = deltas[step]
+                entry = {"index": choice["index"], "delta": delta, "finish_reason": None,
+                         "logprobs": logprobs}  # fmt: skip
+                chunks.append({**base, "choices": [entry]})
+    count = len(chunks)
+    for choice in choices:
+        entry = {"index": choice["index"], "delta": {}, "finish_reason": choice["finish_reason"],
+                 "logprobs": None}  # fmt: skip
+        chunks.append({**base, "choices": [entry]})
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**base, "choices": [], "usage": usage})
+    return chunks, count
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Serves the OpenAI routes; the behaviour comes from the requested model name."""
 
@@ -465,16 +546,21 @@ class _Handler(BaseHTTPRequestHandler):
             "created": int(time.time()),
             "model": body["model"],
         }
-        words = content.split(" ")
-        deltas = [{"role": "assistant", "content": ""}] + [
-            {"content": w if i == 0 else " " + w} for i, w in enumerate(words)
-        ]
-        chunks = [
-            {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas
-        ]
-        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-        if (body.get("stream_options") or {}).get("include_usage"):
-            chunks.append({**base, "choices": [], "usage": usage})
+        if _passes_through(body):
+            chunks, count = passthrough_stream(body, base)
+        else:
+            words = content.split(" ")
+            deltas = [{"role": "assistant", "content": ""}] + [
+                {"content": w if i == 0 else " " + w} for i, w in enumerate(words)
+            ]
+            chunks = [
+                {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+                for d in deltas
+            ]
+            count = len(deltas)
+            chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                chunks.append({**base, "choices": [], "usage": usage})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -488,7 +574,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self._drop()
                 return
-            if gap and 0 < index < len(deltas):
+            if gap and 0 < index < count:
                 self.wfile.flush()
                 self._wait(int(gap.group(1)) / 1000)
             self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())

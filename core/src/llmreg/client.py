@@ -164,6 +164,28 @@ class Client(abc.ABC):
             "tools, response_format, logprobs or n through"
         )
 
+    async def achat_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Stream a passed-through chat body (see :meth:`achat`): the endpoint's chunks.
+
+        Yields ``chat.completion.chunk`` objects in OpenAI's shape as the endpoint
+        sends them: per choice (``index``) its deltas (content, ``tool_calls``
+        fragments with their ``index``, ``id``, ``function.name`` and
+        ``function.arguments`` pieces), ``logprobs`` and ``finish_reason``; then a
+        chunk with ``choices: []`` and the ``usage``. ``body`` is as for
+        :meth:`achat` and has no ``stream`` fields: the client asks for them.
+
+        Optional. The default awaits :meth:`achat` and yields its answer as chunks
+        (:func:`completion_chunks`), for a client whose endpoint does not stream.
+        Fallbacks apply before the first chunk only.
+
+        Raises:
+            ConfigError: the client passes no such fields (the default).
+            ProviderError: a typed subclass: before the first chunk, when every model
+                failed; after it, when the stream broke.
+        """
+        for chunk in completion_chunks(await self.achat(body)):
+            yield chunk
+
     def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections and background resources. Safe to call twice."""
 
@@ -172,7 +194,31 @@ class Client(abc.ABC):
         self.close()
 
 
+def completion_chunks(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole ``chat.completion`` as ``chat.completion.chunk`` objects, in OpenAI's order.
+
+    Per choice: one delta holding its whole message (each tool call with its
+    ``index``) and its ``logprobs``, then one with its ``finish_reason``; last, a
+    chunk with ``choices: []`` and the ``usage``.
+    """
+    base = {k: data.get(k) for k in ("id", "created", "model", "system_fingerprint")}
+    base["object"] = "chat.completion.chunk"
+    chunks: list[dict[str, Any]] = []
+    for choice in data.get("choices") or ():
+        message = dict(choice.get("message") or {})
+        calls = message.get("tool_calls")
+        if isinstance(calls, list):
+            message["tool_calls"] = [{**c, "index": i} for i, c in enumerate(calls)]
+        index = choice.get("index", 0)
+        delta = {"index": index, "delta": message, "finish_reason": None,
+                 "logprobs": choice.get("logprobs")}  # fmt: skip
+        finish = {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
+        chunks += [{**base, "choices": [delta]}, {**base, "choices": [finish]}]
+    chunks.append({**base, "choices": [], "usage": data.get("usage")})
+    return chunks
+
+
 #: What a provider plugin registers: builds a :class:`Client` from a definition.
 ClientFactory = Callable[[ModelDefinition], Client]
 
-__all__ = ["Client", "ClientFactory", "Completion", "RowResult", "StreamChunk"]
+__all__ = ["Client", "ClientFactory", "Completion", "RowResult", "StreamChunk", "completion_chunks"]

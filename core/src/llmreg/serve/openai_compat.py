@@ -10,12 +10,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from llmreg.schemas import Message, Params, Request, Result
 from llmreg.serve.errors import bad_request
+
+if TYPE_CHECKING:
+    from llmreg.bases import Adapter
+    from llmreg.client import Client
 
 #: Request fields that map onto llmreg's per-row :class:`~llmreg.Params`.
 PARAM_FIELDS = ("temperature", "max_tokens", "top_p", "stop", "seed")
@@ -254,6 +258,32 @@ def _extras(body: dict[str, Any]) -> tuple[str, ...]:
     return tuple(used)
 
 
+def passthrough_client(adapter: Adapter, chat: ChatRequest) -> Client:
+    """The client that passes ``chat``'s extra fields through to the model's endpoint.
+
+    Raises:
+        ApiError: 400 naming the first field the model's provider does not pass
+            through (``Client.CHAT_FIELDS``), or the first field when the model is
+            not served through a :class:`~llmreg.adapter.ClientAdapter`.
+    """
+    from llmreg.adapter import ClientAdapter
+
+    client = adapter.client if isinstance(adapter, ClientAdapter) else None
+    supported: frozenset[str] = getattr(client, "CHAT_FIELDS", frozenset())
+    missing = [f for f in chat.extras if f not in supported]
+    if client is None or missing:
+        field = missing[0] if missing else chat.extras[0]
+        provider = adapter.definition.provider if adapter.definition else "?"
+        what = "'n' must be 1:" if field == "n" else f"'{field}' is not supported:"
+        shown = "messages with tool calls" if field == TOOL_MESSAGES else field
+        raise bad_request(
+            f"{what} the provider of this model ({provider}) does not pass {shown} "
+            "through; send text chat only",
+            param="messages" if field == TOOL_MESSAGES else field,
+        )
+    return client
+
+
 def _usage(metadata: dict[str, Any]) -> dict[str, int]:
     usage = metadata.get("usage") or {}
     prompt = int(usage.get("prompt_tokens") or 0)
@@ -386,6 +416,7 @@ __all__ = [
     "models_list",
     "new_completion_id",
     "parse_chat_request",
+    "passthrough_client",
     "stream_chunks",
     "usage_event",
 ]

@@ -195,6 +195,54 @@ class OpenAICompatibleClient(Client):
             return {**data, "fallback_index": index}
         raise _chain_failed(failures, total)
 
+    async def achat_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Stream a passed-through chat body from the endpoint, on the caller's event loop.
+
+        Sends the body as :meth:`achat` does, with ``stream: true`` and
+        ``stream_options.include_usage``, and yields the endpoint's
+        ``chat.completion.chunk`` objects as they arrive (tool-call fragments,
+        logprobs, several choices, the usage chunk), unchanged. A model of the chain
+        that fails before its first chunk is skipped for the next one; a failure
+        after it raises its typed :class:`~llmreg.errors.ProviderError`.
+
+        Raises:
+            ProviderError: a typed subclass, when every model of the chain failed
+                before its first chunk, or when the stream broke after it.
+        """
+        from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
+        from llmreg_litellm._errors import empty_response
+        from llmreg_litellm._passthrough import stream_chat
+
+        loop = asyncio.get_running_loop()
+        chain = self._chain if self._loop.in_loop_thread() else await self._loop_chain(loop)
+        if self._closed:
+            raise self._closed_error()
+        total = 0
+        failures: list[ProviderError] = []
+        for endpoint in chain:
+            attempts = Attempts()
+            token = CURRENT_ATTEMPTS.set(attempts)
+            stream = stream_chat(endpoint, body, attempts)
+            try:
+                first = await anext(stream, None)
+                if first is None:
+                    raise empty_response(endpoint.where, max(attempts.count, 1))
+            except ProviderError as exc:
+                failures.append(exc)
+                await stream.aclose()
+                continue
+            finally:
+                CURRENT_ATTEMPTS.reset(token)  # the request was sent in this anext
+                total += attempts.count
+            try:
+                yield first
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                await stream.aclose()
+            return
+        raise _chain_failed(failures, total)
+
     async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
         """Stream one request from the endpoint, on the caller's event loop.
 
