@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,17 +35,18 @@ from llmreg.serve.errors import ApiError, bad_request, from_exception, row_failu
 from llmreg.serve.model import ServedModel
 from llmreg.serve.observe import Observer, new_metrics
 from llmreg.serve.openai_compat import (
-    TOOL_MESSAGES,
     ChatRequest,
     chunk_event,
     completion,
     model_entry,
     new_completion_id,
     parse_chat_request,
+    passthrough_client,
     stream_chunks,
     usage_event,
 )
 from llmreg.serve.registry import ServedModels
+from llmreg.serve.streaming import forward_stream
 from llmreg.uris import shorten
 from llmreg.version import __version__
 
@@ -156,27 +157,6 @@ def _usage_of(result: Any) -> dict[str, Any] | None:
     metadata = getattr(result, "metadata", None) or {}
     usage = metadata.get("usage")
     return usage if isinstance(usage, dict) else None
-
-
-def _completion_events(data: dict[str, Any], include_usage: bool) -> Iterator[str]:
-    """A whole ``chat.completion`` as stream events: per choice, its message as one delta
-    (tool calls indexed), then its finish reason; the usage; ``[DONE]``."""
-    base = {k: data.get(k) for k in ("id", "created", "model", "system_fingerprint")}
-    base["object"] = "chat.completion.chunk"
-    for choice in data.get("choices") or ():
-        message = dict(choice.get("message") or {})
-        calls = message.get("tool_calls")
-        if isinstance(calls, list):
-            message["tool_calls"] = [{**c, "index": i} for i, c in enumerate(calls)]
-        index = choice.get("index", 0)
-        delta = {"index": index, "delta": message, "finish_reason": None,
-                 "logprobs": choice.get("logprobs")}  # fmt: skip
-        yield f"data: {json.dumps({**base, 'choices': [delta]})}\n\n"
-        finish = {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason")}
-        yield f"data: {json.dumps({**base, 'choices': [finish]})}\n\n"
-    if include_usage:
-        yield f"data: {json.dumps({**base, 'choices': [], 'usage': data.get('usage')})}\n\n"
-    yield "data: [DONE]\n\n"
 
 
 class Routes:
@@ -370,6 +350,8 @@ class Routes:
             key = self._key(request)
             chat = parse_chat_request(await self.body(request))
             served = self.pick(chat.model, key)
+            if chat.extras and chat.stream:  # the endpoint's chunks as they come
+                return await forward_stream(self, request, started, served, key, chat)
             if chat.extras:
                 data = await self.forward(chat, served)
                 return self._forwarded(request, route, started, served, key, chat, data)
@@ -413,20 +395,7 @@ class Routes:
             ApiError: 400 naming the first field the model's provider does not take.
             ProviderError: the endpoint (and every fallback) failed.
         """
-        adapter = await self.adapter(served)
-        client = getattr(adapter, "client", None) if isinstance(adapter, ClientAdapter) else None
-        supported: frozenset[str] = getattr(client, "CHAT_FIELDS", frozenset())
-        missing = [f for f in chat.extras if f not in supported]
-        if client is None or missing:
-            field = missing[0] if missing else chat.extras[0]
-            provider = adapter.definition.provider if adapter.definition else "?"
-            what = "'n' must be 1:" if field == "n" else f"'{field}' is not supported:"
-            shown = "messages with tool calls" if field == TOOL_MESSAGES else field
-            raise bad_request(
-                f"{what} the provider of this model ({provider}) does not pass {shown} "
-                "through; send text chat only",
-                param="messages" if field == TOOL_MESSAGES else field,
-            )
+        client = passthrough_client(await self.adapter(served), chat)
         assert chat.forward is not None
         data: dict[str, Any] = await client.achat(dict(chat.forward))
         return data
@@ -441,7 +410,7 @@ class Routes:
         chat: ChatRequest,
         data: dict[str, Any],
     ) -> Response:
-        """Answer a passed-through request in OpenAI's shape (as events when streamed)."""
+        """Answer a passed-through request (not streamed: see llmreg.serve.streaming)."""
         fp = fingerprint(served)
         data.pop("fallback_index", None)
         data.update(model=chat.model, system_fingerprint=fp)
@@ -449,14 +418,8 @@ class Routes:
         data.setdefault("created", int(time.time()))
         data["object"] = "chat.completion"
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        self._record(request, route, 200, started, served, key, usage, stream=chat.stream)
-        if not chat.stream:
-            return self._versioned(_json(data), served)
-        events = list(_completion_events(data, chat.include_usage))
-        streamed = StreamingResponse(
-            iter(events), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
-        return self._versioned(streamed, served)
+        self._record(request, route, 200, started, served, key, usage)
+        return self._versioned(_json(data), served)
 
     async def _events(
         self,
