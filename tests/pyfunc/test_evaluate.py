@@ -75,7 +75,7 @@ def test_evaluate_then_a_worse_candidate_is_refused(
         "champion": "1"
     }
     checked = MlflowClient().get_model_version(name, "1").tags["llmreg.promotion_check"]
-    assert checked == "exact_match>=0.8"
+    assert checked == "require exact_match>=0.8: 1 (candidate) ok"
 
 
 def test_bad_scorers_and_requirements_are_usage_errors(tmp_path: Path, store: Path) -> None:

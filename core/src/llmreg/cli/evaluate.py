@@ -208,7 +208,14 @@ def version_metrics(tags: dict[str, str]) -> dict[str, float]:
     return out
 
 
-__all__ = ["EVAL_TAG_PREFIX", "check_requirements", "evaluate", "read_dataset", "scorer"]
+__all__ = [
+    "EVAL_TAG_PREFIX",
+    "check_requirements",
+    "evaluate",
+    "gate",
+    "read_dataset",
+    "scorer",
+]
 
 
 def gate(
@@ -218,7 +225,12 @@ def gate(
     requirements: tuple[str, ...],
     baseline: str | None,
 ) -> str:
-    """Check a candidate before ``promote``; return the decision's summary.
+    """Check a candidate before ``promote``; return the decision, with its numbers.
+
+    The decision reads as ``require exact_match>=0.8: 0.9 (candidate) ok; not worse
+    than @champion (version 1): exact_match 0.9 vs 0.8, failed_rows 0 vs 0 ok``:
+    ``llmreg promote`` records it with the alias move (``llmreg history``) and as the
+    version's ``llmreg.promotion_check`` tag.
 
     Raises:
         RegistrationError: the candidate fails a requirement or is worse than the
@@ -234,27 +246,46 @@ def gate(
         raise RegistrationError(f"version {version} of {name!r} does not exist")
     metrics = version_metrics(dict(candidate.tags))
     failures = check_requirements(metrics, requirements)
-    passed = [text.replace(" ", "") for text in requirements]
+    decisions = []
+    for text in requirements:
+        found = _REQUIREMENT.match(text)
+        assert found is not None  # checked above
+        value = metrics.get(found.group(1))
+        shown = "not evaluated" if value is None else f"{value:g}"
+        verdict = "ok" if not check_requirements(metrics, (text,)) else "failed"
+        decisions.append(f"require {text.replace(' ', '')}: {shown} (candidate) {verdict}")
     if baseline:
         holder = next((r for r in refs if baseline in r.aliases), None)
-        if holder is not None and holder.version != candidate.version:
+        if holder is None:
+            decisions.append(f"not worse than @{baseline}: no version holds it, ok")
+        elif holder.version == candidate.version:
+            decisions.append(f"not worse than @{baseline}: it is this version, ok")
+        else:
             base = version_metrics(dict(holder.tags))
+            compared = []
+            worse_found = False
             for metric, value in sorted(base.items()):
+                mine = metrics.get(metric)
                 if metric == "failed_rows":
                     worse = metrics.get(metric, float("inf")) > value
                 else:
                     worse = metrics.get(metric, float("-inf")) < value
+                shown = "not evaluated" if mine is None else f"{mine:g}"
+                compared.append(f"{metric} {shown} vs {value:g}")
                 if worse:
-                    mine = metrics.get(metric)
-                    shown = "not evaluated" if mine is None else f"{mine:g}"
+                    worse_found = True
                     failures.append(
                         f"{metric} is {shown}, @{baseline} (version {holder.version}) has {value:g}"
                     )
-            passed.append(f"not worse than @{baseline} (version {holder.version})")
+            numbers = ", ".join(compared) or "no metrics recorded on it"
+            verdict = "worse" if worse_found else "ok"
+            decisions.append(
+                f"not worse than @{baseline} (version {holder.version}): {numbers} {verdict}"
+            )
     if failures:
         raise RegistrationError(
             f"version {candidate.version} of {name!r} is not promoted: "
             + "; ".join(failures)
             + " (llmreg evaluate models:/NAME/VERSION --data ... records the metrics)"
         )
-    return ", ".join(passed)
+    return "; ".join(decisions)

@@ -147,19 +147,44 @@ def promote(
     baseline: str | None,
     as_json: bool,
 ) -> None:
-    """Point ALIAS of NAME at VERSION, recording the move."""
+    """Point ALIAS of NAME at VERSION, recording the move.
+
+    With --require or --not-worse-than, the check's decision (the requirements and
+    the numbers) is recorded with the move (``llmreg history``, where the register
+    keeps notes) and as the version's ``llmreg.promotion_check`` tag.
+    """
     store = use_store()
     register = build_alias_register()
+    note: str | None = None
     with naming_store(store):
         if requirements or baseline:
             from llmreg.cli.evaluate import gate
 
-            decision = gate(register, name, version, requirements, baseline)
-            register.set_tags(name, int(version), {"llmreg.promotion_check": decision})
-        move = register.promote(name, version, alias)
+            note = gate(register, name, version, requirements, baseline)
+            register.set_tags(name, int(version), {"llmreg.promotion_check": note})
+        if note is not None and _takes_note(register.promote):
+            move = register.promote(name, version, alias, note=note)
+        else:
+            move = register.promote(name, version, alias)
     move = checked(move, AliasMove, register, "promote")
     result = _alias_record(move)
-    _finish(result, store, as_json, [f"{result['alias_uri']} -> version {result['version']}"])
+    lines = [f"{result['alias_uri']} -> version {result['version']}"]
+    if note is not None:
+        result["note"] = note
+        lines.append(f"checked: {note}")
+    _finish(result, store, as_json, lines)
+
+
+def _takes_note(method: Any) -> bool:
+    """Whether a register's ``promote`` takes ``note=`` (an optional keyword; older
+    registers lack it and keep working without the note)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "note" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 @click.command()

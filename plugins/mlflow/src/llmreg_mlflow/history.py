@@ -1,7 +1,9 @@
 """The audit trail of alias moves: one registered-model tag per move, safe under concurrency.
 
 Each move is its own tag, ``llmreg.alias_move.<time ns>.<random>``, whose value
-is ``{"alias", "version", "previous", "at", "action"}`` as JSON. Writers never
+is ``{"alias", "version", "previous", "at", "action"}`` as JSON, plus ``by`` (the
+user name of the process) and ``note`` (why: for a checked promote, the decision
+with its numbers) where known. Writers never
 read-modify-write a shared value, so concurrent promotes lose no move; the keys
 sort in the order the moves were made (a writer's key sorts after every move it
 has seen). The trail is the truth: replaying it (:func:`replay`) gives each
@@ -31,6 +33,18 @@ HISTORY_TAG_PREFIX = "llmreg.alias_history."
 MOVE_TAG_PREFIX = "llmreg.alias_move."
 #: How many moves are kept per alias by default; older ones are dropped.
 DEFAULT_HISTORY_LIMIT = 50
+#: A move's note is cut to this many characters (the tag stays small).
+MAX_NOTE_CHARS = 2000
+
+
+def _user() -> str | None:
+    """The user name of the process, or ``None`` where it cannot be told."""
+    import getpass
+
+    try:
+        return getpass.getuser() or None
+    except Exception:  # no user name in this environment (a container without passwd)
+        return None
 
 
 def history_tag(alias: str) -> str:
@@ -69,15 +83,24 @@ def record(
     action: str,
     limit: int = DEFAULT_HISTORY_LIMIT,
     at: datetime | None = None,
+    note: str | None = None,
+    by: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Return ``entries`` with one move appended, keeping the last ``limit`` moves."""
+    """Return ``entries`` with one move appended, keeping the last ``limit`` moves.
+
+    ``note`` (cut to :data:`MAX_NOTE_CHARS`) and ``by`` are stored when given.
+    """
     moment = (at or datetime.now(UTC)).astimezone(UTC)
-    entry = {
+    entry: dict[str, Any] = {
         "version": version,
         "previous": previous,
         "at": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "action": action,
     }
+    if by:
+        entry["by"] = by
+    if note:
+        entry["note"] = note[:MAX_NOTE_CHARS]
     return [*entries, entry][-limit:]
 
 
@@ -127,10 +150,30 @@ def new_move_key(seen: list[str] | None = None, now_ns: int | None = None) -> st
 
 
 def move_value(
-    alias: str, *, version: int, previous: int | None, action: str, at: datetime | None = None
+    alias: str,
+    *,
+    version: int,
+    previous: int | None,
+    action: str,
+    at: datetime | None = None,
+    note: str | None = None,
+    by: str | None = None,
 ) -> str:
-    """Return the JSON value of one move's tag."""
-    entry = record([], version=version, previous=previous, action=action, at=at)[0]
+    """Return the JSON value of one move's tag, with ``by`` (the process's user when not
+    given) and ``note`` where known.
+
+    Example:
+        >>> import json
+        >>> value = move_value(
+        ...     "champion", version=2, previous=1, action="promote", note="accuracy ok", by="ci"
+        ... )
+        >>> entry = json.loads(value)
+        >>> entry["version"], entry["previous"], entry["by"], entry["note"]
+        (2, 1, 'ci', 'accuracy ok')
+    """
+    entry = record(
+        [], version=version, previous=previous, action=action, at=at, note=note, by=by or _user()
+    )[0]
     return json.dumps({"alias": alias, **entry}, separators=(",", ":"))
 
 
@@ -166,9 +209,10 @@ def replay(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | N
 
     A promote pushes the version it replaces (a promote to the version already
     held changes nothing); a rollback pops one. Each returned entry is
-    ``{"version", "previous", "at", "action"}`` with ``previous`` and, for a
-    rollback, ``version`` taken from the replay, so that concurrent writers that
-    saw the same state still give one consistent chain. The first move's own
+    ``{"version", "previous", "at", "action"}`` (plus the move's ``by`` and ``note``
+    where recorded) with ``previous`` and, for a rollback, ``version`` taken from the
+    replay, so that concurrent writers that saw the same state still give one
+    consistent chain. The first move's own
     ``previous`` is where the trail starts.
     """
     current: int | None = entries[0].get("previous") if entries else None
@@ -183,14 +227,16 @@ def replay(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | N
                 current = version
         elif entry.get("action") == "rollback" and stack:
             current = stack.pop()
-        out.append(
-            {
-                "version": current,
-                "previous": before,
-                "at": entry.get("at"),
-                "action": entry["action"],
-            }
-        )
+        moved: dict[str, Any] = {
+            "version": current,
+            "previous": before,
+            "at": entry.get("at"),
+            "action": entry["action"],
+        }
+        for extra in ("by", "note"):
+            if isinstance(entry.get(extra), str):
+                moved[extra] = entry[extra]
+        out.append(moved)
     return out, current, stack
 
 
@@ -204,6 +250,7 @@ def expired(
 __all__ = [
     "DEFAULT_HISTORY_LIMIT",
     "HISTORY_TAG_PREFIX",
+    "MAX_NOTE_CHARS",
     "MOVE_TAG_PREFIX",
     "dump",
     "expired",

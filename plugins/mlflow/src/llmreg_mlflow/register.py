@@ -318,11 +318,17 @@ class MlflowRegister(AliasRegister):
 
     # --- aliases -------------------------------------------------------------
 
-    def promote(self, name: str, version: int | str, alias: str = "champion") -> AliasMove:
+    def promote(
+        self, name: str, version: int | str, alias: str = "champion", *, note: str | None = None
+    ) -> AliasMove:
         """Point ``alias`` at ``version`` and record the move in the audit trail.
 
         Promoting the version the alias already points at records nothing and
         returns a move whose ``previous`` equals its ``version``.
+
+        Args:
+            note: why, stored with the move (``llmreg promote --require`` passes the
+                check's decision with its numbers); :meth:`history` returns it.
 
         Raises:
             ModelNotFoundError: the model or the version does not exist; the alias stays.
@@ -332,11 +338,11 @@ class MlflowRegister(AliasRegister):
         number = check_version(version)
         alias = check_alias(alias)
         if (rest := self._rest()) is not None:
-            return rest.promote(name, number, alias, self.history_limit)
+            return rest.promote(name, number, alias, self.history_limit, note=note)
         client = self.client()
         with mlflow_errors(f"promoting version {number} of {name!r} to @{alias}", REGISTER):
             target = client.get_model_version(name, str(number))
-            return self._move(client, name, alias, target, "promote")
+            return self._move(client, name, alias, target, "promote", note=note)
 
     def rollback(self, name: str, alias: str = "champion") -> AliasMove:
         """Point ``alias`` back at the version that held it before the latest promote.
@@ -381,6 +387,7 @@ class MlflowRegister(AliasRegister):
         target: ModelVersion,
         action: Literal["promote", "rollback"],
         moves: list[tuple[str, dict[str, Any]]] | None = None,
+        note: str | None = None,
     ) -> AliasMove:
         """Record the move as its own tag, then set the alias to what the trail says.
 
@@ -395,12 +402,21 @@ class MlflowRegister(AliasRegister):
         if moves is None:
             moves = self._trail(client, name, alias)
         key = audit.new_move_key([k for k, _ in moves if k])
-        value = audit.move_value(alias, version=number, previous=previous, action=action)
+        value = audit.move_value(alias, version=number, previous=previous, action=action, note=note)
         client.set_registered_model_tag(name, key, value)
         self._settle(client, name, alias)
         self._prune(client, name, alias)
-        at = json.loads(value).get("at")
-        return AliasMove(name, alias, number, previous, action, at=at)
+        entry = json.loads(value)
+        return AliasMove(
+            name,
+            alias,
+            number,
+            previous,
+            action,
+            at=entry.get("at"),
+            by=entry.get("by"),
+            note=entry.get("note"),
+        )
 
     def _settle(self, client: MlflowClient, name: str, alias: str) -> None:
         """Set the alias to the trail's version, and again while the trail moved meanwhile.
@@ -479,7 +495,8 @@ class MlflowRegister(AliasRegister):
         """Return the recorded moves of ``alias``, oldest first.
 
         Each move has ``version``, ``previous``, ``action`` and ``at`` (UTC, ISO 8601);
-        ``previous`` is the version before the move, as the whole trail gives it.
+        ``previous`` is the version before the move, as the whole trail gives it;
+        ``by`` and ``note`` (a checked promote's decision) where recorded.
 
         Raises:
             ModelNotFoundError: the registered model does not exist.

@@ -357,10 +357,13 @@ class RestRegistry:
 
     # --- alias moves (the register's trail: one registered-model tag per move) -------
 
-    def promote(self, name: str, version: int, alias: str, history_limit: int) -> AliasMove:
-        """Point ``alias`` at ``version``, recording the move as MlflowRegister does."""
+    def promote(
+        self, name: str, version: int, alias: str, history_limit: int, note: str | None = None
+    ) -> AliasMove:
+        """Point ``alias`` at ``version``, recording the move (and ``note``) as
+        MlflowRegister does."""
         self.version(name, version)  # a missing model or version is named; the alias stays
-        return self._move(name, alias, version, "promote", history_limit)
+        return self._move(name, alias, version, "promote", history_limit, note=note)
 
     def rollback(self, name: str, alias: str, history_limit: int) -> AliasMove:
         """Point ``alias`` back at the version before the latest promote.
@@ -394,6 +397,7 @@ class RestRegistry:
         action: Literal["promote", "rollback"],
         history_limit: int,
         moves: list[tuple[str, dict[str, Any]]] | None = None,
+        note: str | None = None,
     ) -> AliasMove:
         from llmreg_mlflow import history as audit
 
@@ -404,13 +408,23 @@ class RestRegistry:
         if moves is None:
             moves = audit.trail(_tags(model.get("tags")), alias)
         key = audit.new_move_key([k for k, _ in moves if k])
-        value = audit.move_value(alias, version=number, previous=previous, action=action)
+        value = audit.move_value(alias, version=number, previous=previous, action=action, note=note)
         self.call(
             "POST", "registered-models/set-tag", body={"name": name, "key": key, "value": value}
         )
         self._settle(name, alias)
         self._prune(name, alias, history_limit)
-        return AliasMove(name, alias, number, previous, action, at=json.loads(value).get("at"))
+        entry = json.loads(value)
+        return AliasMove(
+            name,
+            alias,
+            number,
+            previous,
+            action,
+            at=entry.get("at"),
+            by=entry.get("by"),
+            note=entry.get("note"),
+        )
 
     def _trail_version(self, name: str, alias: str) -> int | None:
         from llmreg_mlflow import history as audit
