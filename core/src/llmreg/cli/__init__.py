@@ -12,32 +12,29 @@ from __future__ import annotations
 from typing import Any
 
 from llmreg.cli.app import cli
-from llmreg.cli.evaluate import evaluate
-from llmreg.cli.lifecycle import promote, register, rollback, save, show, versions
-from llmreg.cli.plugins import plugins
-from llmreg.cli.predict import predict
-from llmreg.cli.registry import delete, describe, diff, history, list_models, tag
-from llmreg.cli.serve import serve
 
-for _command in (
-    save,
-    register,
-    promote,
-    rollback,
-    versions,
-    show,
-    predict,
-    serve,
-    plugins,
-    list_models,
-    history,
-    tag,
-    describe,
-    delete,
-    diff,
-    evaluate,
-):
-    cli.add_command(_command)
+#: Every command and where it is defined: imported when it runs (or ``--help`` lists
+#: them), so that a command pays only for its own module.
+COMMANDS = {
+    "save": "llmreg.cli.lifecycle:save",
+    "register": "llmreg.cli.lifecycle:register",
+    "promote": "llmreg.cli.lifecycle:promote",
+    "rollback": "llmreg.cli.lifecycle:rollback",
+    "versions": "llmreg.cli.lifecycle:versions",
+    "show": "llmreg.cli.lifecycle:show",
+    "predict": "llmreg.cli.predict:predict",
+    "serve": "llmreg.cli.serve:serve",
+    "plugins": "llmreg.cli.plugins:plugins",
+    "list": "llmreg.cli.registry:list_models",
+    "history": "llmreg.cli.registry:history",
+    "tag": "llmreg.cli.registry:tag",
+    "describe": "llmreg.cli.registry:describe",
+    "delete": "llmreg.cli.registry:delete",
+    "diff": "llmreg.cli.registry:diff",
+    "evaluate": "llmreg.cli.evaluate:evaluate",
+}
+for _name, _target in COMMANDS.items():
+    cli.add_lazy_command(_name, _target)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -56,7 +56,36 @@ class LlmregGroup(click.Group):
     ``{"error": {"type": ..., "message": ...}}``, with the same exit code (1, or 2
     for a usage error), so a script always has JSON to parse. ``--debug``
     re-raises instead, so the traceback is shown.
+
+    Commands can be registered lazily (:meth:`add_lazy_command`): the module
+    that defines one is imported only when that command runs (or ``--help``
+    lists them), so that ``llmreg versions`` does not import what ``serve``,
+    ``predict`` or ``evaluate`` need.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: command name -> ``"module:attribute"`` of a command not imported yet.
+        self.lazy_commands: dict[str, str] = {}
+
+    def add_lazy_command(self, name: str, target: str) -> None:
+        """Register the command ``name`` defined at ``target`` (``"module:attribute"``),
+        imported on first use."""
+        self.lazy_commands[name] = target
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The names of the imported and the lazily registered commands, sorted."""
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, importing its module when it is registered lazily."""
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            import importlib
+
+            module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, turning an error into ``error: <Type>: <message>`` and exit 1."""
