@@ -23,6 +23,7 @@ from llmreg.schemas import Request
 from llmreg.secrets import SECRETS, mask_userinfo
 from llmreg.uris import shorten
 from llmreg_litellm._errors import empty_response, provider_error
+from llmreg_litellm._http import LeanPoster, lean_ok
 
 #: Sent when the definition has no key: local servers need none, the SDK wants one.
 PLACEHOLDER_KEY = "not-needed"
@@ -74,6 +75,8 @@ class Endpoint:
         SECRETS.add(self._secrets)
         self._extra_body = extra_body
         self._sdk: openai.AsyncOpenAI | None = None
+        # The lean path of complete and chat (see llmreg_litellm._http); False: the SDK's.
+        self._poster: LeanPoster | bool | None = None
         base = mask_userinfo(definition.base_url or DEFAULT_BASE_URL)
         self.where = f"model {shorten(definition.model)} at {base}"
 
@@ -84,6 +87,7 @@ class Endpoint:
         """A copy of this endpoint with no ``AsyncOpenAI`` yet, for another event loop."""
         duplicate = copy.copy(self)
         duplicate._sdk = None
+        duplicate._poster = None
         return duplicate
 
     @property
@@ -109,6 +113,34 @@ class Endpoint:
             self._sdk = openai.AsyncOpenAI(**options)
         return self._sdk
 
+    def poster(self) -> LeanPoster | None:
+        """The lean ``POST /chat/completions`` of this endpoint (aiohttp, the SDK's headers,
+        retries and exceptions), or ``None`` where only the SDK's path sends what it would."""
+        if self._poster is None:
+            sdk = self.sdk()
+            base = str(sdk.base_url).rstrip("/")
+            headers = {"Authorization": f"Bearer {sdk.api_key}"}
+            for name, value in sdk.default_headers.items():  # the SDK's, then the definition's
+                if isinstance(value, str):
+                    for known in [k for k in headers if k.lower() == name.lower()]:
+                        del headers[known]
+                    headers[name] = value
+            if lean_ok(base, headers):
+                retries = sdk.max_retries
+                timeout = self.definition.timeout
+                url = f"{base}/chat/completions"
+                self._poster = LeanPoster(sdk, url, headers, timeout, retries)
+            else:
+                self._poster = False
+        return self._poster if isinstance(self._poster, LeanPoster) else None
+
+    async def _post(self, body: dict[str, Any], attempts: Attempts) -> Any:
+        """``POST /chat/completions`` with ``body``: the lean path, else the SDK's ``post``."""
+        poster = self.poster()
+        if poster is not None:
+            return await poster.post(body, attempts)
+        return await self.sdk().post("/chat/completions", body=body, cast_to=object)
+
     def body(self, request: Request) -> dict[str, Any]:
         """The JSON body of one row's ``POST /chat/completions``."""
         d = self.definition
@@ -126,18 +158,17 @@ class Endpoint:
         return body
 
     async def complete(self, request: Request, attempts: Attempts) -> Completion:
-        """Answer one row; the SDK retries. Raise a typed :class:`ProviderError` on failure.
+        """Answer one row, with the SDK's retries. Raise a typed :class:`ProviderError` on failure.
 
         ``attempts`` is the row's counter; the caller has made it current. The
-        request goes through the SDK's generic ``post`` (its retries, timeouts
-        and errors), and the JSON answer is read here: that skips the SDK's
-        parameter transform and response models, a third of its CPU per call.
+        request goes through the lean path (:meth:`poster`: aiohttp with the SDK's
+        headers, timeouts, retries and exceptions) or else the SDK's generic
+        ``post``, and the JSON answer is read here: that skips the SDK's parameter
+        transform, response models and most of its HTTP stack's CPU per call.
         """
         start = time.perf_counter()
         try:
-            data = await self.sdk().post(
-                "/chat/completions", body=self.body(request), cast_to=object
-            )
+            data = await self._post(self.body(request), attempts)
         except Exception as exc:  # every failure becomes a typed, scrubbed error
             raise self.error(exc, attempts.count) from None
         return self._completion(data, attempts.count, start)
@@ -211,7 +242,7 @@ class Endpoint:
         body["messages"] = head + list(fields.get("messages") or [])
         body.update(self._extra_body)
         try:
-            data = await self.sdk().post("/chat/completions", body=body, cast_to=object)
+            data = await self._post(body, attempts)
         except Exception as exc:  # every failure becomes a typed, scrubbed error
             raise self.error(exc, attempts.count) from None
         choices = data.get("choices") if isinstance(data, dict) else None
@@ -257,7 +288,12 @@ class Endpoint:
         )
 
     async def aclose(self) -> None:
-        """Close the connection pool, if one was made."""
+        """Close the connection pools (the lean path's and the SDK's), if made."""
+        poster, self._poster = self._poster, None
         sdk, self._sdk = self._sdk, None
-        if sdk is not None:
-            await sdk.close()
+        try:
+            if isinstance(poster, LeanPoster):
+                await poster.aclose()
+        finally:
+            if sdk is not None:
+                await sdk.close()
