@@ -235,14 +235,20 @@ def _choices(body: dict[str, Any], content: str, finish: str) -> list[dict[str, 
     ``response_format`` ``json_object``/``json_schema``: content is
     ``{"echo": <last user text>}``; ``n``: that many identical choices;
     ``logprobs``: one entry per word, logprob 0.0 (``top_logprobs`` alternatives).
+    A model named ``judge-<verdict>`` (``judge-yes``, ``judge-no``) answers as an
+    MLflow judge does: ``{"result": "<verdict>", "rationale": ...}``.
     """
     text = _last_user_text(body)
+    judged = re.match(r"^judge-([a-z0-9.]+)", str(body.get("model") or ""))
     messages = body.get("messages") or []
     last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
     message: dict[str, Any] = {"role": "assistant", "content": content}
     tools = body.get("tools") or []
     choice = body.get("tool_choice")
-    if last.get("role") == "tool":
+    if judged:
+        verdict = judged.group(1)
+        message["content"] = json.dumps({"result": verdict, "rationale": f"judged {verdict}"})
+    elif last.get("role") == "tool":
         message["content"] = "tool said: " + _content_text(last.get("content", ""))
     elif tools and choice != "none":
         name = tools[0].get("function", {}).get("name", "tool")
