@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import weakref
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -162,6 +162,13 @@ class CustomLoader(Loader):
             ) as run:
                 mlflow.log_metrics(dict(metrics), model_id=model_id)
             return str(run.info.run_id)
+
+    def genai_scorers(self, specs: Sequence[str], judge_model: str | None = None) -> Any:
+        """The ``mlflow.genai`` scorers of ``llmreg evaluate --scorer`` (see
+        :mod:`llmreg_pyfunc.scoring`), built before any prediction."""
+        from llmreg_pyfunc.scoring import genai_scorers
+
+        return genai_scorers(specs, judge_model)
 
     def spark_predict(
         self,
