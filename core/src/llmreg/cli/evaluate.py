@@ -6,7 +6,11 @@ with the ``expected`` answer. Scorers (``--scorer``, repeatable):
 - ``exact_match``: the answer equals ``expected`` (surrounding whitespace ignored);
 - ``contains``: ``expected`` occurs in the answer;
 - ``regex:PATTERN``: the answer matches ``PATTERN`` (``re.search``), reported as ``regex``;
-- ``json_valid``: the answer parses as JSON.
+- ``json_valid``: the answer parses as JSON;
+- any other ``PREFIX:NAME`` (``mlflow:Correctness``, ``mlflow:Guidelines(guidelines="...")``,
+  ``my_scorers:tone``): a scorer the loader runs (llmreg-pyfunc: an ``mlflow.genai``
+  scorer or judge, through MLflow's API; ``--judge-model`` is the judge's model
+  where the spec names none). The loader builds them before any prediction.
 
 A failed row scores 0 on every scorer. The metrics (the mean of each scorer) are
 printed as a table, kept on the registered version as tags ``llmreg.eval.<metric>``
@@ -75,8 +79,55 @@ def scorer(spec: str) -> tuple[str, Scorer]:
             raise ConfigError(f"--scorer {spec!r}: bad pattern ({exc})") from None
         return "regex", lambda answer, _expected: float(pattern.search(answer) is not None)
     raise ConfigError(
-        f"unknown scorer {spec!r}: use exact_match, contains, regex:PATTERN or json_valid"
+        f"unknown scorer {spec!r}: use exact_match, contains, regex:PATTERN, json_valid, "
+        "mlflow:NAME (an MLflow scorer or judge) or module:function (a scorer of yours)"
     )
+
+
+def is_plugin_scorer(spec: str) -> bool:
+    """Whether ``--scorer spec`` names a scorer the loader runs (``PREFIX:NAME``, not ``regex:``).
+
+    Example:
+        >>> is_plugin_scorer("mlflow:Correctness"), is_plugin_scorer("regex:^a")
+        (True, False)
+    """
+    head, colon, _ = spec.partition(":")
+    return bool(colon) and head != "regex" and bool(head.strip())
+
+
+def plugin_scorers(loader: Any, specs: list[str], judge_model: str | None) -> Any:
+    """The loader's runner of the scorers it provides (``loader.genai_scorers``), or ``None``.
+
+    Raises:
+        ConfigError: a spec names a loader scorer and the loader runs none, or the
+            loader refuses a spec.
+    """
+    if not specs:
+        return None
+    hook = getattr(loader, "genai_scorers", None)
+    if not callable(hook):
+        raise ConfigError(
+            f"--scorer {specs[0]!r}: the loader {type(loader).__name__} runs no scorers of its "
+            "own; use exact_match, contains, regex:PATTERN or json_valid, or the llmreg-pyfunc "
+            "loader (MLflow scorers)"
+        )
+    return hook(specs, judge_model)
+
+
+def summarize(scores: dict[str, list[float | None]]) -> dict[str, float]:
+    """The mean of each metric over the rows it scored; ``<metric>_errors`` counts the rest.
+
+    Example:
+        >>> summarize({"correctness": [1.0, 0.0, None]})
+        {'correctness': 0.5, 'correctness_errors': 1.0}
+    """
+    out: dict[str, float] = {}
+    for metric, values in scores.items():
+        numbers = [v for v in values if v is not None]
+        out[metric] = round(sum(numbers) / len(numbers), 4) if numbers else 0.0
+        if len(numbers) < len(values):
+            out[f"{metric}_errors"] = float(len(values) - len(numbers))
+    return out
 
 
 def read_dataset(path: str) -> list[tuple[dict[str, Any], str]]:
@@ -119,16 +170,31 @@ def read_dataset(path: str) -> list[tuple[dict[str, Any], str]]:
     "scorers",
     multiple=True,
     required=True,
-    help="exact_match, contains, regex:PATTERN or json_valid (repeatable).",
+    help="exact_match, contains, regex:PATTERN, json_valid, mlflow:NAME[(k=v,...)] (an MLflow "
+    "scorer or judge) or module:function (repeatable).",
+)
+@click.option(
+    "--judge-model",
+    metavar="URI",
+    help="The model of MLflow judges whose --scorer names none (e.g. openai:/gpt-4o-mini).",
 )
 @json_option
-def evaluate(model_uri: str, data: str, scorers: tuple[str, ...], as_json: bool) -> None:
+def evaluate(
+    model_uri: str,
+    data: str,
+    scorers: tuple[str, ...],
+    judge_model: str | None,
+    as_json: bool,
+) -> None:
     """Score the model at MODEL_URI on the rows of --data; keep the metrics on its version."""
-    chosen = [scorer(spec) for spec in scorers]
+    chosen = [scorer(spec) for spec in scorers if not is_plugin_scorer(spec)]
     rows = read_dataset(data)
     store = use_store()
     loader = build_loader()
     with naming_store(store):
+        external = plugin_scorers(
+            loader, [spec for spec in scorers if is_plugin_scorer(spec)], judge_model
+        )
         adapter = loader.load(model_uri)
         try:
             outputs = adapter.predict([row for row, _ in rows])
@@ -140,6 +206,9 @@ def evaluate(model_uri: str, data: str, scorers: tuple[str, ...], as_json: bool)
             for metric, score in chosen:
                 scores[metric].append(0.0 if answer is None else score(answer, expected))
         metrics = {metric: round(sum(v) / len(v), 4) for metric, v in scores.items()}
+        if external is not None:
+            inputs = [row for row, _ in rows]
+            metrics.update(summarize(external(inputs, answers, [e for _, e in rows])))
         metrics["failed_rows"] = float(sum(1 for a in answers if a is None))
         info = dict(adapter.info)
         result: dict[str, Any] = {"model_uri": model_uri, "rows": len(rows), "metrics": metrics}
@@ -213,8 +282,11 @@ __all__ = [
     "check_requirements",
     "evaluate",
     "gate",
+    "is_plugin_scorer",
+    "plugin_scorers",
     "read_dataset",
     "scorer",
+    "summarize",
 ]
 
 
@@ -266,7 +338,7 @@ def gate(
             worse_found = False
             for metric, value in sorted(base.items()):
                 mine = metrics.get(metric)
-                if metric == "failed_rows":
+                if metric == "failed_rows" or metric.endswith("_errors"):
                     worse = metrics.get(metric, float("inf")) > value
                 else:
                     worse = metrics.get(metric, float("-inf")) < value

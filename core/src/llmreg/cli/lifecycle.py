@@ -23,7 +23,7 @@ from llmreg.cli.components import (
     checked,
     tag_option,
 )
-from llmreg.cli.store import naming_store, say_store, shown_store, use_store
+from llmreg.cli.store import naming_store, reading_register, say_store, shown_store, use_store
 from llmreg.errors import ConfigError, LlmregError
 from llmreg.hashing import CONTENT_HASH_KEY
 from llmreg.results import AliasMove, ModelVersionRef, SavedModel
@@ -163,7 +163,8 @@ def promote(
             note = gate(register, name, version, requirements, baseline)
             register.set_tags(name, int(version), {"llmreg.promotion_check": note})
         if note is not None and _takes_note(register.promote):
-            move = register.promote(name, version, alias, note=note)
+            promote_with_note: Any = register.promote  # an optional keyword of newer registers
+            move = promote_with_note(name, version, alias, note=note)
         else:
             move = register.promote(name, version, alias)
     move = checked(move, AliasMove, register, "promote")
@@ -208,7 +209,7 @@ def rollback(name: str, alias: str, as_json: bool) -> None:
 def versions(name: str, as_json: bool) -> None:
     """List the versions of NAME with their aliases, content hash and tags."""
     store = use_store()
-    register = build_alias_register()
+    register = reading_register()
     with naming_store(store):
         refs = register.versions(name)
     for ref in refs:
@@ -305,7 +306,7 @@ def _registered_hash(info: dict[str, Any]) -> str | None:
     if not name or version is None:
         return None
     try:
-        refs = build_alias_register().versions(str(name))
+        refs = reading_register().versions(str(name))
     except ConfigError:
         return None  # the register KIND cannot list versions: nothing more is known
     found = next((r for r in refs if str(r.version) == str(version)), None)
