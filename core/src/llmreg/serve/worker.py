@@ -38,23 +38,23 @@ _PROTOCOL: type | None = None
 
 
 def header_protocol() -> type:
-    """The h11 protocol with the settings' ``--header-timeout``, one class per process,
-    importable as ``llmreg.serve.worker.TimedH11Protocol`` (the workers are spawned and
-    uvicorn's config, which names it, is pickled)."""
+    """The HTTP protocol (httptools', else h11's) with the settings' ``--header-timeout``,
+    one class per process, importable as ``llmreg.serve.worker.TimedHttpProtocol`` (the
+    workers are spawned and uvicorn's config, which names it, is pickled)."""
     global _PROTOCOL
     if _PROTOCOL is None:
-        from llmreg.serve.app import timed_h11_protocol
+        from llmreg.serve.app import timed_http_protocol
 
         settings = json.loads(os.environ.get(SETTINGS_ENV, "{}"))
-        protocol = timed_h11_protocol(float(settings.get("header_timeout", 10.0)))
-        protocol.__qualname__ = protocol.__name__ = "TimedH11Protocol"
+        protocol = timed_http_protocol(float(settings.get("header_timeout", 10.0)))
+        protocol.__qualname__ = protocol.__name__ = "TimedHttpProtocol"
         protocol.__module__ = __name__
         _PROTOCOL = protocol
     return _PROTOCOL
 
 
 def __getattr__(name: str) -> Any:
-    if name == "TimedH11Protocol":
+    if name in ("TimedHttpProtocol", "TimedH11Protocol"):
         return header_protocol()
     raise AttributeError(name)
 
