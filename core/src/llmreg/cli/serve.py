@@ -177,7 +177,7 @@ def serve(
         import uvicorn
 
         from llmreg.serve import create_app
-        from llmreg.serve.app import timed_h11_protocol
+        from llmreg.serve.app import timed_http_protocol
     except ImportError as exc:
         raise click.ClickException(
             f"serving needs fastapi and uvicorn ({exc}): pip install 'llmreg[serve]'"
@@ -249,7 +249,7 @@ def serve(
             app,
             log_level="warning",
             access_log=False,
-            http=timed_h11_protocol(header_timeout),
+            http=timed_http_protocol(header_timeout),
         )
         uvicorn.Server(config).run(sockets=[sock])
     finally:
