@@ -7,16 +7,23 @@ are never logged.
 
 Metrics need ``prometheus-client`` (in ``llmreg[serve]``); each app has its own
 registry, served at ``/metrics``. Without the package, ``/metrics`` answers 404.
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``llmreg serve --workers N`` sets it to a
+temporary folder of its own), every worker writes its values there and ``/metrics``
+answers the sum over the workers, whichever of them answers.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
 access_logger = logging.getLogger("llmreg.serve.access")
+
+#: prometheus-client's multiprocess folder: set, the workers' metrics are summed.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Latency histogram buckets, in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -61,9 +68,19 @@ class Metrics:
         )  # fmt: skip
 
     def render(self) -> tuple[bytes, str]:
-        """Return the exposition text and its content type."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        """Return the exposition text and its content type.
 
+        In prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``), the
+        values of every process writing to that folder, summed.
+        """
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        if os.environ.get(MULTIPROC_ENV):
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            shared = CollectorRegistry()
+            MultiProcessCollector(shared)
+            return generate_latest(shared), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
@@ -138,4 +155,4 @@ class Observer:
             access_logger.info(json.dumps(line, separators=(",", ":")))
 
 
-__all__ = ["LATENCY_BUCKETS", "Metrics", "Observer", "access_logger", "new_metrics"]
+__all__ = ["LATENCY_BUCKETS", "MULTIPROC_ENV", "Metrics", "Observer", "access_logger", "new_metrics"]

@@ -5,13 +5,18 @@ on the one socket (uvicorn's ``Multiprocess``); each builds its own app with
 :func:`app` from the JSON settings in :data:`SETTINGS_ENV`, loads its models in the
 background (``/ready`` says when) and keeps its own metrics. Key references
 (``env:NAME``) are read from the environment each worker inherits: no key is written
-into the settings.
+into the settings. The workers share one metrics folder (:func:`shared_metrics`), so
+``/metrics`` counts every worker's requests whichever worker answers it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 #: The environment variable holding the workers' settings (JSON, no secrets).
@@ -32,6 +37,29 @@ def app() -> Any:
     built.state.llmreg_routes.body_timeout = body_timeout
     _serve_logging(access_log)
     return built
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[str]:
+    """Give the workers to be started one metrics folder (prometheus-client's
+    multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``), so that ``/metrics`` sums them all.
+
+    A folder already set in the environment is used as it is and kept; otherwise a
+    new temporary one is made, and removed with its files when the block ends.
+    """
+    from llmreg.serve.observe import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        yield given
+        return
+    folder = tempfile.mkdtemp(prefix="llmreg-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield folder
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _PROTOCOL: type | None = None
@@ -59,4 +87,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["SETTINGS_ENV", "app", "header_protocol"]
+__all__ = ["SETTINGS_ENV", "app", "header_protocol", "shared_metrics"]
