@@ -266,7 +266,7 @@ def _run_workers(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from llmreg.serve.worker import SETTINGS_ENV, header_protocol
+    from llmreg.serve.worker import SETTINGS_ENV, header_protocol, shared_metrics
 
     routes = app.state.llmreg_routes
     app.state.llmreg_models.close()  # each worker loads its own
@@ -283,7 +283,8 @@ def _run_workers(
         access_log=False,
         http=header_protocol(),
     )
-    Multiprocess(config, sockets=[sock]).run()
+    with shared_metrics():  # /metrics sums every worker's
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def _load_all(app: Any, store: Any) -> list[str]:
