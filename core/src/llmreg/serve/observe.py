@@ -155,4 +155,11 @@ class Observer:
             access_logger.info(json.dumps(line, separators=(",", ":")))
 
 
-__all__ = ["LATENCY_BUCKETS", "MULTIPROC_ENV", "Metrics", "Observer", "access_logger", "new_metrics"]
+__all__ = [
+    "LATENCY_BUCKETS",
+    "MULTIPROC_ENV",
+    "Metrics",
+    "Observer",
+    "access_logger",
+    "new_metrics",
+]
