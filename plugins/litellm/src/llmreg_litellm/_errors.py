@@ -76,13 +76,116 @@ def _detail(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+#: What each kind of provider failure becomes: the typed error, whether it carries the
+#: HTTP status, the message after the model's name (``{status}``, ``{detail}``,
+#: ``{tries}`` and ``{timeout}`` filled in) and the advice that ends it. Both
+#: providers (``openai`` and ``litellm``) build their errors from this one table.
+KINDS: dict[str, tuple[type[ProviderError], bool, str, str]] = {
+    "auth": (
+        ProviderAuthenticationError,
+        True,
+        "refused the credentials (HTTP {status}): {detail}.",
+        "Check the api_key reference in the model definition and that its variable holds "
+        "a valid key.",
+    ),
+    "bad_request": (
+        ProviderBadRequestError,
+        True,
+        "rejected the request (HTTP {status}): {detail}.",
+        "Check the row's messages and params and the definition's generation settings.",
+    ),
+    "not_found": (
+        ProviderNotFoundError,
+        True,
+        "answered HTTP 404: {detail}.",
+        "Check the model name and the base_url (an OpenAI-compatible base_url usually ends "
+        "in /v1).",
+    ),
+    "rate_limit": (
+        ProviderRateLimitError,
+        True,
+        "kept rate-limiting (HTTP 429) {tries}: {detail}.",
+        "Lower the concurrency, raise max_retries, or add a fallback model.",
+    ),
+    "timeout": (
+        ProviderTimeoutError,
+        False,
+        "did not answer within the timeout of {timeout} s, {tries}.",
+        "Raise 'timeout' in the model definition or check that the server is not overloaded.",
+    ),
+    "unreachable": (
+        ProviderUnreachableError,
+        False,
+        "could not be reached or dropped the connection, {tries} ({detail}).",
+        "Check that the server runs and that base_url is right.",
+    ),
+    "status": (
+        ProviderResponseError,
+        True,
+        "answered HTTP {status} {tries}: {detail}.",
+        "The server failed; retry later or add a fallback model.",
+    ),
+    "bad_body": (
+        ProviderResponseError,
+        True,
+        "answered with a body that is not a valid chat completion ({detail}).",
+        "Check that base_url points at an OpenAI-compatible /v1 endpoint.",
+    ),
+}
+
+#: The SDK exception classes of each kind, in the order they are tested (a timeout is
+#: a connection error, and every HTTP error a status error, so those come later).
+#: LiteLLM's exception classes subclass these, so the ``litellm`` provider uses it too.
+CLASSES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((openai.AuthenticationError, openai.PermissionDeniedError), "auth"),
+    ((openai.BadRequestError, openai.UnprocessableEntityError), "bad_request"),
+    ((openai.NotFoundError,), "not_found"),
+    ((openai.RateLimitError,), "rate_limit"),
+    ((openai.APITimeoutError,), "timeout"),
+    ((openai.APIConnectionError,), "unreachable"),
+    ((openai.APIStatusError,), "status"),
+    ((json.JSONDecodeError, openai.APIResponseValidationError, ValueError), "bad_body"),
+)
+
+
+def kind_of(exc: BaseException) -> str | None:
+    """The kind of failure (a key of :data:`KINDS`) ``exc`` is, or ``None``."""
+    return next((kind for classes, kind in CLASSES if isinstance(exc, classes)), None)
+
+
+def attempts_text(attempts: int) -> str:
+    """``after N attempt(s)``."""
+    return f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+
+
+def typed_error(
+    kind: str,
+    where: str,
+    detail: str,
+    *,
+    attempts: int,
+    status: int | None = None,
+    timeout: float | None = None,
+    hint: str | None = None,
+) -> ProviderError:
+    """The typed error of ``kind`` (see :data:`KINDS`) for a call of ``where``.
+
+    ``where`` and ``detail`` must be masked already; ``hint`` replaces the kind's advice.
+    """
+    cls, with_status, text, advice = KINDS[kind]
+    said = text.format(status=status, detail=detail, tries=attempts_text(attempts), timeout=timeout)
+    message = f"{where} {said} {hint or advice}"
+    if with_status:
+        return cls(message, status_code=status, attempts=attempts)
+    return cls(message, attempts=attempts)
+
+
 def provider_error(
     exc: BaseException, *, where: str, attempts: int, timeout: float | None, secrets: list[str]
 ) -> ProviderError:
     """Map an exception raised while calling ``where`` (model and endpoint) to a typed error."""
     where = scrub(where, secrets)
     detail = scrub(_detail(exc), secrets)
-    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
     unsendable = _unsendable(exc)
     if unsendable is not None:
         return ProviderError(
@@ -93,64 +196,14 @@ def provider_error(
             attempts=attempts,
         )
     status = getattr(exc, "status_code", None)
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return ProviderAuthenticationError(
-            f"{where} refused the credentials (HTTP {status}): {detail}. Check the api_key "
-            "reference in the model definition and that its variable holds a valid key.",
-            status_code=status,
-            attempts=attempts,
-        )
-    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
-        return ProviderBadRequestError(
-            f"{where} rejected the request (HTTP {status}): {detail}. Check the row's "
-            "messages and params and the definition's generation settings.",
-            status_code=status,
-            attempts=attempts,
-        )
-    if isinstance(exc, openai.NotFoundError):
-        return ProviderNotFoundError(
-            f"{where} answered HTTP 404: {detail}. Check the model name and the base_url "
-            "(an OpenAI-compatible base_url usually ends in /v1).",
-            status_code=status,
-            attempts=attempts,
-        )
-    if isinstance(exc, openai.RateLimitError):
-        return ProviderRateLimitError(
-            f"{where} kept rate-limiting (HTTP 429) {tries}: {detail}. Lower the concurrency, "
-            "raise max_retries, or add a fallback model.",
-            status_code=status,
-            attempts=attempts,
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderTimeoutError(
-            f"{where} did not answer within the timeout of {timeout} s, {tries}. Raise "
-            "'timeout' in the model definition or check that the server is not overloaded.",
-            attempts=attempts,
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        cause = scrub(str(exc.__cause__ or detail), secrets)
-        return ProviderUnreachableError(
-            f"{where} could not be reached or dropped the connection, {tries} ({cause}). "
-            "Check that the server runs and that base_url is right.",
-            attempts=attempts,
-        )
-    if isinstance(exc, openai.APIStatusError):
+    kind = kind_of(exc)
+    if kind is None:
         return ProviderResponseError(
-            f"{where} answered HTTP {status} {tries}: {detail}. The server failed; retry "
-            "later or add a fallback model.",
-            status_code=status,
-            attempts=attempts,
+            f"{where} failed with {type(exc).__name__}: {detail}.", attempts=attempts
         )
-    if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError | ValueError):
-        return ProviderResponseError(
-            f"{where} answered with a body that is not a valid chat completion ({detail}). "
-            "Check that base_url points at an OpenAI-compatible /v1 endpoint.",
-            status_code=status,
-            attempts=attempts,
-        )
-    return ProviderResponseError(
-        f"{where} failed with {type(exc).__name__}: {detail}.", attempts=attempts
-    )
+    if kind == "unreachable":
+        detail = scrub(str(exc.__cause__ or detail), secrets)
+    return typed_error(kind, where, detail, attempts=attempts, status=status, timeout=timeout)
 
 
 def empty_response(where: str, attempts: int) -> ProviderResponseError:
@@ -163,4 +216,14 @@ def empty_response(where: str, attempts: int) -> ProviderResponseError:
     )
 
 
-__all__ = ["MASK", "empty_response", "provider_error", "scrub"]
+__all__ = [
+    "CLASSES",
+    "KINDS",
+    "MASK",
+    "attempts_text",
+    "empty_response",
+    "kind_of",
+    "provider_error",
+    "scrub",
+    "typed_error",
+]

@@ -44,19 +44,15 @@ from llmreg.definition import ModelDefinition, resolve_api_key
 from llmreg.errors import (
     ConfigError,
     PredictionError,
-    ProviderAuthenticationError,
-    ProviderBadRequestError,
     ProviderError,
-    ProviderNotFoundError,
-    ProviderRateLimitError,
     ProviderResponseError,
-    ProviderTimeoutError,
-    ProviderUnreachableError,
 )
 from llmreg.schemas import Request
 from llmreg.secrets import SECRETS, mask_userinfo, redact
 from llmreg.uris import shorten
+from llmreg_litellm._errors import attempts_text, kind_of, typed_error
 from llmreg_litellm._loop import LoopThread
+from llmreg_litellm._rows import answer_rows, chain_failed
 
 T = TypeVar("T")
 
@@ -197,10 +193,25 @@ def _retryable(litellm: Any, exc: BaseException) -> bool:
     return isinstance(status, int) and status >= 500
 
 
-def provider_error(
-    litellm: Any, exc: BaseException, target: _Target, attempts: int
-) -> ProviderError:
-    """Map what ``litellm.acompletion`` raised to llmreg's typed error, secrets masked."""
+#: The litellm provider's own advice, where it differs from the openai provider's
+#: (:data:`llmreg_litellm._errors.KINDS` holds the messages of both).
+HINTS = {
+    "not_found": "Check the model name (a LiteLLM route such as 'anthropic/claude-...') and "
+    "the base_url.",
+    "bad_request": "Check the row's messages and params and the definition's generation "
+    "settings and options.",
+    "timeout": "Raise 'timeout' in the model definition.",
+    "unreachable": "Check the base_url and the network.",
+    "status": "The provider failed; retry later or add a fallback model.",
+}
+
+
+def provider_error(exc: BaseException, target: _Target, attempts: int) -> ProviderError:
+    """Map what ``litellm.acompletion`` raised to llmreg's typed error, secrets masked.
+
+    LiteLLM's exception classes subclass the openai SDK's, so the one mapping of
+    :mod:`llmreg_litellm._errors` applies (with this provider's advice, :data:`HINTS`).
+    """
     where = target.where
     detail = SECRETS.redact(redact(str(exc) or type(exc).__name__, target.secrets))
     detail = detail.removeprefix(f"litellm.{type(exc).__name__}: ")
@@ -208,64 +219,33 @@ def provider_error(
         detail = detail[:500] + "..."
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
-    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
-    common: dict[str, Any] = {"attempts": attempts}
-    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
-        return ProviderAuthenticationError(
-            f"{where} refused the credentials (HTTP {status}): {detail}. Check the api_key "
-            "reference in the model definition and that its variable holds a valid key.",
-            status_code=status,
-            **common,
-        )
-    if isinstance(exc, litellm.NotFoundError):
-        return ProviderNotFoundError(
-            f"{where} answered HTTP 404: {detail}. Check the model name (a LiteLLM route such "
-            "as 'anthropic/claude-...') and the base_url.",
-            status_code=status,
-            **common,
-        )
-    if isinstance(exc, litellm.BadRequestError | litellm.UnprocessableEntityError):
-        return ProviderBadRequestError(
-            f"{where} rejected the request (HTTP {status}): {detail}. Check the row's messages "
-            "and params and the definition's generation settings and options.",
-            status_code=status,
-            **common,
-        )
-    if isinstance(exc, litellm.RateLimitError):
-        return ProviderRateLimitError(
-            f"{where} kept rate-limiting (HTTP 429) {tries}: {detail}. Lower the concurrency, "
-            "raise max_retries, or add a fallback model.",
-            status_code=status,
-            **common,
-        )
-    if isinstance(exc, litellm.Timeout):
-        return ProviderTimeoutError(
-            f"{where} did not answer within the timeout of {target.definition.timeout} s, "
-            f"{tries}. Raise 'timeout' in the model definition.",
-            **common,
-        )
-    unreachable = "Cannot connect to host" in detail or "Connection refused" in detail
-    if isinstance(exc, litellm.APIConnectionError) and "json" in detail.lower():
+    kind = kind_of(exc)
+    if kind == "unreachable" and "json" in detail.lower():
         return ProviderResponseError(
-            f"{where} answered with a body LiteLLM could not read {tries}: {detail}. Check "
-            "that base_url points at the provider's API.",
+            f"{where} answered with a body LiteLLM could not read {attempts_text(attempts)}: "
+            f"{detail}. Check that base_url points at the provider's API.",
             status_code=status,
-            **common,
+            attempts=attempts,
         )
-    if unreachable or isinstance(exc, litellm.APIConnectionError):
-        return ProviderUnreachableError(
-            f"{where} could not be reached or dropped the connection, {tries}: {detail}. "
-            "Check the base_url and the network.",
-            **common,
-        )
-    if status is not None:
+    if kind in (None, "bad_body", "status") and (
+        "Cannot connect to host" in detail or "Connection refused" in detail
+    ):
+        kind = "unreachable"
+    elif kind in (None, "bad_body") and status is not None:
+        kind = "status"
+    if kind is None or kind == "bad_body":
         return ProviderResponseError(
-            f"{where} answered HTTP {status} {tries}: {detail}. The provider failed; retry "
-            "later or add a fallback model.",
-            status_code=status,
-            **common,
+            f"{where} failed with {type(exc).__name__}: {detail}.", attempts=attempts
         )
-    return ProviderResponseError(f"{where} failed with {type(exc).__name__}: {detail}.", **common)
+    return typed_error(
+        kind,
+        where,
+        detail,
+        attempts=attempts,
+        status=status,
+        timeout=target.definition.timeout,
+        hint=HINTS.get(kind),
+    )
 
 
 def _int(value: Any) -> int | None:
@@ -407,16 +387,7 @@ class LiteLLMClient(Client):
             raise
 
     async def _batch(self, requests: list[Request], concurrency: int) -> list[RowResult]:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def row(request: Request) -> RowResult:
-            async with gate:
-                try:
-                    return await self._complete(request)
-                except ProviderError as exc:
-                    return exc
-
-        return list(await asyncio.gather(*(row(r) for r in requests)))
+        return await answer_rows(self._complete, requests, concurrency)
 
     async def _attempt(self, target: _Target, request: Request) -> tuple[Completion, int]:
         """Call one model with its retries; return the completion and the attempts made."""
@@ -432,7 +403,7 @@ class LiteLLMClient(Client):
                 if attempts <= target.retries and _retryable(litellm, exc):
                     await asyncio.sleep(min(0.05 * 2 ** (attempts - 1), 2.0))
                     continue
-                raise provider_error(litellm, exc, target, attempts) from None
+                raise provider_error(exc, target, attempts) from None
             return _completion(target, response, attempts, start), attempts
 
     async def _complete(self, request: Request) -> Completion:
@@ -458,15 +429,7 @@ class LiteLLMClient(Client):
                 attempts=total,
                 extra={"fallback_index": index},
             )
-        last = failures[-1]
-        if len(failures) == 1:
-            raise last
-        steps = "; then ".join(str(f) for f in failures)
-        raise type(last)(
-            f"every model of the chain failed: {steps}",
-            status_code=last.status_code,
-            attempts=total,
-        )
+        raise chain_failed(failures, total)
 
 
 __all__ = ["FALLBACK_PROVIDERS", "INSTALL_HINT", "RESERVED_OPTIONS", "LiteLLMClient"]
