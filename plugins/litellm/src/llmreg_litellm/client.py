@@ -423,16 +423,9 @@ class OpenAICompatibleClient(Client):
     async def _batch(
         self, requests: list[Request], concurrency: int, chain: list[Endpoint] | None = None
     ) -> list[RowResult]:
-        gate = asyncio.Semaphore(concurrency)
+        from llmreg_litellm._rows import answer_rows
 
-        async def row(request: Request) -> RowResult:
-            async with gate:
-                try:
-                    return await self._complete(request, chain)
-                except ProviderError as exc:
-                    return exc
-
-        return list(await asyncio.gather(*(row(r) for r in requests)))
+        return await answer_rows(lambda r: self._complete(r, chain), requests, concurrency)
 
     async def _complete(self, request: Request, chain: list[Endpoint] | None = None) -> Completion:
         from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
@@ -535,13 +528,6 @@ _CLOSING: set[asyncio.Task[None]] = set()
 
 def _chain_failed(failures: list[ProviderError], attempts: int) -> ProviderError:
     """The error for a row that every model of the chain failed: the last error's type."""
-    last = failures[-1]
-    if len(failures) == 1:
-        return last
-    steps = "; then ".join(str(f) for f in failures)
-    error = type(last)(
-        f"every model of the chain failed: {steps}",
-        status_code=last.status_code,
-        attempts=attempts,
-    )
-    return error
+    from llmreg_litellm._rows import chain_failed
+
+    return chain_failed(failures, attempts)
