@@ -71,11 +71,20 @@ class CliSetup:
             return facts to add to ``store`` (``{"created": True}`` for a store this
             command created, which "not found" errors then mention). Raise a typed
             error naming the store when it cannot be used.
+        reader: optional; called by the reading commands (``versions``, ``list``,
+            ``history``, the version lookup of ``show``) with the register config the
+            CLI would build (a dict with its ``KIND``). It returns an object with the
+            register's reading methods (``KIND``, ``versions``, ``models``, ``history``)
+            that answers as the built register would, without building it (and so
+            without importing pydantic or the store's client library); or ``None``
+            when it cannot (another KIND, a field it does not handle, a store it has
+            no light path to), and the CLI builds the register. Added in llmreg 0.2.
     """
 
     store: Mapping[str, str | None] | None = None
     quiet: tuple[str, ...] = ()
     prepare: Callable[[], Mapping[str, Any] | None] | None = None
+    reader: Callable[[Mapping[str, Any]], Any] | None = None
 
 
 @hookspec
