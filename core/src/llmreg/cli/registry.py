@@ -16,7 +16,7 @@ import click
 from llmreg.cli.app import emit_json, json_option
 from llmreg.cli.components import build_alias_register, build_loader, checked
 from llmreg.cli.lifecycle import _one_line
-from llmreg.cli.store import naming_store, say_store, shown_store, use_store
+from llmreg.cli.store import naming_store, reading_register, say_store, shown_store, use_store
 from llmreg.results import AliasMove, ModelVersionRef
 
 
@@ -36,7 +36,7 @@ def _say(
 def list_models(as_json: bool) -> None:
     """List the registered models: name, latest version and aliases."""
     store = use_store()
-    register = build_alias_register()
+    register = reading_register()
     with naming_store(store):
         models = register.models()
     lines = []
@@ -58,7 +58,7 @@ def list_models(as_json: bool) -> None:
 def history(name: str, alias: str, as_json: bool) -> None:
     """List the recorded moves of ALIAS of NAME, oldest first."""
     store = use_store()
-    register = build_alias_register()
+    register = reading_register()
     with naming_store(store):
         moves = register.history(name, alias)
     moves = [checked(m, AliasMove, register, "history") for m in moves]

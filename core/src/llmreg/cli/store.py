@@ -42,6 +42,28 @@ def use_store() -> dict[str, Any] | None:
     return None
 
 
+def reading_register() -> Any:
+    """The register a reading command (``versions``, ``list``, ``history``) asks.
+
+    The light reader a plugin offers for the register config
+    (:attr:`~llmreg.hookspecs.CliSetup.reader`: the registry over a light path,
+    without building the component or importing its libraries) when one does;
+    else the built :class:`~llmreg.bases.AliasRegister`
+    (:func:`~llmreg.cli.components.build_alias_register`).
+    """
+    from llmreg.cli.components import _config, build_alias_register, current
+
+    context = current()
+    readers = [s.reader for s in context.setups if getattr(s, "reader", None) is not None]
+    if readers:
+        config = _config("register") or context.manager.default("register")
+        for reader in readers:
+            found = reader(dict(config))
+            if found is not None:
+                return found
+    return build_alias_register()
+
+
 def shown(uri: str | None) -> str:
     """A store URI as messages show it: any ``user:password@`` masked."""
     return mask_userinfo(uri or "")
