@@ -42,6 +42,7 @@ from llmreg.errors import (
 from llmreg.hashing import CONTENT_HASH_KEY
 from llmreg.results import AliasMove, ModelVersionRef
 from llmreg.secrets import mask_userinfo
+from llmreg.uris import check_alias, check_model_name
 
 #: Set to ``0`` (or ``false``) to make MlflowRegister use MLflow's client over HTTP too.
 REST_ENV = "LLMREG_MLFLOW_REST"
@@ -355,6 +356,47 @@ class RestRegistry:
         )
         return self.version(name, version)
 
+    def alias_version(self, name: str, alias: str) -> int:
+        """The version ``alias`` of ``name`` points at now (one request).
+
+        Raises:
+            ModelNotFoundError: the registered model or the alias does not exist (named).
+        """
+        try:
+            data = self.call("GET", "registered-models/alias", query={"name": name, "alias": alias})
+        except (ModelNotFoundError, RegistrationInputError):
+            # MLflow answers an unknown alias with INVALID_PARAMETER_VALUE, not NOT_FOUND
+            self.registered_model(name)  # names the model when it is the model that is missing
+            raise ModelNotFoundError(
+                f"alias @{alias} of registered model {name!r} does not exist: "
+                "set it (promote a version) first"
+            ) from None
+        version = str((data.get("model_version") or {}).get("version", ""))
+        if not version.isdigit():
+            raise StoreUnavailableError(
+                f"{self.shown} answered no version for alias @{alias} of {name!r}"
+            )
+        return int(version)
+
+    def delete(self, name: str, version: int, force: bool = False) -> ModelVersionRef:
+        """Delete version ``version`` of ``name`` as MlflowRegister does; return what it was.
+
+        Raises:
+            ModelNotFoundError: the version does not exist.
+            RegistrationError: an alias points at it and ``force`` is false.
+        """
+        ref = self.version(name, version)
+        if ref.aliases and not force:
+            held = ", ".join(f"@{a}" for a in ref.aliases)
+            raise RegistrationError(
+                f"version {version} of {name!r} is held by {held}: promote another version "
+                "first, or pass --force to delete it with its aliases"
+            )
+        for alias in ref.aliases:
+            self.call("DELETE", "registered-models/alias", body={"name": name, "alias": alias})
+        self.call("DELETE", "model-versions/delete", body={"name": name, "version": str(version)})
+        return ref
+
     # --- alias moves (the register's trail: one registered-model tag per move) -------
 
     def promote(
@@ -487,4 +529,67 @@ class RestRegistry:
 _CREATE_ATTEMPTS = 5
 _SETTLE_ATTEMPTS = 50
 
-__all__ = ["REST_ENV", "RestRegistry", "rest_registry", "rest_uri", "version_ref"]
+
+class RestReader:
+    """MlflowRegister's reading methods over REST, for the CLI's reading commands.
+
+    What :func:`cli_reader` hands the CLI (``llmreg versions``, ``list``,
+    ``history``, ``show``'s version lookup) against an ``http(s)://`` registry:
+    the same answers as a built :class:`~llmreg_mlflow.register.MlflowRegister`,
+    with the same checks of names, without importing pydantic or mlflow.
+
+    Args:
+        registry: the REST registry to read.
+    """
+
+    KIND = "MlflowRegister"
+
+    def __init__(self, registry: RestRegistry) -> None:
+        self.registry = registry
+
+    def __repr__(self) -> str:
+        return f"RestReader({self.registry.shown})"
+
+    def versions(self, name: str) -> list[ModelVersionRef]:
+        """Every version of ``name``, oldest first (see ``MlflowRegister.versions``)."""
+        return self.registry.versions(check_model_name(name))
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered model (see ``MlflowRegister.models``)."""
+        return self.registry.models()
+
+    def history(self, name: str, alias: str = "champion") -> list[AliasMove]:
+        """The recorded moves of ``alias`` of ``name`` (see ``MlflowRegister.history``)."""
+        return self.registry.history(check_model_name(name), check_alias(alias))
+
+
+#: The MlflowRegister fields a reading command's light path handles (reading uses no
+#: other); a config with another field is built and validated as MlflowRegister.
+_READER_FIELDS = frozenset({"KIND", "tracking_uri", "registry_uri"})
+
+
+def cli_reader(config: Mapping[str, Any]) -> RestReader | None:
+    """The CLI's light reader for the register ``config`` (``CliSetup.reader``).
+
+    A :class:`RestReader` when ``config`` is an ``MlflowRegister`` with at most its
+    URIs (strings) and the registry it talks to is an ``http(s)://`` server with the
+    REST path on (:func:`rest_uri`); else ``None``, and the CLI builds the register.
+    """
+    if config.get("KIND") != RestReader.KIND or set(config) - _READER_FIELDS:
+        return None
+    tracking, registry = config.get("tracking_uri"), config.get("registry_uri")
+    if not all(uri is None or isinstance(uri, str) for uri in (tracking, registry)):
+        return None
+    found = rest_registry(tracking, registry)
+    return None if found is None else RestReader(found)
+
+
+__all__ = [
+    "REST_ENV",
+    "RestReader",
+    "RestRegistry",
+    "cli_reader",
+    "rest_registry",
+    "rest_uri",
+    "version_ref",
+]
