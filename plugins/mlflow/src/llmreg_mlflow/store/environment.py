@@ -100,7 +100,14 @@ def cli_setup(debug: bool) -> CliSetup:
             created = prepare_sqlite(str(uri)) or created
         return {"created": True} if created else {}
 
-    return CliSetup(store=store, quiet=QUIET, prepare=prepare)
+    return CliSetup(store=store, quiet=QUIET, prepare=prepare, reader=_reader)
+
+
+def _reader(config: Any) -> Any:
+    """The reading commands' light path: :func:`llmreg_mlflow.rest.cli_reader`."""
+    from llmreg_mlflow.rest import cli_reader
+
+    return cli_reader(config)
 
 
 def sqlite_path(uri: str) -> Path | None:
