@@ -628,6 +628,8 @@ class MlflowRegister(AliasRegister):
         """
         name = check_model_name(name)
         number = check_version(version)
+        if (rest := self._rest()) is not None:
+            return rest.delete(name, number, force=force)
         client = self.client()
         with mlflow_errors(f"deleting version {number} of {name!r}", REGISTER):
             ref = self._ref(client, name, number)
