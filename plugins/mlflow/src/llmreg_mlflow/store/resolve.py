@@ -195,6 +195,12 @@ def resolve_alias(store: Store, name: str, alias: str) -> int:
     """
     if alias == LATEST:
         return resolve_latest(store, name)
+    from llmreg_mlflow.rest import rest_registry
+
+    if (rest := rest_registry(store.tracking_uri, store.registry_uri)) is not None:
+        # against a server, one request on the REST path's kept-alive connection (the
+        # serving app's alias poll asks this every alias_ttl_seconds)
+        return rest.alias_version(name, alias)
     try:
         with mlflow_errors(f"looking up alias @{alias} of {name!r}", LOAD):
             found = store.client.get_model_version_by_alias(name, alias)
