@@ -80,6 +80,10 @@ def main() -> None:
             "LLMREG_DISABLE_PLUGINS": TEST_PLUGINS,
         }
         env.pop("MLFLOW_REGISTRY_URI", None)
+        # as on a user's machine, the sources' .pyc files are written once and then used:
+        # with PYTHONDONTWRITEBYTECODE (set in some shells and CI), every run of an edited
+        # source tree would compile the changed modules again
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         _timed([llmreg, "versions", name], env, 1)  # writes the .pyc files of the sources
         rest = _timed([llmreg, "versions", name], {**env, "LLMREG_MLFLOW_REST": "1"}, args.repeat)
         client = _timed([llmreg, "versions", name], {**env, "LLMREG_MLFLOW_REST": "0"}, args.repeat)
