@@ -304,3 +304,93 @@ def test_plugin_import_does_not_import_litellm() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# --- streaming (astream) ----------------------------------------------------------------
+
+
+def collect(client: LiteLLMClient, text: str, *, leave_after: int | None = None) -> list[Any]:
+    """Stream ``text`` from a fresh event loop; return the chunks (the texts, then the
+    ``done`` Completion) or, where it raised, the error last."""
+
+    async def run() -> list[Any]:
+        out: list[Any] = []
+        stream = client.astream(Request(input=text))
+        try:
+            async for chunk in stream:
+                out.append(chunk.done if chunk.done is not None else chunk.text)
+                if leave_after is not None and len(out) == leave_after:
+                    break
+        except Exception as exc:
+            out.append(exc)
+        finally:
+            await stream.aclose()
+        return out
+
+    return asyncio.run(run())
+
+
+def test_astream_yields_the_text_as_it_arrives_then_the_whole_answer(make, anthropic) -> None:
+    """Against the Anthropic route: one chunk a word, then the done Completion with usage
+    and finish reason; the request asked for a stream."""
+    model = unique("ok")
+    out = collect(make(model), "hello big world")
+    assert out[:-1] == ["echo:", " hello", " big", " world"]
+    done = out[-1]
+    assert done.text == "echo: hello big world"
+    assert (done.prompt_tokens, done.completion_tokens, done.total_tokens) == (3, 4, 7)
+    assert done.finish_reason == "stop" and done.attempts == 1
+    assert done.extra["fallback_index"] == 0
+    sent = next(r for r in anthropic.requests if r.model == model)
+    assert sent.body["stream"] is True and sent.headers.get("x-api-key") == KEY
+
+
+def test_astream_with_mock_response() -> None:
+    """LiteLLM's mock_response streams too (no network): pieces, then usage."""
+    client = LiteLLMClient(
+        ModelDefinition(
+            provider="litellm", model="openai/gpt-4o-mini", options={"mock_response": "a b c"}
+        )
+    )
+    try:
+        out = collect(client, "x")
+    finally:
+        client.close()
+    assert "".join(out[:-1]) == "a b c" and len(out) > 2
+    assert out[-1].text == "a b c" and out[-1].total_tokens
+
+
+def test_astream_retries_and_falls_back_before_the_first_text(make, anthropic) -> None:
+    """429s are retried and a failing model is skipped, before any text was sent."""
+    flaky = f"flaky-1-429-{unique('ok')}"
+    out = collect(make(flaky), "x")
+    assert out[-1].text == "echo: x" and out[-1].attempts == 2
+    good = unique("ok")
+    out = collect(make("fault-500", max_retries=0, fallbacks=[{"model": f"anthropic/{good}"}]), "y")
+    assert out[:-1] == ["echo:", " y"]
+    assert out[-1].extra["fallback_index"] == 1 and out[-1].attempts == 2
+    assert out[-1].model == f"anthropic/{good}"
+
+
+def test_astream_breaking_mid_stream_is_a_typed_error_without_the_key(make, anthropic) -> None:
+    """A stream cut after two words: the two texts, then ProviderUnreachableError (no
+    retry, no fallback once text was sent); a 401 before any text masks the key."""
+    good = unique("ok")
+    model = f"cut-2-{unique('ok')}"
+    out = collect(make(model, fallbacks=[{"model": f"anthropic/{good}"}]), "one two three")
+    assert out[:2] == ["echo:", " one"]
+    assert isinstance(out[2], ProviderUnreachableError) and len(out) == 3
+    assert anthropic.count(model) == 1 and anthropic.count(good) == 0
+    out = collect(make("fault-401"), "x")
+    assert isinstance(out[-1], ProviderAuthenticationError) and len(out) == 1
+    assert KEY not in str(out[-1])
+
+
+def test_astream_left_early_and_after_close(make) -> None:
+    """Leaving the loop early ends cleanly; a closed client refuses to stream."""
+    client = make(unique("ok"))
+    assert collect(client, "a b c d", leave_after=1) == ["echo:"]
+    assert collect(client, "again")[-1].text == "echo: again"  # still usable
+    client.close()
+    out = collect(client, "x")
+    assert isinstance(out[-1], PredictionError) and "closed" in str(out[-1])

@@ -8,21 +8,25 @@ LiteLLM's ``anthropic/`` route at it with ``api_base=srv.url``::
         litellm.completion(model="anthropic/m", api_base=srv.url, api_key="k", messages=...)
         assert srv.count(model="m") == 1
 
-Route: ``POST /v1/messages`` (non-streaming). The answer's text is
+Route: ``POST /v1/messages``. The answer's text is
 ``"echo: " + <the last user message's text>``; ``usage`` counts words
 (``input_tokens``: the system prompt and every message; ``output_tokens``: the
 text); ``stop_reason`` is ``end_turn``, or ``max_tokens`` when ``max_tokens``
-cut the text to that many words.
+cut the text to that many words. With ``"stream": true`` the same answer comes as
+Anthropic's server-sent events (``message_start``, ``content_block_start``, one
+``content_block_delta`` per word, ``content_block_stop``, ``message_delta`` with the
+stop reason and usage, ``message_stop``), in HTTP chunks.
 
 Behaviour is chosen by the *model name* (the part after ``anthropic/``):
 ``slow-<ms>-<rest>`` waits ``<ms>`` milliseconds more; ``fault-<status>``
 answers that HTTP status with Anthropic's error body (400, 401, 403, 404, 429,
 500, 529); ``fault-malformed`` answers 200 with a body that is not JSON;
 ``fault-hang`` does not answer for 30 s (or until the server stops).
-``flaky-<N>-<status>-<rest>`` answers ``<status>`` to the first ``N`` requests of
-that exact model name, then goes on with ``<rest>``. A ``fault-401`` answer quotes
-the key it was sent, so tests can check that clients scrub it. Every request is
-recorded with its headers (left out of the repr).
+``cut-<N>-<rest>`` (streams only) drops the connection after ``<N>`` words, in the
+middle of the body. ``flaky-<N>-<status>-<rest>`` answers ``<status>`` to the
+first ``N`` requests of that exact model name, then goes on with ``<rest>``. A
+``fault-401`` answer quotes the key it was sent, so tests can check that clients
+scrub it. Every request is recorded with its headers (left out of the repr).
 """
 
 from __future__ import annotations
@@ -115,6 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(int(ms) / 1000)
             self._answer(full, rest, body, seen)
             return
+        cut: int | None = None
+        if model.startswith("cut-"):
+            _, count, model = model.split("-", 2)
+            cut = int(count)
         if model.startswith("flaky-"):
             _, count, status, *rest = model.split("-", 3)
             if seen <= int(count):
@@ -150,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = len(system_text.split()) + sum(
             len(_text(m.get("content")).split()) for m in messages
         )
+        if body.get("stream"):
+            self._stream(full, words, stop, prompt, seen, cut)
+            return
         answer = {
             "id": f"msg_{seen}",
             "type": "message",
@@ -161,6 +172,54 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": {"input_tokens": prompt, "output_tokens": len(words)},
         }
         self._send(200, json.dumps(answer).encode())
+
+    def _stream(
+        self, model: str, words: list[str], stop: str, prompt: int, seen: int, cut: int | None
+    ) -> None:
+        """Answer as Anthropic's event stream, one word a delta; ``cut``: drop the
+        connection after that many words."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def event(kind: str, data: dict[str, Any]) -> None:
+            payload = f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+            self.wfile.flush()
+
+        message = {
+            "id": f"msg_{seen}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt, "output_tokens": 1},
+        }
+        event("message_start", {"message": message})
+        event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        for number, word in enumerate(words):
+            if cut is not None and number == cut:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            text = word if number == 0 else f" {word}"
+            delta = {"type": "text_delta", "text": text}
+            event("content_block_delta", {"index": 0, "delta": delta})
+        event("content_block_stop", {"index": 0})
+        event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": len(words)},
+            },
+        )
+        event("message_stop", {})
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
 
 class _Server(ThreadingHTTPServer):

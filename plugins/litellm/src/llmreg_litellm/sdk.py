@@ -15,6 +15,9 @@ between. It keeps the behaviour of the ``openai`` provider:
   (a fallback with ``"provider": "openai"`` and a ``base_url``);
 - LiteLLM's exception classes become llmreg's ``Provider*Error`` classes;
 - usage and ``finish_reason`` are read from LiteLLM's answer;
+- ``astream`` streams (``stream=True`` with ``stream_options.include_usage``): the
+  text as it arrives, then the whole answer; fallbacks and retries apply before
+  the first text, a failure after it is a typed error;
 - ``api_key`` references are resolved when the client is built, added to
   :data:`llmreg.secrets.SECRETS` and masked in every error text.
 
@@ -32,14 +35,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import threading
 import time
 import warnings
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from llmreg.client import Client, Completion, RowResult
+from llmreg.client import Client, Completion, RowResult, StreamChunk
 from llmreg.definition import ModelDefinition, resolve_api_key
 from llmreg.errors import (
     ConfigError,
@@ -66,6 +70,7 @@ RESERVED_OPTIONS = frozenset(
         "api_base",
         "base_url",
         "stream",
+        "stream_options",
         "num_retries",
         "max_retries",
         "timeout",
@@ -337,6 +342,50 @@ class LiteLLMClient(Client):
                 raise self._closed_error() from None
             raise
 
+    async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
+        """Stream one request: its text as LiteLLM yields it, then a chunk whose ``done``
+        is the whole answer (usage, finish reason, ``fallback_index``).
+
+        The stream runs on the shared LiteLLM loop; its chunks are handed to the
+        caller's loop as they arrive. A model of the chain that fails before its first
+        text is retried (``max_retries``) and then skipped for the next one; a failure
+        after text was sent raises its typed :class:`~llmreg.errors.ProviderError`.
+        Leaving the loop early stops the upstream request.
+        """
+        if self._loop.in_loop_thread():
+            async for chunk in self._stream(request):
+                yield chunk
+            return
+        caller = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+        def hand(kind: str, item: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone
+                caller.call_soon_threadsafe(queue.put_nowait, (kind, item))
+
+        async def pump() -> None:
+            try:
+                async for chunk in self._stream(request):
+                    hand("chunk", chunk)
+            except BaseException as exc:  # cancelled included: the caller is told
+                hand("error", exc)
+                raise
+            hand("end", None)
+
+        future = self._submit(pump())
+        try:
+            while True:
+                kind, item = await queue.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    if isinstance(item, asyncio.CancelledError) and self._closed:
+                        raise self._closed_error()
+                    raise item
+                yield item
+        finally:
+            future.cancel()  # the caller left early: stop the upstream request
+
     def close(self) -> None:
         """End calls still waiting with a :class:`~llmreg.errors.PredictionError`. Safe twice.
 
@@ -388,6 +437,62 @@ class LiteLLMClient(Client):
 
     async def _batch(self, requests: list[Request], concurrency: int) -> list[RowResult]:
         return await answer_rows(self._complete, requests, concurrency)
+
+    async def _stream(self, request: Request) -> AsyncIterator[StreamChunk]:
+        """The stream of :meth:`astream`, on the shared loop: the chain, the retries."""
+        litellm = self._litellm
+        start = time.perf_counter()
+        total = 0
+        failures: list[ProviderError] = []
+        for index, target in enumerate(self._chain):
+            arguments = target.arguments(request)
+            arguments.update(stream=True, stream_options={"include_usage": True})
+            attempts = 0
+            while True:
+                attempts += 1
+                texts: list[str] = []
+                finish: str | None = None
+                usage: Any = None
+                try:
+                    stream = await litellm.acompletion(**arguments)
+                    async for part in stream:
+                        usage = getattr(part, "usage", None) or usage
+                        for choice in getattr(part, "choices", None) or ():
+                            if getattr(choice, "index", 0) != 0:
+                                continue
+                            finish = getattr(choice, "finish_reason", None) or finish
+                            text = getattr(getattr(choice, "delta", None), "content", None)
+                            if isinstance(text, str) and text:
+                                texts.append(text)
+                                yield StreamChunk(text=text)
+                except Exception as exc:  # every failure becomes a typed, scrubbed error
+                    if texts:  # text was sent: no retry, no fallback
+                        # LiteLLM wraps a broken stream in MidStreamFallbackError (HTTP
+                        # 500); what broke it is its original_exception
+                        cause = getattr(exc, "original_exception", None)
+                        cause = cause if isinstance(cause, Exception) else exc
+                        raise provider_error(cause, target, attempts) from None
+                    if attempts <= target.retries and _retryable(litellm, exc):
+                        await asyncio.sleep(min(0.05 * 2 ** (attempts - 1), 2.0))
+                        continue
+                    failures.append(provider_error(exc, target, attempts))
+                    total += attempts
+                    break
+                total += attempts
+                done = Completion(
+                    text="".join(texts),
+                    model=target.definition.model,
+                    latency_ms=(time.perf_counter() - start) * 1000,
+                    prompt_tokens=_int(getattr(usage, "prompt_tokens", None)),
+                    completion_tokens=_int(getattr(usage, "completion_tokens", None)),
+                    total_tokens=_int(getattr(usage, "total_tokens", None)),
+                    finish_reason=finish,
+                    attempts=total,
+                    extra={"fallback_index": index},
+                )
+                yield StreamChunk(done=done)
+                return
+        raise chain_failed(failures, total)
 
     async def _attempt(self, target: _Target, request: Request) -> tuple[Completion, int]:
         """Call one model with its retries; return the completion and the attempts made."""
