@@ -50,7 +50,9 @@ order), and ``[fault <kind>]`` answers as ``fault-<kind>`` would (to fail one
 row of a batch). For ``"stream": true`` only: ``[gap <ms>]`` waits ``<ms>``
 milliseconds before each content chunk (to see chunks arrive one by one), and
 ``[cut <n>]`` closes the connection after ``<n>`` content chunks, with no
-``[DONE]`` (an upstream failing mid-stream).
+``[DONE]`` (an upstream failing mid-stream); ``[error event <n>]`` sends, after
+``<n>`` content chunks, a ``data: {"error": {...}}`` event and ends the body (as
+OpenAI's API reports a failure once a stream has begun).
 
 A request with ``tools``, ``response_format``, ``n`` or ``logprobs`` is answered in
 OpenAI's shape for them (see ``_choices``); streamed, as OpenAI streams them (see
@@ -108,6 +110,7 @@ _ROW_SLOW = re.compile(r"^\[slow (\d+)\]")
 _ROW_FAULT = re.compile(r"^\[fault ([a-z0-9]+)\]")
 _ROW_GAP = re.compile(r"^\[gap (\d+)\]")
 _ROW_CUT = re.compile(r"^\[cut (\d+)\]")
+_ROW_ERROR_EVENT = re.compile(r"^\[error event (\d+)\]")
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -575,7 +578,13 @@ class _Handler(BaseHTTPRequestHandler):
         text = _last_user_text(body)
         gap = _ROW_GAP.match(text)
         cut = _ROW_CUT.match(text)
+        error_event = _ROW_ERROR_EVENT.match(text)
         for index, chunk in enumerate(chunks):
+            if error_event and index > int(error_event.group(1)):
+                error = {"message": "fault injected: error event", "type": "server_error"}
+                self._write_chunk(f"data: {json.dumps({'error': error})}\n\n".encode())
+                self.wfile.write(b"0\r\n\r\n")
+                return
             if cut and index > int(cut.group(1)):
                 self.wfile.flush()
                 self._drop()

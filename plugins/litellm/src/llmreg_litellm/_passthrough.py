@@ -4,19 +4,34 @@
 does, with ``stream: true`` and ``stream_options.include_usage``, through the endpoint's
 ``AsyncOpenAI`` (its retries, timeouts and pool), and yields the endpoint's
 ``chat.completion.chunk`` JSON objects as they arrive: the SDK's parameter
-transform and chunk models are skipped, as on the non-streamed path. This module
-imports ``openai``; the client imports it on the first streamed call.
+transform and chunk models are skipped, as on the non-streamed path. Where the
+endpoint has the lean path (:meth:`Endpoint.poster
+<llmreg_litellm._endpoint.Endpoint.poster>`: aiohttp, the SDK's headers, timeouts,
+retries and exceptions), the stream is read through it and its server-sent events are
+split here: aiohttp's C parser costs a fraction of the SDK's httpx stack per chunk and
+per request. Elsewhere (proxies from the environment...) the SDK's own ``AsyncStream``
+reads it. This module imports ``openai`` and ``aiohttp``; the client imports it on the
+first streamed call.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import openai
 
 from llmreg.errors import ProviderError
 from llmreg_litellm._endpoint import Attempts, Endpoint
+from llmreg_litellm._http import LeanPoster, retry_delay, should_retry
+
+#: Seconds to wait, after ``[DONE]``, for the rest of the body (the end of the chunked
+#: encoding) so that the connection goes back to the pool.
+DRAIN_S = 1.0
 
 
 def stream_body(endpoint: Endpoint, fields: dict[str, Any]) -> dict[str, Any]:
@@ -49,27 +64,141 @@ async def stream_chat(
     object) raises a typed :class:`~llmreg.errors.ProviderError`, with the key
     scrubbed. The HTTP response is closed when the iteration ends or is closed.
     """
+    body = stream_body(endpoint, fields)
+    poster = endpoint.poster()
+    events = _sdk_events(endpoint, body) if poster is None else _lean_events(poster, body, attempts)
     try:
-        stream = await endpoint.sdk().post(
-            "/chat/completions",
-            body=stream_body(endpoint, fields),
-            cast_to=object,
-            stream=True,
-            stream_cls=openai.AsyncStream[object],
-        )
+        async for event in events:
+            yield event
+    except ProviderError:
+        raise
     except Exception as exc:  # every failure becomes a typed, scrubbed error
         raise endpoint.error(exc, attempts.count) from None
+    finally:
+        await events.aclose()
+
+
+async def _sdk_events(endpoint: Endpoint, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """The stream's JSON events through the SDK's ``post`` and ``AsyncStream`` (its retries)."""
+    stream = await endpoint.sdk().post(
+        "/chat/completions",
+        body=body,
+        cast_to=object,
+        stream=True,
+        stream_cls=openai.AsyncStream[object],
+    )
     try:
         async for event in stream:
             if not isinstance(event, dict):
                 raise ValueError(f"a stream event that is a JSON {type(event).__name__}")
             yield event
-    except ProviderError:
-        raise
-    except Exception as exc:
-        raise endpoint.error(exc, attempts.count) from None
     finally:
         await stream.close()
+
+
+async def _lean_events(
+    poster: LeanPoster, body: dict[str, Any], attempts: Attempts
+) -> AsyncIterator[dict[str, Any]]:
+    """The stream's JSON events through the lean path: aiohttp, split here.
+
+    Before the answer's headers, retries as the SDK does (``max_retries``; timeouts,
+    dropped connections, 408/409/429/5xx with their Retry-After) and raises the SDK's
+    exceptions; after them, an ``error`` event raises ``openai.APIError`` as the SDK's
+    stream does, a broken connection ``APIConnectionError``, a read timeout
+    ``APITimeoutError``. Events end at ``[DONE]`` or at the end of the body.
+    """
+    session = poster._session or poster._open()
+    data = json.dumps(body).encode()
+    retries = 0
+    while True:
+        headers = poster._headers
+        if retries:
+            headers = {**headers, "x-stainless-retry-count": str(retries)}
+        attempts.count += 1
+        left = retries < poster._max_retries
+        try:
+            answer = await session.post(poster.url, data=data, headers=headers)
+        except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
+            if left:
+                await asyncio.sleep(retry_delay(retries))
+                retries += 1
+                continue
+            raise openai.APITimeoutError(request=poster._request()) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            if left:
+                await asyncio.sleep(retry_delay(retries))
+                retries += 1
+                continue
+            raise openai.APIConnectionError(request=poster._request()) from exc
+        if answer.status < 400:
+            break
+        try:
+            raw = await answer.read()
+        finally:
+            answer.release()
+        if left and should_retry(answer.status, answer.headers):
+            await asyncio.sleep(retry_delay(retries, answer.headers))
+            retries += 1
+            continue
+        raise poster._status_error(answer.status, answer.headers, raw)
+    finished = False
+    try:
+        async for event in _sse(answer, poster):
+            yield event
+        finished = True
+    except TimeoutError as exc:
+        raise openai.APITimeoutError(request=poster._request()) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise openai.APIConnectionError(request=poster._request()) from exc
+    finally:
+        if finished:  # [DONE] came: read the body's end, so the connection can be reused
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(DRAIN_S):
+                    while await answer.content.readany():
+                        pass
+            answer.release()  # back to the pool when the body was read to its end
+        else:
+            answer.close()
+
+
+async def _sse(answer: aiohttp.ClientResponse, poster: LeanPoster) -> AsyncIterator[dict[str, Any]]:
+    """The JSON ``data`` of each server-sent event of ``answer``, up to ``[DONE]``.
+
+    An event's ``data`` lines are joined with newlines; comments and other fields are
+    skipped. An ``error`` event, or data holding an ``error``, raises ``openai.APIError``.
+    """
+    buffer = b""
+    lines: list[bytes] = []
+    name = b""
+    async for piece in answer.content.iter_any():
+        buffer += piece
+        while (end := buffer.find(b"\n")) >= 0:
+            line, buffer = buffer[:end].rstrip(b"\r"), buffer[end + 1 :]
+            if line:
+                field, _, value = line.partition(b":")
+                value = value[1:] if value.startswith(b" ") else value
+                if field == b"data":
+                    lines.append(value)
+                elif field == b"event":
+                    name = value
+                continue
+            if not lines:  # a blank line ending no data: a comment or a keep-alive
+                name = b""
+                continue
+            text, lines = b"\n".join(lines), []
+            if text.startswith(b"[DONE]"):
+                return
+            event = json.loads(text)
+            if name == b"error" or (isinstance(event, dict) and event.get("error")):
+                error = event.get("error") if isinstance(event, dict) else None
+                message = error.get("message") if isinstance(error, dict) else None
+                raise openai.APIError(
+                    str(message or error or event), request=poster._request(), body=error
+                )
+            name = b""
+            if not isinstance(event, dict):
+                raise ValueError(f"a stream event that is a JSON {type(event).__name__}")
+            yield event
 
 
 __all__ = ["stream_body", "stream_chat"]
