@@ -37,3 +37,7 @@ def test_the_examples_run(store: Path, providers: Any, monkeypatch: pytest.Monke
     assert "strict: row 1 failed" in printed
     assert "InvalidModelURIError" in printed
     assert "ModelNotFoundError alias @nobody" in printed
+    # MLflow's own loader: a list of strings, the registry names, the chat format
+    assert "['echo: Where is my order?', 'echo: Can I pay by card?']" in printed
+    assert "support-bot 1 champion" in printed
+    assert re.search(r"^echo: Where is my order\? \d+$", printed, flags=re.MULTILINE)

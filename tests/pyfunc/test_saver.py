@@ -169,7 +169,7 @@ def test_pip_requirements_are_explicit(saved: Any, tmp_path: Path) -> None:
 
 def test_signature_and_example_default_to_the_chat_schema(saved: Any, tmp_path: Path) -> None:
     for signature in (_signature(saved), mlflow.models.get_model_info(saved.uri).signature):
-        assert signature.inputs.input_names() == ["input", "messages"]
+        assert signature.inputs is None  # no input schema: MLflow passes input as sent
         assert signature.outputs.input_names() == ["prediction", "metadata"]
         assert {p.name for p in signature.params.params} >= {"temperature", "strict"}
     root = _files(saved.uri, tmp_path)

@@ -5,6 +5,12 @@ serve``, a Spark UDF); it reads the definition from its artifact and answers
 through the core's :class:`~llmreg.adapter.ClientAdapter`, so it predicts exactly
 as :class:`~llmreg_pyfunc.loader.CustomLoader`'s adapters do.
 
+Called by MLflow (which passes a model context), it answers in MLflow's shapes
+(:mod:`llmreg_pyfunc.served`): a DataFrame for rows, a chat completion for a chat
+request, an ``MlflowException`` with llmreg's one-line message for an error; called
+with ``context=None``, it returns :class:`~llmreg.schemas.Outputs` and raises llmreg's
+errors.
+
 This module imports mlflow; the plugin's entry point and the registered classes
 reach it only lazily (``CustomSaver.Adapter``), so ``llmreg plugins`` stays fast.
 """
@@ -13,19 +19,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from llmreg.adapter import ClientAdapter
 from llmreg.definition import ModelDefinition
-from llmreg.errors import ConfigError
-from llmreg.schemas import Outputs
+from llmreg.errors import ConfigError, LlmregError
+from llmreg.schemas import Inputs, Outputs
 from llmreg_pyfunc.frames import is_dataframe, outputs_to_frame, to_inputs
+from llmreg_pyfunc.layout import ARTIFACT_KEY
 from llmreg_pyfunc.tracing import TracedAdapter
 
 if TYPE_CHECKING:
     from llmreg.manager import PluginManager
+
+    #: What :meth:`PyfuncAdapter.predict` takes.
+    ModelInput: TypeAlias = pd.DataFrame | Inputs | str | list[Any] | dict[str, Any]
+else:
+    # The hint MLflow reads on ``predict`` (it reads hints at run time): pandas.DataFrame
+    # is one MLflow infers no schema from and converts nothing to, so the saved signature
+    # stays the chat schema and every input form reaches the model as sent; and a hinted
+    # predict no longer makes MLflow warn "Add type hints to the `predict` method" at
+    # every load. Type checkers see the forms the method really takes (above).
+    ModelInput = pd.DataFrame
 
 
 class PyfuncAdapter(PythonModel):
@@ -97,43 +115,81 @@ class PyfuncAdapter(PythonModel):
     def load_context(self, context: Any) -> None:
         """Build the client from the ``config_file`` artifact of the loaded model.
 
+        The model's :attr:`info` (and so every row's metadata) names the registered
+        ``name``, ``version`` and ``alias`` it was loaded through, where MLflow tells
+        (see :func:`llmreg_pyfunc.served.loaded_through`).
+
         Raises:
             ConfigError: the model has no config artifact (a ``ValueError``).
             ConfigFileNotFoundError: the artifact file is missing (a ``FileNotFoundError``).
             UnknownKindError: no installed plugin provides the definition's provider.
         """
         from llmreg_pyfunc.model_files import definition_from_context
+        from llmreg_pyfunc.served import loaded_through
 
-        self._use(*definition_from_context(context))
+        definition, info = definition_from_context(context)
+        path = (getattr(context, "artifacts", None) or {}).get(ARTIFACT_KEY)
+        origin = loaded_through(Path(path)) if path else {}
+        self._use(definition, {**info, **origin})
 
-    # model_input stays unannotated: MLflow turns a type hint on it into its own input
-    # conversion and validation, which would bypass the chat schema checks below.
-    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> Any:  # type: ignore[no-untyped-def]
+    def predict(
+        self, context: Any, model_input: ModelInput, params: dict[str, Any] | None = None
+    ) -> Any:
         """Answer each row of ``model_input``.
 
         Args:
-            context: MLflow's model context (unused after load).
+            context: MLflow's model context, which MLflow always passes; ``None`` when
+                called directly (then the answer is llmreg's, see Returns).
             model_input: a DataFrame (``input`` or ``messages`` column), a list of
-                strings or row dicts, a dict, or :class:`~llmreg.schemas.Inputs`.
+                strings or row dicts, a dict (a chat request ``{"messages": [...]}``, a row,
+                or the columnar ``{"input": [...]}``), or :class:`~llmreg.schemas.Inputs`.
             params: ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
                 ``concurrency``, ``strict``.
 
         Returns:
-            :class:`~llmreg.schemas.Outputs`; a DataFrame with the columns ``prediction``
-            and ``metadata`` when ``model_input`` was a DataFrame (MLflow serving).
+            Called by MLflow (with a ``context``): a chat completion dict (MLflow's
+            ``ChatCompletionResponse`` shape) for a chat request, else a DataFrame with
+            the columns ``prediction`` and ``metadata``. Called with ``context=None``: a
+            DataFrame for a DataFrame, else :class:`~llmreg.schemas.Outputs`.
 
         Raises:
             ConfigError: the model was not loaded.
             SchemaError: the input does not fit the chat schema.
             PredictionError: ``strict`` is set and a row failed.
+            MlflowException: called by MLflow, any of the above, with llmreg's one-line
+                message (see :func:`llmreg_pyfunc.served.mlflow_error`).
         """
         if self._adapter is None:
             raise ConfigError(
                 "the adapter has no model definition: load it with mlflow.pyfunc.load_model "
                 "or pass config_file"
             )
-        outputs: Outputs = self._adapter.predict(to_inputs(model_input), params)
-        return outputs_to_frame(outputs) if is_dataframe(model_input) else outputs
+        if context is None:
+            outputs: Outputs = self._adapter.predict(to_inputs(model_input), params)
+            return outputs_to_frame(outputs) if is_dataframe(model_input) else outputs
+        try:
+            return self._predict_for_mlflow(self._adapter, model_input, params)
+        except LlmregError as exc:
+            from llmreg_pyfunc.served import mlflow_error
+
+            raise mlflow_error(exc) from exc
+
+    @staticmethod
+    def _predict_for_mlflow(
+        adapter: ClientAdapter, model_input: Any, params: dict[str, Any] | None
+    ) -> Any:
+        from llmreg_pyfunc.served import (
+            chat_response,
+            is_chat_request,
+            plain_input,
+            split_chat_request,
+        )
+
+        model_input = plain_input(model_input)
+        if is_chat_request(model_input):
+            rows, merged = split_chat_request(model_input, params)
+            return chat_response(adapter.predict(Inputs.parse(rows), merged))
+        return outputs_to_frame(adapter.predict(to_inputs(model_input), params))
 
     def close(self) -> None:
         """Close the client. Safe to call twice; a later :meth:`load_context` builds another."""

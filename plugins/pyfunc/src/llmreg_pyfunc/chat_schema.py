@@ -1,17 +1,25 @@
 """The chat schema as an MLflow signature: the default, and checks of a given one.
 
-In: a text ``input`` or chat ``messages`` (a list of ``{role, content}``).
+In: a text ``input`` or chat ``messages`` (a list of ``{role, content}``), checked by
+the model itself, not declared in the default signature (see below).
 Out: a ``prediction`` string and a ``metadata`` object.
 Params: ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``concurrency`` (unset by
 default, so the model definition decides), ``stop`` (a list of strings; MLflow cannot
 default a list param to null, so its default is ``[]``, which the predictor reads as
 unset) and ``strict`` (default ``False``).
 
-Both input columns are optional. ``mlflow.pyfunc.spark_udf`` called with separate
-columns (``udf("input")``) fills an absent one with NaN, which MLflow's schema
-enforcement refuses for the ``messages`` array before the model sees it: pass the
-prompt columns as one struct (``udf(struct("input"))``), which keeps only the present
-columns, or use :func:`llmreg_pyfunc.spark.predict_frame`.
+The default signature declares outputs and params but no input schema. MLflow
+enforces a declared input schema before the model sees the data, turning a plain
+list of strings into a DataFrame whose column ``0`` it then drops, and a chat request
+``{"messages": [...]}`` into a DataFrame row that no longer says it was one. Without
+one, ``mlflow.pyfunc.load_model(uri).predict(["text"])`` and ``mlflow models serve``'s
+chat format reach the model as sent, and the model checks every form itself
+(:func:`llmreg_pyfunc.frames.to_inputs`: a bad column is a one-line ``SchemaError``).
+Params are still declared, so MLflow still checks and splits them. A given signature
+may declare the ``input``/``messages`` columns; MLflow then enforces them first.
+
+Pass the prompt columns to ``mlflow.pyfunc.spark_udf`` as one struct
+(``udf(struct("input"))``), or use :func:`llmreg_pyfunc.spark.predict_frame`.
 """
 
 from __future__ import annotations
@@ -41,26 +49,11 @@ DEFAULT_EXAMPLE: dict[str, list[str]] = {"input": ["What is MLflow?"]}
 
 
 def default_signature() -> Any:
-    """Return the chat schema as an ``mlflow.models.ModelSignature``."""
+    """Return the chat schema as an ``mlflow.models.ModelSignature``: outputs and params,
+    no input schema (the model checks its input; see the module's docstring)."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import (
-        AnyType,
-        Array,
-        ColSpec,
-        Object,
-        ParamSchema,
-        ParamSpec,
-        Property,
-        Schema,
-    )
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
-    message = Object([Property("role", "string"), Property("content", "string")])
-    inputs = Schema(
-        [
-            ColSpec("string", "input", required=False),
-            ColSpec(Array(message), "messages", required=False),
-        ]
-    )
     anything = AnyType()  # type: ignore[no-untyped-call]
     outputs = Schema(
         [ColSpec("string", "prediction", required=False), ColSpec(anything, "metadata")]
@@ -71,7 +64,7 @@ def default_signature() -> Any:
             for name, dtype in PARAM_TYPES.items()
         ]
     )
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+    return ModelSignature(inputs=None, outputs=outputs, params=params)
 
 
 def _param_shape(name: str) -> tuple[int, ...] | None:
@@ -99,13 +92,14 @@ def check_signature(signature: Any) -> Any:
             f"signature must be an mlflow.models.ModelSignature, not {type(signature).__name__}; "
             "omit it to use the chat schema"
         )
-    inputs = signature.inputs.input_names() if signature.inputs is not None else []
-    if not inputs or not set(inputs) <= set(INPUT_COLUMNS):
-        raise SchemaError(
-            f"signature inputs {inputs} do not fit the chat schema: use the columns 'input' "
-            "(string) and/or 'messages' (list of {role, content})"
-        )
-    _check_input_types(signature)
+    if signature.inputs is not None:
+        inputs = signature.inputs.input_names()
+        if not inputs or not set(inputs) <= set(INPUT_COLUMNS):
+            raise SchemaError(
+                f"signature inputs {inputs} do not fit the chat schema: use the columns 'input' "
+                "(string) and/or 'messages' (list of {role, content}), or no input schema"
+            )
+        _check_input_types(signature)
     outputs = signature.outputs.input_names() if signature.outputs is not None else []
     if set(outputs) != set(OUTPUT_COLUMNS):
         raise SchemaError(
@@ -149,7 +143,8 @@ def check_example(example: Any, signature: Any) -> Any:
             signature does not declare.
     """
     inputs = to_inputs(example)
-    allowed = set(signature.inputs.input_names())
+    declared = signature.inputs
+    allowed = set(declared.input_names() if declared is not None else INPUT_COLUMNS)
     used = {key for key in ("input", "messages") for row in inputs.rows if getattr(row, key)}
     if not used <= allowed:
         raise SchemaError(

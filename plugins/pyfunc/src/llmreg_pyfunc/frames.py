@@ -40,10 +40,15 @@ def _plain(value: Any) -> Any:
 def frame_to_rows(frame: Any) -> list[dict[str, Any]]:
     """Return the DataFrame's rows as request dicts, dropping empty cells.
 
+    A frame with one unnamed column (``0``) holds texts (``input``) or chat messages.
+
     Raises:
         SchemaError: the frame has neither an ``input`` nor a ``messages`` column.
     """
     columns = [str(c) for c in frame.columns]
+    if columns == ["0"]:
+        frame = _name_the_column(frame)
+        columns = [str(c) for c in frame.columns]
     if "input" not in columns and "messages" not in columns:
         raise SchemaError(
             f"the DataFrame has the columns {columns}; it needs a column 'input' (text) "
@@ -58,6 +63,19 @@ def frame_to_rows(frame: Any) -> list[dict[str, Any]]:
         }
         rows.extend(_explode(row))
     return rows
+
+
+def _name_the_column(frame: Any) -> Any:
+    """Name a DataFrame's one unnamed column (``0``): ``input`` when it holds texts, else
+    ``messages``.
+
+    ``pandas.DataFrame(["a", "b"])`` has such a column, and so has the frame
+    ``mlflow.pyfunc.spark_udf`` builds from one column (``udf("input")``) for a model
+    whose signature declares no input schema.
+    """
+    values = [v for v in frame.iloc[:, 0].tolist() if not _missing(v)]
+    name = "input" if all(isinstance(v, str) for v in values) else "messages"
+    return frame.set_axis([name], axis=1)
 
 
 def _explode(row: dict[str, Any]) -> list[dict[str, Any]]:
