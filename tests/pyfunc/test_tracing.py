@@ -34,6 +34,9 @@ def traced_experiment(experiment: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def _traces(experiment_id: str) -> list[Any]:
     import mlflow
 
+    from llmreg_pyfunc.tracing import _RECORDER
+
+    assert _RECORDER.flush(30.0)  # the spans llmreg builds off the prediction's path
     flush = getattr(mlflow, "flush_trace_async_logging", None)
     if flush is not None:
         flush(terminate=False) if "terminate" in inspect.signature(flush).parameters else flush()

@@ -33,6 +33,26 @@ from llmreg.errors import (
     SchemaError,
 )
 
+#: The environment switch a loader's tracing reads (llmreg-pyfunc's); set by ``--trace``.
+TRACING_ENV = "LLMREG_TRACING"
+
+#: ``--trace/--no-trace`` of ``predict`` and ``serve``.
+trace_option = click.option(
+    "--trace/--no-trace",
+    "trace",
+    default=None,
+    help="Record (or not) a trace of every prediction, whatever the definition and "
+    "LLMREG_TRACING say; the default follows them (and MLflow's settings).",
+)
+
+
+def apply_trace(trace: bool | None) -> None:
+    """Set ``LLMREG_TRACING`` for this process and its workers, when ``--trace`` or
+    ``--no-trace`` was given (the loader reads it at every prediction)."""
+    if trace is not None:
+        os.environ[TRACING_ENV] = "1" if trace else "0"
+
+
 #: Rows handed to the model at once in ``--file`` mode; answers are written per chunk.
 CHUNK_ROWS_PER_SLOT = 4
 #: The suffix of the file that holds the answers while they come.
@@ -86,6 +106,7 @@ class Row:
     help="Run the --file job on Spark (MASTER such as local[4] or yarn; spark-submit's when "
     "omitted); --file may be Parquet, --output is a Spark output folder (.parquet: Parquet).",
 )
+@trace_option
 @json_option
 def predict(
     model_uri: str,
@@ -95,6 +116,7 @@ def predict(
     resume: bool,
     concurrency: int | None,
     spark_master: str | None,
+    trace: bool | None,
     as_json: bool,
 ) -> None:
     """Answer TEXT, or every row of --file, with the model at MODEL_URI.
@@ -106,6 +128,7 @@ def predict(
         raise click.UsageError("give either TEXT or --file PROMPTS.jsonl, not both or neither")
     if resume and output is None:
         raise click.UsageError("--resume needs --output PATH (it continues PATH.partial)")
+    apply_trace(trace)
     if spark_master is not None:
         if file is None or resume:
             raise click.UsageError("--spark needs --file PROMPTS and cannot --resume")

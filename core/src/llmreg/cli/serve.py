@@ -16,6 +16,7 @@ import click
 
 from llmreg.cli.app import add_secrets, json_option
 from llmreg.cli.components import current, kind_config
+from llmreg.cli.predict import apply_trace, trace_option
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError, LlmregError, ServeError
 
@@ -143,6 +144,7 @@ def _serve_logging(access_log: bool) -> None:
     type=click.FloatRange(min=0.1),
     help="Seconds a client has to send a request's body; then 408.",
 )
+@trace_option
 @json_option
 def serve(
     model_uris: tuple[str, ...],
@@ -160,6 +162,7 @@ def serve(
     reload_interval: float,
     header_timeout: float,
     body_timeout: float,
+    trace: bool | None,
     as_json: bool,
 ) -> None:
     """Serve MODEL_URI... (with --alias, every registered NAME@ALIAS too) over HTTP.
@@ -184,6 +187,7 @@ def serve(
         ) from None
     if not model_uris and alias is None:
         raise click.UsageError("give at least one MODEL_URI, or --alias ALIAS")
+    apply_trace(trace)  # before the app and its workers are built: they read it per call
     sock = bind(host, port)
     try:
         if not (api_keys or keys_file or no_auth):

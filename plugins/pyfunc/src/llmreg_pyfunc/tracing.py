@@ -19,9 +19,20 @@ A trace holds a root span ``llmreg.predict`` (rows, model URI, registered name,
 version, alias, run) and one ``CHAT_MODEL`` span per request: the input messages
 (system prompt included), the answer, the provider's model actually used,
 attempts, fallback index, token usage (``mlflow.chat.tokenUsage``, which the UI
-sums), latency and status (``ERROR`` with the error type for a failed row). Every
-form of the definition's secrets is masked in every text a span holds. MLflow
-exports traces asynchronously (``MLFLOW_ENABLE_ASYNC_TRACE_LOGGING``, on by default).
+sums), latency and status (``ERROR`` with the error type for a failed row); a
+streamed answer (:meth:`TracedAdapter.astream`, ``llmreg serve`` with ``"stream":
+true``) is one such trace, ended with the stream. Every form of the definition's
+secrets is masked in every text a span holds.
+
+Tracing stays off the prediction's path: the spans carry the times measured during
+the prediction, so a background thread builds them after it (unless the caller's
+thread has an active span or run, which the trace must attach to), and MLflow
+exports them asynchronously (``MLFLOW_ENABLE_ASYNC_TRACE_LOGGING``, on by default),
+in batches of up to 512 spans (``MLFLOW_ASYNC_TRACE_LOGGING_MAX_SPAN_BATCH_SIZE``,
+set for the process unless already set: MLflow's default of 5 makes one store
+transaction per 5 spans, most of the cost of a traced batch).
+:func:`flush` waits for both (a process waits at exit); ``benchmarks/bench_tracing.py``
+measures the cost.
 llmreg's clients send requests with the openai SDK's generic ``post()``, which
 ``mlflow.openai.autolog()`` does not trace: a host with autolog on gets one trace
 per prediction, not two.
@@ -29,16 +40,19 @@ per prediction, not two.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from llmreg.adapter import ClientAdapter
-from llmreg.client import Completion
+from llmreg.client import Completion, StreamChunk
 from llmreg.errors import ProviderError
-from llmreg.schemas import Outputs, Request
+from llmreg.schemas import Inputs, Outputs, Request
 from llmreg.secrets import redact
 
 logger = logging.getLogger(__name__)
@@ -94,17 +108,126 @@ def _clean(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+class _Recorder:
+    """One background thread that builds the spans of finished predictions.
+
+    Every span gets its times from the prediction itself (start and end in ns), so
+    it can be built later, off the prediction's path: the caller only queues the
+    batch. A prediction inside a host's span or an active run is recorded at once
+    (its parent and its run are the calling thread's). A full queue records at once
+    too (no trace is dropped). :func:`flush` waits for the queue; the process waits
+    for it at exit (at most :data:`EXIT_WAIT_SECONDS`).
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=_QUEUE_BATCHES)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, item: tuple[Any, ...]) -> bool:
+        """Queue one batch; ``False`` when it must be recorded by the caller."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="llmreg-trace-recorder", daemon=True
+                )
+                self._thread.start()
+                atexit.register(self.flush, EXIT_WAIT_SECONDS)
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                _record_safely(*item)
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued batch is recorded; ``False`` when ``timeout`` passed."""
+        if self._thread is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+
+#: Finished batches waiting for the recorder thread, at most (then the caller records).
+_QUEUE_BATCHES = 10_000
+#: How long a process waits at exit for the traces still queued.
+EXIT_WAIT_SECONDS = 30.0
+_RECORDER = _Recorder()
+
+
+def flush(timeout: float | None = None) -> None:
+    """Record every queued trace, then flush MLflow's asynchronous export, so that
+    ``mlflow.search_traces`` sees every prediction made so far."""
+    _RECORDER.flush(timeout)
+    import mlflow
+
+    flush_export = getattr(mlflow, "flush_trace_async_logging", None)
+    if flush_export is not None:
+        flush_export()
+
+
+def _in_context() -> bool:
+    """Whether the calling thread has a span or a run the trace must attach to."""
+    import mlflow
+
+    return mlflow.get_current_active_span() is not None or mlflow.active_run() is not None
+
+
+def _record_safely(*args: Any) -> None:
+    try:
+        _record(*args)
+    except Exception as exc:
+        logger.debug("could not record the trace of a prediction: %s", exc)
+
+
+#: MLflow exports the spans of a trace in batches of this many (its default is 5: one
+#: store transaction per 5 spans). Set for the process unless the user set it, before
+#: the first span; a host that set up tracing already keeps its own.
+SPAN_BATCH_ENV = "MLFLOW_ASYNC_TRACE_LOGGING_MAX_SPAN_BATCH_SIZE"
+SPAN_BATCH_DEFAULT = "512"
+_defaults_set = False
+
+
+def _export_defaults() -> None:
+    global _defaults_set
+    if not _defaults_set:
+        _defaults_set = True
+        os.environ.setdefault(SPAN_BATCH_ENV, SPAN_BATCH_DEFAULT)
+
+
 def record_trace(
-    adapter: ClientAdapter, rows: list[Request], results: list[Any], end_ns: int
+    adapter: ClientAdapter,
+    rows: list[Request],
+    results: list[Any],
+    end_ns: int,
+    start_ns: int | None = None,
 ) -> None:
     """Record one trace of a batch: a root span and one span per request.
 
+    ``start_ns`` is when the batch began (a streamed answer); else each request's
+    start is its end less its latency. The spans are built by a background thread
+    (see :class:`_Recorder`) unless the calling thread has an active span or run.
     Never raises: a failure to trace is logged at DEBUG and the prediction goes on.
     """
+    _export_defaults()
+    item = (adapter, rows, results, end_ns, start_ns)
     try:
-        _record(adapter, rows, results, end_ns)
+        if not _in_context() and _RECORDER.submit(item):
+            return
     except Exception as exc:
-        logger.debug("could not record the trace of a prediction: %s", exc)
+        logger.debug("could not queue the trace of a prediction: %s", exc)
+    _record_safely(*item)
 
 
 def _latency_ns(outcome: Any) -> int:
@@ -113,17 +236,27 @@ def _latency_ns(outcome: Any) -> int:
     return 0
 
 
-def _record(adapter: ClientAdapter, rows: list[Request], results: list[Any], end_ns: int) -> None:
+def _record(
+    adapter: ClientAdapter,
+    rows: list[Request],
+    results: list[Any],
+    end_ns: int,
+    batch_start_ns: int | None = None,
+) -> None:
     import mlflow
     from mlflow.entities import SpanType
 
     definition = adapter.definition
     secrets = definition.resolved_secrets()
     info = adapter.info
-    described = {k: str(info[k]) for k in _INFO_KEYS if info.get(k) is not None}
+    # what the whole batch shares is on the root span only: each request span carries
+    # what is its own (the per-span work is most of tracing's cost)
     base = {"llmreg.provider": definition.provider, "llmreg.model": definition.model}
-    base.update({f"llmreg.{k}": v for k, v in described.items()})
-    start_ns = min((end_ns - _latency_ns(r) for r in results), default=end_ns)
+    base.update({f"llmreg.{k}": str(info[k]) for k in _INFO_KEYS if info.get(k) is not None})
+    if batch_start_ns is not None:
+        start_ns = batch_start_ns
+    else:
+        start_ns = min((end_ns - _latency_ns(r) for r in results), default=end_ns)
     root = mlflow.start_span_no_context(
         "llmreg.predict",
         span_type=SpanType.CHAIN,
@@ -133,18 +266,21 @@ def _record(adapter: ClientAdapter, rows: list[Request], results: list[Any], end
         start_time_ns=start_ns,
     )
     failed = 0
+    system_prompt = definition.system_prompt
     for row, outcome in zip(rows, results, strict=False):
-        messages = row.chat_messages(definition.system_prompt)
-        inputs: dict[str, Any] = {"messages": _clean(messages, secrets)}
+        messages = row.chat_messages(system_prompt)
+        inputs: dict[str, Any] = {"messages": _clean(messages, secrets) if secrets else messages}
         if row.params is not None:
             inputs["params"] = row.params.model_dump(exclude_none=True)
-        began = end_ns - _latency_ns(outcome) if isinstance(outcome, Completion) else start_ns
+        if batch_start_ns is not None or not isinstance(outcome, Completion):
+            began = start_ns
+        else:
+            began = end_ns - _latency_ns(outcome)
         span = mlflow.start_span_no_context(
             "llmreg.request",
             span_type=SpanType.CHAT_MODEL,
             parent_span=root,
             inputs=inputs,
-            attributes=base,
             start_time_ns=began,
         )
         if isinstance(outcome, Completion):
@@ -209,6 +345,33 @@ class TracedAdapter(ClientAdapter):
             self._llmreg_templates = templates
         return templates.apply(rows), strict, concurrency
 
+    async def astream(
+        self, request: Request, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream one row's answer (``llmreg serve`` with ``"stream": true``), recording a
+        trace of it when tracing is wanted: its span ends when the stream does, with the
+        whole answer, or the error (``ERROR``; a stream the caller left early is
+        ``GeneratorExit``/``CancelledError``)."""
+        if not tracing_wanted(self.definition.tracing):
+            async for chunk in super().astream(request, params):
+                yield chunk
+            return
+        start_ns = time.time_ns()
+        rows, _, _ = self._prepare(Inputs(rows=[request]), params)
+        outcome: Any = None
+        try:
+            async for chunk in self.client.astream(rows[0]):
+                if chunk.done is not None:
+                    outcome = chunk.done
+                yield chunk
+        except BaseException as exc:
+            outcome = exc
+            raise
+        finally:
+            if outcome is None:
+                outcome = ProviderError("the stream ended without its last chunk")
+            record_trace(self, rows, [outcome], time.time_ns(), start_ns)
+
     def _finish(self, rows: list[Request], strict: bool, results: list[Any]) -> Outputs:
         if not isinstance(results, list) or not tracing_wanted(self.definition.tracing):
             return super()._finish(rows, strict, results)
@@ -219,4 +382,11 @@ class TracedAdapter(ClientAdapter):
             record_trace(self, rows, results, end_ns)
 
 
-__all__ = ["TRACING_ENV", "TracedAdapter", "record_trace", "tracing_wanted"]
+__all__ = [
+    "EXIT_WAIT_SECONDS",
+    "TRACING_ENV",
+    "TracedAdapter",
+    "flush",
+    "record_trace",
+    "tracing_wanted",
+]
