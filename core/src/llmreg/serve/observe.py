@@ -25,6 +25,9 @@ access_logger = logging.getLogger("llmreg.serve.access")
 #: prometheus-client's multiprocess folder: set, the workers' metrics are summed.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+#: At most this many (route, model, version, status) series are kept looked up.
+MAX_CACHED_SERIES = 4096
+
 #: Latency histogram buckets, in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -103,6 +106,8 @@ class Observer:
     def __init__(self, metrics: Metrics | None, access_log: bool = True) -> None:
         self.metrics = metrics
         self.access_log = access_log
+        # (route, model, version, status) -> its metric series, looked up once
+        self._series: dict[tuple[str, str, str, int], list[Any]] = {}
 
     def record(
         self,
@@ -125,15 +130,29 @@ class Observer:
         completion = int((usage or {}).get("completion_tokens") or 0)
         metrics = self.metrics
         if metrics is not None:
-            labels = (route, model or "", version or "")
-            metrics.requests.labels(*labels, str(status)).inc()
-            metrics.latency.labels(*labels).observe(elapsed)
+            key = (route, model or "", version or "", status)
+            series = self._series.get(key)
+            if series is None:  # this route, model, version and status: looked up once
+                series = [
+                    metrics.requests.labels(*key[:3], str(status)),
+                    metrics.latency.labels(*key[:3]),
+                    None,  # the token series, made at their first tokens
+                    None,
+                ]
+                if len(self._series) < MAX_CACHED_SERIES:
+                    self._series[key] = series
+            series[0].inc()
+            series[1].observe(elapsed)
             if status >= 400:
-                metrics.errors.labels(*labels, code or "error").inc()
+                metrics.errors.labels(*key[:3], code or "error").inc()
             if prompt:
-                metrics.tokens.labels(model or "", version or "", "prompt").inc(prompt)
+                if series[2] is None:
+                    series[2] = metrics.tokens.labels(key[1], key[2], "prompt")
+                series[2].inc(prompt)
             if completion:
-                metrics.tokens.labels(model or "", version or "", "completion").inc(completion)
+                if series[3] is None:
+                    series[3] = metrics.tokens.labels(key[1], key[2], "completion")
+                series[3].inc(completion)
         if self.access_log and access_logger.isEnabledFor(logging.INFO):
             line = {
                 "ts": round(time.time(), 3),
@@ -152,7 +171,12 @@ class Observer:
                 line["error_code"] = code
             if stream:
                 line["stream"] = True
-            access_logger.info(json.dumps(line, separators=(",", ":")))
+            # what Logger.info does, less looking up the caller's frame (never shown)
+            record = access_logger.makeRecord(
+                access_logger.name, logging.INFO, __file__, 0,
+                json.dumps(line, separators=(",", ":")), (), None,
+            )  # fmt: skip
+            access_logger.handle(record)
 
 
 __all__ = [
