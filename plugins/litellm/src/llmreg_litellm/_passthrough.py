@@ -64,9 +64,7 @@ async def stream_chat(
     object) raises a typed :class:`~llmreg.errors.ProviderError`, with the key
     scrubbed. The HTTP response is closed when the iteration ends or is closed.
     """
-    body = stream_body(endpoint, fields)
-    poster = endpoint.poster()
-    events = _sdk_events(endpoint, body) if poster is None else _lean_events(poster, body, attempts)
+    events = stream_events(endpoint, stream_body(endpoint, fields), attempts)
     try:
         async for event in events:
             yield event
@@ -76,6 +74,21 @@ async def stream_chat(
         raise endpoint.error(exc, attempts.count) from None
     finally:
         await events.aclose()
+
+
+def stream_events(
+    endpoint: Endpoint, body: dict[str, Any], attempts: Attempts
+) -> AsyncIterator[dict[str, Any]]:
+    """The JSON events of ``POST /chat/completions`` with ``body`` (which asks to stream).
+
+    Through the endpoint's lean path where it has one, else the SDK's ``AsyncStream``.
+    The request is sent at the first ``anext``; failures raise the SDK's exceptions
+    (or ``ValueError`` for an event that is not a JSON object), for the caller to type.
+    """
+    poster = endpoint.poster()
+    if poster is None:
+        return _sdk_events(endpoint, body)
+    return _lean_events(poster, body, attempts)
 
 
 async def _sdk_events(endpoint: Endpoint, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
@@ -201,4 +214,4 @@ async def _sse(answer: aiohttp.ClientResponse, poster: LeanPoster) -> AsyncItera
             yield event
 
 
-__all__ = ["stream_body", "stream_chat"]
+__all__ = ["DRAIN_S", "stream_body", "stream_chat", "stream_events"]
