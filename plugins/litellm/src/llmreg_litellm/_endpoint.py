@@ -188,15 +188,10 @@ class Endpoint:
         texts: list[str] = []
         finish: str | None = None
         usage: dict[str, Any] = {}
+        from llmreg_litellm._passthrough import stream_events  # the lean path, else the SDK's
+
         try:
-            stream = await self.sdk().post(
-                "/chat/completions",
-                body=body,
-                cast_to=object,
-                stream=True,
-                stream_cls=openai.AsyncStream[object],
-            )
-            async for event in stream:
+            async for event in stream_events(self, body, attempts):
                 data = event if isinstance(event, dict) else {}
                 if isinstance(data.get("usage"), dict):
                     usage = data["usage"]
