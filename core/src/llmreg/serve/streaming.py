@@ -90,9 +90,11 @@ async def chunk_events(
                 yield f"data: {json.dumps(out)}\n\n"
             chunk = await anext(stream, None)
         if include_usage and not sent_usage:
-            tail = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                    "model": model, "system_fingerprint": system_fingerprint, "choices": [],
-                    "usage": usage or _zero_usage()}  # fmt: skip
+            tail: dict[str, Any] = {
+                "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": system_fingerprint, "choices": [],
+                "usage": usage or _zero_usage(),
+            }  # fmt: skip
             yield f"data: {json.dumps(tail)}\n\n"
         yield DONE
     except Exception as exc:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -56,7 +56,7 @@ def stream_body(endpoint: Endpoint, fields: dict[str, Any]) -> dict[str, Any]:
 
 async def stream_chat(
     endpoint: Endpoint, fields: dict[str, Any], attempts: Attempts
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Yield the endpoint's chunks for a passed-through body, as they arrive.
 
     The request is sent at the first ``anext``. Every failure (the request, an
@@ -78,7 +78,7 @@ async def stream_chat(
 
 def stream_events(
     endpoint: Endpoint, body: dict[str, Any], attempts: Attempts
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """The JSON events of ``POST /chat/completions`` with ``body`` (which asks to stream).
 
     Through the endpoint's lean path where it has one, else the SDK's ``AsyncStream``.
@@ -91,7 +91,9 @@ def stream_events(
     return _lean_events(poster, body, attempts)
 
 
-async def _sdk_events(endpoint: Endpoint, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+async def _sdk_events(
+    endpoint: Endpoint, body: dict[str, Any]
+) -> AsyncGenerator[dict[str, Any], None]:
     """The stream's JSON events through the SDK's ``post`` and ``AsyncStream`` (its retries)."""
     stream = await endpoint.sdk().post(
         "/chat/completions",
@@ -111,7 +113,7 @@ async def _sdk_events(endpoint: Endpoint, body: dict[str, Any]) -> AsyncIterator
 
 async def _lean_events(
     poster: LeanPoster, body: dict[str, Any], attempts: Attempts
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """The stream's JSON events through the lean path: aiohttp, split here.
 
     Before the answer's headers, retries as the SDK does (``max_retries``; timeouts,
@@ -174,7 +176,9 @@ async def _lean_events(
             answer.close()
 
 
-async def _sse(answer: aiohttp.ClientResponse, poster: LeanPoster) -> AsyncIterator[dict[str, Any]]:
+async def _sse(
+    answer: aiohttp.ClientResponse, poster: LeanPoster
+) -> AsyncGenerator[dict[str, Any], None]:
     """The JSON ``data`` of each server-sent event of ``answer``, up to ``[DONE]``.
 
     An event's ``data`` lines are joined with newlines; comments and other fields are
