@@ -125,7 +125,9 @@ async def read_json(request: Request, limit: int, timeout: float = BODY_TIMEOUT_
             f"the request body is not UTF-8 (byte {exc.start}): send UTF-8 JSON",
             code="invalid_encoding",
         ) from None
-    depth = json_depth(text)
+    # json_depth walks the text in Python; fewer brackets than the limit cannot nest deeper
+    opened = text.count("[") + text.count("{")
+    depth = json_depth(text) if opened > MAX_JSON_DEPTH else 0
     if depth > MAX_JSON_DEPTH:
         raise bad_request(
             f"the request body is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed",
