@@ -198,3 +198,24 @@ def test_the_loaders_alias_lookup_takes_one_rest_request(server, monkeypatch):
     asked.clear()
     assert resolve_alias(store, name, "champion") == 1
     assert asked == []
+
+
+def test_the_rest_registry_answers_several_threads_at_once(server, model):
+    """Requests from several threads run at once, each on a connection of its own, and
+    every one gets the whole answer (versions asks for the model and its versions at
+    once); the connections are kept for the next requests and closed by close()."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmreg_mlflow.rest import RestRegistry
+
+    registry = RestRegistry(server.url)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: registry.versions(model), range(32)))
+        assert all(a == answers[0] for a in answers)
+        assert [ref.version for ref in answers[0]] == [1, 2]
+        assert answers[0][1].aliases == ("champion",)
+        assert 2 <= len(registry._idle) <= 16
+    finally:
+        registry.close()
+    assert registry._idle == []

@@ -143,7 +143,9 @@ class RestRegistry:
             pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
             self._headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         self._timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 30)
-        self._connection: http.client.HTTPConnection | None = None
+        #: kept-alive connections not in use; a request takes one (or opens one) and
+        #: gives it back, so that requests from several threads run at once
+        self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -185,25 +187,28 @@ class RestRegistry:
             path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         payload = json.dumps(body).encode() if body is not None else None
         with self._lock:
-            for attempt in (1, 2):
-                try:
-                    if self._connection is None:
-                        self._connection = self._connect()
-                    self._connection.request(method, path, body=payload, headers=self._headers)
-                    response = self._connection.getresponse()
-                    status, raw = response.status, response.read()
-                    break
-                except (OSError, http.client.HTTPException) as exc:
-                    if self._connection is not None:
-                        self._connection.close()
-                    self._connection = None
-                    if attempt == 2 or isinstance(exc, TimeoutError | ConnectionRefusedError):
-                        raise StoreUnavailableError(
-                            f"the MLflow server at {self.shown} cannot be reached "
-                            f"({type(exc).__name__}: {exc}). Check that the tracking server "
-                            "runs and that MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI (or the "
-                            "component's tracking_uri / registry_uri) point at it"
-                        ) from None
+            connection = self._idle.pop() if self._idle else None
+        for attempt in (1, 2):
+            try:
+                if connection is None:
+                    connection = self._connect()
+                connection.request(method, path, body=payload, headers=self._headers)
+                response = connection.getresponse()
+                status, raw = response.status, response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                if connection is not None:
+                    connection.close()
+                connection = None
+                if attempt == 2 or isinstance(exc, TimeoutError | ConnectionRefusedError):
+                    raise StoreUnavailableError(
+                        f"the MLflow server at {self.shown} cannot be reached "
+                        f"({type(exc).__name__}: {exc}). Check that the tracking server "
+                        "runs and that MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI (or the "
+                        "component's tracking_uri / registry_uri) point at it"
+                    ) from None
+        with self._lock:
+            self._idle.append(connection)
         return self._answer(method, endpoint, status, raw)
 
     def _answer(self, method: str, endpoint: str, status: int, raw: bytes) -> dict[str, Any]:
@@ -228,11 +233,11 @@ class RestRegistry:
         )
 
     def close(self) -> None:
-        """Close the kept-alive connection."""
+        """Close the kept-alive connections."""
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-            self._connection = None
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
     # --- the registry ------------------------------------------------------------
 
@@ -255,26 +260,42 @@ class RestRegistry:
         return model
 
     def versions(self, name: str) -> list[ModelVersionRef]:
-        """Every version of ``name``, oldest first, with tags, aliases and content hash."""
-        model = self.registered_model(name)
+        """Every version of ``name``, oldest first, with tags, aliases and content hash.
+
+        The registered model (its aliases; a missing model is named) and the first page
+        of versions are asked for at once, on two connections.
+        """
+        escaped = name.replace("\\", "\\\\").replace("'", "\\'")
+        query = {"filter": f"name='{escaped}'", "max_results": _PAGE}
+        first: dict[str, Any] = {}
+
+        def search() -> None:
+            try:
+                first["page"] = self.call("GET", "model-versions/search", query=query)
+            except Exception as exc:  # handed to the caller below
+                first["error"] = exc
+
+        thread = threading.Thread(target=search, name="llmreg-rest-search", daemon=True)
+        thread.start()
+        try:
+            model = self.registered_model(name)
+        finally:
+            thread.join()
+        if "error" in first:
+            raise first["error"]
         held: dict[int, list[str]] = {}
         for alias, version in _aliases(model.get("aliases")).items():
             held.setdefault(version, []).append(alias)
-        escaped = name.replace("\\", "\\\\").replace("'", "\\'")
         refs: list[ModelVersionRef] = []
-        token: str | None = None
+        page: dict[str, Any] = first["page"]
         while True:
-            page = self.call(
-                "GET",
-                "model-versions/search",
-                query={"filter": f"name='{escaped}'", "max_results": _PAGE, "page_token": token},
-            )
             for item in page.get("model_versions") or []:
                 number = int(item.get("version", 0))
                 refs.append(version_ref(item, held.get(number, [])))
             token = page.get("next_page_token")
             if not token:
                 break
+            page = self.call("GET", "model-versions/search", query={**query, "page_token": token})
         return sorted(refs, key=lambda ref: ref.version)
 
     def version(self, name: str, version: int) -> ModelVersionRef:
