@@ -130,3 +130,40 @@ def test_a_host_run_gets_the_trace_at_once(traced_experiment: str, experiment: s
         adapter.predict(["in a run"])
     (trace,) = _traces(traced_experiment)
     assert trace.info.request_metadata.get("mlflow.sourceRun") == run.info.run_id
+
+
+def test_a_stream_left_after_its_last_chunk_is_ok(traced_experiment: str, experiment: str) -> None:
+    """``llmreg serve`` closes the stream once it has the last chunk: still an OK span."""
+    saved = CustomSaver(experiment=experiment).save(ModelDefinition(provider="echo", model="e"))
+    adapter = CustomLoader().load(saved.uri)
+
+    async def leave_at_the_end() -> None:
+        stream = adapter.astream(Request(input="leave"))
+        async for chunk in stream:
+            if chunk.done is not None:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(leave_at_the_end())
+    (trace,) = _traces(traced_experiment)
+    (span,) = _spans(trace, "llmreg.request")
+    assert str(span.status.status_code).endswith("OK")
+    assert span.outputs == {"answer": "echo: leave"}
+
+
+def test_closing_the_model_exports_its_pending_traces(
+    traced_experiment: str, experiment: str
+) -> None:
+    """A server's shutdown closes its models: their traces are exported then, without an
+    explicit flush (a signal may end the process before ``atexit``)."""
+    import mlflow
+
+    saved = CustomSaver(experiment=experiment).save(ModelDefinition(provider="echo", model="e"))
+    adapter = CustomLoader().load(saved.uri)
+    adapter.predict(["before close"])
+    adapter.close()
+    if "locations" in inspect.signature(mlflow.search_traces).parameters:
+        found = mlflow.search_traces(locations=[traced_experiment], return_type="list")
+    else:
+        found = mlflow.search_traces(experiment_ids=[traced_experiment], return_type="list")
+    assert len(found) == 1

@@ -108,6 +108,21 @@ def _clean(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+def _at_exit(drain: Any) -> None:
+    """Run ``drain`` when the main thread ends, before ``atexit`` handlers: OpenTelemetry's
+    provider and MLflow's export queue flush in theirs, so the queued spans must reach
+    them first (``threading._register_atexit``, as ``concurrent.futures`` uses; plain
+    ``atexit`` where it is missing)."""
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(drain)
+            return
+    except RuntimeError:  # the interpreter is already shutting down
+        return
+    atexit.register(drain)
+
+
 class _Recorder:
     """One background thread that builds the spans of finished predictions.
 
@@ -132,7 +147,7 @@ class _Recorder:
                     target=self._run, name="llmreg-trace-recorder", daemon=True
                 )
                 self._thread.start()
-                atexit.register(self.flush, EXIT_WAIT_SECONDS)
+                _at_exit(lambda: self.flush(EXIT_WAIT_SECONDS))
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -146,6 +161,10 @@ class _Recorder:
                 _record_safely(*item)
             finally:
                 self._queue.task_done()
+
+    def busy(self) -> bool:
+        """Whether batches are queued or being recorded."""
+        return bool(self._queue.unfinished_tasks)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued batch is recorded; ``False`` when ``timeout`` passed."""
@@ -184,11 +203,29 @@ def _in_context() -> bool:
     return mlflow.get_current_active_span() is not None or mlflow.active_run() is not None
 
 
+#: Set when a trace was recorded since the last :func:`flush`.
+_pending = threading.Event()
+
+
 def _record_safely(*args: Any) -> None:
     try:
         _record(*args)
+        _pending.set()
     except Exception as exc:
         logger.debug("could not record the trace of a prediction: %s", exc)
+
+
+def flush_pending() -> None:
+    """:func:`flush`, when a trace was recorded or queued since the last one (else
+    nothing: closing an untraced model costs nothing). A closing adapter calls it, so
+    that a server stopped by a signal (uvicorn re-raises it after its shutdown, and
+    the process ends without ``atexit``) still exports its last traces."""
+    if _pending.is_set() or _RECORDER.busy():
+        _pending.clear()
+        try:
+            flush(EXIT_WAIT_SECONDS)
+        except Exception as exc:
+            logger.debug("could not flush the traces: %s", exc)
 
 
 #: MLflow exports the spans of a trace in batches of this many (its default is 5: one
@@ -365,12 +402,29 @@ class TracedAdapter(ClientAdapter):
                     outcome = chunk.done
                 yield chunk
         except BaseException as exc:
-            outcome = exc
+            if outcome is None:  # a caller leaving after the last chunk ended well
+                outcome = exc
             raise
         finally:
             if outcome is None:
                 outcome = ProviderError("the stream ended without its last chunk")
             record_trace(self, rows, [outcome], time.time_ns(), start_ns)
+
+    def close(self) -> None:
+        """Release the client, then export the traces still pending (:func:`flush_pending`)."""
+        try:
+            super().close()
+        finally:
+            flush_pending()
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close` (the flush runs in a worker thread)."""
+        try:
+            await super().aclose()
+        finally:
+            import asyncio
+
+            await asyncio.to_thread(flush_pending)
 
     def _finish(self, rows: list[Request], strict: bool, results: list[Any]) -> Outputs:
         if not isinstance(results, list) or not tracing_wanted(self.definition.tracing):
@@ -387,6 +441,7 @@ __all__ = [
     "TRACING_ENV",
     "TracedAdapter",
     "flush",
+    "flush_pending",
     "record_trace",
     "tracing_wanted",
 ]
