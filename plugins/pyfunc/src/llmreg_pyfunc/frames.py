@@ -1,8 +1,9 @@
 """Convert between MLflow's pandas DataFrames and llmreg's :class:`Inputs` / :class:`Outputs`.
 
 MLflow serving hands a model a DataFrame with a column ``input`` (text) or
-``messages`` (chat), or both with one of them empty per row; it expects a
-DataFrame back, here with the columns ``prediction`` and ``metadata``.
+``messages`` (chat), or both with one of them empty per row; other named columns
+(and a ``vars`` column of dicts) are the row's prompt-template variables; it
+expects a DataFrame back, here with the columns ``prediction`` and ``metadata``.
 pandas is imported only when a DataFrame is actually converted.
 """
 
@@ -61,8 +62,27 @@ def frame_to_rows(frame: Any) -> list[dict[str, Any]]:
             for key, value in record.items()
             if key in ROW_COLUMNS and not _missing(value)
         }
+        named = _named_vars(record)
+        if named:
+            row["vars"] = named
         rows.extend(_explode(row))
     return rows
+
+
+def _named_vars(record: dict[Any, Any]) -> dict[str, str]:
+    """A record's prompt-template variables: its ``vars`` cell (a dict) and every other
+    named column holding a text or a number (``language="fr"`` fills ``{language}``);
+    a template renders only the variables it names."""
+    found: dict[str, str] = {}
+    for key, value in record.items():
+        if key in ROW_COLUMNS or _missing(value):
+            continue
+        value = _plain(value)
+        if key == "vars" and isinstance(value, dict):
+            found.update({str(k): str(v) for k, v in value.items() if not _missing(v)})
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            found.setdefault(str(key), str(value))
+    return found
 
 
 def _name_the_column(frame: Any) -> Any:
