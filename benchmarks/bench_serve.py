@@ -1,8 +1,13 @@
-"""Serving throughput: ``llmreg serve`` against ``mlflow models serve`` and a bare pass-through.
+"""Serving throughput: ``llmreg serve`` against ``mlflow models serve``, the LiteLLM proxy
+and a bare pass-through.
 
 Measured in one run: ``llmreg serve`` /predict (no keys), ``/v1/chat/completions`` with
-keys, the access log and metrics on, the same with ``--workers 2``, a bare aiohttp
-pass-through proxy (the floor for a Python proxy) and ``mlflow models serve``.
+keys, the access log and metrics on, the same with ``--workers 2`` (CPU split per
+process), a bare aiohttp pass-through proxy (the floor for a Python proxy),
+``mlflow models serve`` and the LiteLLM proxy (``litellm[proxy]``, one worker, a
+master key, its model pointing at the same upstream). The proxy's ``litellm``
+executable is looked for beside this interpreter, then in ``.tox/litellm-proxy``
+(its own venv); without one, that line says why it is skipped.
 
 One saved model (CustomSaver, registered as ``chat@champion`` in a sqlite store
 in a temp folder) answering through the OpenAI-compatible fake server with 0 ms
@@ -10,8 +15,11 @@ of latency, so that the serving layers themselves are what is measured. Both
 servers run as one process each, on loopback; 32 concurrent clients send
 one-row requests for a fixed time against each in turn, after a warm-up.
 
-Prints requests/s for both and the ratio (goal: llmreg >= 2x), and where the
-CPU went per request: the server's, the fake endpoint's, the load generator's.
+Prints requests/s for each and the ratios (goals: llmreg /predict >= 2x mlflow's;
+llmreg chat >= 5x the LiteLLM proxy's throughput and <= 3x the pass-through's server
+CPU per request; ``--workers 2`` >= 1.6x one worker where the load generator is not
+the bottleneck), and where the CPU went per request: the server's, the fake
+endpoint's, the load generator's.
 The load generator is aiohttp (installed with mlflow): httpx's async client
 spent 3.5 ms of CPU per request here, more than the server under test, and on
 2 cores that capped both servers' figures. Needs llmreg[serve], llmreg-pyfunc,
@@ -26,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -148,17 +157,24 @@ async def load(
     return ok, failed
 
 
-def session_cpu_seconds(session: int) -> float:
-    """CPU time (user + system) of every live process in ``session`` (a server and its children)."""
-    total = 0
+def session_cpu_by_process(session: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each live process in ``session`` (a server and its
+    children), by pid."""
+    found: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(fields[3]) == session:  # field 6 of stat: the session id
-            total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+            ticks = int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+            found[int(stat.parent.name)] = ticks / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def session_cpu_seconds(session: int) -> float:
+    """CPU time (user + system) of every live process in ``session`` (a server and its children)."""
+    return sum(session_cpu_by_process(session).values())
 
 
 #: name -> (requests/s, server CPU ms per request), for the ratios printed at the end.
@@ -187,6 +203,61 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 """
 
 
+def process_role(pid: int, leader: int) -> str:
+    """What a process of a server's session is: the supervisor, a worker, or a helper."""
+    if pid == leader:
+        return f"supervisor {pid}"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"process {pid}"
+    if "resource_tracker" in cmdline or "semaphore_tracker" in cmdline:
+        return f"resource tracker {pid}"
+    return f"worker {pid}"
+
+
+#: The LiteLLM proxy's config: one model at the fake upstream, a master key.
+LITELLM_CONFIG = """\
+model_list:
+  - model_name: chat
+    litellm_params:
+      model: openai/fake-model
+      api_base: {base_url}
+      api_key: sk-bench
+general_settings:
+  master_key: os.environ/LITELLM_MASTER_KEY
+"""
+LITELLM_MASTER_KEY = "sk-bench-master"
+
+
+def litellm_binary() -> Path | None:
+    """The LiteLLM proxy's ``litellm`` executable: the ``litellm-proxy`` tox env's (its
+    own venv, with the proxy's extras), else one beside this interpreter or on PATH
+    (the SDK's alone cannot start the proxy: that run says so and is skipped)."""
+    for candidate in (ROOT / ".tox" / "litellm-proxy" / "bin" / "litellm", BIN / "litellm"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("litellm")
+    return Path(found) if found else None
+
+
+def start_litellm(binary: Path, folder: Path, port: int, base_url: str) -> subprocess.Popen[bytes]:
+    """Start the LiteLLM proxy (one worker, master key) for the fake upstream at ``base_url``."""
+    config = folder / "litellm.yaml"
+    config.write_text(LITELLM_CONFIG.format(base_url=base_url))
+    env = environment(folder)
+    env.pop("PYTHONPATH", None)  # tests/ holds a folder named litellm
+    env.update(LITELLM_MASTER_KEY=LITELLM_MASTER_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True",
+               LITELLM_LOG="ERROR")  # fmt: skip
+    cmd = [str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+           "--num_workers", "1"]  # fmt: skip
+    with (folder / "litellm.log").open("wb") as out:
+        return subprocess.Popen(
+            cmd, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
 def measure(
     name: str,
     url: str,
@@ -196,17 +267,21 @@ def measure(
     process: subprocess.Popen[bytes],
     fake: subprocess.Popen[bytes],
     auth: str | None = None,
+    split: bool = False,
 ) -> float:
     """Warm up, then measure requests/s at ``clients`` concurrent clients.
 
     Also prints the CPU time per request of the server (which the shared parts
     and other load on the machine do not blur), of the fake endpoint ``fake``
-    and of this process, the load generator.
+    and of this process, the load generator; with ``split``, the server's per
+    process too (a supervisor and its workers), and each one's share of a core.
     """
     asyncio.run(load(url, body, clients, min(3.0, seconds), auth))
-    before = session_cpu_seconds(process.pid), session_cpu_seconds(fake.pid), time.process_time()
+    processes = session_cpu_by_process(process.pid)
+    before = sum(processes.values()), session_cpu_seconds(fake.pid), time.process_time()
     ok, failed = asyncio.run(load(url, body, clients, seconds, auth))
-    after = session_cpu_seconds(process.pid), session_cpu_seconds(fake.pid), time.process_time()
+    ended = session_cpu_by_process(process.pid)
+    after = sum(ended.values()), session_cpu_seconds(fake.pid), time.process_time()
     per_request = [(b - a) * 1000 / max(ok, 1) for a, b in zip(before, after, strict=True)]
     server_ms, fake_ms, load_ms = per_request
     rate = ok / seconds
@@ -215,13 +290,69 @@ def measure(
         f"{name:<34}: {rate:8.1f} requests/s ({ok} ok, {failed} failed, {clients} clients); "
         f"CPU ms/request: server {server_ms:.2f}, endpoint {fake_ms:.2f}, load {load_ms:.2f}"
     )
+    if split:
+        parts = []
+        for pid, spent in sorted(ended.items()):
+            used = spent - processes.get(pid, 0.0)
+            role = process_role(pid, process.pid)
+            parts.append(
+                f"{role} {used * 1000 / max(ok, 1):.2f} ms/request ({used / seconds:.0%} of a core)"
+            )
+        parts = []
+        for pid, spent in sorted(ended.items()):
+            used = spent - processes.get(pid, 0.0)
+            role = process_role(pid, process.pid)
+            parts.append(f"{role} {used * 1000 / max(ok, 1):.2f} ({used / seconds:.0%} of a core)")
+        print(f"{'':<34}  server CPU ms/request per process: {'; '.join(parts)}")
+        total = sum(after) - sum(before)
+        cores = os.cpu_count() or 1
+        all_ms = sum(per_request)
+        print(
+            f"{'':<34}  server, endpoint and load generator together: {total / seconds:.0%} "
+            f"of a core; their {all_ms:.2f} ms of CPU per request cap any server here at "
+            f"{cores * 1000 / all_ms:.0f} requests/s on {cores} cores"
+        )
     if failed:
         raise RuntimeError(f"{name}: {failed} requests failed")
     return rate
 
 
+def measure_litellm(
+    folder: Path, fake: subprocess.Popen[bytes], fake_port: int, clients: int, seconds: float
+) -> float | None:
+    """Measure the LiteLLM proxy's chat completions; ``None`` (with the reason printed)
+    where there is no ``litellm`` executable or it does not start."""
+    name = "LiteLLM proxy chat (master key)"
+    binary = litellm_binary()
+    if binary is None:
+        print(f"{name:<34}: skipped: no 'litellm' executable (pip install 'litellm[proxy]', "
+              "or the litellm-proxy tox env)")  # fmt: skip
+        return None
+    port = free_port()
+    proxy = start_litellm(binary, folder, port, f"http://127.0.0.1:{fake_port}/v1")
+    try:
+        try:
+            wait_for(f"http://127.0.0.1:{port}/health/liveliness", proxy, timeout=240)
+        except RuntimeError as exc:
+            print(f"{name:<34}: skipped: the proxy did not start ({exc}); see litellm.log")
+            return None
+        chat = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
+        return measure(
+            name,
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            chat,
+            clients,
+            seconds,
+            proxy,
+            fake,
+            auth=LITELLM_MASTER_KEY,
+        )
+    finally:
+        stop(proxy)
+
+
 def main() -> None:
-    """Run both servers on one saved model and print their throughput and the ratio."""
+    """Run every server on one saved model; print their throughput, CPU and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
@@ -340,18 +471,30 @@ def main() -> None:
                 workers,
                 fake,
                 auth="sk-bench",
+                split=True,
             )
+            stop(workers)
+            processes.remove(workers)
+            litellm_rate = measure_litellm(folder, fake, fake_port, args.clients, args.seconds)
             print(f"ratio llmreg/mlflow: {rate_ours / rate_theirs:.2f}x (goal >= 2x)")
             keyed_rate, keyed_cpu = RESULTS["llmreg serve chat (keys,log,metrics)"]
             bare_rate, bare_cpu = RESULTS["bare aiohttp pass-through"]
             two_rate = RESULTS["llmreg serve chat --workers 2"][0]
             print(
                 f"llmreg chat server CPU / pass-through's: {keyed_cpu / max(bare_cpu, 1e-9):.1f}x "
-                f"(goal <= 3x); throughput {keyed_rate / bare_rate:.2f}x the pass-through's; "
-                f"--workers 2 / 1 worker: {two_rate / keyed_rate:.2f}x (goal >= 1.6x where "
-                "the load generator is not the bottleneck)"
+                f"(goal <= 3x); throughput {keyed_rate / bare_rate:.2f}x the pass-through's"
             )
-            print("LiteLLM proxy: not measured here (litellm[proxy] is not installed)")
+            if litellm_rate:
+                litellm_cpu = RESULTS["LiteLLM proxy chat (master key)"][1]
+                print(
+                    f"llmreg chat / LiteLLM proxy: throughput {keyed_rate / litellm_rate:.1f}x "
+                    f"(goal >= 5x); server CPU per request {litellm_cpu / keyed_cpu:.1f}x less"
+                )
+            print(
+                f"--workers 2 / 1 worker: {two_rate / keyed_rate:.2f}x (goal >= 1.6x where the "
+                f"load generator is not the bottleneck; here on {os.cpu_count()} cores shared "
+                "with the load generator and the endpoint, see their CPU above)"
+            )
         finally:
             for process in reversed(processes):
                 stop(process)

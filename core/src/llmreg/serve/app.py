@@ -603,6 +603,8 @@ async def _load_in_background(routes: Routes, served: ServedModel) -> None:
         await run_in_threadpool(served.load)
     except Exception as exc:
         routes.note_failure(served, exc, "loading")
+    else:  # what the load brought in (MLflow, in a worker) lives as long as the server
+        gc.freeze()
 
 
 async def _poll(routes: Routes, served: ServedModel, interval: float) -> None:
