@@ -67,7 +67,13 @@ def save(
         saver = build_saver()
         registrar = build_register(tags) if do_register else None
         mover = build_alias_register() if alias else None
-        saved = checked(saver.save(definition), SavedModel, saver, "save")
+        if do_register and name and _takes(saver.save, "name"):
+            # the saver names what it logs after the registered name (llmreg-pyfunc's
+            # logged model and default experiment); an older saver's save lacks it
+            save_named: Any = saver.save
+            saved = checked(save_named(definition, name=name), SavedModel, saver, "save")
+        else:
+            saved = checked(saver.save(definition), SavedModel, saver, "save")
         result: dict[str, Any] = {"model_uri": saved.uri, "content_hash": saved.content_hash}
         if registrar is not None and name:
             with _written(
@@ -176,16 +182,22 @@ def promote(
     _finish(result, store, as_json, lines)
 
 
-def _takes_note(method: Any) -> bool:
-    """Whether a register's ``promote`` takes ``note=`` (an optional keyword; older
-    registers lack it and keep working without the note)."""
+def _takes(method: Any, keyword: str) -> bool:
+    """Whether a plugin's method takes the optional keyword ``keyword`` (a register's
+    ``promote(note=)``, a saver's ``save(name=)``); older plugins lack it and keep
+    working without it."""
     import inspect
 
     try:
         parameters = inspect.signature(method).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.name == "note" or p.kind is p.VAR_KEYWORD for p in parameters)
+    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _takes_note(method: Any) -> bool:
+    """Whether a register's ``promote`` takes ``note=``."""
+    return _takes(method, "note")
 
 
 @click.command()
