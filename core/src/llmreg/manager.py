@@ -234,13 +234,17 @@ class PluginManager:
         return None
 
     def _load_entry_points(self) -> None:
-        import importlib.metadata as importlib_metadata  # pluggy imports it already
+        from llmreg.discovery import entry_points
 
+        # read without importlib.metadata (its import costs the CLI's start), unless
+        # the path holds what only importlib.metadata reads (zip files, eggs)
+        found: Iterable[Any] | None = entry_points(hookspecs.PROJECT)
+        if found is None:
+            import importlib.metadata
+
+            found = importlib.metadata.entry_points(group=hookspecs.PROJECT)
         seen: set[tuple[str, str]] = set()
-        eps = sorted(
-            importlib_metadata.entry_points(group=hookspecs.PROJECT),
-            key=lambda e: (e.dist.name if e.dist else "", e.name),
-        )
+        eps = sorted(found, key=lambda e: (e.dist.name if e.dist else "", e.name))
         for ep in eps:
             dist_name = ep.dist.name if ep.dist else None
             version = ep.dist.version if ep.dist else None
