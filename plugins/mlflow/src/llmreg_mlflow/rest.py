@@ -207,8 +207,9 @@ class RestRegistry:
                         "runs and that MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI (or the "
                         "component's tracking_uri / registry_uri) point at it"
                     ) from None
-        with self._lock:
-            self._idle.append(connection)
+        if connection is not None:  # kept for the next request
+            with self._lock:
+                self._idle.append(connection)
         return self._answer(method, endpoint, status, raw)
 
     def _answer(self, method: str, endpoint: str, status: int, raw: bytes) -> dict[str, Any]:
