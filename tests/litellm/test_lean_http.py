@@ -153,3 +153,29 @@ def test_each_loop_gets_its_own_session_closed_with_the_loop(make_client, server
     second = asyncio.run(one())
     assert first is not second
     assert first._session is None  # closed when its loop ended
+
+
+def test_a_client_dropped_without_close_logs_no_unclosed_session(server, unique):
+    import subprocess
+    import sys
+
+    # in a fresh process: the loop thread's loop and the session are gone at exit too
+    code = (
+        "import gc, logging, sys\n"
+        "logging.basicConfig(level=logging.DEBUG)\n"
+        "from llmreg import ModelDefinition, Request\n"
+        "from llmreg_litellm.client import OpenAICompatibleClient\n"
+        f"d = ModelDefinition(model={unique('drop')!r}, base_url={server.base_url!r})\n"
+        "c = OpenAICompatibleClient(d)\n"
+        "assert c.complete(Request(input='hi')).text == 'echo: hi'\n"
+        "del c\n"
+        "gc.collect()\n"
+        "c = OpenAICompatibleClient(d)\n"
+        "c.complete(Request(input='hi'))\n"  # and one left for the exit
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", code],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Unclosed" not in done.stderr, done.stderr

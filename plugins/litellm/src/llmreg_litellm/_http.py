@@ -33,6 +33,7 @@ import os
 import random
 import ssl
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -172,6 +173,9 @@ class LeanPoster:
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),  # the SDK's own is in the headers
         )
+        # A client dropped without close() (as the SDK's httpx pool could be) closes its
+        # connections without aiohttp's "Unclosed client session" error log.
+        weakref.finalize(self, _drop, connector)
         return self._session
 
     async def post(self, body: dict[str, Any], attempts: Any) -> Any:
@@ -237,6 +241,17 @@ class LeanPoster:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+def _drop(connector: aiohttp.BaseConnector) -> None:
+    """Close ``connector``'s connections now, quietly, if nothing closed it (its loop may be
+    closed already: then the sockets go with the process)."""
+    if connector.closed:
+        return
+    try:
+        connector._close()  # the synchronous part of close(): aiohttp's own __del__ calls it
+    except Exception:  # noqa: S110 - best effort, at garbage collection or exit
+        pass
 
 
 def _sdk_http() -> Any:
