@@ -26,6 +26,7 @@ credentials in the base_url, a header value HTTP cannot carry) keeps the SDK's p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import math
@@ -248,10 +249,8 @@ def _drop(connector: aiohttp.BaseConnector) -> None:
     closed already: then the sockets go with the process)."""
     if connector.closed:
         return
-    try:
+    with contextlib.suppress(Exception):  # best effort, at garbage collection or exit
         connector._close()  # the synchronous part of close(): aiohttp's own __del__ calls it
-    except Exception:  # noqa: S110 - best effort, at garbage collection or exit
-        pass
 
 
 def _sdk_http() -> Any:
