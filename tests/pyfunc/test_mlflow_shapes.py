@@ -28,7 +28,11 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.types.llm import ChatCompletionResponse
 
+from llmreg import hookimpl
+from llmreg.client import Client, Completion
 from llmreg.definition import ModelDefinition
+from llmreg.schemas import Request
+from llmreg.testing import registered as plugged_in
 from llmreg_mlflow import MlflowRegister
 from llmreg_pyfunc import CustomSaver
 
@@ -81,6 +85,41 @@ def test_mlflows_chat_request_gets_a_chat_completion(champion: Any) -> None:
     assert answer["model"] == "e-1"
     assert answer["usage"]["total_tokens"] >= answer["usage"]["prompt_tokens"] >= 1
     assert answer["custom_outputs"]["metadata"]["status"] == "ok"
+
+
+class _ParamsClient(Client):
+    """Answers with the generation params its request carried."""
+
+    def __init__(self, definition: ModelDefinition) -> None:
+        self.definition = definition
+
+    def complete(self, request: Request) -> Completion:
+        """Answer ``temperature=<t> max_tokens=<n>``."""
+        params = request.params
+        text = (
+            f"temperature={params and params.temperature} max_tokens={params and params.max_tokens}"
+        )
+        return Completion(text=text, model=self.definition.model, latency_ms=0.0)
+
+
+class _ParamsProvider:
+    @hookimpl
+    def llmreg_register_providers(self, register: Any) -> None:
+        register("params-echo", _ParamsClient)
+
+
+def test_the_params_beside_the_messages_reach_the_provider(store: Path) -> None:
+    with plugged_in(_ParamsProvider()):
+        definition = ModelDefinition(provider="params-echo", model="p-1")
+        saved = CustomSaver(experiment="shapes-params").save(definition)
+        model = mlflow.pyfunc.load_model(saved.uri)
+        answer = model.predict({**CHAT, "temperature": 0.2, "max_tokens": 7})
+        content = answer["choices"][0]["message"]["content"]
+        assert content == "temperature=0.2 max_tokens=7"
+        # params passed the MLflow way apply too; those beside the messages win
+        answer = model.predict({**CHAT, "max_tokens": 3}, params={"temperature": 0.5})
+        assert answer["choices"][0]["message"]["content"] == "temperature=0.5 max_tokens=3"
+        assert answer["usage"] == {}  # the provider reported no token counts
 
 
 def test_a_chat_request_with_an_unknown_key_is_a_one_line_error(champion: Any) -> None:
