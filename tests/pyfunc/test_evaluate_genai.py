@@ -175,3 +175,17 @@ def test_a_bad_scorer_fails_before_any_prediction(
     done = _cli("evaluate", f"models:/{model}/1", "--data", str(data), "--scorer", spec)
     assert done.exit_code != 0
     assert message in done.stderr
+
+
+def test_the_docs_scorer_runs_as_the_page_shows_it(
+    model: str, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/mlflow-ui.md's ``docs_scorers.py`` (tests/core/test_docs_code.py keeps the page
+    and the file identical), named as ``module:function`` from its folder."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    done = _cli(
+        "evaluate", f"models:/{model}/1", "--data", str(data),
+        "--scorer", "docs_scorers:short", "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["metrics"]["short"] == 1.0

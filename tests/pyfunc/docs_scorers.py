@@ -1,0 +1,6 @@
+from mlflow.genai.scorers import scorer
+
+
+@scorer
+def short(outputs) -> bool:
+    return len(outputs.split()) <= 60
