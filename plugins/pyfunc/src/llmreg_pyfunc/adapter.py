@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 else:
     # The hint MLflow reads on ``predict`` (it reads hints at run time): pandas.DataFrame
     # is one MLflow infers no schema from and converts nothing to, so the saved signature
-    # stays the chat schema and every input form reaches the model as sent; and a hinted
-    # predict no longer makes MLflow warn "Add type hints to the `predict` method" at
-    # every load. Type checkers see the forms the method really takes (above).
+    # stays the saver's (llmreg_pyfunc.chat_schema) and every input form reaches the model
+    # as sent; and a hinted predict no longer makes MLflow warn "Add type hints to the
+    # `predict` method" at every load. Type checkers see the forms it takes (above).
     ModelInput = pd.DataFrame
 
 
@@ -156,8 +156,9 @@ class PyfuncAdapter(PythonModel):
             ConfigError: the model was not loaded.
             SchemaError: the input does not fit the chat schema.
             PredictionError: ``strict`` is set and a row failed.
-            MlflowException: called by MLflow, any of the above, with llmreg's one-line
-                message (see :func:`llmreg_pyfunc.served.mlflow_error`).
+            MlflowException: called by MLflow, any llmreg error is also an
+                ``MlflowException`` (still an instance of its llmreg class) whose message
+                is llmreg's one line (see :func:`llmreg_pyfunc.served.mlflow_error`).
         """
         if self._adapter is None:
             raise ConfigError(
