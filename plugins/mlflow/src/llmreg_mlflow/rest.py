@@ -86,6 +86,21 @@ def rest_registry(
         return _clients[uri]
 
 
+def check_deletable(ref: ModelVersionRef, force: bool) -> None:
+    """Refuse to delete a version an alias points at, unless ``force`` (MlflowRegister's
+    rule on either path).
+
+    Raises:
+        RegistrationError: an alias points at it and ``force`` is false.
+    """
+    if ref.aliases and not force:
+        held = ", ".join(f"@{a}" for a in ref.aliases)
+        raise RegistrationError(
+            f"version {ref.version} of {ref.name!r} is held by {held}: promote another "
+            "version first, or pass --force to delete it with its aliases"
+        )
+
+
 def _tags(items: Any) -> dict[str, str]:
     return {str(t.get("key")): str(t.get("value", "")) for t in items or [] if isinstance(t, dict)}
 
@@ -408,12 +423,7 @@ class RestRegistry:
             RegistrationError: an alias points at it and ``force`` is false.
         """
         ref = self.version(name, version)
-        if ref.aliases and not force:
-            held = ", ".join(f"@{a}" for a in ref.aliases)
-            raise RegistrationError(
-                f"version {version} of {name!r} is held by {held}: promote another version "
-                "first, or pass --force to delete it with its aliases"
-            )
+        check_deletable(ref, force)
         for alias in ref.aliases:
             self.call("DELETE", "registered-models/alias", body={"name": name, "alias": alias})
         self.call("DELETE", "model-versions/delete", body={"name": name, "version": str(version)})
@@ -610,6 +620,7 @@ __all__ = [
     "REST_ENV",
     "RestReader",
     "RestRegistry",
+    "check_deletable",
     "cli_reader",
     "rest_registry",
     "rest_uri",
