@@ -626,6 +626,8 @@ class MlflowRegister(AliasRegister):
             ModelNotFoundError: the version does not exist.
             RegistrationError: an alias points at it and ``force`` is false.
         """
+        from llmreg_mlflow.rest import check_deletable
+
         name = check_model_name(name)
         number = check_version(version)
         if (rest := self._rest()) is not None:
@@ -633,12 +635,7 @@ class MlflowRegister(AliasRegister):
         client = self.client()
         with mlflow_errors(f"deleting version {number} of {name!r}", REGISTER):
             ref = self._ref(client, name, number)
-            if ref.aliases and not force:
-                held = ", ".join(f"@{a}" for a in ref.aliases)
-                raise RegistrationError(
-                    f"version {number} of {name!r} is held by {held}: promote another version "
-                    "first, or pass --force to delete it with its aliases"
-                )
+            check_deletable(ref, force)
             for alias in ref.aliases:
                 client.delete_registered_model_alias(name, alias)
             client.delete_model_version(name, str(number))
