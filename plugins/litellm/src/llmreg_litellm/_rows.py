@@ -3,14 +3,17 @@
 :func:`answer_rows` is the bounded batch: every request answered at most
 ``concurrency`` at once, in order, a failed row giving its typed error in place.
 :func:`chain_failed` is the error of a row that every model of the chain failed.
+:func:`row_settings` are the generation settings a row is sent with.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from llmreg.client import Completion, RowResult
+from llmreg.definition import ModelDefinition
 from llmreg.errors import ProviderError
 from llmreg.schemas import Request
 
@@ -54,4 +57,20 @@ def chain_failed(failures: list[ProviderError], attempts: int) -> ProviderError:
     )
 
 
-__all__ = ["answer_rows", "chain_failed"]
+def row_settings(definition: ModelDefinition, request: Request) -> dict[str, Any]:
+    """The generation settings one row is sent with: the row's params over the
+    definition's (``temperature``, ``max_tokens``, ``stop``; ``top_p`` and ``seed`` from
+    the row only), unset ones left out."""
+    d = definition
+    p = request.params
+    settings: dict[str, Any] = {
+        "temperature": p.temperature if p and p.temperature is not None else d.temperature,
+        "max_tokens": p.max_tokens if p and p.max_tokens is not None else d.max_tokens,
+        "stop": p.stop if p and p.stop is not None else d.stop,
+        "top_p": p.top_p if p else None,
+        "seed": p.seed if p else None,
+    }
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+__all__ = ["answer_rows", "chain_failed", "row_settings"]

@@ -56,7 +56,7 @@ from llmreg.secrets import SECRETS, mask_userinfo, redact
 from llmreg.uris import shorten
 from llmreg_litellm._errors import attempts_text, kind_of, typed_error
 from llmreg_litellm._loop import LoopThread
-from llmreg_litellm._rows import answer_rows, chain_failed
+from llmreg_litellm._rows import answer_rows, chain_failed, row_settings
 
 T = TypeVar("T")
 
@@ -157,18 +157,9 @@ class _Target:
 
     def arguments(self, request: Request) -> dict[str, Any]:
         """The keyword arguments of ``litellm.acompletion`` for one row."""
-        d = self.definition
-        p = request.params
-        settings: dict[str, Any] = {
-            "temperature": p.temperature if p and p.temperature is not None else d.temperature,
-            "max_tokens": p.max_tokens if p and p.max_tokens is not None else d.max_tokens,
-            "stop": p.stop if p and p.stop is not None else d.stop,
-            "top_p": p.top_p if p else None,
-            "seed": p.seed if p else None,
-        }
         arguments = dict(self.kwargs)
-        arguments["messages"] = request.chat_messages(d.system_prompt)
-        arguments.update((k, v) for k, v in settings.items() if v is not None)
+        arguments["messages"] = request.chat_messages(self.definition.system_prompt)
+        arguments.update(row_settings(self.definition, request))
         return arguments
 
 
