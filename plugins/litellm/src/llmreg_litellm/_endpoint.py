@@ -24,6 +24,7 @@ from llmreg.secrets import SECRETS, mask_userinfo
 from llmreg.uris import shorten
 from llmreg_litellm._errors import empty_response, provider_error
 from llmreg_litellm._http import LeanPoster, lean_ok
+from llmreg_litellm._rows import row_settings
 
 #: Sent when the definition has no key: local servers need none, the SDK wants one.
 PLACEHOLDER_KEY = "not-needed"
@@ -144,16 +145,8 @@ class Endpoint:
     def body(self, request: Request) -> dict[str, Any]:
         """The JSON body of one row's ``POST /chat/completions``."""
         d = self.definition
-        p = request.params
-        settings: dict[str, Any] = {
-            "temperature": p.temperature if p and p.temperature is not None else d.temperature,
-            "max_tokens": p.max_tokens if p and p.max_tokens is not None else d.max_tokens,
-            "stop": p.stop if p and p.stop is not None else d.stop,
-            "top_p": p.top_p if p else None,
-            "seed": p.seed if p else None,
-        }
         body = {"model": d.model, "messages": request.chat_messages(d.system_prompt)}
-        body.update((k, v) for k, v in settings.items() if v is not None)
+        body.update(row_settings(d, request))
         body.update(self._extra_body)
         return body
 
