@@ -8,6 +8,7 @@ model evaluated answers through the echo provider, on a real sqlite store.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,14 @@ def length_ratio(outputs, expectations) -> float:
 def plain(outputs):
     return "yes" if outputs else "no"
 """
+
+
+#: MLflow before its judge adapters (3.4) calls a judge through litellm only, which this
+#: suite does not install: the judge tests need MLflow's own OpenAI-provider path.
+needs_native_judges = pytest.mark.skipif(
+    importlib.util.find_spec("mlflow.genai.judges.adapters") is None,
+    reason="this MLflow calls judges through litellm only",
+)
 
 
 def _cli(*args: str) -> Any:
@@ -81,6 +90,7 @@ def scorers_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
+@needs_native_judges
 def test_judges_and_custom_scorers_through_mlflow(
     judge: FakeOpenAIServer, model: str, data: Path, scorers_module: str
 ) -> None:
@@ -120,6 +130,7 @@ def test_judges_and_custom_scorers_through_mlflow(
     assert tags["llmreg.eval.guidelines"] == "1.0"
 
 
+@needs_native_judges
 def test_a_judge_that_says_no_blocks_the_promotion(
     judge: FakeOpenAIServer, model: str, data: Path
 ) -> None:
