@@ -490,10 +490,16 @@ def main() -> None:
                     f"llmreg chat / LiteLLM proxy: throughput {keyed_rate / litellm_rate:.1f}x "
                     f"(goal >= 5x); server CPU per request {litellm_cpu / keyed_cpu:.1f}x less"
                 )
+            two_cpu = RESULTS["llmreg serve chat --workers 2"][1]
             print(
                 f"--workers 2 / 1 worker: {two_rate / keyed_rate:.2f}x (goal >= 1.6x where the "
                 f"load generator is not the bottleneck; here on {os.cpu_count()} cores shared "
                 "with the load generator and the endpoint, see their CPU above)"
+            )
+            print(
+                "  estimate, not measured: with a free core per worker, 2 workers at "
+                f"{two_cpu:.2f} ms/request against 1 at {keyed_cpu:.2f} ms would serve "
+                f"{2 * keyed_cpu / two_cpu:.2f}x"
             )
         finally:
             for process in reversed(processes):
