@@ -281,3 +281,54 @@ def test_models_latest_is_accepted_and_the_alias_latest_still_refused():
     )
     with pytest.raises(InvalidModelURIError, match="reserves"):
         parse_model_uri("models:/chat@latest")
+
+
+class _StreamingClient(EchoClient):
+    """An echo client that streams word by word and passes ``tools`` through."""
+
+    CHAT_FIELDS = frozenset({"tools"})
+
+    async def astream(self, request):
+        from llmreg.client import StreamChunk
+
+        done = self.complete(request)
+        for word in done.text.split(" "):
+            yield StreamChunk(text=word)
+        yield StreamChunk(done=done)
+
+    async def achat(self, body):
+        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
+                "tools_seen": len(body.get("tools") or [])}  # fmt: skip
+
+    async def achat_stream(self, body):
+        yield {"choices": [{"index": 0, "delta": {"content": "a"}}]}
+        yield {"choices": [{"index": 0, "delta": {"content": "b"}}]}
+
+
+def test_a_lazy_client_forwards_streaming_and_pass_through_to_the_real_one():
+    """Streams, pass-through bodies and the serve check of ``CHAT_FIELDS`` reach the real
+    client, built at that first call (not the text-only, one-chunk defaults)."""
+    import asyncio
+
+    from llmreg.schemas import Request
+    from llmreg.serve.openai_compat import parse_chat_request, passthrough_client
+
+    definition = ModelDefinition(provider="echo", model="m")
+    lazy = LazyClient(lambda: _StreamingClient(definition), definition)
+
+    async def run():
+        chunks = [c async for c in lazy.astream(Request(input="one two"))]
+        answer = await lazy.achat({"messages": [], "tools": [{"type": "function"}]})
+        events = [e async for e in lazy.achat_stream({"messages": []})]
+        return chunks, answer, events
+
+    chunks, answer, events = asyncio.run(run())
+    assert [c.text for c in chunks[:-1]] == ["echo:", "one", "two"] and chunks[-1].done
+    assert answer["tools_seen"] == 1 and len(events) == 2
+
+    adapter = ClientAdapter(lambda: _StreamingClient(definition), definition)
+    tool = {"type": "function", "function": {"name": "f"}}
+    user = {"role": "user", "content": "x"}
+    chat = parse_chat_request({"model": "m", "messages": [user], "tools": [tool]})
+    assert isinstance(passthrough_client(adapter, chat), _StreamingClient)
+    lazy.close()

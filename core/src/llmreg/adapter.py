@@ -155,6 +155,20 @@ class LazyClient(Client):
         """Answer a batch through the real client, async."""
         return await self.real().abatch(requests, concurrency=concurrency)
 
+    async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
+        """Stream one request through the real client (its own streaming, if any)."""
+        async for chunk in self.real().astream(request):
+            yield chunk
+
+    async def achat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Pass a chat body through the real client (see :meth:`Client.achat`)."""
+        return await self.real().achat(body)
+
+    async def achat_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Stream a passed-through chat body through the real client."""
+        async for chunk in self.real().achat_stream(body):
+            yield chunk
+
     def close(self) -> None:
         """Close the real client if it was built; later calls fail. Safe twice."""
         with self._lock:

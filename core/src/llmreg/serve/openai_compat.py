@@ -266,9 +266,11 @@ def passthrough_client(adapter: Adapter, chat: ChatRequest) -> Client:
             through (``Client.CHAT_FIELDS``), or the first field when the model is
             not served through a :class:`~llmreg.adapter.ClientAdapter`.
     """
-    from llmreg.adapter import ClientAdapter
+    from llmreg.adapter import ClientAdapter, LazyClient
 
     client = adapter.client if isinstance(adapter, ClientAdapter) else None
+    if isinstance(client, LazyClient):  # a deferred client is built when first needed: now
+        client = client.real()
     supported: frozenset[str] = getattr(client, "CHAT_FIELDS", frozenset())
     missing = [f for f in chat.extras if f not in supported]
     if client is None or missing:
