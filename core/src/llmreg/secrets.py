@@ -18,6 +18,7 @@ Pure standard library; importing this module imports nothing heavy.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -95,20 +96,25 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """
     if not isinstance(text, str):
         text = str(text)
-    forms: set[str] = set()
-    for secret in secrets:
-        forms |= secret_forms(secret)
-    for form in sorted(forms, key=len, reverse=True):
+    for form in _all_forms(secrets):
         if form in text:
             text = text.replace(form, MASK)
     return mask_userinfo(text)
 
 
-def _all_forms(secrets: Iterable[str]) -> list[str]:
+def _all_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Every form of every secret, longest first (computed once per set of secrets)."""
+    return _forms_of(frozenset(s for s in secrets if isinstance(s, str)))
+
+
+@functools.lru_cache(maxsize=256)
+def _forms_of(secrets: frozenset[str]) -> tuple[str, ...]:
+    # A log filter masks every line with the same few secrets: their ~20 forms each
+    # are built once, not per line.
     forms: set[str] = set()
     for secret in secrets:
         forms |= secret_forms(secret)
-    return sorted(forms, key=len, reverse=True)
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def find_secret(texts: Mapping[str, str], secrets: Iterable[str]) -> str | None:
@@ -136,7 +142,7 @@ class SecretRegistry:
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
-        self._forms: list[str] = []
+        self._forms: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def add(self, values: Iterable[str]) -> None:
@@ -163,7 +169,7 @@ class SecretRegistry:
         """Forget every secret."""
         with self._lock:
             self._secrets.clear()
-            self._forms = []
+            self._forms = ()
 
 
 #: The process's registry: the secrets of what the CLI and the serving app loaded.
