@@ -13,6 +13,9 @@ fresh processes and in the same run (median of ``--repeat``):
    (``MlflowClient(url).search_model_versions("name='NAME'")``): the REST path's
    goal is >= 10x faster than this.
 
+The three run in turn, ``--repeat`` rounds, so that a change of the machine's load
+during the run weighs on each alike.
+
 The test-only plugins of ``tests/plugins`` are disabled (``LLMREG_DISABLE_PLUGINS``), as
 they are absent from a user's install. Compare figures of the same run: the machine's
 load moves them all.
@@ -40,14 +43,21 @@ ECHO_MODEL = ROOT / "tests" / "mlflow" / "echo_model.py"
 TEST_PLUGINS = "llmreg-example,llmreg-broken,llmreg-incompatible"
 
 
-def _timed(command: list[str], env: dict[str, str], repeat: int) -> float:
-    """The median wall time of ``command`` in a fresh process; it must succeed."""
-    times = []
+def _once(command: list[str], env: dict[str, str]) -> float:
+    """The wall time of ``command`` in a fresh process; it must succeed."""
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
+    return time.perf_counter() - start
+
+
+def _interleaved(commands: dict[str, tuple[list[str], dict[str, str]]], repeat: int) -> dict:
+    """The median wall time of each command, run in turn ``repeat`` times, so that the
+    machine's load (other processes on the shared cores) weighs on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, (command, env) in commands.items():
+            times[name].append(_once(command, env))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -84,14 +94,20 @@ def main() -> None:
         # with PYTHONDONTWRITEBYTECODE (set in some shells and CI), every run of an edited
         # source tree would compile the changed modules again
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        _timed([llmreg, "versions", name], env, 1)  # writes the .pyc files of the sources
-        rest = _timed([llmreg, "versions", name], {**env, "LLMREG_MLFLOW_REST": "1"}, args.repeat)
-        client = _timed([llmreg, "versions", name], {**env, "LLMREG_MLFLOW_REST": "0"}, args.repeat)
+        _once([llmreg, "versions", name], env)  # writes the .pyc files of the sources
         search = (
             "from mlflow import MlflowClient; import sys; "
             f"MlflowClient({server.url!r}).search_model_versions(\"name='{name}'\")"
         )
-        native = _timed([sys.executable, "-c", search], env, args.repeat)
+        medians = _interleaved(
+            {
+                "rest": ([llmreg, "versions", name], {**env, "LLMREG_MLFLOW_REST": "1"}),
+                "client": ([llmreg, "versions", name], {**env, "LLMREG_MLFLOW_REST": "0"}),
+                "native": ([sys.executable, "-c", search], env),
+            },
+            args.repeat,
+        )
+        rest, client, native = medians["rest"], medians["client"], medians["native"]
     print(f"llmreg versions (REST, no mlflow import): {rest:.3f} s  (goal <= 0.5 s)")
     print(f"llmreg versions (LLMREG_MLFLOW_REST=0, MLflow's client): {client:.3f} s")
     print(f"MlflowClient().search_model_versions in a fresh process: {native:.3f} s")
