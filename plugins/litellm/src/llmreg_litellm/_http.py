@@ -184,6 +184,31 @@ class LeanPoster:
 
         ``attempts.count`` grows by one per request sent. Raises the SDK's exceptions.
         """
+        answer = await self.send(body, attempts, whole=True)
+        try:
+            raw = await answer.read()  # read by send(): the bytes it kept
+        finally:
+            answer.release()
+        kind = answer.headers.get("content-type", "*").split(";")[0]
+        if kind.endswith("json"):
+            return json.loads(raw)
+        return raw.decode(answer.get_encoding(), "replace") if raw else ""
+
+    async def send(
+        self, body: dict[str, Any], attempts: Any, *, whole: bool = False
+    ) -> aiohttp.ClientResponse:
+        """``POST`` ``body`` with the SDK's retries; return the answer (a status below 400).
+
+        Retries ``max_retries`` times a timeout, a connection error or a retryable
+        status (:func:`should_retry`), after :func:`retry_delay`, with the SDK's
+        ``x-stainless-retry-count`` header; then raises the SDK's exception
+        (``APITimeoutError``, ``APIConnectionError`` or the status error).
+        ``attempts.count`` grows by one per request sent.
+
+        With ``whole`` the body is read here, so that a failure while reading it is
+        retried too (the answer's ``read()`` gives it again); without, the caller reads
+        the open answer as it comes. Either way the caller releases or closes it.
+        """
         session = self._session or self._open()
         data = json.dumps(body).encode()
         retries = 0
@@ -194,13 +219,8 @@ class LeanPoster:
             attempts.count += 1
             left = retries < self._max_retries
             try:
-                async with session.post(self.url, data=data, headers=headers) as answer:
-                    raw = await answer.read()
-                    status = answer.status
-                    answer_headers = answer.headers
-                    kind = answer_headers.get("content-type", "*").split(";")[0]
-                    if status < 400 and raw and not kind.endswith("json"):
-                        return raw.decode(answer.get_encoding(), "replace")
+                answer = await session.post(self.url, data=data, headers=headers)
+                raw = await answer.read() if whole or answer.status >= 400 else b""
             except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
                 if left:
                     await asyncio.sleep(retry_delay(retries))
@@ -213,15 +233,14 @@ class LeanPoster:
                     retries += 1
                     continue
                 raise openai.APIConnectionError(request=self._request()) from exc
-            if status >= 400:
-                if left and should_retry(status, answer_headers):
-                    await asyncio.sleep(retry_delay(retries, answer_headers))
-                    retries += 1
-                    continue
-                raise self._status_error(status, answer_headers, raw)
-            if not kind.endswith("json"):
-                return ""
-            return json.loads(raw)
+            if answer.status < 400:
+                return answer
+            answer.release()
+            if left and should_retry(answer.status, answer.headers):
+                await asyncio.sleep(retry_delay(retries, answer.headers))
+                retries += 1
+                continue
+            raise self._status_error(answer.status, answer.headers, raw)
 
     def _request(self) -> Any:
         """The SDK's request object for this URL (what its exceptions hold)."""

@@ -27,7 +27,7 @@ import openai
 
 from llmreg.errors import ProviderError
 from llmreg_litellm._endpoint import Attempts, Endpoint
-from llmreg_litellm._http import LeanPoster, retry_delay, should_retry
+from llmreg_litellm._http import LeanPoster
 
 #: Seconds to wait, after ``[DONE]``, for the rest of the body (the end of the chunked
 #: encoding) so that the connection goes back to the pool.
@@ -116,46 +116,13 @@ async def _lean_events(
 ) -> AsyncGenerator[dict[str, Any], None]:
     """The stream's JSON events through the lean path: aiohttp, split here.
 
-    Before the answer's headers, retries as the SDK does (``max_retries``; timeouts,
-    dropped connections, 408/409/429/5xx with their Retry-After) and raises the SDK's
-    exceptions; after them, an ``error`` event raises ``openai.APIError`` as the SDK's
+    Before the answer's headers, :meth:`LeanPoster.send` retries as the SDK does
+    (``max_retries``; timeouts, dropped connections, 408/409/429/5xx with their
+    Retry-After) and raises the SDK's exceptions; after them, an ``error`` event raises ``openai.APIError`` as the SDK's
     stream does, a broken connection ``APIConnectionError``, a read timeout
     ``APITimeoutError``. Events end at ``[DONE]`` or at the end of the body.
     """
-    session = poster._session or poster._open()
-    data = json.dumps(body).encode()
-    retries = 0
-    while True:
-        headers = poster._headers
-        if retries:
-            headers = {**headers, "x-stainless-retry-count": str(retries)}
-        attempts.count += 1
-        left = retries < poster._max_retries
-        try:
-            answer = await session.post(poster.url, data=data, headers=headers)
-        except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
-            if left:
-                await asyncio.sleep(retry_delay(retries))
-                retries += 1
-                continue
-            raise openai.APITimeoutError(request=poster._request()) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            if left:
-                await asyncio.sleep(retry_delay(retries))
-                retries += 1
-                continue
-            raise openai.APIConnectionError(request=poster._request()) from exc
-        if answer.status < 400:
-            break
-        try:
-            raw = await answer.read()
-        finally:
-            answer.release()
-        if left and should_retry(answer.status, answer.headers):
-            await asyncio.sleep(retry_delay(retries, answer.headers))
-            retries += 1
-            continue
-        raise poster._status_error(answer.status, answer.headers, raw)
+    answer = await poster.send(body, attempts)
     finished = False
     try:
         async for event in _sse(answer, poster):
