@@ -175,10 +175,7 @@ class OpenAICompatibleClient(Client):
         """
         from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
 
-        loop = asyncio.get_running_loop()
-        chain = self._chain if self._loop.in_loop_thread() else await self._loop_chain(loop)
-        if self._closed:
-            raise self._closed_error()
+        chain = await self._caller_chain()
         total = 0
         failures: list[ProviderError] = []
         for index, endpoint in enumerate(chain):
@@ -213,10 +210,7 @@ class OpenAICompatibleClient(Client):
         from llmreg_litellm._errors import empty_response
         from llmreg_litellm._passthrough import stream_chat
 
-        loop = asyncio.get_running_loop()
-        chain = self._chain if self._loop.in_loop_thread() else await self._loop_chain(loop)
-        if self._closed:
-            raise self._closed_error()
+        chain = await self._caller_chain()
         total = 0
         failures: list[ProviderError] = []
         for endpoint in chain:
@@ -254,10 +248,7 @@ class OpenAICompatibleClient(Client):
         """
         from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
 
-        loop = asyncio.get_running_loop()
-        chain = self._chain if self._loop.in_loop_thread() else await self._loop_chain(loop)
-        if self._closed:
-            raise self._closed_error()
+        chain = await self._caller_chain()
         start = time.perf_counter()
         total = 0
         failures: list[ProviderError] = []
@@ -397,6 +388,17 @@ class OpenAICompatibleClient(Client):
         except BaseException:
             future.cancel()
             raise
+
+    async def _caller_chain(self) -> list[Endpoint]:
+        """The endpoints for the caller's running loop (the client's own in its loop
+        thread); raises the closed error when the client is closed."""
+        if self._loop.in_loop_thread():
+            chain = self._chain
+        else:
+            chain = await self._loop_chain(asyncio.get_running_loop())
+        if self._closed:
+            raise self._closed_error()
+        return chain
 
     async def _loop_chain(self, loop: asyncio.AbstractEventLoop) -> list[Endpoint]:
         """The endpoints of the running ``loop``, built on its first call.
