@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmreg.errors import RegistrationError
+from llmreg.results import AliasMove
 
 #: The registered-model tag that holds the (older) history list of alias ``<alias>``.
 HISTORY_TAG_PREFIX = "llmreg.alias_history."
@@ -177,6 +178,29 @@ def move_value(
     return json.dumps({"alias": alias, **entry}, separators=(",", ":"))
 
 
+def move_of(name: str, value: str) -> AliasMove:
+    """Return the move of registered model ``name`` that a move tag's ``value`` records
+    (as :func:`move_value` wrote it: alias, version, previous, action, at, by, note).
+
+    Example:
+        >>> value = move_value("champion", version=2, previous=1, action="promote", by="ci")
+        >>> move = move_of("qa", value)
+        >>> move.alias, move.version, move.previous, move.action, move.by, move.note
+        ('champion', 2, 1, 'promote', 'ci', None)
+    """
+    entry = json.loads(value)
+    return AliasMove(
+        name,
+        entry["alias"],
+        entry["version"],
+        entry["previous"],
+        entry["action"],
+        at=entry.get("at"),
+        by=entry.get("by"),
+        note=entry.get("note"),
+    )
+
+
 def trail(tags: Mapping[str, str], alias: str) -> list[tuple[str, dict[str, Any]]]:
     """Return the moves of ``alias`` as ``(tag key, entry)``, oldest first.
 
@@ -255,6 +279,7 @@ __all__ = [
     "dump",
     "expired",
     "history_tag",
+    "move_of",
     "move_value",
     "new_move_key",
     "parse_history",
