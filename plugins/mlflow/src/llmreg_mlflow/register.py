@@ -407,17 +407,7 @@ class MlflowRegister(AliasRegister):
         client.set_registered_model_tag(name, key, value)
         self._settle(client, name, alias)
         self._prune(client, name, alias)
-        entry = json.loads(value)
-        return AliasMove(
-            name,
-            alias,
-            number,
-            previous,
-            action,
-            at=entry.get("at"),
-            by=entry.get("by"),
-            note=entry.get("note"),
-        )
+        return audit.move_of(name, value)
 
     def _settle(self, client: MlflowClient, name: str, alias: str) -> None:
         """Set the alias to the trail's version, and again while the trail moved meanwhile.
