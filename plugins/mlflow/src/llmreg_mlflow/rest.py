@@ -488,17 +488,7 @@ class RestRegistry:
         )
         self._settle(name, alias)
         self._prune(name, alias, history_limit)
-        entry = json.loads(value)
-        return AliasMove(
-            name,
-            alias,
-            number,
-            previous,
-            action,
-            at=entry.get("at"),
-            by=entry.get("by"),
-            note=entry.get("note"),
-        )
+        return audit.move_of(name, value)
 
     def _trail_version(self, name: str, alias: str) -> int | None:
         from llmreg_mlflow import history as audit
