@@ -36,9 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from support.echo_versions import log_echo_versions  # noqa: E402
 from support.mlflow_server import running_mlflow_server  # noqa: E402
 
-ECHO_MODEL = ROOT / "tests" / "mlflow" / "echo_model.py"
 #: The distributions of tests/plugins, not installed on a user's machine.
 TEST_PLUGINS = "llmreg-example,llmreg-broken,llmreg-incompatible"
 
@@ -67,21 +67,11 @@ def main() -> None:
     args = parser.parse_args()
     llmreg = str(Path(sys.executable).with_name("llmreg"))
     with tempfile.TemporaryDirectory() as tmp, running_mlflow_server(Path(tmp)) as server:
-        import mlflow
-
         from llmreg_mlflow import MlflowRegister
 
-        mlflow.set_tracking_uri(server.url)
         name = f"bench-{uuid.uuid4().hex[:8]}"
-        for content in ("one", "two"):
-            with mlflow.start_run():
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=str(ECHO_MODEL),
-                    pip_requirements=["mlflow"],
-                    metadata={"llmreg_content_hash": f"sha256:{content * 8}"},
-                )
-            MlflowRegister(tracking_uri=server.url).register(name, info.model_uri)
+        hashes = [f"sha256:{content * 8}" for content in ("one", "two")]
+        log_echo_versions(server.url, MlflowRegister(tracking_uri=server.url), name, hashes)
         # the test-only plugins of tests/plugins (installed in the integration env) are
         # left out, as on a user's machine: the example plugin imports pydantic models
         env = {

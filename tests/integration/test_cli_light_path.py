@@ -15,14 +15,12 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.echo_versions import log_echo_versions
 from support.mlflow_server import MlflowServer, running_mlflow_server
-
-ECHO_MODEL = Path(__file__).parents[1] / "mlflow" / "echo_model.py"
 
 #: Runs the CLI with ARGS in a fresh interpreter; says which heavy modules got imported.
 RUN_CLI = """
@@ -46,22 +44,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
 
 def _registered(server: MlflowServer, versions: int = 2) -> str:
     """A new registered model with ``versions`` versions; the last one at @champion."""
-    import mlflow
-
     from llmreg_mlflow import MlflowRegister
 
     name = f"light-{uuid.uuid4().hex[:8]}"
-    mlflow.set_tracking_uri(server.url)
     register = MlflowRegister(tracking_uri=server.url, registry_uri=server.url)
-    for number in range(versions):
-        with mlflow.start_run():
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(ECHO_MODEL),
-                pip_requirements=["mlflow"],
-                metadata={"llmreg_content_hash": f"sha256:{name}-{number}"},
-            )
-        register.register(name, info.model_uri)
+    hashes = [f"sha256:{name}-{number}" for number in range(versions)]
+    log_echo_versions(server.url, register, name, hashes)
     register.promote(name, versions)
     return name
 

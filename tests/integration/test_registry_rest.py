@@ -9,14 +9,12 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support.echo_versions import log_echo_versions
 from support.mlflow_server import MlflowServer, running_mlflow_server
-
-ECHO_MODEL = Path(__file__).parents[1] / "mlflow" / "echo_model.py"
 
 #: Runs the CLI with ARGS in a fresh interpreter; prints whether mlflow got imported.
 RUN_CLI = """
@@ -36,22 +34,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
 @pytest.fixture(scope="module")
 def model(server: MlflowServer, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A registered model with two versions, version 1 at @champion after 2 -> 1 moves."""
-    import mlflow
-
     from llmreg_mlflow import MlflowRegister
 
     name = f"rest-{uuid.uuid4().hex[:8]}"
-    mlflow.set_tracking_uri(server.url)
     register = MlflowRegister(tracking_uri=server.url)
-    for content in ("one", "two"):
-        with mlflow.start_run():
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(ECHO_MODEL),
-                pip_requirements=["mlflow"],
-                metadata={"llmreg_content_hash": f"sha256:{content * 8}"},
-            )
-        register.register(name, info.model_uri)
+    hashes = [f"sha256:{content * 8}" for content in ("one", "two")]
+    log_echo_versions(server.url, register, name, hashes)
     register.promote(name, 2)
     register.promote(name, 1)
     return name
