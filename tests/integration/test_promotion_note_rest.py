@@ -53,18 +53,22 @@ def test_checked_promote_over_rest_records_the_decision(server: MlflowServer) ->
     from llmreg_mlflow import MlflowRegister
 
     name = f"note-{uuid.uuid4().hex[:8]}"
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(server.url)
     register = MlflowRegister(tracking_uri=server.url)
-    for content, score in (("one", "0.5"), ("two", "0.9")):
-        with mlflow.start_run():
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(ECHO_MODEL),
-                pip_requirements=["mlflow"],
-                metadata={"llmreg_content_hash": f"sha256:{content * 8}"},
-            )
-        ref = register.register(name, info.model_uri)
-        register.set_tags(name, ref.version, {"llmreg.eval.accuracy": score})
+    try:
+        for content, score in (("one", "0.5"), ("two", "0.9")):
+            with mlflow.start_run():
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(ECHO_MODEL),
+                    pip_requirements=["mlflow"],
+                    metadata={"llmreg_content_hash": f"sha256:{content * 8}"},
+                )
+            ref = register.register(name, info.model_uri)
+            register.set_tags(name, ref.version, {"llmreg.eval.accuracy": score})
+    finally:
+        mlflow.set_tracking_uri(previous)  # other tests of the session keep their store
     register.promote(name, 1)
 
     code, out, err = _llmreg(
