@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -105,15 +106,13 @@ def test_a_store_that_cannot_be_reached_is_503(serve, manager, switch, monkeypat
 
 
 class TimedServer:
-    """The app under uvicorn with the header timeout protocol, from a thread."""
+    """The app under uvicorn with a header-timeout protocol class ``http``, from a thread."""
 
-    def __init__(self, app: Any, header_timeout: float) -> None:
+    def __init__(self, app: Any, http: type[Any]) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_level="warning", http=timed_h11_protocol(header_timeout), lifespan="on"
-        )
+        config = uvicorn.Config(app, log_level="warning", http=http, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -128,16 +127,24 @@ class TimedServer:
         self.sock.close()
 
 
-@pytest.fixture
-def timed(manager):
+def timed_server(manager: Any, http: type[Any]) -> Iterator[TimedServer]:
+    """The app served on protocol ``http`` with a 0.5 s body timeout, ready; stopped after."""
     from llmreg.serve import create_app
 
     app = create_app(URI, loader={"KIND": "SwitchLoader"}, manager=manager, reload_interval=0)
     app.state.llmreg_routes.body_timeout = 0.5
-    server = TimedServer(app, header_timeout=0.5)
+    server = TimedServer(app, http)
     wait_ready(f"http://127.0.0.1:{server.port}")
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def timed(manager) -> Iterator[TimedServer]:
+    """The app on h11 with a 0.5 s header and body timeout."""
+    yield from timed_server(manager, timed_h11_protocol(0.5))
 
 
 def _read_all(sock: socket.socket) -> bytes:
