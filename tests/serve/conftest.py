@@ -22,6 +22,15 @@ from llmreg.errors import ModelNotFoundError, PredictionError
 from llmreg.testing import EchoClient, echo_plugin, isolated_manager
 
 URI = "models:/chat@champion"
+#: A function tool for the pass-through tests (the fake OpenAI server calls it).
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "look a word up",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}},
+    },
+}
 
 
 class EchoAdapter(Adapter):
@@ -210,3 +219,14 @@ def app_url(serve, upstream, tmp_path, monkeypatch):
     server = serve(app)
     wait_ready(server.url)
     return server.url
+
+
+@pytest.fixture
+def client(app_url):
+    """The official ``openai`` client of ``app_url`` (no retries); ``served_model`` is the
+    id its ``/v1/models`` lists. A test module may define its own ``client``."""
+    import openai
+
+    with openai.OpenAI(base_url=f"{app_url}/v1", api_key="unused", max_retries=0) as c:
+        c.served_model = c.models.list().data[0].id  # type: ignore[attr-defined]
+        yield c

@@ -19,21 +19,7 @@ import pytest
 
 from llmreg import ModelDefinition
 
-TOOL = {
-    "type": "function",
-    "function": {
-        "name": "lookup",
-        "description": "look a word up",
-        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}},
-    },
-}
-
-
-@pytest.fixture
-def client(app_url):
-    with openai.OpenAI(base_url=f"{app_url}/v1", api_key="unused", max_retries=0) as c:
-        c.served_model = c.models.list().data[0].id  # type: ignore[attr-defined]
-        yield c
+from .conftest import TOOL
 
 
 def _stream(client, text: str, **kwargs):
