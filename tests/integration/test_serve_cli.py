@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +19,7 @@ import openai
 import pytest
 
 from support.openai_server import FakeOpenAIServer
+from support.serve_process import free_port, wait_serving
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +43,6 @@ def llmreg(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """chat v1 (gpt-one, champion) and v2 (gpt-two), served by ``llmreg serve``."""
@@ -67,7 +60,7 @@ def server(tmp_path_factory):
             folder, "save", "gpt-one.json", "--register", "--name", "chat", "--alias", "champion"
         )
         llmreg(folder, "save", "gpt-two.json", "--register", "--name", "chat")
-        port = _free_port()
+        port = free_port()
         exe = str(Path(sys.executable).parent / "llmreg")
         process = subprocess.Popen(
             [exe, "serve", URI, "--port", str(port), "--reload-interval", "0", "--no-auth"],
@@ -79,25 +72,11 @@ def server(tmp_path_factory):
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(url, process)
+            wait_serving(url, process)
             yield folder, url
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(30)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"llmreg serve exited: {process.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/ready").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("llmreg serve never became ready")
 
 
 @pytest.fixture

@@ -7,18 +7,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from support.openai_server import FakeOpenAIServer
+from support.serve_process import free_port, wait_serving
 
 pytestmark = pytest.mark.integration
 
@@ -30,29 +28,9 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"llmreg serve exited: {process.stderr and process.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/ready").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("llmreg serve never became ready")
-
-
 def _serve_and_chat(folder: Path, switch: str) -> None:
     exe = str(Path(sys.executable).parent / "llmreg")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [exe, "serve", "models:/traced@champion", "--port", str(port), "--no-auth",
          "--reload-interval", "0", switch],
@@ -60,7 +38,7 @@ def _serve_and_chat(folder: Path, switch: str) -> None:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, process)
+        wait_serving(url, process)
         with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as client:
             plain = client.chat.completions.create(
                 model="traced", messages=[{"role": "user", "content": "plain one"}]
