@@ -10,15 +10,13 @@ Every answer is compared with MLflow's own client.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from support.cli_run import run_cli_json
 from support.echo_versions import log_echo_versions
 from support.mlflow_server import MlflowServer, running_mlflow_server
 
@@ -62,21 +60,8 @@ def model(server: MlflowServer) -> str:
 def llmreg(server: MlflowServer, *args: str, rest: bool = True) -> tuple[int, Any, set[str]]:
     """Run ``llmreg ARGS --json`` in a fresh process on the server, as a user would (no
     test plugin); return (exit code, JSON, the heavy modules imported)."""
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": server.url,
-        "LLMREG_MLFLOW_REST": "1" if rest else "0",
-        "LLMREG_DISABLE_PLUGINS": "llmreg-example,llmreg-broken,llmreg-incompatible",
-    }
-    env.pop("MLFLOW_REGISTRY_URI", None)
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_CLI, *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    plugins = {"LLMREG_DISABLE_PLUGINS": "llmreg-example,llmreg-broken,llmreg-incompatible"}
+    done = run_cli_json(server.url, RUN_CLI, *args, rest=rest, env=plugins)
     line = next(x for x in done.stderr.splitlines() if x.startswith("IMPORTED"))
     imported = set(filter(None, line.removeprefix("IMPORTED").strip().split(",")))
     return done.returncode, json.loads(done.stdout), imported

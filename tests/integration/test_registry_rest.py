@@ -4,15 +4,13 @@ importing mlflow (llmreg_mlflow.rest), checked against MLflow's own client."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from support.cli_run import run_cli_json
 from support.echo_versions import log_echo_versions
 from support.mlflow_server import MlflowServer, running_mlflow_server
 
@@ -48,18 +46,7 @@ def model(server: MlflowServer, tmp_path_factory: pytest.TempPathFactory) -> str
 def llmreg(server: MlflowServer, *args: str, rest: bool = True) -> tuple[int, Any, bool]:
     """Run ``llmreg ARGS --json`` in a fresh process on the server; return (exit code,
     JSON, whether mlflow was imported)."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "LLMREG_MLFLOW_REST": "1"}
-    env.pop("MLFLOW_REGISTRY_URI", None)
-    if not rest:
-        env["LLMREG_MLFLOW_REST"] = "0"
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_CLI, *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli_json(server.url, RUN_CLI, *args, rest=rest)
     imported = "MLFLOW_IMPORTED True" in done.stderr
     return done.returncode, json.loads(done.stdout), imported
 
