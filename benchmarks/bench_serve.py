@@ -26,6 +26,16 @@ spent 3.5 ms of CPU per request here, more than the server under test, and on
 llmreg-mlflow and llmreg-litellm. Run:
 
     python benchmarks/bench_serve.py [--seconds 10] [--clients 32]
+
+With ``--trace`` it measures what MLflow tracing costs ``llmreg serve`` instead (and
+nothing else): ``/v1/chat/completions`` with keys, the access log and metrics on,
+served by ``llmreg serve --no-trace`` then by ``llmreg serve --trace`` back to back,
+against the fake server with ``--latency-ms`` of latency (default 0). Traces go to
+the sqlite store in the temp folder; the traced server is stopped (which waits for
+its pending traces) before ``mlflow.search_traces`` counts them. Prints both
+throughputs and "tracing costs +X% of throughput (goal <= 10%)"::
+
+    python benchmarks/bench_serve.py --trace --latency-ms 50 [--seconds 10] [--clients 32]
 """
 
 from __future__ import annotations
@@ -351,12 +361,84 @@ def measure_litellm(
         stop(proxy)
 
 
+def count_traces(folder: Path) -> int:
+    """How many traces the sqlite store in ``folder`` holds, in every experiment."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    ids = [e.experiment_id for e in mlflow.search_experiments()]
+    return len(mlflow.search_traces(locations=ids, return_type="list", include_spans=False))
+
+
+def measure_tracing(clients: int, seconds: float, latency_ms: float) -> None:
+    """``llmreg serve`` chat (keys, log, metrics) with ``--no-trace``, then ``--trace``:
+    print each throughput, the cost of tracing and how many traces were recorded."""
+    with tempfile.TemporaryDirectory(prefix="bench-serve-trace-") as tmp:
+        folder = Path(tmp)
+        fake_port = free_port()
+        fake = start(
+            [sys.executable, "-m", "support.openai_server", "--port", str(fake_port),
+             "--latency", str(latency_ms / 1000)],
+            folder, "fake.log",
+        )  # fmt: skip
+        processes = [fake]
+        try:
+            wait_for(f"http://127.0.0.1:{fake_port}/health", fake)
+            save_model(folder, f"http://127.0.0.1:{fake_port}/v1")
+            uri = "models:/chat@champion"
+            print(
+                f"backend: fake OpenAI server, {latency_ms:g} ms latency; one-row requests; "
+                f"{uri}; llmreg serve chat with a key, access log and metrics on; "
+                f"traces to the sqlite store"
+            )
+            chat = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
+            rates: dict[str, float] = {}
+            for switch in ("--no-trace", "--trace"):
+                port = free_port()
+                server = start(
+                    [str(BIN / "llmreg"), "serve", uri, "--port", str(port),
+                     "--api-key", "env:BENCH_KEY", switch],
+                    folder, f"llmreg{switch}.log",
+                )  # fmt: skip
+                processes.append(server)
+                wait_for(f"http://127.0.0.1:{port}/ready", server)
+                rates[switch] = measure(
+                    f"llmreg serve chat {switch}",
+                    f"http://127.0.0.1:{port}/v1/chat/completions",
+                    chat, clients, seconds, server, fake, auth="sk-bench",
+                )  # fmt: skip
+                began = time.perf_counter()
+                os.killpg(server.pid, signal.SIGTERM)  # the server waits for its traces
+                server.wait(120)
+                processes.remove(server)
+                print(f"{'':<34}  server stopped in {time.perf_counter() - began:.1f} s")
+            plain, traced = rates["--no-trace"], rates["--trace"]
+            cost = (plain - traced) / plain * 100
+            print(
+                f"tracing costs {cost:+.1f}% of throughput (goal <= 10%): "
+                f"{traced:.1f} against {plain:.1f} requests/s"
+            )
+            print(f"traces recorded (mlflow.search_traces): {count_traces(folder)}")
+        finally:
+            for process in reversed(processes):
+                stop(process)
+
+
 def main() -> None:
     """Run every server on one saved model; print their throughput, CPU and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--trace", action="store_true", help="measure only what tracing costs llmreg serve"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="the fake server's latency with --trace"
+    )
     args = parser.parse_args()
+    if args.trace:
+        measure_tracing(args.clients, args.seconds, args.latency_ms)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         folder = Path(tmp)
         fake_port = free_port()
