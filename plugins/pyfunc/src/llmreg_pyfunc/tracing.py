@@ -267,6 +267,46 @@ def record_trace(
     _record_safely(*item)
 
 
+#: The experiment of a trace recorded outside any run, span or ``set_experiment``, by
+#: (tracking URI, MLFLOW_EXPERIMENT_NAME, MLFLOW_EXPERIMENT_ID).
+_EXPERIMENTS: dict[tuple[str, str | None, str | None], str | None] = {}
+
+
+def _experiment_for_trace(parent: Any) -> str | None:
+    """The experiment MLflow would give a new trace here, looked up once per tracking
+    URI and experiment variables; ``None`` (MLflow decides) under a parent span, an
+    active run, a trace destination or ``mlflow.set_experiment``, where its lookup is
+    cheap or must decide. Without this, MLflow looks the default experiment up for every
+    trace (``MLFLOW_EXPERIMENT_NAME``: a store query; else its Databricks notebook
+    probes, failed imports): most of the recorder's time under ``llmreg serve --trace``.
+    """
+    if parent is not None:
+        return None
+    import mlflow
+    from mlflow.tracking import fluent
+
+    if getattr(fluent, "_active_experiment_id", None) or mlflow.active_run() is not None:
+        return None
+    try:
+        from mlflow.tracing.provider import _MLFLOW_TRACE_USER_DESTINATION
+
+        if _MLFLOW_TRACE_USER_DESTINATION.get() is not None:
+            return None
+    except (ImportError, AttributeError):
+        return None
+    get = getattr(fluent, "_get_experiment_id", None)
+    if get is None:
+        return None
+    key = (
+        mlflow.get_tracking_uri(),
+        os.environ.get("MLFLOW_EXPERIMENT_NAME"),
+        os.environ.get("MLFLOW_EXPERIMENT_ID"),
+    )
+    if key not in _EXPERIMENTS:
+        _EXPERIMENTS[key] = get()
+    return _EXPERIMENTS[key]
+
+
 def _latency_ns(outcome: Any) -> int:
     if isinstance(outcome, Completion):
         return max(0, int(outcome.latency_ms * 1e6))
@@ -294,12 +334,14 @@ def _record(
         start_ns = batch_start_ns
     else:
         start_ns = min((end_ns - _latency_ns(r) for r in results), default=end_ns)
+    parent = mlflow.get_current_active_span()
     root = mlflow.start_span_no_context(
         "llmreg.predict",
         span_type=SpanType.CHAIN,
-        parent_span=mlflow.get_current_active_span(),
+        parent_span=parent,
         inputs={"rows": len(rows)},
         attributes=base,
+        experiment_id=_experiment_for_trace(parent),
         start_time_ns=start_ns,
     )
     failed = 0
