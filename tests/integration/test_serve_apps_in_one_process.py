@@ -24,6 +24,17 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def _environment_store() -> Iterator[None]:
+    """MLFLOW_TRACKING_URI decides the store: forget a URI an earlier suite set in-process
+    (test_registry_rest's, whose server has stopped), before and after each test."""
+    import mlflow
+
+    mlflow.set_tracking_uri(None)
+    yield
+    mlflow.set_tracking_uri(None)
+
+
 def _saved(folder: Path, model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Save an echo model into the sqlite store in ``folder``, registered as chat@champion."""
     from llmreg import ModelDefinition, get_plugin_manager
