@@ -412,13 +412,18 @@ def measure_tracing(clients: int, seconds: float, latency_ms: float) -> None:
                 server.wait(120)
                 processes.remove(server)
                 print(f"{'':<34}  server stopped in {time.perf_counter() - began:.1f} s")
+                served = (folder / f"llmreg{switch}.log").read_text(errors="replace")
+                answered = served.count("/v1/chat/completions")  # access log, warm-up included
             plain, traced = rates["--no-trace"], rates["--trace"]
             cost = (plain - traced) / plain * 100
             print(
                 f"tracing costs {cost:+.1f}% of throughput (goal <= 10%): "
                 f"{traced:.1f} against {plain:.1f} requests/s"
             )
-            print(f"traces recorded (mlflow.search_traces): {count_traces(folder)}")
+            print(
+                f"traces recorded (mlflow.search_traces): {count_traces(folder)} "
+                f"(of {answered} requests the --trace server logged, its warm-up included)"
+            )
         finally:
             for process in reversed(processes):
                 stop(process)
