@@ -233,12 +233,6 @@ def flush_pending() -> None:
 #: the first span; a host that set up tracing already keeps its own.
 SPAN_BATCH_ENV = "MLFLOW_ASYNC_TRACE_LOGGING_MAX_SPAN_BATCH_SIZE"
 SPAN_BATCH_DEFAULT = "512"
-#: MLflow's threads exporting traces (its default is 10). One trace per request under
-#: ``llmreg serve`` keeps them all busy with store writes that compete with the event
-#: loop for the GIL: 2 served 361 requests/s against 292 with 10 in ``bench_serve.py
-#: --trace --latency-ms 50``, and drained the rest sooner. Set like the batch size.
-EXPORT_WORKERS_ENV = "MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS"
-EXPORT_WORKERS_DEFAULT = "2"
 _defaults_set = False
 
 
@@ -247,7 +241,6 @@ def _export_defaults() -> None:
     if not _defaults_set:
         _defaults_set = True
         os.environ.setdefault(SPAN_BATCH_ENV, SPAN_BATCH_DEFAULT)
-        os.environ.setdefault(EXPORT_WORKERS_ENV, EXPORT_WORKERS_DEFAULT)
 
 
 def record_trace(
