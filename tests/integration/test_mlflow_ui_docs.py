@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -73,7 +74,7 @@ class Session:
         env.setdefault("LLMREG_DISABLE_PLUGINS", "llmreg-broken,llmreg-incompatible")
         self.env = env
 
-    def run(self, command: str, shown: list[str] = ()) -> str:  # type: ignore[assignment]
+    def run(self, command: str, shown: Sequence[str] = ()) -> str:
         """Run one command as written (``export`` sets a variable); check the lines
         shown under it are printed; return its stdout."""
         if command.startswith("export "):
