@@ -18,8 +18,9 @@ chat format reach the model as sent, and the model checks every form itself
 Params are still declared, so MLflow still checks and splits them. A given signature
 may declare the ``input``/``messages`` columns; MLflow then enforces them first.
 
-Pass the prompt columns to ``mlflow.pyfunc.spark_udf`` as one struct
-(``udf(struct("input"))``), or use :func:`llmreg_pyfunc.spark.predict_frame`.
+Call ``mlflow.pyfunc.spark_udf`` on the prompt column (``udf("input")``) or on a
+struct of named columns (``udf(struct("id", "input"))``), or use
+:func:`llmreg_pyfunc.spark.predict_frame` for the metadata too.
 """
 
 from __future__ import annotations

@@ -20,10 +20,12 @@ How a job runs:
   ``concurrency`` requests in flight (the definition's, or the one given), with the
   definition's retries and fallbacks.
 
-With plain ``mlflow.pyfunc.spark_udf``, pass the prompt columns as one struct
-(``udf(struct("input"))``): passed as separate columns, MLflow fills the absent
-optional ``messages`` column with NaN, which its schema enforcement refuses. See
-:func:`chat_udf`.
+With plain ``mlflow.pyfunc.spark_udf``, call the UDF on the prompt column
+(``udf("input")`` or ``udf("messages")``) or on a struct of named columns
+(``udf(struct("id", "input"))``, the other columns filling template variables).
+Separate columns (``udf("id", "input")``) reach the model unnamed (``0``, ``1``)
+and are refused with a :class:`~llmreg.errors.SchemaError`. See :func:`chat_udf`
+and docs/scaling.md.
 
 pyspark and mlflow are imported inside the functions, never at import of this module.
 """
@@ -279,8 +281,9 @@ def ship_model(spark: Any, model_uri: str) -> tuple[str, dict[str, Any]]:
 
 def chat_udf(spark: Any, model_uri: str, **kwargs: Any) -> Any:
     """Return ``mlflow.pyfunc.spark_udf(spark, model_uri, result_type="string", **kwargs)``
-    applied the way the chat schema needs: call it on ``struct("input")`` (or
-    ``struct("messages")``), as ``df.withColumn("prediction", udf(struct("input")))``.
+    for an llmreg model: call it on the prompt column or a struct of named columns,
+    as ``df.withColumn("prediction", udf("input"))`` or ``udf(struct("id", "input"))``
+    (separate columns arrive unnamed and are refused).
 
     This is MLflow's own UDF, so ``env_manager="virtualenv"`` or ``"uv"`` rebuilds the
     model's environment on the workers; it returns the prediction only (use
