@@ -82,7 +82,7 @@ class Metrics:
             from prometheus_client.multiprocess import MultiProcessCollector
 
             shared = CollectorRegistry()
-            MultiProcessCollector(shared)
+            MultiProcessCollector(shared)  # type: ignore[no-untyped-call, unused-ignore]
             return generate_latest(shared), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 

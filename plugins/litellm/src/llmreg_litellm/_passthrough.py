@@ -118,9 +118,10 @@ async def _lean_events(
 
     Before the answer's headers, :meth:`LeanPoster.send` retries as the SDK does
     (``max_retries``; timeouts, dropped connections, 408/409/429/5xx with their
-    Retry-After) and raises the SDK's exceptions; after them, an ``error`` event raises ``openai.APIError`` as the SDK's
-    stream does, a broken connection ``APIConnectionError``, a read timeout
-    ``APITimeoutError``. Events end at ``[DONE]`` or at the end of the body.
+    Retry-After) and raises the SDK's exceptions; after them, an ``error`` event
+    raises ``openai.APIError`` as the SDK's stream does, a broken connection
+    ``APIConnectionError``, a read timeout ``APITimeoutError``. Events end at
+    ``[DONE]`` or at the end of the body.
     """
     answer = await poster.send(body, attempts)
     finished = False
