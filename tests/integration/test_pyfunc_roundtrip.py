@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from llmreg_pyfunc import CustomLoader, CustomSaver
 from llmreg_pyfunc.cache import MODEL_CACHE
 from support.mlflow_server import MlflowServer
 from support.openai_server import FakeOpenAIServer
+from support.serve_process import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -162,12 +162,6 @@ def test_mlflow_models_predict_local_env(saved: Any, tmp_path: Path) -> None:
     assert predictions[0]["metadata"]["status"] == "ok"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _post(url: str, payload: dict[str, Any]) -> Any:
     headers = {"Content-Type": "application/json"}
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers)  # noqa: S310
@@ -177,7 +171,7 @@ def _post(url: str, payload: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def served(saved: Any, store: Path, endpoint: FakeOpenAIServer) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import openai
 import pytest
 
 from support.openai_server import FakeOpenAIServer
+from support.serve_process import free_port
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: no cost-map download
 litellm = pytest.importorskip("litellm")
@@ -57,12 +57,6 @@ SCHEMA = {
     "name": "echo",
     "schema": {"type": "object", "properties": {"echo": {"type": "string"}}},
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(folder: Path) -> dict[str, str]:
@@ -105,7 +99,7 @@ def url(tmp_path_factory, upstream) -> Iterator[str]:
         _llmreg(folder, "save", f"{name}.json", "--register", "--name", name, "--alias", "champion")
     digest = hashlib.sha256(LIMITED_KEY.encode()).hexdigest()
     (folder / "keys.txt").write_text(f"# summarize only\n{digest} summarize\n")
-    port = _free_port()
+    port = free_port()
     command = [
         str(Path(sys.executable).parent / "llmreg"), "serve",
         "models:/chat@champion", "models:/summarize@champion", "--port", str(port),

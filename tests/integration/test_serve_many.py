@@ -18,8 +18,9 @@ import openai
 import pytest
 
 from support.openai_server import FakeOpenAIServer
+from support.serve_process import free_port
 
-from .test_serve_cli import _env, _free_port, llmreg
+from .test_serve_cli import _env, llmreg
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def server(tmp_path_factory):
             "champion",
         )
         llmreg(folder, "save", "gpt-late.json", "--register", "--name", "late")
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "llmreg"), "serve", "--alias", "champion",
              "--port", str(port), "--reload-interval", "1", "--api-key", "env:MANY_KEY", "--json"],

@@ -20,8 +20,9 @@ import pytest
 
 from support.mlflow_server import running_mlflow_server
 from support.openai_server import FakeOpenAIServer
+from support.serve_process import free_port
 
-from .test_serve_cli import _env, _free_port
+from .test_serve_cli import _env
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,7 @@ def test_two_replicas_swap_an_alias_together(tmp_path):
         replicas, urls = [], []
         try:
             for _ in range(2):
-                port = _free_port()
+                port = free_port()
                 replicas.append(subprocess.Popen(
                     [EXE, "serve", "models:/chat@champion", "--port", str(port),
                      "--reload-interval", "1", "--api-key", "env:LLMREG_API_KEY"],
