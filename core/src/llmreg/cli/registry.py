@@ -13,22 +13,11 @@ from typing import Any
 
 import click
 
-from llmreg.cli.app import emit_json, json_option
+from llmreg.cli.app import json_option
 from llmreg.cli.components import build_alias_register, build_loader, checked
-from llmreg.cli.lifecycle import _one_line
-from llmreg.cli.store import naming_store, reading_register, say_store, shown_store, use_store
+from llmreg.cli.lifecycle import _finish, _one_line
+from llmreg.cli.store import naming_store, reading_register, use_store
 from llmreg.results import AliasMove, ModelVersionRef
-
-
-def _say(
-    result: dict[str, Any], store: dict[str, Any] | None, as_json: bool, lines: list[str]
-) -> None:
-    if as_json:
-        emit_json({**result, "store": shown_store(store)})
-        return
-    say_store(store)
-    for line in lines:
-        click.echo(line)
 
 
 @click.command(name="list")
@@ -46,7 +35,7 @@ def list_models(as_json: bool) -> None:
         lines.append(f"{_one_line(model['name'])}\t{latest or '-'}\t{aliases or '-'}")
     if not models:
         lines.append("no registered models")
-    _say({"models": models}, store, as_json, lines)
+    _finish({"models": models}, store, as_json, lines)
 
 
 @click.command()
@@ -67,7 +56,7 @@ def history(name: str, alias: str, as_json: bool) -> None:
         f"{m.version}" + (f"\t{m.by}" if m.by else "") + (f"\t{m.note}" if m.note else "")
         for m in moves
     ] or [f"{name}@{alias}: no recorded moves"]
-    _say(
+    _finish(
         {"name": name, "alias": alias, "moves": [m.to_dict() for m in moves]}, store, as_json, lines
     )
 
@@ -97,7 +86,7 @@ def tag(name: str, version: str, tags: dict[str, str], as_json: bool) -> None:
         ref = register.set_tags(name, version, tags)
     ref = checked(ref, ModelVersionRef, register, "set_tags")
     shown = " ".join(f"{_one_line(k)}={_one_line(v)}" for k, v in sorted(tags.items()))
-    _say({"version": ref.to_dict()}, store, as_json, [f"tagged: {ref.uri} {shown}"])
+    _finish({"version": ref.to_dict()}, store, as_json, [f"tagged: {ref.uri} {shown}"])
 
 
 @click.command()
@@ -112,7 +101,7 @@ def describe(name: str, version: str, text: str, as_json: bool) -> None:
     with naming_store(store):
         ref = register.describe(name, version, text)
     ref = checked(ref, ModelVersionRef, register, "describe")
-    _say({"version": ref.to_dict()}, store, as_json, _version_lines(ref, "described"))
+    _finish({"version": ref.to_dict()}, store, as_json, _version_lines(ref, "described"))
 
 
 @click.command()
@@ -129,7 +118,7 @@ def delete(name: str, version: str, force: bool, as_json: bool) -> None:
     ref = checked(ref, ModelVersionRef, register, "delete")
     dropped = f" (aliases removed: {', '.join(ref.aliases)})" if ref.aliases else ""
     result = {"deleted": ref.to_dict()}
-    _say(result, store, as_json, [f"deleted: {ref.uri}{dropped}"])
+    _finish(result, store, as_json, [f"deleted: {ref.uri}{dropped}"])
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -201,4 +190,4 @@ def diff(left_uri: str, right_uri: str, as_json: bool) -> None:
         lines.append(f"{change['key']:<{width}}  {shown[0]}  ->  {shown[1]}")
     if not changes:
         lines.append("the definitions are the same")
-    _say(result, store, as_json, lines)
+    _finish(result, store, as_json, lines)
