@@ -38,7 +38,14 @@ import dataclasses
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmreg.client import Client, Completion, RowResult, StreamChunk
@@ -49,7 +56,7 @@ from llmreg.secrets import mask_userinfo
 from llmreg_litellm._loop import LoopThread
 
 if TYPE_CHECKING:
-    from llmreg_litellm._endpoint import Endpoint
+    from llmreg_litellm._endpoint import Attempts, Endpoint
 
 T = TypeVar("T")
 
@@ -173,24 +180,9 @@ class OpenAICompatibleClient(Client):
         Raises:
             ProviderError: a typed subclass, when every model of the chain failed.
         """
-        from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
-
         chain = await self._caller_chain()
-        total = 0
-        failures: list[ProviderError] = []
-        for index, endpoint in enumerate(chain):
-            attempts = Attempts()
-            token = CURRENT_ATTEMPTS.set(attempts)
-            try:
-                data = await endpoint.chat(body, attempts)
-            except ProviderError as exc:
-                failures.append(exc)
-                continue
-            finally:
-                CURRENT_ATTEMPTS.reset(token)
-                total += attempts.count
-            return {**data, "fallback_index": index}
-        raise _chain_failed(failures, total)
+        data, index, _ = await _first_answer(chain, lambda e, a: e.chat(body, a))
+        return {**data, "fallback_index": index}
 
     async def achat_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Stream a passed-through chat body from the endpoint, on the caller's event loop.
@@ -430,29 +422,44 @@ class OpenAICompatibleClient(Client):
         return await answer_rows(lambda r: self._complete(r, chain), requests, concurrency)
 
     async def _complete(self, request: Request, chain: list[Endpoint] | None = None) -> Completion:
-        from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
-
         start = time.perf_counter()
-        total = 0
-        failures: list[ProviderError] = []
-        for index, endpoint in enumerate(chain or self._chain):
-            attempts = Attempts()
-            token = CURRENT_ATTEMPTS.set(attempts)
-            try:
-                done = await endpoint.complete(request, attempts)
-            except ProviderError as exc:
-                failures.append(exc)
-                continue
-            finally:
-                CURRENT_ATTEMPTS.reset(token)
-                total += attempts.count
-            return dataclasses.replace(
-                done,
-                latency_ms=(time.perf_counter() - start) * 1000,
-                attempts=total,
-                extra={**done.extra, "fallback_index": index},
-            )
-        raise _chain_failed(failures, total)
+        done, index, total = await _first_answer(
+            chain or self._chain, lambda e, a: e.complete(request, a)
+        )
+        return dataclasses.replace(
+            done,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            attempts=total,
+            extra={**done.extra, "fallback_index": index},
+        )
+
+
+async def _first_answer(
+    chain: list[Endpoint], call: Callable[[Endpoint, Attempts], Awaitable[T]]
+) -> tuple[T, int, int]:
+    """Call each endpoint of ``chain`` in order until one answers: return its answer, its
+    index in the chain and the attempts made by every endpoint tried.
+
+    Raises:
+        ProviderError: every endpoint failed (:func:`_chain_failed` of their errors).
+    """
+    from llmreg_litellm._endpoint import CURRENT_ATTEMPTS, Attempts
+
+    total = 0
+    failures: list[ProviderError] = []
+    for index, endpoint in enumerate(chain):
+        attempts = Attempts()
+        token = CURRENT_ATTEMPTS.set(attempts)
+        try:
+            answer = await call(endpoint, attempts)
+        except ProviderError as exc:
+            failures.append(exc)
+            continue
+        finally:
+            CURRENT_ATTEMPTS.reset(token)
+            total += attempts.count
+        return answer, index, total
+    raise _chain_failed(failures, total)
 
 
 async def _aclose(chain: list[Endpoint]) -> None:
