@@ -35,7 +35,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
-import threading
 import time
 import weakref
 from collections.abc import (
@@ -43,17 +42,17 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Coroutine,
     Sequence,
 )
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from llmreg.client import Client, Completion, RowResult, StreamChunk
+from llmreg.client import Completion, RowResult, StreamChunk
 from llmreg.definition import ModelDefinition, resolve_api_key
-from llmreg.errors import ConfigError, PredictionError, ProviderError
+from llmreg.errors import ConfigError, ProviderError
 from llmreg.schemas import Request
 from llmreg.secrets import mask_userinfo
 from llmreg_litellm._loop import LoopThread
+from llmreg_litellm._sync import LoopClient
 
 if TYPE_CHECKING:
     from llmreg_litellm._endpoint import Attempts, Endpoint
@@ -77,7 +76,7 @@ def _check_fallback_providers(definition: ModelDefinition) -> None:
             )
 
 
-class OpenAICompatibleClient(Client):
+class OpenAICompatibleClient(LoopClient):
     """A :class:`~llmreg.client.Client` for OpenAI-compatible chat-completions endpoints.
 
     Args:
@@ -92,6 +91,8 @@ class OpenAICompatibleClient(Client):
             fallback) names an unset environment variable.
     """
 
+    SYNC_NAME = "openai"
+
     #: What :meth:`achat` passes through to an OpenAI-compatible endpoint.
     CHAT_FIELDS = frozenset(
         {"tools", "tool_choice", "response_format", "logprobs", "top_logprobs", "n",
@@ -104,15 +105,11 @@ class OpenAICompatibleClient(Client):
         from llmreg_litellm._endpoint import Endpoint
 
         _check_fallback_providers(definition)
-        self.definition = definition
         chain = [definition, *definition.resolved_fallbacks()]
         body = dict(extra_body or {})
         # Resolve every key now: a missing variable fails the load, not the first row.
         self._chain: list[Endpoint] = [Endpoint(d, resolve_api_key(d.api_key), body) for d in chain]
-        self._loop = LoopThread(name=f"llmreg-openai-{definition.model}")
-        self._closed = False
-        self._lock = threading.Lock()  # orders submissions against close()
-        self._pending: set[concurrent.futures.Future[Any]] = set()
+        super().__init__(definition, LoopThread(name=f"llmreg-openai-{definition.model}"))
         # abatch's state: per caller loop, its endpoints and the async generator that
         # closes them (see _until_closed); and the batches running on caller loops.
         self._loop_pools: dict[asyncio.AbstractEventLoop, _LoopPools] = {}
@@ -127,24 +124,6 @@ class OpenAICompatibleClient(Client):
         return f"OpenAICompatibleClient(model={model!r}, base_url={base}{fallbacks})"
 
     # --- the Client interface ------------------------------------------------
-
-    def complete(self, request: Request) -> Completion:
-        """Answer one request, trying the fallbacks in order.
-
-        Raises:
-            ProviderError: a typed subclass, when every model of the chain failed.
-        """
-        return self._run(self._complete(request))
-
-    def batch(
-        self, requests: Sequence[Request], *, concurrency: int | None = None
-    ) -> list[RowResult]:
-        """Answer many requests, at most ``concurrency`` at once, in their order.
-
-        A failed row yields its :class:`~llmreg.errors.ProviderError` in place.
-        Callable from any thread, with or without a running event loop there.
-        """
-        return self._run(self._batch(list(requests), self._concurrency(concurrency)))
 
     async def abatch(
         self, requests: Sequence[Request], *, concurrency: int | None = None
@@ -341,45 +320,6 @@ class OpenAICompatibleClient(Client):
         for task in tasks:
             _run_on(task.get_loop(), task.cancel)
         return loop_pools
-
-    def _concurrency(self, concurrency: int | None) -> int:
-        value = self.definition.concurrency if concurrency is None else concurrency
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"concurrency must be a positive integer, not {value!r}")
-        return value
-
-    def _closed_error(self) -> PredictionError:
-        return PredictionError(
-            f"{self!r} is closed; build a new client (load the model again) to call it"
-        )
-
-    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        with self._lock:
-            if not self._closed and self._loop.running:
-                future = self._loop.submit(coro)
-                self._pending.add(future)
-                future.add_done_callback(self._pending.discard)
-                return future
-        coro.close()
-        raise self._closed_error()
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._loop.in_loop_thread():
-            coro.close()
-            raise PredictionError(
-                "the sync API of the openai client was called from its own event loop; "
-                "await abatch() there instead"
-            )
-        future = self._submit(coro)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            if self._closed:  # close() ran while this call waited
-                raise self._closed_error() from None
-            raise
-        except BaseException:
-            future.cancel()
-            raise
 
     async def _caller_chain(self) -> list[Endpoint]:
         """The endpoints for the caller's running loop (the client's own in its loop

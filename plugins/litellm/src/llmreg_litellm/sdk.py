@@ -34,20 +34,18 @@ every :class:`LiteLLMClient` runs on one shared loop thread, started with the fi
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
-from llmreg.client import Client, Completion, RowResult, StreamChunk
+from llmreg.client import Completion, RowResult, StreamChunk
 from llmreg.definition import ModelDefinition, resolve_api_key
 from llmreg.errors import (
     ConfigError,
-    PredictionError,
     ProviderError,
     ProviderResponseError,
 )
@@ -57,6 +55,7 @@ from llmreg.uris import shorten
 from llmreg_litellm._errors import attempts_text, kind_of, typed_error
 from llmreg_litellm._loop import LoopThread
 from llmreg_litellm._rows import answer_rows, chain_failed, row_settings
+from llmreg_litellm._sync import LoopClient
 
 T = TypeVar("T")
 
@@ -270,7 +269,7 @@ def _completion(target: _Target, response: Any, attempts: int, start: float) -> 
     )
 
 
-class LiteLLMClient(Client):
+class LiteLLMClient(LoopClient):
     """A :class:`~llmreg.client.Client` running LiteLLM's SDK in-process.
 
     Args:
@@ -283,17 +282,15 @@ class LiteLLMClient(Client):
         SecretResolutionError: an ``api_key`` or header reference names an unset variable.
     """
 
+    SYNC_NAME = "litellm"
+
     def __init__(self, definition: ModelDefinition) -> None:
-        super().__init__(definition)
         _check(definition)
         chain = [definition, *definition.resolved_fallbacks()]
         # Resolve every key now: a missing variable fails the load, not the first row.
         self._chain = [_Target(d, definition.provider) for d in chain]
         self._litellm = _import_litellm()
-        self._loop = shared_loop()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._pending: set[concurrent.futures.Future[Any]] = set()
+        super().__init__(definition, shared_loop())
 
     def __repr__(self) -> str:
         names = ", ".join(repr(t.model) for t in self._chain[1:])
@@ -301,23 +298,6 @@ class LiteLLMClient(Client):
         return f"LiteLLMClient(model={self._chain[0].model!r}{fallbacks})"
 
     # --- the Client interface ------------------------------------------------
-
-    def complete(self, request: Request) -> Completion:
-        """Answer one request, trying the fallbacks in order.
-
-        Raises:
-            ProviderError: a typed subclass, when every model of the chain failed.
-        """
-        return self._run(self._complete(request))
-
-    def batch(
-        self, requests: Sequence[Request], *, concurrency: int | None = None
-    ) -> list[RowResult]:
-        """Answer many requests, at most ``concurrency`` at once, in their order.
-
-        A failed row yields its :class:`~llmreg.errors.ProviderError` in place.
-        """
-        return self._run(self._batch(list(requests), self._concurrency(concurrency)))
 
     async def abatch(
         self, requests: Sequence[Request], *, concurrency: int | None = None
@@ -389,42 +369,6 @@ class LiteLLMClient(Client):
             future.cancel()
 
     # --- internals -------------------------------------------------------------
-
-    def _concurrency(self, concurrency: int | None) -> int:
-        value = self.definition.concurrency if concurrency is None else concurrency
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"concurrency must be a positive integer, not {value!r}")
-        return value
-
-    def _closed_error(self) -> PredictionError:
-        return PredictionError(
-            f"{self!r} is closed; build a new client (load the model again) to call it"
-        )
-
-    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        with self._lock:
-            if not self._closed:
-                future = self._loop.submit(coro)
-                self._pending.add(future)
-                future.add_done_callback(self._pending.discard)
-                return future
-        coro.close()
-        raise self._closed_error()
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._loop.in_loop_thread():
-            coro.close()
-            raise PredictionError(
-                "the sync API of the litellm client was called from its own event loop; "
-                "await abatch() there instead"
-            )
-        future = self._submit(coro)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            if self._closed:
-                raise self._closed_error() from None
-            raise
 
     async def _batch(self, requests: list[Request], concurrency: int) -> list[RowResult]:
         return await answer_rows(self._complete, requests, concurrency)
