@@ -16,12 +16,15 @@ A failed row scores 0 on every scorer. The metrics (the mean of each scorer) are
 printed as a table, kept on the registered version as tags ``llmreg.eval.<metric>``
 (when the URI names a registered version and the register can tag versions), and
 handed to the loader's ``log_evaluation`` when it has one (llmreg-pyfunc logs an
-MLflow evaluation run linked to the model). ``llmreg promote --require`` reads
-those tags.
+MLflow evaluation run linked to the model), with what each row was asked, answered
+and scored (:func:`row_results`, secrets masked; llmreg-pyfunc logs each row as a
+trace of that run whose assessments hold the scores, as ``mlflow.genai.evaluate``
+does). ``llmreg promote --require`` reads those tags.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -34,6 +37,7 @@ from llmreg.cli.app import emit_json, json_option
 from llmreg.cli.components import build_alias_register, build_loader
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError
+from llmreg.secrets import SECRETS, redact
 
 #: The version-tag prefix of a metric.
 EVAL_TAG_PREFIX = "llmreg.eval."
@@ -130,6 +134,84 @@ def summarize(scores: dict[str, list[float | None]]) -> dict[str, float]:
     return out
 
 
+def _takes(function: Callable[..., Any], keyword: str) -> bool:
+    """Whether ``function`` accepts ``keyword`` (a loader written before it did not)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def _masked(value: Any, secrets: list[str]) -> Any:
+    """``value`` with every secret masked in every string it holds."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: _masked(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, secrets) for v in value]
+    return value
+
+
+def row_results(
+    rows: list[tuple[dict[str, Any], str]],
+    outcomes: list[Any],
+    chosen: list[tuple[str, str, Scorer]],
+    scores: dict[str, list[float]],
+    external: Any,
+    judged: dict[str, list[float | None]],
+) -> list[dict[str, Any]]:
+    """What each row was asked, answered and scored, for the loader's ``log_evaluation``
+    (``results=``; llmreg-pyfunc logs each row as a trace of the evaluation run with one
+    MLflow assessment per scorer).
+
+    Each row is ``{"inputs": row, "outputs": answer or None, "expected": expected,
+    "error": error or None, "feedback": [...]}``; a feedback is ``{"name", "value",
+    "rationale", "source_type" ("CODE" or "LLM_JUDGE"), "source_id"}`` (and ``"error"``
+    where the scorer failed). The built-in scorers' values are ``True``/``False``; the
+    loader's scorers give what they said per row (``external.feedback``), else the numbers.
+    """
+    kept = getattr(external, "feedback", None)
+    if not isinstance(kept, list) or len(kept) != len(rows):
+        kept = None
+    out: list[dict[str, Any]] = []
+    for index, ((row, expected), outcome) in enumerate(zip(rows, outcomes, strict=True)):
+        answer = outcome.prediction
+        error = None if answer is not None else str(outcome.metadata.get("error") or "failed")
+        feedback: list[dict[str, Any]] = []
+        for spec, metric, _ in chosen:
+            feedback.append(
+                {
+                    "name": metric,
+                    "value": bool(scores[metric][index]),
+                    "rationale": None if answer is not None else f"the row failed: {error}",
+                    "source_type": "CODE",
+                    "source_id": spec,
+                }
+            )
+        if kept is not None:
+            feedback.extend(kept[index])
+        else:
+            for metric, values in judged.items():
+                said: dict[str, Any] = {"name": metric, "value": values[index]}
+                if values[index] is None:
+                    said["error"] = "the scorer failed on this row"
+                feedback.append({**said, "source_type": "CODE", "source_id": metric})
+        out.append(
+            {
+                "inputs": row,
+                "outputs": answer,
+                "expected": expected,
+                "error": error,
+                "feedback": feedback,
+            }
+        )
+    return out
+
+
 def read_dataset(path: str) -> list[tuple[dict[str, Any], str]]:
     """Return the rows of a JSON Lines dataset as ``(row, expected)``.
 
@@ -187,7 +269,7 @@ def evaluate(
     as_json: bool,
 ) -> None:
     """Score the model at MODEL_URI on the rows of --data; keep the metrics on its version."""
-    chosen = [scorer(spec) for spec in scorers if not is_plugin_scorer(spec)]
+    chosen = [(spec, *scorer(spec)) for spec in scorers if not is_plugin_scorer(spec)]
     rows = read_dataset(data)
     store = use_store()
     loader = build_loader()
@@ -201,14 +283,16 @@ def evaluate(
         finally:
             adapter.close()
         answers = [r.prediction for r in outputs.rows]
-        scores: dict[str, list[float]] = {metric: [] for metric, _ in chosen}
+        scores: dict[str, list[float]] = {metric: [] for _, metric, _ in chosen}
         for answer, (_, expected) in zip(answers, rows, strict=True):
-            for metric, score in chosen:
+            for _, metric, score in chosen:
                 scores[metric].append(0.0 if answer is None else score(answer, expected))
         metrics = {metric: round(sum(v) / len(v), 4) for metric, v in scores.items()}
+        judged: dict[str, list[float | None]] = {}
         if external is not None:
             inputs = [row for row, _ in rows]
-            metrics.update(summarize(external(inputs, answers, [e for _, e in rows])))
+            judged = external(inputs, answers, [e for _, e in rows])
+            metrics.update(summarize(judged))
         metrics["failed_rows"] = float(sum(1 for a in answers if a is None))
         info = dict(adapter.info)
         result: dict[str, Any] = {"model_uri": model_uri, "rows": len(rows), "metrics": metrics}
@@ -219,7 +303,17 @@ def evaluate(
             result["version"] = {"name": name, "version": int(version)}
         log = getattr(loader, "log_evaluation", None)
         if callable(log):
-            result["run_id"] = log(model_uri, info, metrics, len(rows))
+            if _takes(log, "results"):
+                found = row_results(rows, outputs.rows, chosen, scores, external, judged)
+                definition = getattr(adapter, "definition", None)
+                secrets = [*SECRETS.values()]
+                if definition is not None:
+                    secrets += definition.resolved_secrets()
+                result["run_id"] = log(
+                    model_uri, info, metrics, len(rows), results=_masked(found, secrets)
+                )
+            else:
+                result["run_id"] = log(model_uri, info, metrics, len(rows))
     if as_json:
         emit_json({**result, "store": shown_store(store)})
         return
@@ -285,6 +379,7 @@ __all__ = [
     "is_plugin_scorer",
     "plugin_scorers",
     "read_dataset",
+    "row_results",
     "scorer",
     "summarize",
 ]

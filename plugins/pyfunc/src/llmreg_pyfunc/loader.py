@@ -131,14 +131,22 @@ class CustomLoader(Loader):
         return adapter
 
     def log_evaluation(
-        self, model_uri: str, info: Mapping[str, Any], metrics: Mapping[str, float], rows: int
+        self,
+        model_uri: str,
+        info: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        rows: int,
+        *,
+        results: Sequence[Mapping[str, Any]] | None = None,
     ) -> str:
         """Log an evaluation of ``model_uri`` (``llmreg evaluate``) as an MLflow run.
 
         The run sits in the experiment of the run that logged the model (else the
         active experiment), is named ``evaluate-<name>-v<version>``, carries the
         metrics (linked to the logged model, so its page shows them) and tags naming
-        the model URI, registered name and version. Returns the run id.
+        the model URI, registered name and version. Each row of ``results`` (what
+        ``llmreg evaluate`` asked, got and scored) becomes a trace of the run whose
+        assessments hold the scores (:mod:`llmreg_pyfunc.assessments`). Returns the run id.
         """
         import mlflow
 
@@ -161,6 +169,10 @@ class CustomLoader(Loader):
                 experiment_id=experiment_id, run_name=f"evaluate-{label}", tags=tags
             ) as run:
                 mlflow.log_metrics(dict(metrics), model_id=model_id)
+                if results:
+                    from llmreg_pyfunc.assessments import log_row_results
+
+                    log_row_results(results, run.info.run_id, info, model_id)
             return str(run.info.run_id)
 
     def genai_scorers(self, specs: Sequence[str], judge_model: str | None = None) -> Any:

@@ -20,7 +20,10 @@ A judge (an LLM-backed built-in) calls the model its ``model`` argument names
 Values become numbers: ``yes``/``no`` (and ``true``/``false``) are 1 and 0, numbers
 stay; a scorer returning several feedbacks gives one metric per feedback name. A
 row where the scorer failed (or whose value is not a number) is left out of the
-mean and counted in ``<metric>_errors``.
+mean and counted in ``<metric>_errors``. What each scorer said of each row (its
+value as given, rationale and source: ``LLM_JUDGE`` for a judge) is kept as well
+(:attr:`GenaiScorers.feedback`): the loader logs it as the row's MLflow assessments
+(:mod:`llmreg_pyfunc.assessments`).
 """
 
 from __future__ import annotations
@@ -157,20 +160,41 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _values(name: str, result: Any) -> list[tuple[str, float | None]]:
-    """``(metric, number)`` of one scorer result (a value, a Feedback, or a list of them)."""
+def _raw(value: Any) -> Any:
+    """A scorer's value as MLflow keeps it in an assessment: an enum (``CategoricalRating``)
+    as its value; numbers, strings, booleans, lists and dicts as they are; else its text."""
+    value = getattr(value, "value", value)
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    return str(value)
+
+
+def _values(name: str, result: Any) -> list[tuple[str, float | None, dict[str, Any]]]:
+    """``(metric, number, feedback)`` of one scorer result (a value, a Feedback, or a list of
+    them); ``feedback`` is what :class:`GenaiScorers` keeps of it per row (its ``feedback``)."""
     if isinstance(result, list):
-        out: list[tuple[str, float | None]] = []
+        out: list[tuple[str, float | None, dict[str, Any]]] = []
         for item in result:
             out.extend(_values(name, item))
         return out
     if hasattr(result, "feedback") or hasattr(result, "error"):  # an Assessment/Feedback
         metric = getattr(result, "name", None) or name
-        if getattr(result, "error", None) is not None:
-            logger.warning("scorer %s failed on a row: %s", metric, result.error)
-            return [(metric, None)]
-        return [(metric, _number(getattr(result, "value", None)))]
-    return [(name, _number(result))]
+        source = getattr(result, "source", None)
+        kept: dict[str, Any] = {
+            "name": metric,
+            "rationale": getattr(result, "rationale", None),
+            "source_type": str(getattr(source, "source_type", None) or "CODE"),
+            "source_id": str(getattr(source, "source_id", None) or name),
+        }
+        error = getattr(result, "error", None)
+        if error is not None:
+            logger.warning("scorer %s failed on a row: %s", metric, error)
+            message = getattr(error, "error_message", None) or str(error)
+            return [(metric, None, {**kept, "value": None, "error": str(message)})]
+        value = getattr(result, "value", None)
+        return [(metric, _number(value), {**kept, "value": _raw(value)})]
+    kept = {"name": name, "value": _raw(result), "source_type": "CODE", "source_id": name}
+    return [(name, _number(result), kept)]
 
 
 class GenaiScorers:
@@ -180,15 +204,25 @@ class GenaiScorers:
         specs: the ``--scorer`` values that name MLflow scorers.
         judge_model: the judge model for built-in judges whose spec names none.
 
+    Attributes:
+        feedback: after a call, per row (in order) the list of what each scorer said:
+            dicts with ``name``, ``value`` (as the scorer gave it: ``"yes"``, ``True``,
+            ``0.8``), ``rationale``, ``source_type`` (``CODE`` or ``LLM_JUDGE``),
+            ``source_id`` and, where the scorer failed, ``error``. ``llmreg evaluate``
+            hands them to the loader, which logs them as MLflow assessments.
+
     Raises:
         ConfigError: a spec names no scorer (nothing is predicted yet).
     """
 
     def __init__(self, specs: Sequence[str], judge_model: str | None = None) -> None:
         self.scorers = [(spec, build(spec, judge_model)) for spec in specs]
+        self.feedback: list[list[dict[str, Any]]] = []
 
-    def _row(self, row: dict[str, Any], answer: str, expected: str) -> list[tuple[str, Any]]:
-        out: list[tuple[str, float | None]] = []
+    def _row(
+        self, row: dict[str, Any], answer: str, expected: str
+    ) -> list[tuple[str, float | None, dict[str, Any]]]:
+        out: list[tuple[str, float | None, dict[str, Any]]] = []
         for spec, one in self.scorers:
             name = str(getattr(one, "name", None) or spec)
             try:
@@ -197,7 +231,8 @@ class GenaiScorers:
                 )
             except Exception as exc:
                 logger.warning("scorer %s failed on a row: %s", name, exc)
-                out.append((name, None))
+                failed = {"name": name, "value": None, "source_type": "CODE", "source_id": name}
+                out.append((name, None, {**failed, "error": f"{type(exc).__name__}: {exc}"}))
                 continue
             out.extend(_values(name, result))
         return out
@@ -208,9 +243,10 @@ class GenaiScorers:
         """Score every row; a row without an answer (it failed) scores 0 on every metric.
 
         Returns:
-            ``{metric: [value or None per row]}``, in row order.
+            ``{metric: [value or None per row]}``, in row order (what each scorer said
+            per row is kept in :attr:`feedback`).
         """
-        scored: list[list[tuple[str, float | None]] | None] = [None] * len(rows)
+        scored: list[list[tuple[str, float | None, dict[str, Any]]] | None] = [None] * len(rows)
 
         def work(index: int) -> None:
             answer = answers[index]
@@ -221,17 +257,34 @@ class GenaiScorers:
             list(pool.map(work, range(len(rows))))
         names: list[str] = []
         for values in scored:
-            for metric, _ in values or []:
+            for metric, _, _ in values or []:
                 if metric not in names:
                     names.append(metric)
         if not names:
             names = [str(getattr(one, "name", None) or spec) for spec, one in self.scorers]
         out: RowScores = {name: [] for name in names}
+        feedback: list[list[dict[str, Any]]] = []
         for values in scored:
-            found = dict(values) if values is not None else {}
+            found = {metric: number for metric, number, _ in values or []}
             for name in names:
                 out[name].append(found.get(name) if values is not None else 0.0)
+            if values is None:
+                feedback.append([_unanswered(name) for name in names])
+            else:
+                feedback.append([kept for _, _, kept in values])
+        self.feedback = feedback
         return out
+
+
+def _unanswered(name: str) -> dict[str, Any]:
+    """What a scorer ``name`` says of a row the model did not answer: 0."""
+    return {
+        "name": name,
+        "value": 0.0,
+        "rationale": "not scored: the model gave no answer (the row failed), counted as 0",
+        "source_type": "CODE",
+        "source_id": name,
+    }
 
 
 def genai_scorers(
