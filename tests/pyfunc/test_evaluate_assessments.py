@@ -117,10 +117,18 @@ def _feedback(trace: Any) -> dict[str, Any]:
 
 
 def test_each_row_is_a_trace_of_the_run_with_one_assessment_per_scorer(
-    model: str, data: Path, scorers_module: str
+    model: str,
+    data: Path,
+    scorers_module: str,
+    experiment: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mlflow import MlflowClient
 
+    # the prediction is traced too, in the same experiment: its trace (built in the
+    # background) must stay out of the evaluation run
+    monkeypatch.setenv("LLMREG_TRACING", "1")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", experiment)
     done = _cli(
         "evaluate", f"models:/{model}/1", "--data", str(data),
         "--scorer", "exact_match", "--scorer", "contains", "--scorer", "regex:^echo: [ab]$",

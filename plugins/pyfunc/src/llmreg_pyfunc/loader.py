@@ -161,6 +161,10 @@ class CustomLoader(Loader):
             if name and version is not None:
                 found = client.get_model_version(str(name), str(version))
                 model_id = getattr(found, "model_id", None)
+            if results:  # the prediction's own traces, built in the background, stay out
+                from llmreg_pyfunc import tracing
+
+                getattr(tracing, "flush_pending", lambda: None)()
             label = f"{name}-v{version}" if name else "model"
             tags = {"llmreg.evaluated_model": model_uri, "llmreg.rows": str(rows)}
             if name:
