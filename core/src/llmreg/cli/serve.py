@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 from typing import Any
 
@@ -19,6 +20,9 @@ from llmreg.cli.components import current, kind_config
 from llmreg.cli.predict import apply_trace, trace_option
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError, LlmregError, ServeError
+
+#: Where a tracing loader writes traces (llmreg-pyfunc's ``LLMREG_TRACE_EXPORT``).
+TRACE_EXPORT_ENV = "LLMREG_TRACE_EXPORT"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -188,6 +192,8 @@ def serve(
     if not model_uris and alias is None:
         raise click.UsageError("give at least one MODEL_URI, or --alias ALIAS")
     apply_trace(trace)  # before the app and its workers are built: they read it per call
+    # a tracing loader writes a server's traces from a helper process, off its GIL
+    os.environ.setdefault(TRACE_EXPORT_ENV, "process")
     sock = bind(host, port)
     try:
         if not (api_keys or keys_file or no_auth):

@@ -54,6 +54,8 @@ from llmreg.client import Completion, StreamChunk
 from llmreg.errors import ProviderError
 from llmreg.schemas import Inputs, Outputs, Request
 from llmreg.secrets import redact
+from llmreg_pyfunc import trace_export
+from llmreg_pyfunc.trace_export import SpanSpec
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +149,7 @@ class _Recorder:
                     target=self._run, name="llmreg-trace-recorder", daemon=True
                 )
                 self._thread.start()
-                _at_exit(lambda: self.flush(EXIT_WAIT_SECONDS))
+                _at_exit(_drain_at_exit)
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -156,11 +158,17 @@ class _Recorder:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            items = [self._queue.get()]
+            while len(items) < trace_export.MAX_BATCH:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                _record_safely(*item)
+                _record_batch(items)
             finally:
-                self._queue.task_done()
+                for _ in items:
+                    self._queue.task_done()
 
     def busy(self) -> bool:
         """Whether batches are queued or being recorded."""
@@ -185,10 +193,17 @@ EXIT_WAIT_SECONDS = 30.0
 _RECORDER = _Recorder()
 
 
+def _drain_at_exit() -> None:
+    """At exit: record the queued traces, then let the batch writers finish theirs."""
+    _RECORDER.flush(EXIT_WAIT_SECONDS)
+    trace_export.close_writers(EXIT_WAIT_SECONDS)
+
+
 def flush(timeout: float | None = None) -> None:
     """Record every queued trace, then flush MLflow's asynchronous export, so that
     ``mlflow.search_traces`` sees every prediction made so far."""
     _RECORDER.flush(timeout)
+    trace_export.flush_writers(timeout)
     import mlflow
 
     flush_export = getattr(mlflow, "flush_trace_async_logging", None)
@@ -313,37 +328,30 @@ def _latency_ns(outcome: Any) -> int:
     return 0
 
 
-def _record(
+def _specs(
     adapter: ClientAdapter,
     rows: list[Request],
     results: list[Any],
     end_ns: int,
     batch_start_ns: int | None = None,
-) -> None:
-    import mlflow
-    from mlflow.entities import SpanType
-
+) -> list[SpanSpec]:
+    """The spans of one prediction's trace: the root ``llmreg.predict`` first, then one
+    ``llmreg.request`` per row (see the module for what each holds)."""
     definition = adapter.definition
     secrets = definition.resolved_secrets()
     info = adapter.info
     # what the whole batch shares is on the root span only: each request span carries
     # what is its own (the per-span work is most of tracing's cost)
-    base = {"llmreg.provider": definition.provider, "llmreg.model": definition.model}
+    base: dict[str, Any] = {
+        "llmreg.provider": definition.provider,
+        "llmreg.model": definition.model,
+    }
     base.update({f"llmreg.{k}": str(info[k]) for k in _INFO_KEYS if info.get(k) is not None})
     if batch_start_ns is not None:
         start_ns = batch_start_ns
     else:
         start_ns = min((end_ns - _latency_ns(r) for r in results), default=end_ns)
-    parent = mlflow.get_current_active_span()
-    root = mlflow.start_span_no_context(
-        "llmreg.predict",
-        span_type=SpanType.CHAIN,
-        parent_span=parent,
-        inputs={"rows": len(rows)},
-        attributes=base,
-        experiment_id=_experiment_for_trace(parent),
-        start_time_ns=start_ns,
-    )
+    specs = [SpanSpec("llmreg.predict", "CHAIN", start_ns, end_ns, {"rows": len(rows)}, None)]
     failed = 0
     system_prompt = definition.system_prompt
     for row, outcome in zip(rows, results, strict=False):
@@ -355,13 +363,6 @@ def _record(
             began = start_ns
         else:
             began = end_ns - _latency_ns(outcome)
-        span = mlflow.start_span_no_context(
-            "llmreg.request",
-            span_type=SpanType.CHAT_MODEL,
-            parent_span=root,
-            inputs=inputs,
-            start_time_ns=began,
-        )
         if isinstance(outcome, Completion):
             attributes: dict[str, Any] = {
                 "llmreg.model_used": outcome.model,
@@ -377,31 +378,136 @@ def _record(
                     "total_tokens": outcome.total_tokens
                     or (outcome.prompt_tokens or 0) + (outcome.completion_tokens or 0),
                 }
-            span.end(
-                outputs={"answer": _clean(outcome.text, secrets)},
-                attributes=attributes,
-                status="OK",
-                end_time_ns=end_ns,
-            )
+            outputs: Any = {"answer": _clean(outcome.text, secrets)}
+            status = "OK"
         else:
             failed += 1
             error = outcome if isinstance(outcome, ProviderError) else None
-            span.end(
-                outputs=None,
-                attributes={
-                    "llmreg.error_type": type(outcome).__name__,
-                    "llmreg.error": _clean(str(outcome), secrets)[:2000],
-                    "llmreg.attempts": getattr(error, "attempts", None),
-                    "llmreg.status_code": getattr(error, "status_code", None),
-                },
-                status="ERROR",
-                end_time_ns=end_ns,
+            attributes = {
+                "llmreg.error_type": type(outcome).__name__,
+                "llmreg.error": _clean(str(outcome), secrets)[:2000],
+                "llmreg.attempts": getattr(error, "attempts", None),
+                "llmreg.status_code": getattr(error, "status_code", None),
+            }
+            outputs, status = None, "ERROR"
+        specs.append(
+            SpanSpec(
+                "llmreg.request",
+                "CHAT_MODEL",
+                began,
+                end_ns,
+                inputs,
+                outputs,
+                status,
+                attributes,
+                parent=0,
             )
-    root.end(
-        outputs={"answered": len(rows) - failed, "failed": failed},
-        status="ERROR" if failed else "OK",
-        end_time_ns=end_ns,
+        )
+    root = specs[0]
+    root.attributes = base
+    root.outputs = {"answered": len(rows) - failed, "failed": failed}
+    root.status = "ERROR" if failed else "OK"
+    return specs
+
+
+def _record_with_mlflow(specs: list[SpanSpec], parent: Any = None) -> None:
+    """Record one trace through MLflow's own tracer and exporter: under ``parent`` (a
+    host's span), in the calling thread's run, or where no batch writer applies."""
+    import mlflow
+
+    root_spec = specs[0]
+    root = mlflow.start_span_no_context(
+        root_spec.name,
+        span_type=root_spec.span_type,
+        parent_span=parent,
+        inputs=root_spec.inputs,
+        attributes=root_spec.attributes,
+        experiment_id=_experiment_for_trace(parent),
+        start_time_ns=root_spec.start_ns,
     )
+    for spec in specs[1:]:
+        span = mlflow.start_span_no_context(
+            spec.name,
+            span_type=spec.span_type,
+            parent_span=root,
+            inputs=spec.inputs,
+            attributes={k: v for k, v in spec.attributes.items() if v is not None},
+            start_time_ns=spec.start_ns,
+        )
+        span.end(outputs=spec.outputs, status=spec.status, end_time_ns=spec.end_ns)
+    root.end(outputs=root_spec.outputs, status=root_spec.status, end_time_ns=root_spec.end_ns)
+
+
+def _record(*item: Any) -> None:
+    """Record one trace in the calling thread: nested under its active span, if any."""
+    import mlflow
+
+    _record_with_mlflow(_specs(*item), mlflow.get_current_active_span())
+
+
+def _batch_experiment() -> str | None:
+    """The experiment of a trace written in a batch, or ``None`` when MLflow must decide
+    (an active run in this thread, a trace destination)."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    if mlflow.active_run() is not None:
+        return None
+    active = getattr(fluent, "_active_experiment_id", None)
+    if active:
+        return str(active)
+    found = _experiment_for_trace(None)
+    return None if found is None else str(found)
+
+
+def _fallback(traces: list[trace_export.Trace]) -> None:
+    """Where a store refuses batches: record these traces through MLflow's exporter."""
+    from mlflow.entities import Span
+
+    for _, spans in traces:
+        built = [Span.from_dict(d) for d in spans]
+        specs = [
+            SpanSpec(
+                s.name,
+                str(s.span_type),
+                s.start_time_ns,
+                s.end_time_ns or s.start_time_ns,
+                s.inputs,
+                s.outputs,
+                s.status.status_code.value,
+                {k: v for k, v in s.attributes.items() if k.startswith(("llmreg.", "mlflow.chat"))},
+                None if s.parent_id is None else 0,
+            )
+            for s in built
+        ]
+        _record_with_mlflow(specs)
+
+
+def _record_batch(items: list[tuple[Any, ...]]) -> None:
+    """Record the traces of several finished predictions (the recorder thread's work):
+    in one batch through :mod:`llmreg_pyfunc.trace_export` where it applies, else one by
+    one through MLflow's exporter. Never raises."""
+    try:
+        writer = trace_export.writer(_fallback)
+        experiment = _batch_experiment() if writer is not None else None
+    except Exception as exc:
+        logger.debug("could not choose how to export traces: %s", exc)
+        writer, experiment = None, None
+    if writer is None or experiment is None:
+        for item in items:
+            _record_safely(*item)
+        return
+    traces: list[trace_export.Trace] = []
+    for item in items:
+        try:
+            traces.append((experiment, trace_export.span_dicts(_specs(*item))))
+        except Exception as exc:
+            logger.debug("could not build the trace of a prediction: %s", exc)
+    try:
+        writer.write(traces)
+        _pending.set()
+    except Exception as exc:
+        logger.debug("could not record %d trace(s): %s", len(traces), exc)
 
 
 class TracedAdapter(ClientAdapter):

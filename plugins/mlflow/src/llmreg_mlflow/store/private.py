@@ -91,3 +91,46 @@ __all__ = [
     "log_model_with_flavor",
     "registry_uri_override",
 ]
+
+
+def log_spans(experiment_id: str, spans: list[Any]) -> None:
+    """Write finished spans, of one trace or many, to the tracking store in one call.
+
+    Semi-private name: ``mlflow.tracing.client.TracingClient.log_spans`` (the module is
+    not underscored, but the class is not in MLflow's API docs). It calls the store's
+    ``log_spans``, which MLflow's own exporter and its OTLP endpoint use: a SQL store
+    writes the batch in one transaction (MLflow 3.4's takes one trace a call and says
+    so), a REST store posts it to the server's OTLP endpoint, and other stores raise
+    ``NotImplementedError``. There is no public call that writes a finished span.
+    """
+    from mlflow.tracing.client import TracingClient
+
+    TracingClient().log_spans(experiment_id, spans)
+
+
+def store_keeps_spans() -> bool:
+    """Return whether this MLflow reads a trace's spans from the tracking store.
+
+    Checked by the name ``mlflow.tracing.constant.TraceTagKey.SPANS_LOCATION`` (the tag
+    that says where a trace's spans are). Before it, as in MLflow 3.4, a client read
+    spans only from the trace's artifact (``traces.json``), which ``log_spans`` does not
+    write: traces written with :func:`log_spans` alone would have no spans there.
+    """
+    from mlflow.tracing.constant import TraceTagKey
+
+    return hasattr(TraceTagKey, "SPANS_LOCATION")
+
+
+def trace_destination_is_set() -> bool:
+    """Return whether ``mlflow.tracing.set_destination`` chose where traces go.
+
+    Private name: ``mlflow.tracing.provider._MLFLOW_TRACE_USER_DESTINATION``. There is
+    no public getter. Missing in a future MLflow, this says ``True``, and traces go
+    through MLflow's own exporter, which honours any destination.
+    """
+    try:
+        from mlflow.tracing.provider import _MLFLOW_TRACE_USER_DESTINATION
+
+        return _MLFLOW_TRACE_USER_DESTINATION.get() is not None
+    except (ImportError, AttributeError):
+        return True
