@@ -8,9 +8,11 @@ page's Python blocks that the commands need (the prompt's registration, the trac
 listing) run as written. What the page says a command prints or leaves behind is
 checked through MLflow's client, which reads the server's REST API as the UI does.
 
-Not run here: section 5's ``llmreg evaluate``/``promote`` session (its figures come
-from a real model on a 50-row dataset; ``tests/pyfunc`` and ``tests/integration``
-test those commands).
+Section 5 (evaluate before you promote) runs in order too: its dataset is the page's
+JSON Lines block, its scorer module the page's ``docs_scorers.py``, MLflow's
+``openai:/`` judges reach the fake OpenAI server through ``OPENAI_BASE_URL``, the
+refused promotions exit 1 with the numbers shown, and the passing one lands in
+``llmreg history``. A shown line with ``...`` stands for any text there.
 """
 
 from __future__ import annotations
@@ -74,9 +76,10 @@ class Session:
         env.setdefault("LLMREG_DISABLE_PLUGINS", "llmreg-broken,llmreg-incompatible")
         self.env = env
 
-    def run(self, command: str, shown: Sequence[str] = ()) -> str:
-        """Run one command as written (``export`` sets a variable); check the lines
-        shown under it are printed; return its stdout."""
+    def run(self, command: str, shown: Sequence[str] = (), *, exit_code: int = 0) -> str:
+        """Run one command as written (``export`` sets a variable); check it exits with
+        ``exit_code`` and the lines shown under it are printed (on stderr when it
+        fails); return its stdout."""
         if command.startswith("export "):
             name, _, value = command.removeprefix("export ").partition("=")
             self.env[name] = value
@@ -89,9 +92,10 @@ class Session:
             text=True,
             timeout=300,
         )
-        assert done.returncode == 0, f"{command}: {done.stdout}\n{done.stderr}"
+        assert done.returncode == exit_code, f"{command}: {done.stdout}\n{done.stderr}"
+        printed = (done.stdout if exit_code == 0 else done.stderr).splitlines()
         for line in shown:
-            assert line in done.stdout.splitlines(), f"{command}: {line!r} not in {done.stdout}"
+            assert any(_shows(line, out) for out in printed), f"{command}: {line!r} in {printed}?"
         return done.stdout
 
     def python(self, code: str) -> str:
@@ -118,6 +122,14 @@ class Session:
             text=True,
             start_new_session=True,
         )
+
+
+def _shows(shown: str, printed: str) -> bool:
+    """Whether a printed line is the line the page shows (``...`` stands for any text)."""
+    if "..." not in shown:
+        return shown == printed
+    pattern = ".*".join(re.escape(part) for part in shown.split("..."))
+    return re.fullmatch(pattern, printed) is not None
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -165,6 +177,7 @@ def test_the_mlflow_ui_page_runs_as_written(tmp_path: Path) -> None:
             _section_2(session, consoles[1], definitions[0], endpoint.base_url, client)
             _section_3(session, consoles[2], definitions[1], pythons, endpoint, client)
             _section_4(session, consoles[3], pythons, endpoint)
+            _section_5(session, consoles[4:], definitions[2], pythons, endpoint, client)
     finally:
         mlflow.set_tracking_uri(None)
         stop(server)
@@ -291,3 +304,64 @@ def _section_4(
     assert all(" gpt-4o-mini " in line for line in requests), printed
     assert any("echo: served" in line for line in requests), printed
     assert any("echo: Where is my parcel?" in line for line in requests), printed
+
+
+def _section_5(
+    session: Session,
+    consoles: list[list[tuple[str, list[str]]]],
+    definition: dict[str, object],
+    pythons: list[str],
+    endpoint: FakeOpenAIServer,
+    client: MlflowClient,
+) -> None:
+    """Evaluate the champion and version 2, read the rows' assessments, judge, refuse
+    version 2 with the numbers, then save, evaluate and promote version 3."""
+    text = PAGE.read_text()
+    section = text[text.index("## 5. Evaluate before you promote") :]
+    [dataset] = [body for lang, body in BLOCK.findall(section) if lang == "json"][:1]
+    (session.folder / "eval.jsonl").write_text(dataset)
+    evaluations, judged, refusals, passing = consoles
+    for command, shown in evaluations:
+        session.run(command, shown)
+    champion = client.get_model_version("support-bot", "1").tags
+    assert champion["llmreg.eval.exact_match"] == "1.0"
+    assert client.get_model_version("support-bot", "2").tags["llmreg.eval.contains"] == "0.0"
+
+    # the rows' scores are the assessments of the evaluation run's traces
+    reading = next(code for code in pythons if "run_id=run.info.run_id" in code)
+    printed = session.python(reading).splitlines()
+    [listing] = [b for lang, b in BLOCK.findall(section) if lang == "text" and "expected_" in b]
+    assert sorted(printed) == sorted(listing.strip().splitlines())
+
+    # the judges and the page's scorer module, as written
+    scorers = next(code for code in pythons if code.startswith("# file: tests/pyfunc/docs_scorers"))
+    (session.folder / "docs_scorers.py").write_text(scorers)
+    session.env["OPENAI_BASE_URL"] = endpoint.base_url
+    [(judge, _)] = judged
+    before = endpoint.count(model="gpt-4o-mini")
+    out = session.run(judge)
+    assert "short            1" in out.splitlines(), out
+    # two judges on two rows; the test server's echo is no verdict: counted as errors
+    assert endpoint.count(model="gpt-4o-mini") - before >= 4 + 2
+    assert "correctness_errors 2" in out.splitlines(), out
+
+    for command, shown in refusals:
+        session.run(command, shown, exit_code=1)
+    assert client.get_model_version_by_alias("support-bot", "champion").version == "1"
+
+    save, evaluate, promote, history = passing
+    file = save[0].split()[2]
+    assert file == "support-v3.json"
+    written = {**definition, "base_url": endpoint.base_url}
+    (session.folder / file).write_text(json.dumps(written))
+    session.run(*save)
+    assert client.get_model_version("support-bot", "3").tags.get("llmreg.eval.exact_match") is None
+    session.run(*evaluate)
+    session.run(*promote)
+    assert client.get_model_version_by_alias("support-bot", "champion").version == "3"
+    moves = json.loads(session.run(*history))["moves"]
+    decision = promote[1][1].removeprefix("checked: ")
+    assert moves[-1]["version"] == 3 and moves[-1]["previous"] == 1
+    assert moves[-1]["action"] == "promote" and moves[-1]["note"] == decision
+    checked = client.get_model_version("support-bot", "3").tags["llmreg.promotion_check"]
+    assert checked == decision
