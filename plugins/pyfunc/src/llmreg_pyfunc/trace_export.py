@@ -15,8 +15,9 @@ Where the batches are written (``LLMREG_TRACE_EXPORT``):
 - ``thread`` (the default): in the recorder thread of :mod:`llmreg_pyfunc.tracing`;
 - ``process``: in a helper process (``python -m llmreg_pyfunc.trace_export``, one per
   serving process, started with the first trace and stopped at exit), so that the
-  store's work (SQLAlchemy, pure Python) does not hold the serving process's GIL.
-  ``llmreg serve`` chooses it unless the variable is set. It applies to SQL stores;
+  store's work (SQLAlchemy, pure Python) does not hold the serving process's GIL; it
+  runs only when no other process wants the CPU (``SCHED_IDLE``). ``llmreg serve``
+  chooses it unless the variable is set. It applies to SQL stores, on POSIX systems;
   an ``http(s)`` tracking server already does the store's work in its own process;
 - ``mlflow``: MLflow's own exporter, span by span.
 
@@ -322,10 +323,10 @@ def writer(fallback: Callable[[list[Trace]], None] | None = None) -> Writer | No
         return None
     uri = mlflow.get_tracking_uri()
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme in _HTTP_SCHEMES or (scheme in _SQL_SCHEMES and mode == "thread"):
-        mode = "thread"
-    elif scheme not in _SQL_SCHEMES:
+    if scheme not in _SQL_SCHEMES and scheme not in _HTTP_SCHEMES:
         return None
+    if scheme in _HTTP_SCHEMES or os.name == "nt":  # the server writes; no select on pipes
+        mode = "thread"
     key = (mode, uri)
     with _WRITERS_LOCK:
         found = _WRITERS.get(key)

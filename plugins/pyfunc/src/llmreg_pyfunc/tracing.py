@@ -26,13 +26,16 @@ secrets is masked in every text a span holds.
 
 Tracing stays off the prediction's path: the spans carry the times measured during
 the prediction, so a background thread builds them after it (unless the caller's
-thread has an active span or run, which the trace must attach to), and MLflow
-exports them asynchronously (``MLFLOW_ENABLE_ASYNC_TRACE_LOGGING``, on by default),
-in batches of up to 512 spans (``MLFLOW_ASYNC_TRACE_LOGGING_MAX_SPAN_BATCH_SIZE``,
-set for the process unless already set: MLflow's default of 5 makes one store
-transaction per 5 spans, most of the cost of a traced batch).
-:func:`flush` waits for both (a process waits at exit); ``benchmarks/bench_tracing.py``
-measures the cost.
+thread has an active span or run, which the trace must attach to), and writes the
+traces waiting at that moment in one batch (:mod:`llmreg_pyfunc.trace_export`: the
+store's ``log_spans``, in this process or, under ``llmreg serve``, in a helper
+process at idle priority). Where batches do not apply (a host's span or run, a store
+without ``log_spans``, ``LLMREG_TRACE_EXPORT=mlflow``), MLflow's own tracer records the
+trace and exports it asynchronously, in batches of up to 512 spans
+(``MLFLOW_ASYNC_TRACE_LOGGING_MAX_SPAN_BATCH_SIZE``, set for the process unless already
+set: MLflow's default of 5 makes one store transaction per 5 spans).
+:func:`flush` waits for all of it (a process waits at exit); ``benchmarks/bench_tracing.py``
+and ``benchmarks/bench_serve.py --trace`` measure the cost.
 llmreg's clients send requests with the openai SDK's generic ``post()``, which
 ``mlflow.openai.autolog()`` does not trace: a host with autolog on gets one trace
 per prediction, not two.

@@ -1,0 +1,224 @@
+"""Writing traces many at a time (llmreg_pyfunc.trace_export), on a real sqlite store.
+
+Every way of exporting (``LLMREG_TRACE_EXPORT``: ``thread``, ``process``, ``mlflow``)
+must record the same trace, read back as MLflow users read it (``mlflow.search_traces``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from llmreg.definition import ModelDefinition
+from llmreg_pyfunc import CustomLoader, CustomSaver
+from llmreg_pyfunc import trace_export as te
+from llmreg_pyfunc.tracing import TRACING_ENV, flush
+
+CANARY = "sk-canary-4e1d7a93c0b25f68"
+
+
+@pytest.fixture
+def experiment_id(experiment: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new experiment set through ``MLFLOW_EXPERIMENT_NAME``; tracing on."""
+    import mlflow
+
+    found = mlflow.MlflowClient().create_experiment(experiment)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", experiment)
+    monkeypatch.setenv(TRACING_ENV, "1")
+    return found
+
+
+@pytest.fixture
+def tracking_uri(store: Any) -> str:
+    """The session's sqlite store."""
+    return f"sqlite:///{store / 'mlflow.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _own_writers() -> Any:
+    """Each test starts and ends without writers (a process writer is stopped)."""
+    te.close_writers(30.0)
+    yield
+    te.close_writers(30.0)
+
+
+def _search(experiment_id: str) -> list[Any]:
+    import mlflow
+
+    if "locations" in inspect.signature(mlflow.search_traces).parameters:
+        return list(mlflow.search_traces(locations=[experiment_id], return_type="list"))
+    return list(mlflow.search_traces(experiment_ids=[experiment_id], return_type="list"))
+
+
+def _needs_batches() -> None:
+    from llmreg_mlflow.store.private import store_keeps_spans
+
+    if not store_keeps_spans():
+        pytest.skip("this MLflow reads spans only from artifacts: llmreg uses its exporter")
+
+
+def _specs(text: str, failed: bool = False) -> list[te.SpanSpec]:
+    now = time.time_ns()
+    request = te.SpanSpec(
+        "llmreg.request",
+        "CHAT_MODEL",
+        now - 2_000_000,
+        now,
+        {"messages": [{"role": "user", "content": text}]},
+        None if failed else {"answer": f"echo: {text}"},
+        "ERROR" if failed else "OK",
+        {"mlflow.chat.tokenUsage": {"input_tokens": 2, "output_tokens": 3, "total_tokens": 5}},
+        parent=0,
+    )
+    root = te.SpanSpec(
+        "llmreg.predict", "CHAIN", now - 3_000_000, now, {"rows": 1}, {"failed": int(failed)},
+        "ERROR" if failed else "OK", {"llmreg.model": "m"},
+    )  # fmt: skip
+    return [root, request]
+
+
+def test_span_dicts_are_what_mlflow_reads_back() -> None:
+    from mlflow.entities import Span
+
+    root, request = (Span.from_dict(d) for d in te.span_dicts(_specs("hi")))
+    assert root.trace_id == request.trace_id
+    assert root.trace_id.startswith("tr-") and len(root.trace_id) == 35
+    assert root.parent_id is None and request.parent_id == root.span_id
+    assert request.inputs == {"messages": [{"role": "user", "content": "hi"}]}
+    assert request.outputs == {"answer": "echo: hi"}
+    assert request.span_type == "CHAT_MODEL"
+    assert request.attributes["mlflow.chat.tokenUsage"]["total_tokens"] == 5
+    assert root.attributes["llmreg.model"] == "m"
+    assert request.end_time_ns - request.start_time_ns == 2_000_000
+    other = Span.from_dict(te.span_dicts(_specs("hi"))[0])
+    assert other.trace_id != root.trace_id  # a new trace each time
+
+
+def test_a_batch_of_traces_is_one_store_call_and_reads_back_whole(experiment_id: str) -> None:
+    _needs_batches()
+    writer = te.StoreWriter()
+    writer.write([(experiment_id, te.span_dicts(_specs(f"row {i}", i == 2))) for i in range(3)])
+    traces = _search(experiment_id)
+    assert len(traces) == 3 and writer.lost == 0
+    states = sorted(str(t.info.state) for t in traces)
+    assert states == ["ERROR", "OK", "OK"] or states == [
+        "TraceState.ERROR",
+        "TraceState.OK",
+        "TraceState.OK",
+    ]
+    for trace in traces:
+        assert sorted(s.name for s in trace.data.spans) == ["llmreg.predict", "llmreg.request"]
+        assert trace.info.token_usage["total_tokens"] == 5
+        assert trace.info.tags.get("mlflow.traceName") == "llmreg.predict"
+
+
+def test_the_process_writer_writes_from_another_process_and_survives_sigterm(
+    experiment_id: str, tracking_uri: str
+) -> None:
+    _needs_batches()
+    writer = te.ProcessWriter(tracking_uri)
+    writer.write([(experiment_id, te.span_dicts(_specs("first")))])
+    assert writer.flush(120.0)
+    process = writer._process
+    assert process is not None and process.pid != os.getpid()
+    # the server's SIGTERM reaches its process group: the writer ends with its input
+    process.send_signal(signal.SIGTERM)
+    writer.write([(experiment_id, te.span_dicts(_specs("second")))])
+    assert writer.flush(120.0)
+    assert len(_search(experiment_id)) == 2
+    writer.close(60.0)
+    assert process.returncode == 0
+
+
+def test_a_dead_writer_process_leaves_the_traces_to_this_one(
+    experiment_id: str, tracking_uri: str
+) -> None:
+    _needs_batches()
+    writer = te.ProcessWriter(tracking_uri)
+    writer.write([(experiment_id, te.span_dicts(_specs("first")))])
+    assert writer.flush(120.0)
+    process = writer._process
+    assert process is not None
+    process.kill()
+    process.wait(30)
+    for i in range(3):  # the first write may still fit the dead process's pipe
+        writer.write([(experiment_id, te.span_dicts(_specs(f"after {i}")))])
+    writer.flush(5.0)
+    texts = {
+        s.inputs["messages"][0]["content"]
+        for t in _search(experiment_id)
+        for s in t.data.spans
+        if s.name == "llmreg.request"
+    }
+    assert {"first", "after 1", "after 2"} <= texts
+
+
+@pytest.mark.parametrize(
+    ("mode", "uri", "expected"),
+    [
+        ("thread", "sqlite:///x.db", te.StoreWriter),
+        ("process", "sqlite:///x.db", te.ProcessWriter),
+        ("process", "postgresql+psycopg2://u@h/db", te.ProcessWriter),
+        ("process", "http://127.0.0.1:5000", te.StoreWriter),  # the server writes
+        ("mlflow", "sqlite:///x.db", type(None)),
+        ("thread", "file:///tmp/mlruns", type(None)),
+        ("bogus", "sqlite:///x.db", te.StoreWriter),  # unknown: the default
+    ],
+)
+def test_the_writer_follows_the_mode_and_the_store(
+    mode: str, uri: str, expected: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _needs_batches()
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    monkeypatch.setenv(te.EXPORT_ENV, mode)
+    mlflow.set_tracking_uri(uri)
+    try:
+        assert isinstance(te.writer(), expected)
+    finally:
+        mlflow.set_tracking_uri(before)
+        te._WRITERS.clear()  # nothing was started: a writer starts with its first batch
+
+
+@pytest.mark.parametrize("mode", ["thread", "process", "mlflow"])
+def test_every_export_mode_records_the_same_trace(
+    mode: str, experiment_id: str, experiment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(te.EXPORT_ENV, mode)
+    monkeypatch.setenv("LLMREG_TEST_KEY", CANARY)
+    definition = ModelDefinition(
+        provider="echo",
+        model="echo-1",
+        system_prompt="Be brief.",
+        api_key="env:LLMREG_TEST_KEY",
+    )
+    saved = CustomSaver(experiment=experiment).save(definition)
+    model = CustomLoader().load(saved.uri)
+    out = model.predict(["hello there", f"my key is {CANARY}", "!fail"])
+    assert [r.metadata["status"] for r in out.rows] == ["ok", "ok", "error"]
+    flush(120.0)
+
+    (trace,) = _search(experiment_id)
+    roots = [s for s in trace.data.spans if s.name == "llmreg.predict"]
+    requests = sorted(
+        (s for s in trace.data.spans if s.name.startswith("llmreg.request")),
+        key=lambda s: s.inputs["messages"][1]["content"],
+    )
+    assert len(roots) == 1 and len(requests) == 3
+    assert roots[0].outputs == {"answered": 2, "failed": 1}
+    assert roots[0].attributes["llmreg.model"] == "echo-1"
+    failed, hello, secret = requests
+    assert hello.outputs == {"answer": "echo: hello there"}
+    assert hello.attributes["llmreg.model_used"] == "echo-1"
+    assert hello.parent_id == roots[0].span_id
+    assert str(failed.status.status_code).endswith("ERROR")
+    assert failed.attributes["llmreg.error_type"]
+    assert secret.inputs["messages"][1]["content"].startswith("my key is ")
+    assert CANARY not in trace.to_json()
+    model.close()
