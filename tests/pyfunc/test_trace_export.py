@@ -222,3 +222,21 @@ def test_every_export_mode_records_the_same_trace(
     assert secret.inputs["messages"][1]["content"].startswith("my key is ")
     assert CANARY not in trace.to_json()
     model.close()
+
+
+def test_mlflow_s_sampling_ratio_holds_for_batches(
+    experiment_id: str, experiment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _needs_batches()
+    monkeypatch.setenv("MLFLOW_TRACE_SAMPLING_RATIO", "0.0")
+    model = CustomLoader().load(CustomSaver(experiment=experiment).save(
+        ModelDefinition(provider="echo", model="echo-1")
+    ).uri)  # fmt: skip
+    model.predict(["one"])
+    flush(60.0)
+    assert _search(experiment_id) == []
+    monkeypatch.setenv("MLFLOW_TRACE_SAMPLING_RATIO", "1.0")
+    model.predict(["two"])
+    flush(60.0)
+    assert len(_search(experiment_id)) == 1
+    model.close()

@@ -47,6 +47,7 @@ import atexit
 import logging
 import os
 import queue
+import random
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -500,8 +501,13 @@ def _record_batch(items: list[tuple[Any, ...]]) -> None:
         for item in items:
             _record_safely(*item)
         return
+    from mlflow.environment_variables import MLFLOW_TRACE_SAMPLING_RATIO
+
+    ratio = MLFLOW_TRACE_SAMPLING_RATIO.get()  # MLflow's sampler does this on its path
     traces: list[trace_export.Trace] = []
     for item in items:
+        if ratio < 1.0 and random.random() >= ratio:  # noqa: S311 (sampling, not secrecy)
+            continue
         try:
             traces.append((experiment, trace_export.span_dicts(_specs(*item))))
         except Exception as exc:
