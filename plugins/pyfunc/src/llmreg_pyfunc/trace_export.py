@@ -95,7 +95,7 @@ def span_dicts(specs: Sequence[SpanSpec]) -> list[dict[str, Any]]:
     request_id = _dumps(f"tr-{trace_id:032x}")
     trace_b64 = _b64(trace_id, 16)
     ids = [_b64(random.getrandbits(64) or 1, 8) for _ in specs]
-    spans = []
+    spans: list[dict[str, Any]] = []
     for index, spec in enumerate(specs):
         attributes = {
             "mlflow.traceRequestId": request_id,

@@ -503,7 +503,8 @@ def _record_batch(items: list[tuple[Any, ...]]) -> None:
         return
     from mlflow.environment_variables import MLFLOW_TRACE_SAMPLING_RATIO
 
-    ratio = MLFLOW_TRACE_SAMPLING_RATIO.get()  # MLflow's sampler does this on its path
+    # MLflow's sampler does this on its own path
+    ratio = float(MLFLOW_TRACE_SAMPLING_RATIO.get())  # type: ignore[no-untyped-call, unused-ignore]
     traces: list[trace_export.Trace] = []
     for item in items:
         if ratio < 1.0 and random.random() >= ratio:  # noqa: S311 (sampling, not secrecy)
