@@ -59,6 +59,25 @@ def _dataset(folder: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
+def _row_feedback(folder: Path, run_id: str) -> dict[str, dict[str, Any]]:
+    """The feedback assessments of each row's trace in the evaluation run, by the row's
+    input, read from the CLI's store in ``folder`` as the MLflow UI reads them."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    try:
+        experiment_id = mlflow.get_run(run_id).info.experiment_id
+        traces = mlflow.search_traces(locations=[experiment_id], run_id=run_id, return_type="list")
+    finally:
+        mlflow.set_tracking_uri(None)
+    return {
+        trace.data.spans[0].inputs["input"]: {
+            a.name: a for a in trace.info.assessments if a.feedback is not None
+        }
+        for trace in traces
+    }
+
+
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as server:
@@ -82,13 +101,27 @@ def test_echo_endpoint_evaluated_judged_and_gated(endpoint: FakeOpenAIServer, tm
             env=judge_env,
         )
     )  # fmt: skip
-    metrics = json.loads(done.stdout)["metrics"]
+    result = json.loads(done.stdout)
+    metrics = result["metrics"]
     assert metrics == {
         "exact_match": 1.0,
         "correctness": 1.0,
         "guidelines": 0.0,
         "failed_rows": 0.0,
     }
+    # each row's scores are the assessments of its trace in the evaluation run
+    rows = _row_feedback(tmp_path, result["run_id"])
+    assert sorted(rows) == ["a", "b", "c"]
+    for said in rows.values():
+        assert {name: a.value for name, a in said.items()} == {
+            "exact_match": True,
+            "correctness": "yes",
+            "guidelines": "no",
+        }
+        assert said["exact_match"].source.source_type == "CODE"
+        assert said["correctness"].source.source_type == "LLM_JUDGE"
+        assert "judge-yes" in said["correctness"].source.source_id
+        assert "judge-no" in said["guidelines"].source.source_id
     assert endpoint.count(model="m-eval") == 3
     assert endpoint.count(model="judge-yes") == 3 and endpoint.count(model="judge-no") == 3
     passed = _ok(llmreg(tmp_path, "promote", "echo-bot", "1", "--require", "correctness>=1"))
@@ -154,6 +187,12 @@ def test_llamacpp_model_evaluated_and_judged_by_a_real_llm(llama_judge: str, tmp
     # the real judge gave a verdict on at least one row (its answer parsed as yes/no)
     assert 0.0 <= metrics["correctness"] <= 1.0
     assert metrics.get("correctness_errors", 0.0) < 2.0, done.stderr
+    # the real judge's verdict (or its failure) on each row is an LLM_JUDGE assessment
+    rows = _row_feedback(tmp_path, result["run_id"])
+    assert sorted(rows) == ["What is the capital of France?", "What is the capital of Italy?"]
+    for said in rows.values():
+        assert said["correctness"].source.source_type == "LLM_JUDGE"
+        assert said["contains"].value in (True, False)
     versions = json.loads(_ok(llmreg(tmp_path, "versions", "gemma-bot", "--json")).stdout)
     tags = versions["versions"][0]["tags"]
     assert tags["llmreg.eval.correctness"] == str(metrics["correctness"])

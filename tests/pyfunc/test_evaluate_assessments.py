@@ -233,7 +233,9 @@ def test_a_judge_says_yes_as_an_llm_judge_assessment(
         pytest.skip("this MLflow calls judges through litellm only")
     done = _cli(
         "evaluate", f"models:/{model}/1", "--data", str(data),
-        "--scorer", "mlflow:Correctness", "--judge-model", "openai:/judge-yes", "--json",
+        "--scorer", "mlflow:Correctness", "--judge-model", "openai:/judge-yes",
+        "--scorer", 'mlflow:Guidelines(guidelines="Be brief.", model="openai:/fault-400")',
+        "--json",
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     traces = _row_traces(json.loads(done.stdout)["run_id"])
@@ -243,4 +245,9 @@ def test_a_judge_says_yes_as_an_llm_judge_assessment(
     assert "judge-yes" in said.source.source_id
     assert said.rationale
     assert _feedback(traces["!fail"])["correctness"].value == 0.0
+    # a judge whose model fails: an error feedback, still the judge's
+    broken = _feedback(traces["a"])["guidelines"]
+    assert broken.error is not None and broken.value is None
+    assert broken.source.source_type == "LLM_JUDGE"
+    assert broken.source.source_id == "openai:/fault-400"
     assert "judge-key" not in json.dumps([t.to_json() for t in traces.values()])

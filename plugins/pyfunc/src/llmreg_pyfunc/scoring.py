@@ -231,8 +231,9 @@ class GenaiScorers:
                 )
             except Exception as exc:
                 logger.warning("scorer %s failed on a row: %s", name, exc)
-                failed = {"name": name, "value": None, "source_type": "CODE", "source_id": name}
-                out.append((name, None, {**failed, "error": f"{type(exc).__name__}: {exc}"}))
+                out.append(
+                    (name, None, {**_failed(name, one), "error": f"{type(exc).__name__}: {exc}"})
+                )
                 continue
             out.extend(_values(name, result))
         return out
@@ -274,6 +275,15 @@ class GenaiScorers:
                 feedback.append([kept for _, _, kept in values])
         self.feedback = feedback
         return out
+
+
+def _failed(name: str, one: Any) -> dict[str, Any]:
+    """The feedback of scorer ``one`` that raised: a judge's (it names a ``model``) is
+    the ``LLM_JUDGE``'s, with that model as its source id; any other scorer's is code's."""
+    model = getattr(one, "model", None)
+    if isinstance(model, str) and model:
+        return {"name": name, "value": None, "source_type": "LLM_JUDGE", "source_id": model}
+    return {"name": name, "value": None, "source_type": "CODE", "source_id": name}
 
 
 def _unanswered(name: str) -> dict[str, Any]:
