@@ -240,3 +240,33 @@ def test_mlflow_s_sampling_ratio_holds_for_batches(
     flush(60.0)
     assert len(_search(experiment_id)) == 1
     model.close()
+
+
+def test_a_full_queue_drops_new_traces_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    from llmreg_pyfunc import tracing
+
+    release = threading.Event()
+    written: list[int] = []
+
+    def slow_writer(items: list[tuple[Any, ...]]) -> None:  # a writer far behind
+        release.wait(30)
+        written.extend(item[0] for item in items)
+
+    monkeypatch.setattr(tracing, "_QUEUE_BATCHES", 2)
+    monkeypatch.setattr(tracing, "_record_batch", slow_writer)
+    recorder = tracing._Recorder()
+    monkeypatch.setattr(tracing, "_drain_at_exit", lambda: None)
+    with caplog.at_level("WARNING", logger="llmreg_pyfunc.tracing"):
+        accepted = [recorder.submit((0,))]
+        time.sleep(0.2)  # the recorder thread takes the first and waits in the writer
+        accepted += [recorder.submit((i,)) for i in range(1, 6)]
+    assert accepted == [True, True, True, False, False, False]
+    assert recorder.dropped == 3
+    assert "1 trace(s) dropped so far" in caplog.text
+    release.set()
+    assert recorder.flush(30)
+    assert sorted(written) == [0, 1, 2]

@@ -135,18 +135,22 @@ class _Recorder:
     Every span gets its times from the prediction itself (start and end in ns), so
     it can be built later, off the prediction's path: the caller only queues the
     batch. A prediction inside a host's span or an active run is recorded at once
-    (its parent and its run are the calling thread's). A full queue records at once
-    too (no trace is dropped). :func:`flush` waits for the queue; the process waits
-    for it at exit (at most :data:`EXIT_WAIT_SECONDS`).
+    (its parent and its run are the calling thread's). When the queue is full (the
+    machine cannot write traces as fast as it answers), a new trace is dropped and
+    counted (:attr:`dropped`, a warning at the first and every 1000th) rather than
+    slowing the predictions down. :func:`flush` waits for the queue; the process waits
+    for it at exit (at most :data:`EXIT_WAIT_SECONDS`, then says how many are lost).
     """
 
     def __init__(self) -> None:
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=_QUEUE_BATCHES)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: Traces dropped because the queue was full.
+        self.dropped = 0
 
     def submit(self, item: tuple[Any, ...]) -> bool:
-        """Queue one batch; ``False`` when it must be recorded by the caller."""
+        """Queue one batch; ``False`` (and counted) when the queue is full."""
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -157,6 +161,15 @@ class _Recorder:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                logger.warning(
+                    "%d trace(s) dropped so far: %d are waiting to be written, more than "
+                    "this machine writes while it answers. Trace fewer predictions "
+                    "(MLFLOW_TRACE_SAMPLING_RATIO) or send them to a tracking server.",
+                    self.dropped,
+                    _QUEUE_BATCHES,
+                )
             return False
         return True
 
@@ -174,6 +187,10 @@ class _Recorder:
                 for _ in items:
                     self._queue.task_done()
 
+    def pending(self) -> int:
+        """How many batches are queued or being recorded."""
+        return int(self._queue.unfinished_tasks)
+
     def busy(self) -> bool:
         """Whether batches are queued or being recorded."""
         return bool(self._queue.unfinished_tasks)
@@ -190,7 +207,7 @@ class _Recorder:
         return True
 
 
-#: Finished batches waiting for the recorder thread, at most (then the caller records).
+#: Finished batches waiting for the recorder thread, at most (then new ones are dropped).
 _QUEUE_BATCHES = 10_000
 #: How long a process waits at exit for the traces still queued.
 EXIT_WAIT_SECONDS = 30.0
@@ -199,7 +216,12 @@ _RECORDER = _Recorder()
 
 def _drain_at_exit() -> None:
     """At exit: record the queued traces, then let the batch writers finish theirs."""
-    _RECORDER.flush(EXIT_WAIT_SECONDS)
+    if not _RECORDER.flush(EXIT_WAIT_SECONDS):
+        logger.warning(
+            "%d trace(s) still queued after %s s are lost at exit",
+            _RECORDER.pending(),
+            EXIT_WAIT_SECONDS,
+        )
     trace_export.close_writers(EXIT_WAIT_SECONDS)
 
 
@@ -245,6 +267,12 @@ def flush_pending() -> None:
             flush(EXIT_WAIT_SECONDS)
         except Exception as exc:
             logger.debug("could not flush the traces: %s", exc)
+        if _RECORDER.busy():
+            logger.warning(
+                "%d trace(s) still queued after %s s; they are lost if the process ends now",
+                _RECORDER.pending(),
+                EXIT_WAIT_SECONDS,
+            )
 
 
 #: MLflow exports the spans of a trace in batches of this many (its default is 5: one
@@ -273,13 +301,15 @@ def record_trace(
 
     ``start_ns`` is when the batch began (a streamed answer); else each request's
     start is its end less its latency. The spans are built by a background thread
-    (see :class:`_Recorder`) unless the calling thread has an active span or run.
+    (see :class:`_Recorder`; dropped when its queue is full) unless the calling
+    thread has an active span or run.
     Never raises: a failure to trace is logged at DEBUG and the prediction goes on.
     """
     _export_defaults()
     item = (adapter, rows, results, end_ns, start_ns)
     try:
-        if not _in_context() and _RECORDER.submit(item):
+        if not _in_context():
+            _RECORDER.submit(item)  # a full queue drops it (see _Recorder)
             return
     except Exception as exc:
         logger.debug("could not queue the trace of a prediction: %s", exc)
