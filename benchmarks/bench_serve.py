@@ -218,7 +218,8 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 
 
 def process_role(pid: int, leader: int) -> str:
-    """What a process of a server's session is: the supervisor, a worker, or a helper."""
+    """What a process of a server's session is: the supervisor (or the server itself),
+    a worker, its trace writer, or a helper."""
     if pid == leader:
         return f"supervisor {pid}"
     try:
@@ -227,6 +228,8 @@ def process_role(pid: int, leader: int) -> str:
         return f"process {pid}"
     if "resource_tracker" in cmdline or "semaphore_tracker" in cmdline:
         return f"resource tracker {pid}"
+    if "llmreg_pyfunc.trace_export" in cmdline:
+        return f"trace writer {pid}"
     return f"worker {pid}"
 
 
@@ -305,13 +308,6 @@ def measure(
         f"CPU ms/request: server {server_ms:.2f}, endpoint {fake_ms:.2f}, load {load_ms:.2f}"
     )
     if split:
-        parts = []
-        for pid, spent in sorted(ended.items()):
-            used = spent - processes.get(pid, 0.0)
-            role = process_role(pid, process.pid)
-            parts.append(
-                f"{role} {used * 1000 / max(ok, 1):.2f} ms/request ({used / seconds:.0%} of a core)"
-            )
         parts = []
         for pid, spent in sorted(ended.items()):
             used = spent - processes.get(pid, 0.0)
@@ -410,7 +406,7 @@ def measure_tracing(clients: int, seconds: float, latency_ms: float) -> None:
                 rates[switch] = measure(
                     f"llmreg serve chat {switch}",
                     f"http://127.0.0.1:{port}/v1/chat/completions",
-                    chat, clients, seconds, server, fake, auth="sk-bench",
+                    chat, clients, seconds, server, fake, auth="sk-bench", split=True,
                 )  # fmt: skip
                 began = time.perf_counter()
                 os.killpg(server.pid, signal.SIGTERM)  # the server waits for its traces
