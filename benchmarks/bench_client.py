@@ -15,6 +15,11 @@ against a baseline measured in the same run:
    ``openai`` calls (goal: the batch is >= 12x faster);
 3. one ``complete()`` against one raw ``openai`` call on a server with no
    latency: the median overhead in ms (goal: <= 1 ms).
+
+With ``--trace`` it measures what MLflow tracing costs the same batch instead
+(``bench_tracing.py``, which needs llmreg-mlflow and llmreg-pyfunc: ``.tox/integration``)::
+
+    python benchmarks/bench_client.py --trace [--rows 200] [--latency 0.05] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -158,7 +163,17 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--calls", type=int, default=500, help="single-row calls to time")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--trace", action="store_true", help="measure only what tracing costs (bench_tracing.py)"
+    )
+    args, _ = parser.parse_known_args()
+    if args.trace:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_tracing
+
+        sys.argv = [sys.argv[0], *(a for a in sys.argv[1:] if a != "--trace")]
+        bench_tracing.main()
+        return
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load}; noisy under load")
     with fake_server(args.latency) as base_url:
