@@ -270,3 +270,34 @@ def test_a_full_queue_drops_new_traces_and_says_so(
     release.set()
     assert recorder.flush(30)
     assert sorted(written) == [0, 1, 2]
+
+
+def test_a_forked_child_gets_its_own_writers(tracking_uri: str) -> None:
+    _needs_batches()
+    te._WRITERS[("process", tracking_uri)] = te.ProcessWriter(tracking_uri)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its parent's writers are gone
+        os.write(write, str(len(te._WRITERS)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"0"
+    assert len(te._WRITERS) == 1  # the parent's are kept
+    te._WRITERS.clear()
+
+
+def test_the_writer_process_skips_what_it_cannot_read(
+    experiment_id: str, tracking_uri: str
+) -> None:
+    _needs_batches()
+    writer = te.ProcessWriter(tracking_uri)
+    writer.write([(experiment_id, [{"not": "a span"}])])
+    process = writer._process
+    assert process is not None and process.stdin is not None
+    process.stdin.write(b"{not json\n")
+    process.stdin.flush()
+    writer.write([(experiment_id, te.span_dicts(_specs("still here")))])
+    assert writer.flush(120.0)
+    assert process.poll() is None  # alive
+    (trace,) = _search(experiment_id)
+    assert trace.data.spans[0].name in {"llmreg.predict", "llmreg.request"}

@@ -158,7 +158,10 @@ class StoreWriter:
 
         by_experiment: dict[str, list[Any]] = defaultdict(list)
         for experiment_id, spans in traces:
-            by_experiment[experiment_id].append([Span.from_dict(d) for d in spans])
+            try:
+                by_experiment[experiment_id].append([Span.from_dict(d) for d in spans])
+            except Exception as exc:
+                self._lose(1, exc)
         for experiment_id, trace_spans in by_experiment.items():
             batches = (
                 trace_spans
@@ -303,6 +306,17 @@ _WRITERS: dict[tuple[str, str], Writer] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
+def _forget_writers_after_fork() -> None:
+    """A forked child starts its own writers: its parent's pipe is not its to write."""
+    global _WRITERS_LOCK
+    _WRITERS_LOCK = threading.Lock()
+    _WRITERS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_writers_after_fork)
+
+
 def export_mode() -> str:
     """``LLMREG_TRACE_EXPORT``, or ``thread`` when it is unset or unknown."""
     mode = os.environ.get(EXPORT_ENV, "").strip().lower()
@@ -390,7 +404,11 @@ def main() -> None:
         for line in lines:
             if not line.strip():
                 continue
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError as exc:  # never expected: one writer per pipe
+                store._lose(1, exc)
+                continue
             if "flush" in message:
                 store.write(pending)
                 pending = []
