@@ -106,3 +106,23 @@ def test_the_filter_asks_a_callable_for_secrets_learnt_later() -> None:
     assert record.getMessage() == f"key {MASK}"
     flt.add(["another-secret"])
     assert "another-secret" in flt.secrets()
+
+
+def test_redact_deep_masks_every_string_at_any_depth_and_keeps_the_rest() -> None:
+    from llmreg.secrets import redact_deep
+
+    key = "sk-deep-canary-3b9e71c2"
+    value = {
+        "messages": [{"role": "user", "content": f"my key: {key}"}],
+        "pair": (key, 3),
+        "n": 1.5,
+        "none": None,
+        "url": "https://user:pw@example.test/x",
+    }
+    masked = redact_deep(value, [key])
+    assert key not in repr(masked)
+    assert masked["messages"][0]["content"] == "my key: ***"
+    assert masked["pair"] == ["***", 3]
+    assert masked["n"] == 1.5 and masked["none"] is None
+    assert "pw" not in masked["url"]
+    assert value["messages"][0]["content"].endswith(key)  # the input is not changed

@@ -25,6 +25,7 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 #: What replaces a secret.
 MASK = "***"
@@ -100,6 +101,24 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if form in text:
             text = text.replace(form, MASK)
     return mask_userinfo(text)
+
+
+def redact_deep(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """Return ``value`` with :func:`redact` applied to every string it holds, in
+    mappings (as dicts), lists and tuples (as lists), at any depth; other values as
+    they are. For what goes into a trace, an assessment or a JSON body.
+
+    Example:
+        >>> redact_deep({"messages": [{"content": "key sk-abcd1234"}], "n": 1}, ["sk-abcd1234"])
+        {'messages': [{'content': 'key ***'}], 'n': 1}
+    """
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {k: redact_deep(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_deep(v, secrets) for v in value]
+    return value
 
 
 def _all_forms(secrets: Iterable[str]) -> tuple[str, ...]:
@@ -240,5 +259,6 @@ __all__ = [
     "find_secret",
     "mask_userinfo",
     "redact",
+    "redact_deep",
     "secret_forms",
 ]

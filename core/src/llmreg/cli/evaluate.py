@@ -37,7 +37,7 @@ from llmreg.cli.app import emit_json, json_option
 from llmreg.cli.components import build_alias_register, build_loader
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError
-from llmreg.secrets import SECRETS, redact
+from llmreg.secrets import SECRETS, redact_deep
 
 #: The version-tag prefix of a metric.
 EVAL_TAG_PREFIX = "llmreg.eval."
@@ -143,17 +143,6 @@ def _takes(function: Callable[..., Any], keyword: str) -> bool:
     return keyword in parameters or any(
         p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
     )
-
-
-def _masked(value: Any, secrets: list[str]) -> Any:
-    """``value`` with every secret masked in every string it holds."""
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {k: _masked(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(v, secrets) for v in value]
-    return value
 
 
 def row_results(
@@ -310,7 +299,7 @@ def evaluate(
                 if definition is not None:
                     secrets += definition.resolved_secrets()
                 result["run_id"] = log(
-                    model_uri, info, metrics, len(rows), results=_masked(found, secrets)
+                    model_uri, info, metrics, len(rows), results=redact_deep(found, secrets)
                 )
             else:
                 result["run_id"] = log(model_uri, info, metrics, len(rows))

@@ -57,7 +57,7 @@ from llmreg.adapter import ClientAdapter
 from llmreg.client import Completion, StreamChunk
 from llmreg.errors import ProviderError
 from llmreg.schemas import Inputs, Outputs, Request
-from llmreg.secrets import redact
+from llmreg.secrets import redact, redact_deep
 from llmreg_pyfunc import trace_export
 from llmreg_pyfunc.trace_export import SpanSpec
 
@@ -99,19 +99,6 @@ def tracing_wanted(tracing: bool | None) -> bool:
         return _mlflow_default()
     except Exception:
         return False
-
-
-def _clean(value: Any, secrets: list[str]) -> Any:
-    """``value`` with every secret masked in every string it holds."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, Mapping):
-        return {k: _clean(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v, secrets) for v in value]
-    return value
 
 
 def _at_exit(drain: Any) -> None:
@@ -390,7 +377,7 @@ def _specs(
     system_prompt = definition.system_prompt
     for row, outcome in zip(rows, results, strict=False):
         messages = row.chat_messages(system_prompt)
-        inputs: dict[str, Any] = {"messages": _clean(messages, secrets) if secrets else messages}
+        inputs: dict[str, Any] = {"messages": redact_deep(messages, secrets)}
         if row.params is not None:
             inputs["params"] = row.params.model_dump(exclude_none=True)
         if batch_start_ns is not None or not isinstance(outcome, Completion):
@@ -412,14 +399,14 @@ def _specs(
                     "total_tokens": outcome.total_tokens
                     or (outcome.prompt_tokens or 0) + (outcome.completion_tokens or 0),
                 }
-            outputs: Any = {"answer": _clean(outcome.text, secrets)}
+            outputs: Any = {"answer": redact_deep(outcome.text, secrets)}
             status = "OK"
         else:
             failed += 1
             error = outcome if isinstance(outcome, ProviderError) else None
             attributes = {
                 "llmreg.error_type": type(outcome).__name__,
-                "llmreg.error": _clean(str(outcome), secrets)[:2000],
+                "llmreg.error": redact(str(outcome), secrets)[:2000],
                 "llmreg.attempts": getattr(error, "attempts", None),
                 "llmreg.status_code": getattr(error, "status_code", None),
             }
