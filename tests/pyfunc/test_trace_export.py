@@ -164,7 +164,7 @@ def test_a_dead_writer_process_leaves_the_traces_to_this_one(
         ("thread", "sqlite:///x.db", te.StoreWriter),
         ("process", "sqlite:///x.db", te.ProcessWriter),
         ("process", "postgresql+psycopg2://u@h/db", te.ProcessWriter),
-        ("process", "http://127.0.0.1:5000", te.StoreWriter),  # the server writes
+        ("process", "http://127.0.0.1:9", type(None)),  # no server says its version
         ("mlflow", "sqlite:///x.db", type(None)),
         ("thread", "file:///tmp/mlruns", type(None)),
         ("bogus", "sqlite:///x.db", te.StoreWriter),  # unknown: the default
@@ -272,17 +272,21 @@ def test_a_full_queue_drops_new_traces_and_says_so(
     assert sorted(written) == [0, 1, 2]
 
 
-def test_a_forked_child_gets_its_own_writers(tracking_uri: str) -> None:
+def test_a_forked_child_gets_its_own_writers_and_recorder(tracking_uri: str) -> None:
     _needs_batches()
+    from llmreg_pyfunc import tracing
+
     te._WRITERS[("process", tracking_uri)] = te.ProcessWriter(tracking_uri)
+    recorder = tracing._RECORDER
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: its parent's writers are gone
-        os.write(write, str(len(te._WRITERS)).encode())
+    if pid == 0:  # the child: its parent's writers and recorder are not its own
+        fresh = tracing._RECORDER is not recorder
+        os.write(write, f"{len(te._WRITERS)} {fresh}".encode())
         os._exit(0)
     os.waitpid(pid, 0)
-    assert os.read(read, 16) == b"0"
-    assert len(te._WRITERS) == 1  # the parent's are kept
+    assert os.read(read, 16) == b"0 True"
+    assert len(te._WRITERS) == 1 and tracing._RECORDER is recorder  # the parent's kept
     te._WRITERS.clear()
 
 
@@ -301,3 +305,57 @@ def test_the_writer_process_skips_what_it_cannot_read(
     assert process.poll() is None  # alive
     (trace,) = _search(experiment_id)
     assert trace.data.spans[0].name in {"llmreg.predict", "llmreg.request"}
+
+
+def test_flush_finds_its_answer_among_older_ones(experiment_id: str, tracking_uri: str) -> None:
+    _needs_batches()
+    writer = te.ProcessWriter(tracking_uri)
+    writer.write([(experiment_id, te.span_dicts(_specs("one")))])
+    writer.flush(0.0)  # gives up at once: its answer comes later, with the next one's
+    writer.write([(experiment_id, te.span_dicts(_specs("two")))])
+    started = time.monotonic()
+    assert writer.flush(60.0)
+    assert time.monotonic() - started < 30
+    assert len(_search(experiment_id)) == 2
+    writer.close(60.0)
+
+
+def test_after_close_traces_are_written_here_without_a_new_process(
+    experiment_id: str, tracking_uri: str
+) -> None:
+    _needs_batches()
+    writer = te.ProcessWriter(tracking_uri)
+    writer.write([(experiment_id, te.span_dicts(_specs("before")))])
+    writer.close(60.0)
+    writer.write([(experiment_id, te.span_dicts(_specs("after")))])
+    assert writer._process is None
+    assert len(_search(experiment_id)) == 2
+
+
+def test_a_bad_sampling_ratio_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmreg_pyfunc import tracing
+
+    monkeypatch.setenv("MLFLOW_TRACE_SAMPLING_RATIO", "lots")
+    assert tracing._sampling_ratio() == 1.0
+    monkeypatch.setenv("MLFLOW_TRACE_SAMPLING_RATIO", "0.25")
+    assert tracing._sampling_ratio() == 0.25
+
+
+def test_an_active_model_or_an_otlp_collector_leaves_traces_to_mlflow(
+    monkeypatch: pytest.MonkeyPatch, tracking_uri: str
+) -> None:
+    _needs_batches()
+    import mlflow
+
+    monkeypatch.setenv(te.EXPORT_ENV, "thread")
+    mlflow.set_tracking_uri(tracking_uri)
+    assert isinstance(te.writer(), te.StoreWriter)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9/v1/traces")
+    assert te.writer() is None  # MLflow sends traces to the collector
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    mlflow.set_active_model(name="llmreg-active-model-test")
+    try:
+        assert te.writer() is None  # MLflow links each trace to the active model
+    finally:
+        mlflow.clear_active_model()
+    assert isinstance(te.writer(), te.StoreWriter)

@@ -132,6 +132,15 @@ def span_dicts(specs: Sequence[SpanSpec]) -> list[dict[str, Any]]:
 Trace = tuple[str, list[dict[str, Any]]]
 
 
+def _refuses_batches(exc: Exception) -> bool:
+    """Whether the store has no ``log_spans`` at all: ``NotImplementedError`` (a file
+    store, an old server), or a tracking server's 501 for a file store behind it (the
+    message MLflow's own exporter checks for)."""
+    return isinstance(exc, NotImplementedError) or (
+        "REST OTLP span logging is not supported" in str(exc)
+    )
+
+
 class StoreWriter:
     """Writes batches of traces with the tracking store's ``log_spans``, one call per
     experiment and batch (per trace on a store that takes one trace a call, as MLflow
@@ -163,25 +172,26 @@ class StoreWriter:
             except Exception as exc:
                 self._lose(1, exc)
         for experiment_id, trace_spans in by_experiment.items():
-            batches = (
-                trace_spans
-                if self._one_trace_per_call
-                else [[s for spans in trace_spans for s in spans]]
-            )
-            for batch in batches:
-                try:
-                    log_spans(experiment_id, batch)
-                except NotImplementedError:
+            if self.unsupported:
+                self._refused([t for t in traces if t[0] == experiment_id])
+                continue
+            if self._one_trace_per_call:
+                for spans in trace_spans:
+                    self._write_one(experiment_id, spans)
+                continue
+            batch = [s for spans in trace_spans for s in spans]
+            try:
+                log_spans(experiment_id, batch)
+            except Exception as exc:
+                if _refuses_batches(exc):
                     self.unsupported = True
                     self._refused([t for t in traces if t[0] == experiment_id])
-                    return
-                except Exception as exc:
-                    if "same trace" in str(exc) and not self._one_trace_per_call:
-                        self._one_trace_per_call = True  # MLflow < 3.5's SQL store
-                        for spans in trace_spans:
-                            self._write_one(experiment_id, spans)
-                        break
-                    self._lose(len({s.trace_id for s in batch}), exc)
+                elif "same trace" in str(exc):  # a SQL store that takes one trace a call
+                    self._one_trace_per_call = True
+                    for spans in trace_spans:
+                        self._write_one(experiment_id, spans)
+                else:
+                    self._lose(len(trace_spans), exc)
 
     def _write_one(self, experiment_id: str, spans: list[Any]) -> None:
         from llmreg_mlflow.store.private import log_spans
@@ -212,15 +222,17 @@ class StoreWriter:
 class ProcessWriter:
     """Sends batches of traces, one JSON line each, to a helper process that writes
     them with a :class:`StoreWriter` (:func:`main`). The process starts with the first
-    batch, with this process's tracking URI, and ends when its input closes
-    (:meth:`close`, at exit). When it cannot be started or dies, batches are written
-    in this process instead."""
+    batch, with this process's tracking URI, in its own process group (a signal to the
+    server's group, such as Ctrl-C, leaves it writing), and ends when its input closes
+    (:meth:`close`, at exit). When it cannot be started, has died or was closed,
+    batches are written in this process instead."""
 
     def __init__(self, tracking_uri: str) -> None:
         self._uri = tracking_uri
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._flushes = 0
+        self._answers = b""  # what the process said and no flush has read yet
         self._local: StoreWriter | None = None
 
     def _start(self) -> subprocess.Popen[bytes] | None:
@@ -233,6 +245,7 @@ class ProcessWriter:
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     env=env,
+                    process_group=0,
                 )
             except OSError as exc:
                 logger.warning("could not start the trace writer process: %s", exc)
@@ -262,41 +275,55 @@ class ProcessWriter:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the process has written every trace sent so far; ``False`` when
-        ``timeout`` passed first."""
-        with self._lock:
+        ``timeout`` passed first (waiting for a write in progress included)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
             process = self._process
             if process is None or process.stdout is None:
                 return True
             self._flushes += 1
-            token = self._flushes
-            if not self._send({"flush": token}):
+            token = str(self._flushes).encode()
+            if not self._send({"flush": self._flushes}):
                 return True
-            deadline = None if timeout is None else time.monotonic() + timeout
-            stdout = process.stdout
+            fd = process.stdout.fileno()
             while True:
+                *lines, self._answers = self._answers.split(b"\n")  # older answers go
+                if token in lines:
+                    return True
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                ready, _, _ = select.select([stdout], [], [], left)
+                ready, _, _ = select.select([fd], [], [], left)
                 if not ready:
                     return False
-                line = stdout.readline()
-                if not line:  # the process ended
+                chunk = os.read(fd, 4096)
+                if not chunk:  # the process ended
                     return False
-                if line.strip() == str(token).encode():
-                    return True
+                self._answers += chunk
+        finally:
+            self._lock.release()
 
     def close(self, timeout: float | None = None) -> None:
-        """Close the process's input and wait for it to write what it holds and end."""
-        with self._lock:
-            process, self._process = self._process, None
+        """Close the process's input and wait for it to write what it holds and end;
+        stop it when ``timeout`` passes first. Batches written after this are written in
+        this process."""
+        locked = self._lock.acquire(timeout=-1 if timeout is None else timeout)
+        process, self._process = self._process, None
+        self._local = self._local or StoreWriter()
+        if locked:
+            self._lock.release()
         if process is None:
             return
         try:
-            if process.stdin is not None:
+            if locked and process.stdin is not None:
                 process.stdin.close()
-            process.wait(timeout)
+                process.wait(timeout)
+            else:  # a write is stuck on a full pipe: stopping the process frees it
+                raise subprocess.TimeoutExpired(process.args, timeout or 0)
         except subprocess.TimeoutExpired:
             logger.warning("the trace writer process did not end in %s s; stopping it", timeout)
             process.kill()
+            process.wait()
         except OSError as exc:
             logger.debug("closing the trace writer process: %s", exc)
 
@@ -304,13 +331,15 @@ class ProcessWriter:
 Writer = StoreWriter | ProcessWriter
 _WRITERS: dict[tuple[str, str], Writer] = {}
 _WRITERS_LOCK = threading.Lock()
+_CLOSED = False  # set by close_writers: no more helper processes
 
 
 def _forget_writers_after_fork() -> None:
     """A forked child starts its own writers: its parent's pipe is not its to write."""
-    global _WRITERS_LOCK
+    global _WRITERS_LOCK, _CLOSED
     _WRITERS_LOCK = threading.Lock()
     _WRITERS.clear()
+    _CLOSED = False
 
 
 if hasattr(os, "register_at_fork"):
@@ -323,6 +352,29 @@ def export_mode() -> str:
     return mode if mode in _MODES else "thread"
 
 
+#: Whether each tracking server (by URI) reads spans from its store, as this MLflow does.
+_SERVERS: dict[str, bool] = {}
+
+
+def _server_keeps_spans(uri: str) -> bool:
+    """Whether the tracking server at ``uri`` is at least this MLflow's version (so it
+    writes batches through ``log_spans`` and reads spans back from its store, as this
+    client does): asked once per URI; ``False`` when it does not say."""
+    if uri not in _SERVERS:
+        import mlflow
+        from packaging.version import Version
+
+        from llmreg_mlflow.store.private import tracking_server_version
+
+        try:
+            server = tracking_server_version()
+            _SERVERS[uri] = server is not None and Version(server) >= Version(mlflow.__version__)
+        except Exception as exc:
+            logger.debug("could not tell the tracking server's version: %s", exc)
+            _SERVERS[uri] = False
+    return _SERVERS[uri]
+
+
 def writer(fallback: Callable[[list[Trace]], None] | None = None) -> Writer | None:
     """The writer for this process's tracking URI and mode, or ``None`` when traces
     must go through MLflow's own exporter (see the module)."""
@@ -331,15 +383,23 @@ def writer(fallback: Callable[[list[Trace]], None] | None = None) -> Writer | No
         return None
     import mlflow
 
-    from llmreg_mlflow.store.private import store_keeps_spans, trace_destination_is_set
+    from llmreg_mlflow.store import private
 
-    if trace_destination_is_set() or not store_keeps_spans():
+    if (
+        private.trace_destination_is_set()
+        or private.trace_context_is_set()
+        or not private.store_keeps_spans()
+    ):
         return None
     uri = mlflow.get_tracking_uri()
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme not in _SQL_SCHEMES and scheme not in _HTTP_SCHEMES:
+    if scheme in _HTTP_SCHEMES:
+        if not _server_keeps_spans(uri):
+            return None
+        mode = "thread"  # the server does the store's work, in its own process
+    elif scheme not in _SQL_SCHEMES:
         return None
-    if scheme in _HTTP_SCHEMES or os.name == "nt":  # the server writes; no select on pipes
+    if os.name == "nt" or _CLOSED:  # no select on pipes; no new process at exit
         mode = "thread"
     key = (mode, uri)
     with _WRITERS_LOCK:
@@ -347,8 +407,10 @@ def writer(fallback: Callable[[list[Trace]], None] | None = None) -> Writer | No
         if found is None:
             found = ProcessWriter(uri) if mode == "process" else StoreWriter(fallback)
             _WRITERS[key] = found
-    if isinstance(found, StoreWriter) and found.unsupported and fallback is None:
-        return None
+    if isinstance(found, StoreWriter):
+        if found.unsupported:
+            return None  # MLflow's exporter from now on (its sampler, not ours too)
+        found._fallback = fallback or found._fallback
     return found
 
 
@@ -358,9 +420,12 @@ def flush_writers(timeout: float | None = None) -> None:
         each.flush(timeout)
 
 
-def close_writers(timeout: float | None = None) -> None:
-    """Flush and close every writer of this process (at exit)."""
+def close_writers(timeout: float | None = None, final: bool = False) -> None:
+    """Flush and close every writer of this process; with ``final`` (at exit), traces
+    recorded after this are written in this process (no new helper process starts)."""
+    global _CLOSED
     with _WRITERS_LOCK:
+        _CLOSED = _CLOSED or final
         writers = list(_WRITERS.values())
         _WRITERS.clear()
     for each in writers:

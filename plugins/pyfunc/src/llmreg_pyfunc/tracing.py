@@ -201,6 +201,18 @@ EXIT_WAIT_SECONDS = 30.0
 _RECORDER = _Recorder()
 
 
+def _new_recorder_after_fork() -> None:
+    """A forked child records its own traces: its parent's queue (and its lock, which
+    the fork may have caught held) is not the child's."""
+    global _RECORDER, _pending
+    _RECORDER = _Recorder()
+    _pending = threading.Event()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_recorder_after_fork)
+
+
 def _drain_at_exit() -> None:
     """At exit: record the queued traces, then let the batch writers finish theirs."""
     if not _RECORDER.flush(EXIT_WAIT_SECONDS):
@@ -209,7 +221,7 @@ def _drain_at_exit() -> None:
             _RECORDER.pending(),
             EXIT_WAIT_SECONDS,
         )
-    trace_export.close_writers(EXIT_WAIT_SECONDS)
+    trace_export.close_writers(EXIT_WAIT_SECONDS, final=True)
 
 
 def flush(timeout: float | None = None) -> None:
@@ -504,6 +516,18 @@ def _fallback(traces: list[trace_export.Trace]) -> None:
         _record_with_mlflow(specs)
 
 
+def _sampling_ratio() -> float:
+    """``MLFLOW_TRACE_SAMPLING_RATIO`` (which MLflow's sampler applies on its own path),
+    1.0 when unset or not a number."""
+    try:
+        from mlflow.environment_variables import MLFLOW_TRACE_SAMPLING_RATIO
+
+        return float(MLFLOW_TRACE_SAMPLING_RATIO.get())  # type: ignore[no-untyped-call, unused-ignore]
+    except Exception as exc:
+        logger.debug("MLFLOW_TRACE_SAMPLING_RATIO ignored: %s", exc)
+        return 1.0
+
+
 def _record_batch(items: list[tuple[Any, ...]]) -> None:
     """Record the traces of several finished predictions (the recorder thread's work):
     in one batch through :mod:`llmreg_pyfunc.trace_export` where it applies, else one by
@@ -518,10 +542,7 @@ def _record_batch(items: list[tuple[Any, ...]]) -> None:
         for item in items:
             _record_safely(*item)
         return
-    from mlflow.environment_variables import MLFLOW_TRACE_SAMPLING_RATIO
-
-    # MLflow's sampler does this on its own path
-    ratio = float(MLFLOW_TRACE_SAMPLING_RATIO.get())  # type: ignore[no-untyped-call, unused-ignore]
+    ratio = _sampling_ratio()
     traces: list[trace_export.Trace] = []
     for item in items:
         if ratio < 1.0 and random.random() >= ratio:  # noqa: S311 (sampling, not secrecy)

@@ -122,15 +122,63 @@ def store_keeps_spans() -> bool:
 
 
 def trace_destination_is_set() -> bool:
-    """Return whether ``mlflow.tracing.set_destination`` chose where traces go.
+    """Return whether MLflow sends traces somewhere other than the tracking store.
 
-    Private name: ``mlflow.tracing.provider._MLFLOW_TRACE_USER_DESTINATION``. There is
-    no public getter. Missing in a future MLflow, this says ``True``, and traces go
-    through MLflow's own exporter, which honours any destination.
+    True after ``mlflow.tracing.set_destination`` (private name:
+    ``mlflow.tracing.provider._MLFLOW_TRACE_USER_DESTINATION``), with an OpenTelemetry
+    collector set by ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (private:
+    ``mlflow.tracing.utils.otlp.should_use_otlp_exporter``), or in Databricks model
+    serving, where traces go to inference tables (``mlflow.utils.databricks_utils.
+    is_in_databricks_model_serving_environment``). There is no public getter for any.
+    Missing in a future MLflow, this says ``True``, and traces go through MLflow's own
+    exporter, which honours every destination.
     """
     try:
         from mlflow.tracing.provider import _MLFLOW_TRACE_USER_DESTINATION
+        from mlflow.tracing.utils.otlp import should_use_otlp_exporter
+        from mlflow.utils.databricks_utils import is_in_databricks_model_serving_environment
 
-        return _MLFLOW_TRACE_USER_DESTINATION.get() is not None
+        return bool(
+            _MLFLOW_TRACE_USER_DESTINATION.get() is not None
+            or should_use_otlp_exporter()
+            or is_in_databricks_model_serving_environment()  # type: ignore[no-untyped-call, unused-ignore]
+        )
     except (ImportError, AttributeError):
         return True
+
+
+def trace_context_is_set() -> bool:
+    """Return whether MLflow's span processor would add links that ``log_spans`` does not
+    write: an active model (``mlflow.set_active_model``, ``MLFLOW_ACTIVE_MODEL_ID``) or an
+    active run in any thread (the trace's ``mlflow.modelId`` and ``mlflow.sourceRun``).
+
+    Private names: ``mlflow.tracking.fluent._get_active_model_id_global`` and
+    ``_get_latest_active_run`` (what MLflow's processor reads). Missing in a future
+    MLflow, this says ``True``, and traces go through MLflow's own exporter.
+    """
+    try:
+        from mlflow.tracking.fluent import _get_active_model_id_global, _get_latest_active_run
+
+        latest = _get_latest_active_run()  # type: ignore[no-untyped-call, unused-ignore]
+        return bool(_get_active_model_id_global() or latest)
+    except (ImportError, AttributeError):
+        return True
+
+
+def tracking_server_version() -> str | None:
+    """Return the MLflow version of the tracking server (an ``http(s)`` tracking URI), or
+    ``None`` when it is not a server or does not say.
+
+    Private name: ``RestStore._get_server_version`` (cached per server; a GET of the
+    server's ``/version`` with its credentials, 3 s at most, no retries), which MLflow
+    uses to decide whether the server takes ``log_spans``. There is no public call.
+    """
+    from mlflow.tracing.client import TracingClient
+
+    store = TracingClient().store
+    get = getattr(store, "_get_server_version", None)
+    creds = getattr(store, "get_host_creds", None)
+    if get is None or creds is None:
+        return None
+    found = get(creds())
+    return None if found is None else str(found)
