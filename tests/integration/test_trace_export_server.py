@@ -4,7 +4,6 @@ when it refuses them (a file backend), and read back with ``mlflow.search_traces
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,7 @@ from llmreg.manager import get_plugin_manager
 from llmreg_pyfunc import trace_export as te
 from llmreg_pyfunc.tracing import TRACING_ENV, TracedAdapter, flush
 from support.mlflow_server import MlflowServer
-
-
-def _search(experiment_id: str) -> list[Any]:
-    import mlflow
-
-    if "locations" in inspect.signature(mlflow.search_traces).parameters:
-        return list(mlflow.search_traces(locations=[experiment_id], return_type="list"))
-    return list(mlflow.search_traces(experiment_ids=[experiment_id], return_type="list"))
+from support.traces import search_traces
 
 
 @pytest.fixture
@@ -72,7 +64,7 @@ def test_a_sql_backed_server_takes_batches(
     with MlflowServer(tmp_path / "server") as server:
         experiment_id, writer = _predict_traced(server, "batches-to-a-server", monkeypatch)
         assert isinstance(writer, te.StoreWriter)  # no helper process: the server writes
-        (trace,) = _search(experiment_id)
+        (trace,) = search_traces(experiment_id)
         _check(trace)
         assert writer.lost == 0 and not writer.unsupported
 
@@ -87,5 +79,5 @@ def test_a_file_backed_server_gets_traces_through_mlflow_s_exporter(
         assert isinstance(writer, te.StoreWriter)
         assert writer.unsupported  # the server answered 501: not counted as lost
         assert writer.lost == 0
-        (trace,) = _search(experiment_id)
+        (trace,) = search_traces(experiment_id)
         _check(trace)

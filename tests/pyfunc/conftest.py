@@ -112,3 +112,12 @@ def _runs_of(experiment: str) -> list[Any]:
 def runs_of() -> Any:
     """``runs_of(experiment)``: every run (any status) of an experiment, [] if none."""
     return _runs_of
+
+
+@pytest.fixture
+def traced_experiment(experiment: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new experiment set through ``MLFLOW_EXPERIMENT_NAME``, tracing left to MLflow's
+    settings (:func:`support.traces.traced_experiment`); its id."""
+    from support.traces import traced_experiment as make
+
+    return make(experiment, monkeypatch)

@@ -8,7 +8,6 @@ echo provider (``"!fail"`` fails a row) and, for a judge, the fake OpenAI server
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import uuid
@@ -23,6 +22,7 @@ from llmreg.definition import ModelDefinition
 from llmreg_mlflow import MlflowRegister
 from llmreg_pyfunc import CustomSaver
 from support.openai_server import FakeOpenAIServer
+from support.traces import search_traces
 
 CANARY = "sk-canary-assess-0123456789abcdef"
 
@@ -97,13 +97,7 @@ def _row_traces(run_id: str) -> dict[str, Any]:
     """The evaluation run's traces by the ``input`` of their row."""
     import mlflow
 
-    where = [mlflow.get_run(run_id).info.experiment_id]
-    # MLflow 3.4 names them experiment_ids; later releases locations (and with
-    # experiment_ids and a run_id, 3.17 fails)
-    if "locations" in inspect.signature(mlflow.search_traces).parameters:
-        traces = mlflow.search_traces(locations=where, run_id=run_id, return_type="list")
-    else:
-        traces = mlflow.search_traces(where, run_id=run_id, return_type="list")
+    traces = search_traces(mlflow.get_run(run_id).info.experiment_id, run_id=run_id)
     out = {}
     for trace in traces:
         (root,) = trace.data.spans

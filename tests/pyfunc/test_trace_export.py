@@ -6,7 +6,6 @@ must record the same trace, read back as MLflow users read it (``mlflow.search_t
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import time
@@ -18,19 +17,16 @@ from llmreg.definition import ModelDefinition
 from llmreg_pyfunc import CustomLoader, CustomSaver
 from llmreg_pyfunc import trace_export as te
 from llmreg_pyfunc.tracing import TRACING_ENV, flush
+from support.traces import search_traces
 
 CANARY = "sk-canary-4e1d7a93c0b25f68"
 
 
 @pytest.fixture
-def experiment_id(experiment: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def experiment_id(traced_experiment: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A new experiment set through ``MLFLOW_EXPERIMENT_NAME``; tracing on."""
-    import mlflow
-
-    found = mlflow.MlflowClient().create_experiment(experiment)
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", experiment)
     monkeypatch.setenv(TRACING_ENV, "1")
-    return found
+    return traced_experiment
 
 
 @pytest.fixture
@@ -45,14 +41,6 @@ def _own_writers() -> Any:
     te.close_writers(30.0)
     yield
     te.close_writers(30.0)
-
-
-def _search(experiment_id: str) -> list[Any]:
-    import mlflow
-
-    if "locations" in inspect.signature(mlflow.search_traces).parameters:
-        return list(mlflow.search_traces(locations=[experiment_id], return_type="list"))
-    return list(mlflow.search_traces(experiment_ids=[experiment_id], return_type="list"))
 
 
 def _needs_batches() -> None:
@@ -103,7 +91,7 @@ def test_a_batch_of_traces_is_one_store_call_and_reads_back_whole(experiment_id:
     _needs_batches()
     writer = te.StoreWriter()
     writer.write([(experiment_id, te.span_dicts(_specs(f"row {i}", i == 2))) for i in range(3)])
-    traces = _search(experiment_id)
+    traces = search_traces(experiment_id)
     assert len(traces) == 3 and writer.lost == 0
     states = sorted(str(t.info.state) for t in traces)
     assert states == ["ERROR", "OK", "OK"] or states == [
@@ -130,7 +118,7 @@ def test_the_process_writer_writes_from_another_process_and_survives_sigterm(
     process.send_signal(signal.SIGTERM)
     writer.write([(experiment_id, te.span_dicts(_specs("second")))])
     assert writer.flush(120.0)
-    assert len(_search(experiment_id)) == 2
+    assert len(search_traces(experiment_id)) == 2
     writer.close(60.0)
     assert process.returncode == 0
 
@@ -151,7 +139,7 @@ def test_a_dead_writer_process_leaves_the_traces_to_this_one(
     writer.flush(5.0)
     texts = {
         s.inputs["messages"][0]["content"]
-        for t in _search(experiment_id)
+        for t in search_traces(experiment_id)
         for s in t.data.spans
         if s.name == "llmreg.request"
     }
@@ -204,7 +192,7 @@ def test_every_export_mode_records_the_same_trace(
     assert [r.metadata["status"] for r in out.rows] == ["ok", "ok", "error"]
     flush(120.0)
 
-    (trace,) = _search(experiment_id)
+    (trace,) = search_traces(experiment_id)
     roots = [s for s in trace.data.spans if s.name == "llmreg.predict"]
     requests = sorted(
         (s for s in trace.data.spans if s.name.startswith("llmreg.request")),
@@ -234,11 +222,11 @@ def test_mlflow_s_sampling_ratio_holds_for_batches(
     ).uri)  # fmt: skip
     model.predict(["one"])
     flush(60.0)
-    assert _search(experiment_id) == []
+    assert search_traces(experiment_id) == []
     monkeypatch.setenv("MLFLOW_TRACE_SAMPLING_RATIO", "1.0")
     model.predict(["two"])
     flush(60.0)
-    assert len(_search(experiment_id)) == 1
+    assert len(search_traces(experiment_id)) == 1
     model.close()
 
 
@@ -303,7 +291,7 @@ def test_the_writer_process_skips_what_it_cannot_read(
     writer.write([(experiment_id, te.span_dicts(_specs("still here")))])
     assert writer.flush(120.0)
     assert process.poll() is None  # alive
-    (trace,) = _search(experiment_id)
+    (trace,) = search_traces(experiment_id)
     assert trace.data.spans[0].name in {"llmreg.predict", "llmreg.request"}
 
 
@@ -316,7 +304,7 @@ def test_flush_finds_its_answer_among_older_ones(experiment_id: str, tracking_ur
     started = time.monotonic()
     assert writer.flush(60.0)
     assert time.monotonic() - started < 30
-    assert len(_search(experiment_id)) == 2
+    assert len(search_traces(experiment_id)) == 2
     writer.close(60.0)
 
 
@@ -329,7 +317,7 @@ def test_after_close_traces_are_written_here_without_a_new_process(
     writer.close(60.0)
     writer.write([(experiment_id, te.span_dicts(_specs("after")))])
     assert writer._process is None
-    assert len(_search(experiment_id)) == 2
+    assert len(search_traces(experiment_id)) == 2
 
 
 def test_a_bad_sampling_ratio_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,6 @@ experiment (``locations=`` where the installed MLflow takes it).
 
 from __future__ import annotations
 
-import inspect
 import json
 from typing import Any
 
@@ -16,33 +15,9 @@ from llmreg.definition import ModelDefinition
 from llmreg_mlflow import MlflowRegister
 from llmreg_pyfunc import CustomLoader, CustomSaver
 from llmreg_pyfunc.tracing import TRACING_ENV, tracing_wanted
+from support.traces import search_traces
 
 CANARY = "sk-canary-7f3a9c1e5b2d4680"
-
-
-@pytest.fixture
-def traced_experiment(experiment: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An experiment set through ``MLFLOW_EXPERIMENT_NAME``; yields its id."""
-    import mlflow
-
-    experiment_id = mlflow.MlflowClient().create_experiment(experiment)
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", experiment)
-    monkeypatch.delenv(TRACING_ENV, raising=False)
-    return experiment_id
-
-
-def _traces(experiment_id: str) -> list[Any]:
-    import mlflow
-
-    from llmreg_pyfunc.tracing import _RECORDER
-
-    assert _RECORDER.flush(30.0)  # the spans llmreg builds off the prediction's path
-    flush = getattr(mlflow, "flush_trace_async_logging", None)
-    if flush is not None:
-        flush(terminate=False) if "terminate" in inspect.signature(flush).parameters else flush()
-    if "locations" in inspect.signature(mlflow.search_traces).parameters:
-        return list(mlflow.search_traces(locations=[experiment_id], return_type="list"))
-    return list(mlflow.search_traces(experiment_ids=[experiment_id], return_type="list"))
 
 
 def _spans(trace: Any, name: str) -> list[Any]:
@@ -60,7 +35,7 @@ def test_a_prediction_of_a_registered_version_is_one_trace_with_a_span_per_reque
     out = CustomLoader().load(f"models:/{name}/1").predict(["hello there", "!fail"])
     assert out.rows[1].metadata["status"] == "error"
 
-    (trace,) = _traces(traced_experiment)
+    (trace,) = search_traces(traced_experiment)
     (root,) = _spans(trace, "llmreg.predict")
     assert root.attributes["llmreg.name"] == name
     assert root.attributes["llmreg.version"] == "1"
@@ -97,7 +72,7 @@ def test_the_model_mlflow_loads_is_traced_too(traced_experiment: str, experiment
 
     frame = mlflow.pyfunc.load_model(saved.uri).predict(pd.DataFrame({"input": ["a"]}))
     assert list(frame["prediction"]) == ["echo: a"]
-    (trace,) = _traces(traced_experiment)
+    (trace,) = search_traces(traced_experiment)
     assert len(_spans(trace, "llmreg.request")) == 1
 
 
@@ -109,7 +84,7 @@ def test_no_secret_reaches_a_span(
     saved = CustomSaver(experiment=experiment).save(definition)
     out = CustomLoader().load(saved.uri).predict([f"my key is {CANARY}", "!fail"])
     assert CANARY in str(out.rows[0].prediction)  # the answer itself is the caller's
-    (trace,) = _traces(traced_experiment)
+    (trace,) = search_traces(traced_experiment)
     text = trace.to_json()
     assert CANARY not in text
     assert CANARY[3:] not in text
@@ -138,7 +113,7 @@ def test_the_switches(
     definition = ModelDefinition(provider="echo", model="echo-1", tracing=definition_tracing)
     saved = CustomSaver(experiment=experiment).save(definition)
     CustomLoader().load(saved.uri).predict(["x"])
-    assert len(_traces(traced_experiment)) == (1 if traced else 0)
+    assert len(search_traces(traced_experiment)) == (1 if traced else 0)
 
 
 def test_no_experiment_set_means_no_trace_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,7 +137,7 @@ def test_a_host_span_is_the_parent(traced_experiment: str, experiment: str) -> N
         return adapter.predict(["q"])
 
     host()
-    (trace,) = _traces(traced_experiment)
+    (trace,) = search_traces(traced_experiment)
     (root,) = _spans(trace, "llmreg.predict")
     (outer,) = _spans(trace, "host")
     assert root.parent_id == outer.span_id

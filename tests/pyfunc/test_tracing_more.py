@@ -5,7 +5,6 @@ batch size set for the process. Real sqlite store, the echo provider."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 from typing import Any
 
@@ -17,31 +16,11 @@ from llmreg.errors import ProviderError
 from llmreg.schemas import Request
 from llmreg_pyfunc import CustomLoader, CustomSaver, tracing
 from llmreg_pyfunc.tracing import TRACING_ENV
-
-
-def _traces(experiment_id: str) -> list[Any]:
-    """The experiment's traces, after every queued one is recorded and exported."""
-    import mlflow
-
-    tracing.flush(30.0)
-    if "locations" in inspect.signature(mlflow.search_traces).parameters:
-        return list(mlflow.search_traces(locations=[experiment_id], return_type="list"))
-    return list(mlflow.search_traces(experiment_ids=[experiment_id], return_type="list"))
+from support.traces import search_traces
 
 
 def _spans(trace: Any, name: str) -> list[Any]:
     return [s for s in trace.data.spans if s.name == name or s.name.startswith(f"{name}_")]
-
-
-@pytest.fixture
-def traced_experiment(experiment: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An experiment set through ``MLFLOW_EXPERIMENT_NAME``; its id."""
-    import mlflow
-
-    experiment_id = mlflow.MlflowClient().create_experiment(experiment)
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", experiment)
-    monkeypatch.delenv(TRACING_ENV, raising=False)
-    return experiment_id
 
 
 async def _stream(adapter: Any, text: str) -> list[Any]:
@@ -57,7 +36,7 @@ def test_a_streamed_answer_is_one_trace(traced_experiment: str, experiment: str)
     assert chunks[-1].done is not None and chunks[-1].done.text == "echo: hello stream"
     with pytest.raises(ProviderError):
         asyncio.run(_stream(adapter, "!fail"))
-    ok, failed = sorted(_traces(traced_experiment), key=lambda t: t.info.request_time)
+    ok, failed = sorted(search_traces(traced_experiment), key=lambda t: t.info.request_time)
     (span,) = _spans(ok, "llmreg.request")
     assert span.inputs["messages"] == [
         {"role": "system", "content": "Stream."},
@@ -80,7 +59,7 @@ def test_a_stream_is_not_traced_when_switched_off(
     saved = CustomSaver(experiment=experiment).save(ModelDefinition(provider="echo", model="e"))
     chunks = asyncio.run(_stream(CustomLoader().load(saved.uri), "x"))
     assert chunks[-1].done is not None
-    assert _traces(traced_experiment) == []
+    assert search_traces(traced_experiment) == []
 
 
 @pytest.mark.parametrize(
@@ -105,7 +84,7 @@ def test_predict_trace_switch(
     done = CliRunner().invoke(cli, args)
     assert done.exit_code == 0, done.output
     assert "echo: hi" in done.stdout
-    assert len(_traces(traced_experiment)) == traced
+    assert len(search_traces(traced_experiment)) == traced
 
 
 def test_spans_are_built_off_the_path_and_flushed(traced_experiment: str, experiment: str) -> None:
@@ -114,7 +93,7 @@ def test_spans_are_built_off_the_path_and_flushed(traced_experiment: str, experi
     for _ in range(3):
         adapter.predict(["a", "b"])
     tracing.flush()  # the public flush: recorder, then MLflow's export
-    traces = _traces(traced_experiment)
+    traces = search_traces(traced_experiment)
     assert len(traces) == 3
     assert all(len(_spans(t, "llmreg.request")) == 2 for t in traces)
     assert os.environ[tracing.SPAN_BATCH_ENV] == tracing.SPAN_BATCH_DEFAULT
@@ -128,7 +107,7 @@ def test_a_host_run_gets_the_trace_at_once(traced_experiment: str, experiment: s
     adapter = CustomLoader().load(saved.uri)
     with mlflow.start_run(experiment_id=traced_experiment) as run:
         adapter.predict(["in a run"])
-    (trace,) = _traces(traced_experiment)
+    (trace,) = search_traces(traced_experiment)
     assert trace.info.request_metadata.get("mlflow.sourceRun") == run.info.run_id
 
 
@@ -145,7 +124,7 @@ def test_a_stream_left_after_its_last_chunk_is_ok(traced_experiment: str, experi
         await stream.aclose()  # type: ignore[attr-defined]
 
     asyncio.run(leave_at_the_end())
-    (trace,) = _traces(traced_experiment)
+    (trace,) = search_traces(traced_experiment)
     (span,) = _spans(trace, "llmreg.request")
     assert str(span.status.status_code).endswith("OK")
     assert span.outputs == {"answer": "echo: leave"}
@@ -156,14 +135,9 @@ def test_closing_the_model_exports_its_pending_traces(
 ) -> None:
     """A server's shutdown closes its models: their traces are exported then, without an
     explicit flush (a signal may end the process before ``atexit``)."""
-    import mlflow
 
     saved = CustomSaver(experiment=experiment).save(ModelDefinition(provider="echo", model="e"))
     adapter = CustomLoader().load(saved.uri)
     adapter.predict(["before close"])
     adapter.close()
-    if "locations" in inspect.signature(mlflow.search_traces).parameters:
-        found = mlflow.search_traces(locations=[traced_experiment], return_type="list")
-    else:
-        found = mlflow.search_traces(experiment_ids=[traced_experiment], return_type="list")
-    assert len(found) == 1
+    assert len(search_traces(traced_experiment, flush=False)) == 1
