@@ -317,41 +317,36 @@ def record_trace(
 
 #: The experiment of a trace recorded outside any run, span or ``set_experiment``, by
 #: (tracking URI, MLFLOW_EXPERIMENT_NAME, MLFLOW_EXPERIMENT_ID).
-_EXPERIMENTS: dict[tuple[str, str | None, str | None], str | None] = {}
+_EXPERIMENTS: dict[tuple[str, str | None, str | None], str] = {}
 
 
 def _experiment_for_trace(parent: Any) -> str | None:
-    """The experiment MLflow would give a new trace here, looked up once per tracking
-    URI and experiment variables; ``None`` (MLflow decides) under a parent span, an
-    active run, a trace destination or ``mlflow.set_experiment``, where its lookup is
-    cheap or must decide. Without this, MLflow looks the default experiment up for every
-    trace (``MLFLOW_EXPERIMENT_NAME``: a store query; else its Databricks notebook
-    probes, failed imports): most of the recorder's time under ``llmreg serve --trace``.
+    """The experiment of a new trace outside any span or run: the one chosen with
+    ``mlflow.set_experiment``, else MLflow's default lookup, done once per tracking URI
+    and experiment variables. ``None`` (MLflow decides) under a parent span, an active
+    run or a trace destination. Without the cache, MLflow looks the default experiment
+    up for every trace (``MLFLOW_EXPERIMENT_NAME``: a store query; else its Databricks
+    notebook probes, failed imports): most of the recorder's time under ``llmreg serve
+    --trace`` before.
     """
     if parent is not None:
         return None
     import mlflow
-    from mlflow.tracking import fluent
 
-    if getattr(fluent, "_active_experiment_id", None) or mlflow.active_run() is not None:
-        return None
-    try:
-        from mlflow.tracing.provider import _MLFLOW_TRACE_USER_DESTINATION
+    from llmreg_mlflow.store import private
 
-        if _MLFLOW_TRACE_USER_DESTINATION.get() is not None:
-            return None
-    except (ImportError, AttributeError):
+    if mlflow.active_run() is not None or private.trace_destination_is_set():
         return None
-    get = getattr(fluent, "_get_experiment_id", None)
-    if get is None:
-        return None
+    chosen = private.chosen_experiment_id()
+    if chosen is not None:
+        return chosen
     key = (
         mlflow.get_tracking_uri(),
         os.environ.get("MLFLOW_EXPERIMENT_NAME"),
         os.environ.get("MLFLOW_EXPERIMENT_ID"),
     )
     if key not in _EXPERIMENTS:
-        _EXPERIMENTS[key] = get()
+        _EXPERIMENTS[key] = private.active_experiment_id()
     return _EXPERIMENTS[key]
 
 
@@ -478,21 +473,6 @@ def _record(*item: Any) -> None:
     _record_with_mlflow(_specs(*item), mlflow.get_current_active_span())
 
 
-def _batch_experiment() -> str | None:
-    """The experiment of a trace written in a batch, or ``None`` when MLflow must decide
-    (an active run in this thread, a trace destination)."""
-    import mlflow
-    from mlflow.tracking import fluent
-
-    if mlflow.active_run() is not None:
-        return None
-    active = getattr(fluent, "_active_experiment_id", None)
-    if active:
-        return str(active)
-    found = _experiment_for_trace(None)
-    return None if found is None else str(found)
-
-
 def _fallback(traces: list[trace_export.Trace]) -> None:
     """Where a store refuses batches: record these traces through MLflow's exporter."""
     from mlflow.entities import Span
@@ -534,7 +514,7 @@ def _record_batch(items: list[tuple[Any, ...]]) -> None:
     one through MLflow's exporter. Never raises."""
     try:
         writer = trace_export.writer(_fallback)
-        experiment = _batch_experiment() if writer is not None else None
+        experiment = _experiment_for_trace(None) if writer is not None else None
     except Exception as exc:
         logger.debug("could not choose how to export traces: %s", exc)
         writer, experiment = None, None

@@ -32,6 +32,20 @@ def active_experiment_id() -> str:
     return str(_get_experiment_id() or "0")
 
 
+def chosen_experiment_id() -> str | None:
+    """Return the id of the experiment ``mlflow.set_experiment`` chose in this process,
+    or ``None``.
+
+    Private name: ``mlflow.tracking.fluent._active_experiment_id`` (read with
+    ``getattr``: missing in a future MLflow, this says ``None`` and callers fall back to
+    :func:`active_experiment_id`). There is no public getter.
+    """
+    from mlflow.tracking import fluent
+
+    chosen = getattr(fluent, "_active_experiment_id", None)
+    return str(chosen) if chosen else None
+
+
 def experiment_is_set() -> bool:
     """Return whether an experiment was chosen in this process or its environment.
 
@@ -43,9 +57,7 @@ def experiment_is_set() -> bool:
     """
     import os
 
-    from mlflow.tracking import fluent
-
-    if getattr(fluent, "_active_experiment_id", None):
+    if chosen_experiment_id() is not None:
         return True
     return bool(os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID"))
 
