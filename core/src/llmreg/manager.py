@@ -72,8 +72,9 @@ ROLE_HOOKS: dict[Role, str] = {
 }
 PROVIDER_HOOK = "llmreg_register_providers"
 DEFAULTS_HOOK = "llmreg_defaults"
-#: The tables registrations are collected into: the three roles, providers and defaults.
-TABLES = ("saver", "loader", "register", "provider", "default")
+COMMANDS_HOOK = "llmreg_register_commands"
+#: The tables registrations are collected into: the three roles, providers, defaults, commands.
+TABLES = ("saver", "loader", "register", "provider", "default", "command")
 
 #: Install hints: which distribution provides the KINDs and providers that llmreg
 #: ships. Data only, used in error messages; the core never relies on them.
@@ -87,6 +88,8 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "default:saver": "llmreg-pyfunc",
     "default:loader": "llmreg-pyfunc",
     "default:register": "llmreg-mlflow",
+    "command:serve": "llmreg-gateway",
+    "command:evaluate": "llmreg-pyfunc",
 }
 
 
@@ -136,6 +139,7 @@ class PluginInfo:
     kinds: dict[str, list[str]] = field(default_factory=dict)
     providers: list[str] = field(default_factory=list)
     defaults: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -404,7 +408,12 @@ class PluginManager:
         dist = self._dists.get(name, (None, None))[0]
         others = [p for n, p in self._pm.list_name_plugin() if n != name and p is not None]
         found: dict[str, list[Registration]] = {t: [] for t in TABLES}
-        hooks = [*ROLE_HOOKS.items(), ("provider", PROVIDER_HOOK), ("default", DEFAULTS_HOOK)]
+        hooks = [
+            *ROLE_HOOKS.items(),
+            ("provider", PROVIDER_HOOK),
+            ("default", DEFAULTS_HOOK),
+            ("command", COMMANDS_HOOK),
+        ]
         for table, hook_name in hooks:
             got: list[tuple[Any, ...]] = []
 
@@ -438,7 +447,7 @@ class PluginManager:
             if not isinstance(config.get("KIND"), str):
                 raise PluginLoadError(f"the default {role} config {dict(config)!r} has no KIND")
             return Registration(role, dict(config), plugin, dist)
-        if table == "provider":
+        if table in ("provider", "command"):
             name, factory = (*args, None)[:2]
             if (
                 not isinstance(name, str)
@@ -446,8 +455,8 @@ class PluginManager:
                 or not (callable(factory) or _is_import_path(factory))
             ):
                 raise PluginLoadError(
-                    f"registered provider {name!r} without a name and a factory: call "
-                    "register('name', factory) or register('name', 'module:attr')"
+                    f"registered {table} {name!r} without a name and a target: call "
+                    "register('name', obj) or register('name', 'module:attr')"
                 )
             return Registration(name, factory, plugin, dist)
         role = cast("Role", table)
@@ -488,7 +497,9 @@ class PluginManager:
             PluginConflictError: two plugins registered it.
             PluginLoadError: the import path does not import, or names no fitting class.
         """
-        what = {"provider": "provider", "default": "default"}.get(table, f"{table} KIND")
+        what = {"provider": "provider", "default": "default", "command": "command"}.get(
+            table, f"{table} KIND"
+        )
         reg = self._lookup(table, name, what)
         if not isinstance(reg.obj, str) or table == "default":
             return reg.obj
@@ -496,7 +507,7 @@ class PluginManager:
             if isinstance(reg.obj, str):
                 try:
                     obj = _import(reg.obj)
-                    if table != "provider":
+                    if table not in ("provider", "command"):
                         kind = _kind_of(cast("Role", table), obj)
                         if kind != name:
                             raise PluginLoadError(f"{reg.obj} has KIND {kind!r}, not {name!r}")
@@ -523,6 +534,10 @@ class PluginManager:
     def providers(self) -> dict[str, Registration]:
         """Return the registered provider factories, keyed by provider name."""
         return {name: regs[0] for name, regs in self._collect()["provider"].items()}
+
+    def commands(self) -> dict[str, Registration]:
+        """Return the CLI commands plugins contribute, keyed by command name."""
+        return {name: regs[0] for name, regs in self._collect()["command"].items()}
 
     def conflicts(self) -> list[Conflict]:
         """Return every name that more than one plugin registered."""
@@ -727,6 +742,7 @@ class PluginManager:
                     {r: k for r, k in kinds.items() if k},
                     mine("provider"),
                     mine("default"),
+                    mine("command"),
                 )
             )
         return infos
