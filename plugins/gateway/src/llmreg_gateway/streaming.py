@@ -10,34 +10,35 @@ before it (after every fallback) is an HTTP error; a failure after it ends the
 stream with one ``data: {"error": ...}`` event and no ``[DONE]``. The access log
 line and the metrics are written when the stream ends.
 
-Imports fastapi (through starlette); :mod:`llmreg_gateway.app` imports this module.
+Imports fastapi (through starlette); :mod:`llmreg_gateway.chat` imports this module.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from llmreg.errors import ProviderResponseError
+from llmreg_gateway import sse
 from llmreg_gateway.errors import from_exception
 from llmreg_gateway.openai_compat import ChatRequest, new_completion_id, passthrough_client
+from llmreg_gateway.responses import fingerprint, masked, versioned
 
 if TYPE_CHECKING:
-    from llmreg_gateway.app import Routes
     from llmreg_gateway.auth import ApiKey
+    from llmreg_gateway.context import GatewayContext
     from llmreg_gateway.model import ServedModel
 
 logger = logging.getLogger(__name__)
 
 #: The last event of a stream that ended well.
-DONE = "data: [DONE]\n\n"
+DONE = sse.DONE
 
 #: Called once when a stream ends: (HTTP status to log, error code or None, usage or None).
 OnEnd = Callable[[int, str | None, dict[str, Any] | None], None]
@@ -87,7 +88,7 @@ async def chunk_events(
             elif isinstance(found, dict):
                 sent_usage = True
             if out.get("choices") or "usage" in out:
-                yield f"data: {json.dumps(out)}\n\n"
+                yield sse.event(out)
             chunk = await anext(stream, None)
         if include_usage and not sent_usage:
             tail: dict[str, Any] = {
@@ -95,14 +96,14 @@ async def chunk_events(
                 "system_fingerprint": system_fingerprint, "choices": [],
                 "usage": usage or _zero_usage(),
             }  # fmt: skip
-            yield f"data: {json.dumps(tail)}\n\n"
+            yield sse.event(tail)
         yield DONE
     except Exception as exc:
         err = from_exception(exc)
         status, code = err.status, err.code
         err.message = mask(err.message)
         logger.warning("stream of %s broke: %s", model, err.message)
-        yield f"data: {json.dumps(err.body())}\n\n"
+        yield sse.error_event(err)
     finally:
         with contextlib.suppress(Exception):
             await stream.aclose()  # type: ignore[attr-defined]
@@ -110,7 +111,7 @@ async def chunk_events(
 
 
 async def forward_stream(
-    routes: Routes,
+    ctx: GatewayContext,
     request: Request,
     started: float,
     served: ServedModel,
@@ -123,9 +124,7 @@ async def forward_stream(
         ApiError: 400 naming a field the model's provider does not pass through.
         ProviderError: every model of the chain failed before its first chunk.
     """
-    from llmreg_gateway.app import fingerprint, masked
-
-    client = passthrough_client(await routes.adapter(served), chat)
+    client = passthrough_client(await ctx.adapter(served), chat)
     assert chat.forward is not None
     stream = client.achat_stream(dict(chat.forward))
     try:
@@ -138,8 +137,8 @@ async def forward_stream(
         raise
 
     def on_end(status: int, code: str | None, usage: dict[str, Any] | None) -> None:
-        routes._record(request, "/v1/chat/completions", status, started, served, key, usage,
-                       code=code, stream=True)  # fmt: skip
+        ctx.record(request, "/v1/chat/completions", status, started, served, key, usage,
+                   code=code, stream=True)  # fmt: skip
 
     events = chunk_events(
         stream,
@@ -150,10 +149,7 @@ async def forward_stream(
         mask=lambda text: masked(served, text),
         on_end=on_end,
     )
-    response = StreamingResponse(
-        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-    )
-    return routes._versioned(response, served)
+    return versioned(sse.response(events), served)
 
 
 __all__ = ["DONE", "OnEnd", "chunk_events", "forward_stream"]
