@@ -249,7 +249,9 @@ class BuggyLoader(Loader):
 
 
 def _unexpected_records(caplog):
-    return [r for r in caplog.records if r.name == "llmreg_gateway.context" and r.levelname == "ERROR"]
+    return [
+        r for r in caplog.records if r.name == "llmreg_gateway.context" and r.levelname == "ERROR"
+    ]
 
 
 @pytest.mark.parametrize(
