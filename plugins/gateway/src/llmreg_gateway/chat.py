@@ -35,6 +35,7 @@ from llmreg_gateway.model import ServedModel
 from llmreg_gateway.openai_compat import ChatRequest, parse_chat_request, passthrough_client
 from llmreg_gateway.responses import fingerprint, json_response, masked, usage_of, versioned
 from llmreg_gateway.streaming import forward_stream
+from llmreg_gateway.upstream import capped, check_result, chunk_text_size, json_size, too_large
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class ChatRoute:
         result = outputs.rows[0]
         if not result.ok:
             raise row_failure(result.metadata)
+        check_result(result, self.ctx.settings.max_upstream_bytes)
         return result
 
     async def _text_stream(
@@ -103,7 +105,8 @@ class ChatRoute:
         adapter = await self.ctx.adapter(served)
         if not isinstance(adapter, ClientAdapter):
             return None
-        stream = adapter.astream(chat.row)
+        limit = self.ctx.settings.max_upstream_bytes
+        stream = capped(adapter.astream(chat.row), limit, chunk_text_size)
         first = await anext(stream)
         events = self._events(request, served, key, chat, stream, first, started)
         return versioned(sse.response(events), served)
@@ -112,12 +115,15 @@ class ChatRoute:
         """Pass a request using tools, response_format, logprobs or n through the client.
 
         Raises:
-            ApiError: 400 naming the first field the model's provider does not take.
+            ApiError: 400 naming the first field the model's provider does not take; 502
+                for an answer larger than ``max_upstream_bytes``.
             ProviderError: the endpoint (and every fallback) failed.
         """
         client = passthrough_client(await self.ctx.adapter(served), chat)
         assert chat.forward is not None
         data: dict[str, Any] = await client.achat(dict(chat.forward))
+        if json_size(data) > self.ctx.settings.max_upstream_bytes:
+            raise too_large(self.ctx.settings.max_upstream_bytes)
         return data
 
     def _forwarded(

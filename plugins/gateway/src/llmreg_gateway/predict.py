@@ -12,6 +12,7 @@ from llmreg.schemas import Inputs, Outputs
 from llmreg_gateway.context import GatewayContext
 from llmreg_gateway.errors import ApiError, from_exception, row_failure
 from llmreg_gateway.responses import json_response, usage_of, versioned
+from llmreg_gateway.upstream import cap_rows
 
 ROUTE = "/predict"
 
@@ -44,7 +45,8 @@ class PredictRoute:
         ``?model=`` names the model when several are served. Rows that failed
         carry ``status: error`` and no prediction; when every row failed the
         answer is a 502 with the typed error of the first. More rows than the
-        ``max_rows`` setting get a 413.
+        ``max_rows`` setting get a 413; a row whose answer is larger than
+        ``max_upstream_bytes`` is an error row.
         """
         ctx = self.ctx
         started = time.perf_counter()
@@ -55,7 +57,8 @@ class PredictRoute:
             inputs = Inputs.parse(await ctx.body(request))
             check_rows(inputs, ctx.settings.max_rows)
             adapter = await ctx.adapter(served)
-            outputs = await adapter.apredict(inputs, None)
+            answered = await adapter.apredict(inputs, None)
+            outputs = cap_rows(answered, ctx.settings.max_upstream_bytes)
             if not any(row.ok for row in outputs.rows):
                 raise row_failure(outputs.rows[0].metadata)
         except Exception as exc:

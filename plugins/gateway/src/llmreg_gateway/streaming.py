@@ -29,6 +29,7 @@ from llmreg_gateway import sse
 from llmreg_gateway.errors import from_exception
 from llmreg_gateway.openai_compat import ChatRequest, new_completion_id, passthrough_client
 from llmreg_gateway.responses import fingerprint, masked, versioned
+from llmreg_gateway.upstream import capped, json_size
 
 if TYPE_CHECKING:
     from llmreg_gateway.auth import ApiKey
@@ -126,7 +127,8 @@ async def forward_stream(
     """
     client = passthrough_client(await ctx.adapter(served), chat)
     assert chat.forward is not None
-    stream = client.achat_stream(dict(chat.forward))
+    limit = ctx.settings.max_upstream_bytes
+    stream = capped(client.achat_stream(dict(chat.forward)), limit, json_size)
     try:
         first = await anext(stream, None)
         if first is None:
