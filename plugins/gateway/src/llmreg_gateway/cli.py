@@ -197,34 +197,7 @@ def serve(
         app = create_app(settings=settings, manager=current().manager)
         serve_logging(settings.access_log)
         loaded = _load_all(app, store)
-        bound = sock.getsockname()[1]
-        shown_host = f"[{host}]" if ":" in host else host
-        url = f"http://{shown_host}:{bound}"
-        auth = "off (--no-auth)" if app.state.llmreg_routes.keys.open else "keys"
-        if settings.no_auth:
-            click.echo(
-                "warning: --no-auth: anyone who can reach this address can call the models",
-                err=True,
-            )
-        served_uris = [m.model_uri for m in app.state.llmreg_models]
-        if as_json:
-            started = {
-                "model_uri": served_uris[0] if served_uris else None,
-                "model_uris": served_uris,
-                "loaded": loaded,
-                "url": url,
-                "base_url": f"{url}/v1",
-                "store": shown_store(store),
-                "auth": "off" if settings.no_auth else "keys",
-            }
-            click.echo(json.dumps(started, sort_keys=True))
-        else:
-            say_store(store)
-            click.echo(
-                f"serving {', '.join(served_uris) or 'no model yet'} on {url} "
-                f"(OpenAI base_url {url}/v1), auth: {auth}",
-                err=True,
-            )
+        _announce(app, settings, f"{host}:{sock.getsockname()[1]}", store, loaded, as_json)
         if workers > 1:
             _run_workers(sock, workers, app)
             return
@@ -237,6 +210,40 @@ def serve(
         uvicorn.Server(server).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _announce(
+    app: Any, settings: GatewaySettings, address: str, store: Any, loaded: list[str], as_json: bool
+) -> None:
+    """Say what is served where: one JSON line on stdout (``--json``), else a line on stderr."""
+    host, _, bound = address.rpartition(":")
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{bound}"
+    auth = "off (--no-auth)" if app.state.llmreg_routes.keys.open else "keys"
+    if settings.no_auth:
+        click.echo(
+            "warning: --no-auth: anyone who can reach this address can call the models",
+            err=True,
+        )
+    served_uris = [m.model_uri for m in app.state.llmreg_models]
+    if as_json:
+        started = {
+            "model_uri": served_uris[0] if served_uris else None,
+            "model_uris": served_uris,
+            "loaded": loaded,
+            "url": url,
+            "base_url": f"{url}/v1",
+            "store": shown_store(store),
+            "auth": "off" if settings.no_auth else "keys",
+        }
+        click.echo(json.dumps(started, sort_keys=True))
+    else:
+        say_store(store)
+        click.echo(
+            f"serving {', '.join(served_uris) or 'no model yet'} on {url} "
+            f"(OpenAI base_url {url}/v1), auth: {auth}",
+            err=True,
+        )
 
 
 def _settings(

@@ -18,81 +18,83 @@ from llmreg_gateway.settings import HEADER_TIMEOUT_S
 logger = logging.getLogger(__name__)
 
 
-def _header_timer(base: type, header_timeout: float) -> type:
-    """``base`` (one of uvicorn's HTTP protocols) closing connections whose request
-    headers do not arrive within ``header_timeout`` seconds (408, logged at INFO).
+class HeaderTimeout(asyncio.Protocol):
+    """Mixed into one of uvicorn's HTTP protocols: connections whose request headers
+    do not arrive within :attr:`header_timeout` seconds get a 408 and are closed
+    (logged at INFO).
 
     The timer is armed when a connection is made and at the first byte of the next
-    request on a kept-alive connection; :meth:`_disarm` is called by the subclass
+    request on a kept-alive connection; the protocol class calls :meth:`_disarm`
     once a request's headers are in.
     """
 
-    class Timed(base):  # type: ignore[misc,valid-type,unused-ignore]
-        _header_timer: asyncio.TimerHandle | None = None
-        _deadline: float | None = None
+    #: Seconds a client has to send a request's headers (set by the class made).
+    header_timeout: float = HEADER_TIMEOUT_S
+    # uvicorn's protocols set these; named here for the type checker
+    loop: asyncio.AbstractEventLoop
+    transport: Any
+    cycle: Any
+    client: Any
+    _header_timer: asyncio.TimerHandle | None = None
+    _deadline: float | None = None
 
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self._arm()
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._arm()
 
-        def data_received(self, data: bytes) -> None:
-            if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
-                self._arm()  # the first byte of the next request on a kept-alive connection
-            super().data_received(data)
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm()  # the first byte of the next request on a kept-alive connection
+        super().data_received(data)
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._deadline = None
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            # One timer per connection: arming sets a deadline, and the timer, when it
-            # fires early (a request in between), sleeps again until the deadline. No
-            # timer is made and cancelled per request.
-            self._deadline = self.loop.time() + header_timeout
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_at(self._deadline, self._check)
-
-        def _disarm(self) -> None:
-            self._deadline = None
-
-        def _check(self) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._deadline = None
+        if self._header_timer is not None:
+            self._header_timer.cancel()
             self._header_timer = None
-            if self._deadline is None:
-                return
-            if self.loop.time() < self._deadline:
-                self._header_timer = self.loop.call_at(self._deadline, self._check)
-                return
-            self._deadline = None
-            self._too_slow()
+        super().connection_lost(exc)
 
-        def _too_slow(self) -> None:
-            if self.transport.is_closing():
-                return
-            logger.info(
-                "closing a connection from %s: no request headers within %g s",
-                self.client,
-                header_timeout,
-            )
-            body = json.dumps(
-                ApiError(
-                    408,
-                    f"the request headers did not arrive within {header_timeout:g} s",
-                    code="header_timeout",
-                ).body()
-            ).encode()
-            self.transport.write(
-                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                b"connection: close\r\ncontent-length: "
-                + str(len(body)).encode()
-                + b"\r\n\r\n"
-                + body
-            )
-            self.transport.close()
+    def _arm(self) -> None:
+        # One timer per connection: arming sets a deadline, and the timer, when it
+        # fires early (a request in between), sleeps again until the deadline. No
+        # timer is made and cancelled per request.
+        self._deadline = self.loop.time() + self.header_timeout
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_at(self._deadline, self._check)
 
-    return Timed
+    def _disarm(self) -> None:
+        self._deadline = None
+
+    def _check(self) -> None:
+        self._header_timer = None
+        if self._deadline is None:
+            return
+        if self.loop.time() < self._deadline:
+            self._header_timer = self.loop.call_at(self._deadline, self._check)
+            return
+        self._deadline = None
+        self._too_slow()
+
+    def _too_slow(self) -> None:
+        if self.transport.is_closing():
+            return
+        logger.info(
+            "closing a connection from %s: no request headers within %g s",
+            self.client,
+            self.header_timeout,
+        )
+        body = json.dumps(
+            ApiError(
+                408,
+                f"the request headers did not arrive within {self.header_timeout:g} s",
+                code="header_timeout",
+            ).body()
+        ).encode()
+        self.transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        self.transport.close()
 
 
 def timed_h11_protocol(header_timeout: float = HEADER_TIMEOUT_S) -> type[asyncio.Protocol]:
@@ -106,10 +108,12 @@ def timed_h11_protocol(header_timeout: float = HEADER_TIMEOUT_S) -> type[asyncio
     """
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    timed = _header_timer(H11Protocol, header_timeout)
+    timeout = header_timeout
 
-    class TimedH11Protocol(timed):  # type: ignore[misc,valid-type]
+    class TimedH11Protocol(HeaderTimeout, H11Protocol):  # type: ignore[misc,unused-ignore]
         """uvicorn's h11 protocol, closing connections whose headers do not arrive in time."""
+
+        header_timeout = timeout
 
         def handle_events(self) -> None:
             before = self.cycle
@@ -125,10 +129,12 @@ def timed_httptools_protocol(header_timeout: float = HEADER_TIMEOUT_S) -> type[a
     :func:`timed_h11_protocol`. Needs ``httptools``."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    timed = _header_timer(HttpToolsProtocol, header_timeout)
+    timeout = header_timeout
 
-    class TimedHttpToolsProtocol(timed):  # type: ignore[misc,valid-type]
+    class TimedHttpToolsProtocol(HeaderTimeout, HttpToolsProtocol):  # type: ignore[misc,unused-ignore]
         """uvicorn's httptools protocol, closing connections whose headers are late."""
+
+        header_timeout = timeout
 
         def on_headers_complete(self) -> None:
             self._disarm()
@@ -147,4 +153,4 @@ def timed_http_protocol(header_timeout: float = HEADER_TIMEOUT_S) -> type[asynci
     return timed_httptools_protocol(header_timeout)
 
 
-__all__ = ["timed_h11_protocol", "timed_http_protocol", "timed_httptools_protocol"]
+__all__ = ["HeaderTimeout", "timed_h11_protocol", "timed_http_protocol", "timed_httptools_protocol"]

@@ -225,6 +225,20 @@ def _check(settings: GatewaySettings) -> None:
     Raises:
         ConfigError: naming the setting, what it holds and what it takes.
     """
+    _check_numbers(settings)
+    for name in _FLAGS:
+        if not isinstance(getattr(settings, name), bool):
+            raise ConfigError(f"gateway setting {name} must be true or false")
+    for name in ("model_uris", "api_keys"):
+        value = getattr(settings, name)
+        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"gateway setting {name} must be a list of strings")
+    _check_references(settings)
+    if settings.alias is not None:
+        check_alias(settings.alias, ConfigError)
+
+
+def _check_numbers(settings: GatewaySettings) -> None:
     for name in _POSITIVE:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -236,25 +250,21 @@ def _check(settings: GatewaySettings) -> None:
             raise ConfigError(f"gateway setting {name} must be seconds (0 or more), not {value!r}")
         if name in _TIMEOUTS and value == 0:
             raise ConfigError(f"gateway setting {name} must be more than 0 seconds")
-    for name in _FLAGS:
-        if not isinstance(getattr(settings, name), bool):
-            raise ConfigError(f"gateway setting {name} must be true or false")
-    for name in ("model_uris", "api_keys"):
-        value = getattr(settings, name)
-        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"gateway setting {name} must be a list of strings")
+
+
+def _check_references(settings: GatewaySettings) -> None:
     # a key itself must never sit here: the settings go into workers' environments
     named = [("--api-key", r) for r in settings.api_keys]
     for option, reference in [*named, ("--admin-key", settings.admin_key)]:
-        if reference is not None and (
-            not isinstance(reference, str) or not reference.startswith("env:") or not reference[4:]
-        ):
+        if reference is None:
+            continue
+        if not isinstance(reference, str) or not reference.startswith("env:") or not reference[4:]:
             raise ConfigError(
                 f"{option} takes a reference such as env:LLMREG_API_KEY, not the key itself: "
                 "keys are never passed on the command line"
             )
-    if settings.alias is not None:
-        check_alias(settings.alias, ConfigError)
+    if settings.keys_file is not None and not isinstance(settings.keys_file, str):
+        raise ConfigError("gateway setting keys_file must be a path")
 
 
 __all__ = [
