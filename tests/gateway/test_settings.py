@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -107,3 +108,38 @@ def test_serve_refuses_a_bad_config_file_before_serving(tmp_path):
     )  # fmt: skip
     assert done.returncode != 0
     assert "max_rows must be a positive integer" in done.stderr
+
+
+def test_every_worker_gets_the_settings_whole(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, "serve", _model(tmp_path), "--port", "0", "--json",
+         "--workers", "2", "--api-key", "env:W_KEY", "--max-rows", "1"],
+        env={**_env(tmp_path), "LLMREG_LOAD_PLUGINS": "llmreg-example,llmreg,llmreg-gateway",
+             "W_KEY": "sk-w-secret"},
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = json.loads(process.stdout.readline())["url"]
+        user = {"Authorization": "Bearer sk-w-secret"}
+        pids = set()
+        deadline = time.monotonic() + 60
+        while len(pids) < 2 and time.monotonic() < deadline:
+            try:
+                with httpx.Client() as fresh:  # a new connection: either worker
+                    if fresh.get(f"{url}/ready").status_code != 200:
+                        continue
+                    answer = fresh.post(f"{url}/predict", json=["a", "b"], headers=user)
+                    assert answer.status_code == 413, answer.text
+                    assert "at most 1" in answer.json()["error"]["message"]
+                    pids.add(fresh.get(f"{url}/health").json()["pid"])
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert len(pids) == 2, f"one worker answered: {pids}"
+        with open(f"/proc/{min(pids)}/environ", "rb") as env:
+            pairs = dict(item.partition(b"=")[::2] for item in env.read().split(b"\0"))
+        carried = json.loads(pairs[SETTINGS_ENV.encode()])
+        assert carried["max_rows"] == 1 and carried["api_keys"] == ["env:W_KEY"]
+        assert b"sk-w-secret" not in pairs[SETTINGS_ENV.encode()]
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
