@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from llmreg.errors import ConfigError
 from llmreg.uris import check_alias
-from llmreg_gateway.settings import DEFAULT_MAX_BODY_BYTES, AppOptions, GatewaySettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from llmreg.bases import AliasRegister, Loader
     from llmreg.manager import PluginManager
     from llmreg_gateway.model import ServedModel
+    from llmreg_gateway.settings import AppOptions, GatewaySettings
 
 
 def create_app(
@@ -90,6 +90,8 @@ def _settings(
         options["loader"] = loader
     if isinstance(register, Mapping):
         options["register"] = register
+    from llmreg_gateway.settings import GatewaySettings
+
     return GatewaySettings.build(**options)
 
 
@@ -152,11 +154,20 @@ def _alias_register(
 
 
 def __getattr__(name: str) -> Any:
-    # ServedModel imports pydantic: only on use, so that loading the plugin stays light.
+    # ServedModel imports pydantic, and the settings' dataclass costs milliseconds to
+    # make: only on use, so that loading the plugin stays light.
     if name == "ServedModel":
         from llmreg_gateway.model import ServedModel
 
         return ServedModel
+    if name in ("GatewaySettings", "DEFAULT_MAX_BODY_BYTES"):  # a dataclass: made on use
+        from llmreg_gateway import settings
+
+        return (
+            settings.GatewaySettings
+            if name == "GatewaySettings"
+            else settings.DEFAULT_MAX_BODY_BYTES
+        )
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
