@@ -116,3 +116,24 @@ def test_no_module_reaches_into_another_s_private_names():
     assert reaches == {}
     planted = "from llmreg_gateway.cli import _serve_logging\nroutes._record(1)\nself._ok()\n"
     assert len(_private_reaches(ast.parse(planted))) == 2
+
+
+def _event_literals(tree: ast.AST) -> list[int]:
+    """Lines of string literals that frame a server-sent event themselves."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        and node.value.startswith("data:")
+    ]  # fmt: skip
+
+
+def test_every_event_is_written_by_the_one_sse_writer():
+    framing = {
+        path.name: lines
+        for path in sorted(ROOT.rglob("*.py"))
+        if path.name != "sse.py"
+        and (lines := _event_literals(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert framing == {}
+    assert _event_literals(ast.parse('x = f"data: {body}\\n\\n"')) == [1]

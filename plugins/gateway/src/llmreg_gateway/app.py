@@ -15,6 +15,7 @@ from starlette.routing import Match, Route
 
 from llmreg.version import __version__
 from llmreg_gateway import openapi as oa
+from llmreg_gateway import sse
 from llmreg_gateway.admin import AdminRoutes
 from llmreg_gateway.auth import KeyRing
 from llmreg_gateway.background import lifespan
@@ -65,7 +66,7 @@ def build_app(
 
 def _add_model_routes(app: FastAPI, chat: ChatRoute, predict: PredictRoute) -> None:
     errors = oa.COMMON_ERRORS
-    event_stream = {"text/event-stream": {"schema": {"type": "string"}}}
+    event_stream = {sse.MEDIA_TYPE: {"schema": {"type": "string"}}}
     app.add_api_route(
         "/predict", predict.predict, methods=["POST"],
         responses={200: {"model": oa.PredictOutputs}, **errors},
