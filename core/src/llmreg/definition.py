@@ -37,12 +37,13 @@ from llmreg.errors import (
     SecretResolutionError,
 )
 from llmreg.schemas import Integer, Number
-from llmreg.secrets import mask_userinfo
+from llmreg.secrets import CREDENTIAL_HEADER_WORDS, is_credential_header, mask_userinfo
 
 #: How an API key reference is written: ``env:`` and an environment variable name.
 KEY_REF_PATTERN = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
-#: Header names whose values are credentials: a literal value is never persisted.
-SECRET_HEADER_PATTERN = re.compile(r"authorization|api[-_]?key|token|secret|password|cookie", re.I)
+#: Header names whose values are credentials: a literal value is never persisted. The
+#: rule is :func:`llmreg.secrets.is_credential_header`; this is its pattern, kept by name.
+SECRET_HEADER_PATTERN = CREDENTIAL_HEADER_WORDS
 #: An HTTP header name (RFC 9110 token).
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
 
@@ -299,7 +300,7 @@ class _Settings(BaseModel):
         return [
             v
             for k, v in (self.extra_headers or {}).items()
-            if SECRET_HEADER_PATTERN.search(k) and not v.startswith("env:")
+            if is_credential_header(k) and not v.startswith("env:")
         ]
 
     @field_validator("base_url")
@@ -432,7 +433,7 @@ class ModelDefinition(_Settings):
 
     def literal_secrets(self) -> list[str]:
         """Return the literal credentials this definition holds: keys given in code, and
-        literal values of credential headers (``Authorization``, ``*-Api-Key``, ``*token*``)."""
+        literal values of credential headers (:func:`llmreg.secrets.is_credential_header`)."""
         parts: list[_Settings] = [self, *self.fallbacks]
         keys = [p.api_key.get_secret_value() for p in parts if isinstance(p.api_key, SecretStr)]
         return keys + [v for p in parts for v in p._header_literal_secrets()]

@@ -32,6 +32,15 @@ MASK = "***"
 #: Shorter values are not masked: masking ``"a"`` would garble every message.
 MIN_SECRET_CHARS = 4
 
+#: Words that make a header name a credential's wherever they appear in it, in any case:
+#: ``Authorization``, ``api-key``, ``Ocp-Apim-Subscription-Key``, ``X-Auth``, ``X-Api-Token``,
+#: ``X-Amz-Signature``, ``Cookie``... A class, not a list: a new vendor's header is covered.
+CREDENTIAL_HEADER_WORDS = re.compile(
+    r"auth|key|token|secret|passw(?:or)?d|passphrase|credential|signature|cookie", re.I
+)
+#: Header names that hold one of those words but never carry a credential.
+NOT_CREDENTIAL_HEADERS = frozenset({"idempotency-key", "x-idempotency-key", "sec-websocket-key"})
+
 #: The user-info part of a URL: ``scheme://`` then anything up to ``@`` that is not a
 #: ``/``, whitespace or another ``@`` (the host follows the ``@``).
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/\s@'\"]+)@")
@@ -73,6 +82,22 @@ def secret_forms(value: str) -> set[str]:
         if variant:
             forms |= _escaped_forms(variant)
     return {form for form in forms if len(form) >= MIN_SECRET_CHARS}
+
+
+def is_credential_header(name: str) -> bool:
+    """Whether an HTTP header named ``name`` carries a credential: the one rule llmreg uses.
+
+    A literal value of such a header is never persisted, and its value is masked like
+    a key. Any name holding ``auth``, ``key``, ``token``, ``secret``, ``password``,
+    ``credential``, ``signature`` or ``cookie`` (any case) is one, except the few in
+    :data:`NOT_CREDENTIAL_HEADERS`.
+
+    Example:
+        >>> [is_credential_header(n) for n in ("Ocp-Apim-Subscription-Key", "X-Auth", "Accept")]
+        [True, True, False]
+    """
+    lowered = name.strip().lower()
+    return lowered not in NOT_CREDENTIAL_HEADERS and bool(CREDENTIAL_HEADER_WORDS.search(lowered))
 
 
 def mask_userinfo(text: str) -> str:
@@ -251,12 +276,15 @@ class RedactingFilter(logging.Filter):
 
 
 __all__ = [
+    "CREDENTIAL_HEADER_WORDS",
     "MASK",
     "MIN_SECRET_CHARS",
+    "NOT_CREDENTIAL_HEADERS",
     "SECRETS",
     "RedactingFilter",
     "SecretRegistry",
     "find_secret",
+    "is_credential_header",
     "mask_userinfo",
     "redact",
     "redact_deep",

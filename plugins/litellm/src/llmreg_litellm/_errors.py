@@ -19,11 +19,13 @@ from llmreg.errors import (
     ProviderError,
     ProviderNotFoundError,
     ProviderRateLimitError,
+    ProviderRedirectError,
     ProviderResponseError,
     ProviderTimeoutError,
     ProviderUnreachableError,
 )
 from llmreg.secrets import MASK, SECRETS, redact
+from llmreg_litellm._redirects import RedirectRefused
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -81,6 +83,13 @@ def _detail(exc: BaseException) -> str:
 #: ``{tries}`` and ``{timeout}`` filled in) and the advice that ends it. Both
 #: providers (``openai`` and ``litellm``) build their errors from this one table.
 KINDS: dict[str, tuple[type[ProviderError], bool, str, str]] = {
+    "redirect": (
+        ProviderRedirectError,
+        True,
+        "answered HTTP {status}, {detail}; it was not followed, so that no credential (the "
+        "api_key, a credential header) goes to another host.",
+        "If that origin is the right endpoint, set base_url to the final address there.",
+    ),
     "auth": (
         ProviderAuthenticationError,
         True,
@@ -137,6 +146,7 @@ KINDS: dict[str, tuple[type[ProviderError], bool, str, str]] = {
 #: a connection error, and every HTTP error a status error, so those come later).
 #: LiteLLM's exception classes subclass these, so the ``litellm`` provider uses it too.
 CLASSES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((RedirectRefused,), "redirect"),
     ((openai.AuthenticationError, openai.PermissionDeniedError), "auth"),
     ((openai.BadRequestError, openai.UnprocessableEntityError), "bad_request"),
     ((openai.NotFoundError,), "not_found"),
