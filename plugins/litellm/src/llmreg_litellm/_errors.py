@@ -134,6 +134,12 @@ KINDS: dict[str, tuple[type[ProviderError], bool, str, str]] = {
         "answered HTTP {status} {tries}: {detail}.",
         "The server failed; retry later or add a fallback model.",
     ),
+    "error": (
+        ProviderResponseError,
+        False,
+        "reported an error {tries}: {detail}.",
+        "The server failed; retry later or add a fallback model.",
+    ),
     "bad_body": (
         ProviderResponseError,
         True,
@@ -207,6 +213,8 @@ def provider_error(
         )
     status = getattr(exc, "status_code", None)
     kind = kind_of(exc)
+    if kind is None and isinstance(exc, openai.APIError):
+        kind = "error"  # an error the endpoint reported in a stream (an event, a JSON body)
     if kind is None:
         return ProviderResponseError(
             f"{where} failed with {type(exc).__name__}: {detail}.", attempts=attempts
