@@ -220,20 +220,21 @@ def _create_whole(client: Any, uri: str, path: Path) -> None:
         client(tracking_uri=temp_uri, registry_uri=temp_uri).search_experiments(max_results=1)
         if _state(temp, temp_uri) != "ready":
             raise OSError("MLflow's schema is incomplete in the new file")
+        with contextlib.closing(sqlite3.connect(temp)) as db:  # all of it in the one file
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         with open(temp, "rb+") as made:  # on disk before it takes the store's name
             os.fsync(made.fileno())
         os.replace(temp, path)
     except Exception as exc:
+        for leftover in (temp, *(temp.with_name(temp.name + e) for e in ("-journal", "-wal"))):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise StoreUnavailableError(
             f"the store {mask_userinfo(uri)} could not be created: {type(exc).__name__}: "
             f"{first}. Nothing was left behind; free some space (or fix the folder's "
             "permissions) and run the command again"
         ) from exc
-    finally:
-        for leftover in (temp, temp.with_name(temp.name + "-journal")):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
 
 
 @contextlib.contextmanager
