@@ -1,16 +1,16 @@
 """The one row loop: :class:`ClientAdapter` answers a batch through a provider client.
 
-A Loader reads its model's definition, then returns
-``self.adapter(definition, info)`` (see :meth:`llmreg.bases.Loader.adapter`),
-which is a :class:`ClientAdapter`. It owns what every loader used to rewrite:
-input parsing (every form :class:`~llmreg.schemas.Inputs` takes), batch params,
-the batch call with bounded concurrency, strict mode, error rows and per-row
-metadata. The pyfunc model that MLflow loads answers through the same class, so
-every host predicts alike.
+A Loader reads its model's definition and returns ``self.adapter(definition, info)``, a
+:class:`ClientAdapter`. It owns input parsing, batch params, the definition's prompt
+templates filled from each row's vars (:mod:`llmreg.templates`), the batch call with
+bounded concurrency, strict mode, error rows and per-row metadata. The pyfunc model
+that MLflow loads answers through the same class, so every host predicts alike.
 """
 
 from __future__ import annotations
 
+import abc
+import asyncio
 import contextlib
 import contextvars
 import datetime as dt
@@ -18,10 +18,10 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
-from llmreg.bases import Adapter
 from llmreg.client import Client, Completion, RowResult, StreamChunk
 from llmreg.errors import PredictionError, ProviderError, SchemaError
 from llmreg.schemas import Inputs, Outputs, Params, Request, Result, check_row_sizes
+from llmreg.templates import Templates, no_registry
 
 if TYPE_CHECKING:
     from llmreg.definition import ModelDefinition
@@ -90,6 +90,49 @@ def apply_params(inputs: Inputs, overrides: Mapping[str, Any]) -> list[Request]:
         own = row.params.model_dump(exclude_none=True) if row.params else {}
         rows.append(row.model_copy(update={"params": Params(**{**overrides, **own})}))
     return rows
+
+
+class Adapter(abc.ABC):
+    """A loaded model, ready to predict: what :meth:`Loader.load <llmreg.bases.Loader.load>`
+    returns (usually a :class:`ClientAdapter`). Its owner calls :meth:`close` when done."""
+
+    @abc.abstractmethod
+    def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
+        """Answer every row of ``inputs``, in order.
+
+        Args:
+            inputs: :class:`Inputs`, or anything :meth:`Inputs.parse` accepts.
+            params: batch-level options; ``{"strict": True}`` raises on the first
+                failed row instead of marking it ``status: error``.
+        """
+
+    async def apredict(
+        self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None
+    ) -> Outputs:
+        """Async form of :meth:`predict`, for async hosts such as the serving app.
+
+        The default runs :meth:`predict` in a worker thread; an adapter whose
+        client has an async path overrides it.
+        """
+        return await asyncio.to_thread(self.predict, inputs, params)
+
+    @property
+    def definition(self) -> ModelDefinition | None:
+        """The model definition behind this adapter, where the loader knows it."""
+        return None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What is known of the loaded model: ``model_uri``, ``name``, ``version``,
+        ``alias``, ``run_id`` (those known; the serving app and ``llmreg show`` read them)."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Release what the adapter holds (its client or client lease). Safe to call twice."""
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close`."""
+        self.close()
 
 
 #: Set (by :func:`deferred_clients`) while clients are to be built at first use.
@@ -230,6 +273,7 @@ class ClientAdapter(Adapter):
         self._row_info = {key: self._info.get(key) for key in INFO_KEYS}
         self._on_close = on_close
         self._closed = False
+        self._templates = Templates(definition, self.resolve_prompt)
 
     @classmethod
     def build(
@@ -321,19 +365,29 @@ class ClientAdapter(Adapter):
             return
         self._closed = True
         if self._on_close is not None:
-            import asyncio
-
             await asyncio.to_thread(self._on_close)
         else:
             await self.client.aclose()
 
+    def resolve_prompt(self, reference: str) -> str:
+        """Turn the definition's Prompt Registry reference (``prompts:/...``) into a ``{name}``
+        template. A loader that reads the registry overrides it; the default refuses.
+
+        Raises:
+            ConfigError: this adapter cannot read the registry.
+        """
+        return no_registry(reference)
+
     def _prepare(
         self, inputs: Inputs | Any, params: Mapping[str, Any] | None
     ) -> tuple[list[Request], bool, int]:
+        """The rows to send: parsed, batch params applied, the definition's templates
+        filled from each row's vars (:class:`~llmreg.templates.Templates`)."""
         parsed = Inputs.parse(inputs)
         overrides, strict, concurrency = split_params(params)
         check_row_sizes(parsed.rows, self.definition.system_prompt)
-        return apply_params(parsed, overrides), strict, concurrency or self.definition.concurrency
+        rows = self._templates.apply(apply_params(parsed, overrides))
+        return rows, strict, concurrency or self.definition.concurrency
 
     def _finish(self, rows: list[Request], strict: bool, results: list[RowResult]) -> Outputs:
         if not isinstance(results, list) or len(results) != len(rows):
@@ -381,6 +435,7 @@ class ClientAdapter(Adapter):
 __all__ = [
     "GENERATION_PARAMS",
     "INFO_KEYS",
+    "Adapter",
     "ClientAdapter",
     "LazyClient",
     "apply_params",
