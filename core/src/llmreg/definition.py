@@ -13,7 +13,6 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +35,9 @@ from llmreg.errors import (
     SecretPersistError,
     SecretResolutionError,
 )
+from llmreg.jsonio import MAX_JSON_DEPTH as MAX_JSON_DEPTH  # the gateway's import, until it moves
+from llmreg.jsonio import json_depth as json_depth
+from llmreg.jsonio import loads
 from llmreg.schemas import Integer, Number
 from llmreg.secrets import mask_userinfo
 
@@ -519,57 +521,6 @@ class ModelDefinition(_Settings):
         return cls.from_dict(data, source=f"config file {os.fspath(path or '')}")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-#: The deepest nesting a JSON document may have (llmreg's own shapes need under 10).
-MAX_JSON_DEPTH = 64
-
-
-def json_depth(text: str) -> int:
-    """Return the deepest nesting of ``[`` and ``{`` in JSON ``text`` (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
-def loads_json(text: str, what: str, error: Callable[[str], Exception] = ConfigError) -> Any:
-    """Parse JSON ``text`` strictly; raise ``error`` naming ``what`` for every way it fails.
-
-    Refuses ``NaN`` and ``Infinity`` (not JSON) and nesting deeper than
-    :data:`MAX_JSON_DEPTH` (Python's parser would raise ``RecursionError``).
-    """
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise error(f"{what} is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise error(
-            f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except ValueError as exc:
-        raise error(f"{what} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise error(f"{what} is nested too deeply") from None
-
-
 def read_json_file(path: str | os.PathLike[str] | None) -> Any:
     """Read a JSON config file, turning each way it can fail into a typed error."""
     if path is None or (isinstance(path, str) and path == ""):
@@ -596,7 +547,7 @@ def read_json_file(path: str | os.PathLike[str] | None) -> Any:
         raise ConfigError(f"config file {file} cannot be read: {exc.strerror or exc}") from None
     if not text.strip():
         raise ConfigError(f"config file {file} is empty: write a JSON model definition in it")
-    return loads_json(text, f"config file {file}")
+    return loads(text, f"config file {file}", ConfigError)
 
 
 #: At most this many problems are listed in one message; the rest are counted.

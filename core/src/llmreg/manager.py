@@ -24,9 +24,9 @@ from llmreg.version import __version__
 
 if TYPE_CHECKING:
     from llmreg.bases import Component, Loader, Register, Saver
-    from llmreg.names import Role
     from llmreg.client import Client
     from llmreg.definition import ModelDefinition
+    from llmreg.names import Role
 
 
 @dataclass(frozen=True)
