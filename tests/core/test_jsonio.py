@@ -24,7 +24,7 @@ from llmreg.jsonio import MAX_JSON_DEPTH, InvalidJSONError, json_depth, loads
 def test_what_is_not_strict_json_is_a_typed_error_naming_the_text(
     text: str | bytes, says: str
 ) -> None:
-    with pytest.raises(InvalidJSONError, match="^the body ") as caught:
+    with pytest.raises(InvalidJSONError, match=r"^the body ") as caught:
         loads(text, "the body")
     assert says in str(caught.value)
     assert isinstance(caught.value, LlmregError) and isinstance(caught.value, ValueError)
