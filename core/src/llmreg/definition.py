@@ -294,14 +294,7 @@ class FallbackModel(_Settings):
 
 
 class ModelDefinition(_Settings):
-    """An LLM model setup, validated before anything runs.
-
-    Example:
-        >>> d = ModelDefinition(provider="openai", model="gpt-4o-mini",
-        ...                     api_key="env:OPENAI_API_KEY", temperature=0.2)
-        >>> d.persistable()["api_key"]
-        'env:OPENAI_API_KEY'
-    """
+    """An LLM model setup, validated before anything runs."""
 
     provider: str = Field(
         default="openai", min_length=1, max_length=MAX_NAME_CHARS, description="A provider name."

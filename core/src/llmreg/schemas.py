@@ -115,11 +115,6 @@ class Inputs(BaseModel):
     callers naturally have: a string, a list of strings, one row as a dict, a
     list of row dicts, or MLflow's columnar ``{"input": ["a", "b"]}`` (whose
     optional ``params`` apply to every row).
-
-    Example:
-        >>> Inputs.model_validate(["hello", {"messages": [{"role": "user", "content": "hi"}]}])
-        ... # doctest: +ELLIPSIS
-        Inputs(rows=[Request(input='hello', ...), Request(input=None, messages=[...], ...)])
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
