@@ -54,6 +54,8 @@ def test_templates_and_vars_reach_the_provider(manager: Any) -> None:
         {"messages": [{"role": "user", "content": "chat"}], "vars": {"language": "Welsh"}},
     ]
     assert adapter.predict(rows).predictions == ["ok", "ok"]
+    # what a path that sends its own messages (the gateway's pass-through) prepends
+    assert adapter.templates.render_system({"language": "Welsh"}) == "Answer in Welsh."
     assert Recording.sent == [
         [
             {"role": "system", "content": "Answer in French."},

@@ -369,6 +369,11 @@ class ClientAdapter(Adapter):
         else:
             await self.client.aclose()
 
+    @property
+    def templates(self) -> Templates:
+        """The definition's templates, as this adapter applies them to every row."""
+        return self._templates
+
     def resolve_prompt(self, reference: str) -> str:
         """Turn the definition's Prompt Registry reference (``prompts:/...``) into a ``{name}``
         template. A loader that reads the registry overrides it; the default refuses.

@@ -126,6 +126,15 @@ class Templates:
                 self._system = self._resolve(prompt) if is_prompt_uri(prompt) else prompt
             return self._system
 
+    def render_system(self, values: Mapping[str, str]) -> str | None:
+        """The system prompt filled from ``values``, or ``None`` without a ``prompt``.
+
+        Raises:
+            SchemaError: a variable is not in ``values``.
+        """
+        system = self.system()
+        return None if not system else render(system, values)
+
     def apply(self, rows: Sequence[Request]) -> list[Request]:
         """Return the rows as chat messages: the rendered system prompt first, then the
         row's messages, or its text through ``user_template``. Rows are returned as they
@@ -136,14 +145,15 @@ class Templates:
         """
         if not self.active:
             return list(rows)
-        system, user = self.system(), self.definition.user_template
+        user = self.definition.user_template
         out = []
         for index, row in enumerate(rows):
             values: dict[str, Any] = dict(row.vars or {})
             if row.input is not None:
                 values.setdefault("input", row.input)
             try:
-                head = [Message(role="system", content=render(system, values))] if system else []
+                system = self.render_system(values)
+                head = [Message(role="system", content=system)] if system is not None else []
                 if row.messages is not None:
                     messages = head + list(row.messages)
                 else:
