@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
-import contextvars
 import datetime as dt
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
 from llmreg.client import Client, Completion, RowResult, StreamChunk
 from llmreg.errors import PredictionError, ProviderError, SchemaError
+from llmreg.lazy import LazyClient, client_for, deferred_clients
 from llmreg.schemas import Inputs, Outputs, Params, Request, Result, check_row_sizes
 from llmreg.templates import Templates, no_registry
 
@@ -100,20 +98,13 @@ class Adapter(abc.ABC):
     def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
         """Answer every row of ``inputs``, in order.
 
-        Args:
-            inputs: :class:`Inputs`, or anything :meth:`Inputs.parse` accepts.
-            params: batch-level options; ``{"strict": True}`` raises on the first
-                failed row instead of marking it ``status: error``.
-        """
+        ``params`` are batch-level options; ``{"strict": True}`` raises on the first
+        failed row instead of marking it ``status: error``."""
 
     async def apredict(
         self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None
     ) -> Outputs:
-        """Async form of :meth:`predict`, for async hosts such as the serving app.
-
-        The default runs :meth:`predict` in a worker thread; an adapter whose
-        client has an async path overrides it.
-        """
+        """Async form of :meth:`predict`; the default runs it in a worker thread."""
         return await asyncio.to_thread(self.predict, inputs, params)
 
     @property
@@ -133,110 +124,6 @@ class Adapter(abc.ABC):
     async def aclose(self) -> None:
         """Async form of :meth:`close`."""
         self.close()
-
-
-#: Set (by :func:`deferred_clients`) while clients are to be built at first use.
-_DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("llmreg_deferred", default=False)
-
-
-@contextlib.contextmanager
-def deferred_clients() -> Iterator[None]:
-    """Within this block, :func:`client_for` (and so :meth:`ClientAdapter.build` and the
-    loaders using it) builds no client: the key is resolved at the first prediction.
-
-    The CLI's reading commands (``show``, ``diff``) load models this way, so that
-    they never need the provider's key.
-    """
-    token = _DEFERRED.set(True)
-    try:
-        yield
-    finally:
-        _DEFERRED.reset(token)
-
-
-class LazyClient(Client):
-    """A :class:`~llmreg.client.Client` that builds the real one at its first call.
-
-    Args:
-        factory: builds the real client (resolving its keys) when first needed.
-        definition: the model definition the client will be for.
-    """
-
-    def __init__(self, factory: Callable[[], Client], definition: ModelDefinition) -> None:
-        super().__init__(definition)
-        self._factory: Callable[[], Client] | None = factory
-        self._client: Client | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def built(self) -> bool:
-        """Whether the real client has been built."""
-        return self._client is not None
-
-    def real(self) -> Client:
-        """The real client, built on first use (once, even from several threads)."""
-        with self._lock:
-            if self._client is None:
-                if self._factory is None:
-                    raise PredictionError("the model's client is closed; load the model again")
-                self._client = self._factory()
-            return self._client
-
-    def complete(self, request: Request) -> Completion:
-        """Answer one request through the real client."""
-        return self.real().complete(request)
-
-    def batch(
-        self, requests: Sequence[Request], *, concurrency: int | None = None
-    ) -> list[RowResult]:
-        """Answer a batch through the real client."""
-        return self.real().batch(requests, concurrency=concurrency)
-
-    async def abatch(
-        self, requests: Sequence[Request], *, concurrency: int | None = None
-    ) -> list[RowResult]:
-        """Answer a batch through the real client, async."""
-        return await self.real().abatch(requests, concurrency=concurrency)
-
-    async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
-        """Stream one request through the real client (its own streaming, if any)."""
-        async for chunk in self.real().astream(request):
-            yield chunk
-
-    async def achat(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Pass a chat body through the real client (see :meth:`Client.achat`)."""
-        return await self.real().achat(body)
-
-    async def achat_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream a passed-through chat body through the real client."""
-        async for chunk in self.real().achat_stream(body):
-            yield chunk
-
-    def close(self) -> None:
-        """Close the real client if it was built; later calls fail. Safe twice."""
-        with self._lock:
-            client, self._client, self._factory = self._client, None, None
-        if client is not None:
-            client.close()
-
-    async def aclose(self) -> None:
-        """Async form of :meth:`close`."""
-        with self._lock:
-            client, self._client, self._factory = self._client, None, None
-        if client is not None:
-            await client.aclose()
-
-
-def client_for(manager: PluginManager, definition: ModelDefinition) -> Client:
-    """``manager.client(definition)``, or a :class:`LazyClient` inside :func:`deferred_clients`.
-
-    Loaders call this instead of ``manager.client`` so that a reading command loads a
-    model without resolving its key.
-    """
-    if _DEFERRED.get():
-        manager.client_factory(definition.provider)  # an unknown provider still fails now
-        return LazyClient(lambda: manager.client(definition), definition)
-    return manager.client(definition)
 
 
 class ClientAdapter(Adapter):
@@ -285,9 +172,7 @@ class ClientAdapter(Adapter):
     ) -> Self:
         """Build the client of ``definition`` through ``manager`` and wrap it.
 
-        Args:
-            manager: the plugin manager that provides the definition's provider;
-                the process's default manager when ``None``.
+        ``manager`` defaults to the process's default manager.
 
         Raises:
             UnknownKindError: no installed plugin provides the definition's provider.
@@ -311,10 +196,9 @@ class ClientAdapter(Adapter):
     def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
         """Answer every row of ``inputs``, in order.
 
-        Args:
-            inputs: anything :meth:`Inputs.parse <llmreg.schemas.Inputs.parse>` takes.
-            params: generation overrides (``temperature``, ``max_tokens``, ``top_p``,
-                ``seed``, ``stop``), ``concurrency`` and ``strict``.
+        ``inputs`` is anything :meth:`Inputs.parse <llmreg.schemas.Inputs.parse>` takes;
+        ``params`` are generation overrides (:data:`GENERATION_PARAMS`), ``concurrency``
+        and ``strict``.
 
         Raises:
             SchemaError: bad input or params (before any request).
@@ -334,15 +218,12 @@ class ClientAdapter(Adapter):
     async def astream(
         self, request: Request, params: Mapping[str, Any] | None = None
     ) -> AsyncIterator[StreamChunk]:
-        """Answer one row as it is generated, through the client's :meth:`~Client.astream`.
-
-        ``params`` are applied as by :meth:`predict` (``strict`` and ``concurrency``
-        mean nothing for one streamed row). The last chunk's ``done`` is the answer.
+        """Answer one row as it is generated (the client's :meth:`~Client.astream`), with
+        ``params`` as for :meth:`predict`. The last chunk's ``done`` is the answer.
 
         Raises:
             SchemaError: bad input or params (before any request).
-            ProviderError: the endpoint (and every fallback) failed, before or
-                during the stream.
+            ProviderError: the endpoint (and every fallback) failed, before or during it.
         """
         rows, _, _ = self._prepare(Inputs(rows=[request]), params)
         async for chunk in self.client.astream(rows[0]):
@@ -442,7 +323,7 @@ __all__ = [
     "INFO_KEYS",
     "Adapter",
     "ClientAdapter",
-    "LazyClient",
+    "LazyClient",  # from llmreg.lazy, importable here as before
     "apply_params",
     "client_for",
     "deferred_clients",
