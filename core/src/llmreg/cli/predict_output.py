@@ -5,7 +5,8 @@ answers (``row``, counted from 1) and a hash of that row (``input_hash``), so
 ``--resume`` attaches every kept answer to its own prompt: by ``id`` where the
 prompts file's ids are unique, otherwise by ``row``, and in both cases only if the
 hash still matches (else it refuses, naming the first row that differs). Rows that
-failed are asked again on resume. When every row is answered, the lines are put in
+failed are asked again on resume, also when the earlier run finished (``PATH``
+exists and no ``PATH.partial``). When every row is answered, the lines are put in
 input order in ``PATH`` and ``PATH.partial`` goes away.
 """
 
@@ -83,8 +84,8 @@ def check_output(output: str, resume: bool) -> Path:
             f"{partial} holds answers of an earlier run: add --resume to keep them and answer "
             "the rest, or delete it to start over"
         )
-    if resume and not partial.exists():
-        raise ConfigError(f"nothing to resume: {partial} does not exist")
+    if resume and not partial.exists() and not target.exists():
+        raise ConfigError(f"nothing to resume: neither {partial} nor {output} exists")
     return target
 
 
@@ -133,8 +134,13 @@ def read_kept(partial: Path, rows: list[Any]) -> Kept:
         if not isinstance(record, dict) or not {"prediction", "metadata"} <= record.keys():
             break
         index = _match(record, number, rows, by_id, partial)
+        line = raw.decode("utf-8") + "\n"
+        current = {"row": index + 1, "input_hash": row_hash(rows[index])}
+        if {key: record.get(key) for key in current} != current:
+            line = json.dumps({**record, **current}, sort_keys=True) + "\n"  # matched by id
+            kept.in_order = False  # so PATH is rewritten with the row numbers of now
         kept.in_order = kept.in_order and index == number - 1
-        kept.lines[index] = raw.decode("utf-8") + "\n"
+        kept.lines[index] = line
         meta = record["metadata"]
         ok = isinstance(meta, dict) and meta.get("status", "ok") == "ok"
         (kept.ok.add if ok else kept.ok.discard)(index)
@@ -195,7 +201,9 @@ class OutputFile:
         self.partial = partial_path(target)
         self.rows = rows
         self.resume = resume
-        self.kept = read_kept(self.partial, rows) if resume else Kept()
+        #: What resume keeps: ``PATH.partial``, or ``PATH`` of a run that finished.
+        self.source = self.partial if not resume or self.partial.exists() else target
+        self.kept = read_kept(self.source, rows) if resume else Kept()
         #: The rows to ask: those with no answer kept, and those that failed.
         self.todo = [index for index in range(len(rows)) if index not in self.kept.ok]
         first_new = len(self.kept.lines)
@@ -209,6 +217,8 @@ class OutputFile:
                 typed error stopped the run; the message says how many rows are kept
                 in ``PATH.partial`` and to run again with ``--resume``.
         """
+        if self.source != self.partial:
+            os.replace(self.target, self.partial)  # its failed rows are asked again there
         if self.resume:
             # the cut-short tail goes; truncating needs no space, so a full disk loses nothing
             os.truncate(self.partial, self.kept.size)

@@ -1,0 +1,269 @@
+"""``llmreg predict``: only regular files are read or written, and a full disk loses nothing.
+
+A write target that exists and is not a regular file (a symbolic link, a FIFO, a
+device, a socket, a folder) is refused before any row is sent, and stays what it
+was. An input that is not a regular file is named as what it is. A disk that fills
+up during ``--output`` gives the typed message that names the kept rows and
+``--resume``, and the resume finishes the job.
+
+Run in-process with a counting adapter: every row it answers is recorded, so a test
+can tell what was (or was not) sent upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from click.testing import CliRunner
+
+from llmreg import Adapter, Inputs, Loader, Outputs, Result, hookimpl
+from llmreg.cli import cli
+from llmreg.cli.evaluate import read_dataset
+from llmreg.definition import read_json_file
+from llmreg.errors import ConfigError, ConfigFileNotFoundError
+from llmreg.manager import set_plugin_manager
+from llmreg.testing import isolated_manager
+
+ASKED: list[str] = []
+#: Called before each batch is answered (to change the world while rows come).
+ON_ASK: list[Callable[[], None]] = []
+
+
+class CountingAdapter(Adapter):
+    def predict(self, inputs: Any, params: dict[str, Any] | None = None) -> Outputs:
+        for hook in ON_ASK:
+            hook()
+        texts = [r.input for r in Inputs.parse(inputs).rows]
+        ASKED.extend(texts)
+        return Outputs(
+            rows=[Result(prediction=f"echo: {t}", metadata={"status": "ok"}) for t in texts]
+        )
+
+
+class CountingLoader(Loader):
+    KIND: Literal["CountingLoader"] = "CountingLoader"
+
+    def load(self, uri: str) -> CountingAdapter:
+        return CountingAdapter()
+
+
+class _Plugin:
+    @hookimpl
+    def llmreg_register_loaders(self, register):
+        register(CountingLoader)
+
+
+@pytest.fixture
+def run(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    ASKED.clear()
+    ON_ASK.clear()
+    set_plugin_manager(isolated_manager(_Plugin()))
+
+    def invoke(*args: str):
+        base = ["--loader", "CountingLoader", "predict", "m", "--concurrency", "1"]
+        return CliRunner().invoke(cli, [*base, *args], catch_exceptions=False)
+
+    yield invoke
+    set_plugin_manager(None)
+
+
+def _prompts(tmp_path: Path, count: int, size: int = 1) -> str:
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(f"r{i}" + "x" * (size - 1)) + "\n" for i in range(count)))
+    return str(path)
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _device(path: Path) -> Path:
+    """A character device node like /dev/null (needs root; skipped otherwise)."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs root (CAP_MKNOD)")
+    return path
+
+
+@pytest.fixture
+def unix_socket(tmp_path) -> Iterator[Callable[[Path], Path]]:
+    sockets: list[socket.socket] = []
+
+    def make(path: Path) -> Path:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        sockets.append(server)
+        return path
+
+    yield make
+    for server in sockets:
+        server.close()
+
+
+def _symlink(path: Path) -> Path:
+    (path.parent / "elsewhere.txt").write_text("keep me\n")
+    path.symlink_to(path.parent / "elsewhere.txt")
+    return path
+
+
+def _kind(path: Path) -> tuple[int, str | None]:
+    mode = os.lstat(path).st_mode
+    return stat.S_IFMT(mode), os.readlink(path) if stat.S_ISLNK(mode) else None
+
+
+SPECIAL = {
+    "symbolic link": _symlink,
+    "FIFO (named pipe)": _fifo,
+    "character device": _device,
+    "folder": lambda p: (p.mkdir(), p)[1],
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("at", ["PATH", "PATH.partial"])
+@pytest.mark.parametrize("kind", [*SPECIAL, "socket"])
+def test_a_special_file_at_the_output_is_refused_and_kept(run, tmp_path, unix_socket, kind, at):
+    out = tmp_path / "out.jsonl"
+    where = out if at == "PATH" else tmp_path / "out.jsonl.partial"
+    (unix_socket if kind == "socket" else SPECIAL[kind])(where)
+    before = _kind(where)
+    # --resume makes the run read and continue PATH.partial; it must not touch it either
+    resume = ["--resume"] if at == "PATH.partial" else []
+    done = run("--file", _prompts(tmp_path, 3), "--output", str(out), *resume)
+    assert done.exit_code == 1
+    assert done.stderr.startswith(f"error: ConfigError: cannot write {where}: it is a {kind}")
+    assert ASKED == []  # refused before any row was sent (or paid for)
+    assert _kind(where) == before
+    if kind == "symbolic link":
+        assert (tmp_path / "elsewhere.txt").read_text() == "keep me\n"
+
+
+def test_a_link_put_at_the_output_while_rows_come_is_not_replaced(run, tmp_path):
+    out = tmp_path / "out.jsonl"
+    ON_ASK.append(lambda: out.exists() or _symlink(out))
+    done = run("--file", _prompts(tmp_path, 6), "--output", str(out))
+    assert done.exit_code == 1
+    assert done.stderr.startswith(f"error: PredictionInterruptedError: stopped: writing {out}")
+    assert "it is a symbolic link" in done.stderr and "--resume" in done.stderr
+    assert out.is_symlink() and (tmp_path / "elsewhere.txt").read_text() == "keep me\n"
+    kept = (tmp_path / "out.jsonl.partial").read_text().splitlines()
+    assert [json.loads(line)["prediction"] for line in kept] == [f"echo: r{i}" for i in range(6)]
+
+
+@pytest.mark.timeout(30)
+def test_opening_a_fifo_for_writing_is_refused_without_waiting(tmp_path):
+    from llmreg.files import open_for_write  # after the other imports: new in this change
+
+    fifo = _fifo(tmp_path / "f")
+    with pytest.raises(ConfigError, match="it is a FIFO"):
+        open_for_write(fifo, append=True)
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+
+def _input(kind: str, tmp_path: Path, make_socket: Callable[[Path], Path]) -> Path:
+    if kind == "/dev/zero":
+        return Path("/dev/zero")
+    if kind == "socket":
+        return make_socket(tmp_path / "in.sock")
+    return _fifo(tmp_path / "in.fifo")
+
+
+INPUTS = {"/dev/zero": "a character device", "FIFO": "a FIFO (named pipe)", "socket": "a socket"}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", INPUTS)
+def test_a_prompts_file_that_is_not_a_regular_file_is_named(run, tmp_path, unix_socket, kind):
+    source = _input(kind, tmp_path, unix_socket)
+    done = run("--file", str(source))
+    assert done.exit_code == 1
+    assert done.stderr.startswith(
+        f"error: ConfigError: prompts file {source} is {INPUTS[kind]}, not a regular file: "
+        "give a JSON Lines file"
+    )
+    assert "does not exist" not in done.stderr and ASKED == []
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", INPUTS)
+def test_every_input_file_says_what_it_is(tmp_path, unix_socket, kind):
+    source = _input(kind, tmp_path, unix_socket)
+    says = re.escape(f"config file {source} is {INPUTS[kind]}")
+    with pytest.raises(ConfigError, match=says) as raised:
+        read_json_file(source)
+    assert not isinstance(raised.value, ConfigFileNotFoundError)
+    with pytest.raises(ConfigError, match=re.escape(f"--data file {source} is {INPUTS[kind]}")):
+        read_dataset(str(source))
+
+
+def test_a_link_to_nothing_says_so(run, tmp_path):
+    (tmp_path / "p.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    done = run("--file", str(tmp_path / "p.jsonl"))
+    assert done.exit_code == 1
+    assert "ConfigFileNotFoundError: prompts file" in done.stderr
+    assert "does not exist (a symbolic link to nothing)" in done.stderr
+
+
+# --- a full disk -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (needs root and mount rights; skipped otherwise)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_keeps_the_answered_rows_and_resume_finishes(run, tmp_path, small_disk):
+    prompts = _prompts(tmp_path, 60, size=2000)  # about 120 KiB of answers for 64 KiB
+    out = small_disk / "out.jsonl"
+    partial = small_disk / "out.jsonl.partial"
+    done = run("--file", prompts, "--output", str(out))
+    assert done.exit_code == 1
+    first = done.stderr.splitlines()[0]
+    assert first.startswith(
+        f"error: PredictionInterruptedError: stopped: writing {partial} failed "
+        "(No space left on device): "
+    )
+    kept = int(first.split("): ")[1].split(" of 60 rows answered")[0])
+    assert 0 < kept < 60 and len(done.stderr.splitlines()) == 1
+    assert f"the {kept} rows answered are kept in {partial}" in first and "--resume" in first
+    assert not out.exists()
+
+    subprocess.run(["mount", "-o", "remount,size=1m", str(small_disk)], check=True)
+    ASKED.clear()
+    resumed = run("--file", prompts, "--output", str(out), "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert len(ASKED) <= 60 - kept  # the kept rows were not asked again
+    answers = [json.loads(line) for line in out.read_text().splitlines()]
+    asked = [json.loads(line) for line in Path(prompts).read_text().splitlines()]
+    assert [a["prediction"] for a in answers] == [f"echo: {text}" for text in asked]
+    assert [a["row"] for a in answers] == list(range(1, 61))
+    assert not partial.exists()
