@@ -12,6 +12,7 @@ can tell what was (or was not) sent upstream.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -34,6 +35,8 @@ from llmreg.manager import set_plugin_manager
 from llmreg.testing import isolated_manager
 
 ASKED: list[str] = []
+#: Prompts answered with status "error" (an upstream that failed on them, for now).
+FAILING: set[str] = set()
 #: Called before each batch is answered (to change the world while rows come).
 ON_ASK: list[Callable[[], None]] = []
 
@@ -44,9 +47,10 @@ class CountingAdapter(Adapter):
             hook()
         texts = [r.input for r in Inputs.parse(inputs).rows]
         ASKED.extend(texts)
-        return Outputs(
-            rows=[Result(prediction=f"echo: {t}", metadata={"status": "ok"}) for t in texts]
-        )
+        failed = Result(prediction=None, metadata={"status": "error", "error": "upstream 503"})
+        answers = [Result(prediction=f"echo: {t}", metadata={"status": "ok"}) for t in texts]
+        chosen = zip(texts, answers, strict=True)
+        return Outputs(rows=[failed if t in FAILING else a for t, a in chosen])
 
 
 class CountingLoader(Loader):
@@ -68,6 +72,7 @@ def run(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     ASKED.clear()
     ON_ASK.clear()
+    FAILING.clear()
     set_plugin_manager(isolated_manager(_Plugin()))
 
     def invoke(*args: str):
@@ -266,4 +271,43 @@ def test_a_full_disk_keeps_the_answered_rows_and_resume_finishes(run, tmp_path, 
     asked = [json.loads(line) for line in Path(prompts).read_text().splitlines()]
     assert [a["prediction"] for a in answers] == [f"echo: {text}" for text in asked]
     assert [a["row"] for a in answers] == list(range(1, 61))
+    assert not partial.exists()
+
+
+def _fill(folder: Path) -> Path:
+    """Fill the disk of ``folder`` to the last byte; return the filler (delete it to free)."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * 512)
+    return filler
+
+
+def test_a_full_disk_while_the_output_is_put_in_order_keeps_every_answer(run, tmp_path, small_disk):
+    prompts = tmp_path / "p.jsonl"
+    rows = ["a" * 2000, "b" * 2000, "c" * 2000, "d" * 2000, "e" * 2000, "short"]
+    prompts.write_text("".join(json.dumps(text) + "\n" for text in rows))
+    out = small_disk / "out.jsonl"
+    partial = small_disk / "out.jsonl.partial"
+    FAILING.add("short")
+    assert run("--file", str(prompts), "--output", str(out)).exit_code == 1  # "short" failed
+    FAILING.clear()
+    filler = _fill(small_disk)
+    # the retried row fits in the last page of the file; the copy in input order does not
+    done = run("--file", str(prompts), "--output", str(out), "--resume")
+    assert done.exit_code == 1
+    assert done.stderr.startswith(
+        f"error: PredictionInterruptedError: stopped: writing {out} failed (No space left on "
+        f"device): 6 of 6 rows answered; the 6 rows answered are kept in {partial}; run the "
+        "same command with --resume"
+    )
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "out.jsonl.partial"]
+    filler.unlink()
+    ASKED.clear()
+    again = run("--file", str(prompts), "--output", str(out), "--resume")
+    assert again.exit_code == 0, again.stderr
+    assert ASKED == []  # every row was kept
+    assert [json.loads(x)["prediction"] for x in out.read_text().splitlines()] == [
+        f"echo: {text}" for text in rows
+    ]
     assert not partial.exists()

@@ -266,6 +266,8 @@ class OutputFile:
                 Path(name).unlink(missing_ok=True)
                 raise
             self.partial.unlink()
+        except KeyboardInterrupt:
+            raise self._stopped("interrupted", total) from None
         except (OSError, ConfigError) as exc:
             shown = exc if isinstance(exc, ConfigError) else exc.strerror or exc
             why = f"stopped: writing {self.target} failed ({shown})"
