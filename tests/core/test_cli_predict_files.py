@@ -19,6 +19,7 @@ import re
 import socket
 import stat
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -311,3 +312,42 @@ def test_a_full_disk_while_the_output_is_put_in_order_keeps_every_answer(run, tm
         f"echo: {text}" for text in rows
     ]
     assert not partial.exists()
+
+
+def test_as_a_user_runs_it_a_fifo_output_is_refused_and_kept(tmp_path):
+    """The command in a subprocess, answering through the echo provider."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model_definition.json").write_text(json.dumps({"provider": "echo", "model": "m"}))
+    out = _fifo(tmp_path / "out.jsonl")
+    env = {
+        **os.environ,
+        "LLMREG_LOAD_PLUGINS": "llmreg-example",
+        "LLMREG_LOADER": "FolderLoader",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
+    runner = (
+        "import sys\n"
+        "from llmreg.manager import get_plugin_manager\n"
+        "from llmreg.testing import echo_plugin\n"
+        "get_plugin_manager().register_plugin(echo_plugin)\n"
+        "from llmreg.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    args = ["predict", f"folder:{folder}", "--file", _prompts(tmp_path, 2), "--output", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", runner, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: ConfigError: cannot write {out}: it is a FIFO (named pipe), and llmreg writes "
+        "only regular files (it never replaces or writes through anything else): give the "
+        "path of a regular file, or of a new one\n"
+    )
+    assert stat.S_ISFIFO(os.lstat(out).st_mode)
