@@ -351,3 +351,20 @@ def test_as_a_user_runs_it_a_fifo_output_is_refused_and_kept(tmp_path):
         "path of a regular file, or of a new one\n"
     )
     assert stat.S_ISFIFO(os.lstat(out).st_mode)
+
+
+def test_a_spark_output_that_is_a_link_is_refused_before_the_job(run, tmp_path, monkeypatch):
+    """The Spark output is a new folder the loader's job writes; a link there is refused."""
+    jobs: list[str] = []
+
+    def spark_predict(self, uri, file, output, master=None, concurrency=None):
+        jobs.append(output)
+        raise AssertionError("the job must not start")
+
+    monkeypatch.setattr(CountingLoader, "spark_predict", spark_predict, raising=False)
+    out = tmp_path / "answers"
+    out.symlink_to(tmp_path / "nowhere")  # a link to nothing: exists() says False
+    done = run("--file", _prompts(tmp_path, 2), "--output", str(out), "--spark")
+    assert done.exit_code == 1
+    assert done.stderr.startswith(f"error: ConfigError: cannot write {out}: it is a symbolic link")
+    assert jobs == [] and out.is_symlink()

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,7 +27,7 @@ from llmreg.cli.components import build_loader
 from llmreg.cli.predict_output import OutputFile, check_output, record_line
 from llmreg.cli.store import naming_store, say_store, use_store
 from llmreg.errors import ConfigError, PredictionError, PredictionInterruptedError, SchemaError
-from llmreg.files import check_input_file
+from llmreg.files import check_input_file, check_write_target
 
 #: The environment switch a loader's tracing reads (llmreg-pyfunc's); set by ``--trace``.
 TRACING_ENV = "LLMREG_TRACING"
@@ -157,6 +158,8 @@ def _spark_job(
     model_uri: str, file: str, output: str | None, master: str | None, concurrency: int | None
 ) -> None:
     """Hand the job to the loader's ``spark_predict``; print or count its results."""
+    if output is not None:
+        check_write_target(Path(output))  # a Spark output folder is new: never a link to follow
     store = use_store()
     loader = build_loader()
     runner = getattr(loader, "spark_predict", None)
