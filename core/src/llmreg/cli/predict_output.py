@@ -284,4 +284,13 @@ class OutputFile:
         )
 
 
-__all__ = ["PARTIAL_SUFFIX", "OutputFile", "check_output", "partial_path", "read_kept"]
+__all__ = [
+    "PARTIAL_SUFFIX",
+    "Kept",
+    "OutputFile",
+    "check_output",
+    "partial_path",
+    "read_kept",
+    "record_line",
+    "row_hash",
+]
