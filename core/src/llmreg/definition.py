@@ -14,7 +14,6 @@ import os
 import re
 import urllib.parse
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -31,11 +30,11 @@ from pydantic import (
 
 from llmreg.errors import (
     ConfigError,
-    ConfigFileNotFoundError,
     DefinitionError,
     SecretPersistError,
     SecretResolutionError,
 )
+from llmreg.files import check_input_file
 from llmreg.schemas import Integer, Number
 from llmreg.secrets import mask_userinfo
 
@@ -579,15 +578,7 @@ def read_json_file(path: str | os.PathLike[str] | None) -> Any:
             f"the config file must be given as a path (str or os.PathLike), not "
             f"{type(path).__name__} {path!r:.80}"
         )
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(
-            f"config file {os.fspath(path)} is a folder: give the path of a JSON file"
-        )
-    if not file.is_file():
-        raise ConfigFileNotFoundError(
-            f"config file {os.fspath(path)} does not exist: check the path"
-        )
+    file = check_input_file(path, "config file", "the path of a JSON file")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
