@@ -13,7 +13,6 @@ import json
 import os
 import re
 import urllib.parse
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -30,11 +29,11 @@ from pydantic import (
 
 from llmreg.errors import (
     ConfigError,
-    ConfigFileNotFoundError,
     DefinitionError,
     SecretPersistError,
     SecretResolutionError,
 )
+from llmreg.files import check_input_file
 from llmreg.jsonio import MAX_JSON_DEPTH as MAX_JSON_DEPTH  # the gateway's import, until it moves
 from llmreg.jsonio import json_depth as json_depth
 from llmreg.jsonio import loads
@@ -470,11 +469,7 @@ def read_json_file(path: str | os.PathLike[str] | None) -> Any:
             f"the config file must be given as a path (str or os.PathLike), not "
             f"{type(path).__name__} {path!r:.80}"
         )
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"config file {os.fspath(path)} is a folder: give a JSON file's path")
-    if not file.is_file():
-        raise ConfigFileNotFoundError(f"config file {os.fspath(path)} does not exist: check it")
+    file = check_input_file(path, "config file", "the path of a JSON file")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:

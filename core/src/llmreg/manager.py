@@ -19,7 +19,16 @@ from llmreg import building
 from llmreg.discovery import ENV_DISABLE, normalize
 from llmreg.errors import PluginLoadError
 from llmreg.loading import LlmregPluginWarning, PluginHost, PluginProblem
-from llmreg.names import ROLE_HOOKS, TABLES, Conflict, Names, Registration, collect_plugin, describe
+from llmreg.names import (
+    KNOWN_DISTRIBUTIONS,
+    ROLE_HOOKS,
+    TABLES,
+    Conflict,
+    Names,
+    Registration,
+    collect_plugin,
+    describe,
+)
 from llmreg.version import __version__
 
 if TYPE_CHECKING:
@@ -40,6 +49,7 @@ class PluginInfo:
     kinds: dict[str, list[str]] = field(default_factory=dict)
     providers: list[str] = field(default_factory=list)
     defaults: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
 
 class PluginManager(PluginHost):
@@ -98,6 +108,10 @@ class PluginManager(PluginHost):
     def providers(self) -> dict[str, Registration]:
         """Return the registered provider factories, keyed by provider name."""
         return self.names.first("provider")
+
+    def commands(self) -> dict[str, Registration]:
+        """Return the CLI commands plugins contribute, keyed by command name."""
+        return self.names.first("command")
 
     def conflicts(self) -> list[Conflict]:
         """Return every name that more than one plugin registered."""
@@ -191,6 +205,7 @@ class PluginManager(PluginHost):
                     {r: k for r, k in kinds.items() if k},
                     names.owned_by(name, "provider"),
                     names.owned_by(name, "default"),
+                    names.owned_by(name, "command"),
                 )
             )
         return infos
@@ -231,6 +246,7 @@ def set_plugin_manager(manager: PluginManager | None) -> None:
 
 
 __all__ = [
+    "KNOWN_DISTRIBUTIONS",
     "LlmregPluginWarning",
     "PluginInfo",
     "PluginManager",

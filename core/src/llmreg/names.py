@@ -33,8 +33,15 @@ ROLE_HOOKS: dict[str, str] = {
     "register": "llmreg_register_registers",
 }
 #: Each table and the hook that fills it.
-HOOKS = {**ROLE_HOOKS, "provider": "llmreg_register_providers", "default": "llmreg_defaults"}
+HOOKS = {
+    **ROLE_HOOKS,
+    "provider": "llmreg_register_providers",
+    "default": "llmreg_defaults",
+    "command": "llmreg_register_commands",
+}
 TABLES = tuple(HOOKS)
+#: The tables of named objects (a provider's factory, a command), not KINDs.
+NAMED = ("provider", "command")
 
 #: Install hints for the KINDs and providers llmreg ships (used in messages only).
 KNOWN_DISTRIBUTIONS: dict[str, str] = {
@@ -47,6 +54,8 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "default:saver": "llmreg-pyfunc",
     "default:loader": "llmreg-pyfunc",
     "default:register": "llmreg-mlflow",
+    "command:serve": "llmreg-gateway",
+    "command:evaluate": "llmreg-pyfunc",
 }
 
 #: The base class of each role, filled by :mod:`llmreg.bases` when it is imported. A
@@ -123,13 +132,13 @@ def registration(table: str, args: tuple[Any, ...], plugin: str, dist: str | Non
         if not isinstance(second.get("KIND"), str):
             raise PluginLoadError(f"the default {first} config {dict(second)!r} has no KIND")
         return Registration(first, dict(second), plugin, dist)
-    if table == "provider":
+    if table in NAMED:
         if not (isinstance(first, str) and first) or not (
             callable(second) or _is_import_path(second)
         ):
             raise PluginLoadError(
-                f"registered provider {first!r} without a name and a factory: call "
-                "register('name', factory) or register('name', 'module:attr')"
+                f"registered {table} {first!r} without a name and a target: call "
+                "register('name', obj) or register('name', 'module:attr')"
             )
         return Registration(first, second, plugin, dist)
     if len(args) == 2:
@@ -244,9 +253,9 @@ class Names:
     def _import(table: str, name: str, reg: Registration) -> Any:
         try:
             obj = _import(reg.obj)
-            if table == "provider" and not callable(obj):
+            if table in NAMED and not callable(obj):
                 raise PluginLoadError(f"{reg.obj} is not callable")
-            if table != "provider" and (kind := kind_of(table, obj)) != name:
+            if table not in NAMED and (kind := kind_of(table, obj)) != name:
                 raise PluginLoadError(f"{reg.obj} has KIND {kind!r}, not {name!r}")
             return obj
         except Exception as exc:
@@ -278,7 +287,7 @@ class Names:
 
 
 def _what(table: str) -> str:
-    return table if table in ("provider", "default") else f"{table} KIND"
+    return table if table in (*NAMED, "default") else f"{table} KIND"
 
 
 __all__ = [

@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from llmreg.serve import create_app
+from llmreg_gateway import create_app
 
 from .conftest import URI, wait_ready
 

@@ -14,7 +14,7 @@ import pytest
 
 from llmreg import Adapter, Loader, ModelDefinition
 from llmreg.errors import ModelNotFoundError
-from llmreg.serve import ServedModel, create_app
+from llmreg_gateway import ServedModel, create_app
 
 URI = "models:/chat@champion"
 
@@ -171,7 +171,7 @@ def test_a_model_that_does_not_load_is_503(serve, manager, switch):
 
 
 def test_import_serve_does_not_import_fastapi():
-    probe = "import sys, llmreg, llmreg.serve\nprint('fastapi' in sys.modules)"
+    probe = "import sys, llmreg, llmreg_gateway\nprint('fastapi' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -249,7 +249,7 @@ class BuggyLoader(Loader):
 
 
 def _unexpected_records(caplog):
-    return [r for r in caplog.records if r.name == "llmreg.serve.app" and r.levelname == "ERROR"]
+    return [r for r in caplog.records if r.name == "llmreg_gateway.app" and r.levelname == "ERROR"]
 
 
 @pytest.mark.parametrize(
@@ -261,7 +261,7 @@ def _unexpected_records(caplog):
 )
 def test_an_unexpected_error_is_logged_masked_then_500(serve, monkeypatch, caplog, path, body):
     monkeypatch.setenv("SERVE_KEY", SECRET)
-    caplog.set_level(logging.ERROR, logger="llmreg.serve.app")
+    caplog.set_level(logging.ERROR, logger="llmreg_gateway.app")
     server = serve(create_app(URI, loader=BuggyLoader(), reload_interval=0))
     answer = httpx.post(f"{server.url}{path}", json=body)
 
@@ -278,7 +278,7 @@ def test_an_unexpected_error_is_logged_masked_then_500(serve, monkeypatch, caplo
 
 
 def test_a_loader_bug_is_logged_then_500(serve, caplog):
-    caplog.set_level(logging.ERROR, logger="llmreg.serve.app")
+    caplog.set_level(logging.ERROR, logger="llmreg_gateway.app")
     server = serve(create_app(URI, loader=BuggyLoader(fail_load=True), reload_interval=0))
     answer = httpx.post(f"{server.url}/predict", json=["hi"])
 
@@ -291,7 +291,7 @@ def test_a_loader_bug_is_logged_then_500(serve, caplog):
 
 
 def test_a_typed_error_is_not_logged_as_unexpected(served, caplog):
-    caplog.set_level(logging.ERROR, logger="llmreg.serve.app")
+    caplog.set_level(logging.ERROR, logger="llmreg_gateway.app")
     assert httpx.post(f"{served.url}/predict", content=b"{").status_code == 400
     assert _unexpected_records(caplog) == []
 

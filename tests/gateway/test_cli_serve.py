@@ -31,7 +31,7 @@ def _model(tmp_path) -> str:
 def _env(tmp_path) -> dict[str, str]:
     return {
         **os.environ,
-        "LLMREG_LOAD_PLUGINS": "llmreg-example",
+        "LLMREG_LOAD_PLUGINS": "llmreg-example,llmreg-gateway",
         "LLMREG_LOADER": "FolderLoader",
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
     }

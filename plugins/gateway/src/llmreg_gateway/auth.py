@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmreg.errors import ConfigError
-from llmreg.serve.errors import ApiError
+from llmreg_gateway.errors import ApiError
 
 #: How many hex characters of a key's sha256 name it in logs and errors.
 KEY_ID_CHARS = 12

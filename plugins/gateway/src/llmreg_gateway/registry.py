@@ -1,6 +1,6 @@
 """Many models in one server: :class:`ServedModels` routes a request's ``model`` to one.
 
-Each :class:`~llmreg.serve.model.ServedModel` loads and reloads on its own, so one
+Each :class:`~llmreg_gateway.model.ServedModel` loads and reloads on its own, so one
 that fails to load answers 503 while the others serve.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmreg.errors import ConfigError
-from llmreg.serve.model import ServedModel
 from llmreg.uris import uri_for_model_alias
+from llmreg_gateway.model import ServedModel
 
 if TYPE_CHECKING:
     from llmreg.bases import AliasRegister, Loader

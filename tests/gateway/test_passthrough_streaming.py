@@ -115,7 +115,7 @@ def test_model_fingerprint_and_one_id_are_llmregs_and_usage_only_when_asked(app_
 
 
 def test_a_mid_stream_failure_ends_with_an_error_event_and_is_logged(app_url, client, caplog):
-    caplog.set_level(logging.INFO, logger="llmreg.serve.access")
+    caplog.set_level(logging.INFO, logger="llmreg_gateway.access")
     calls: list = []
 
     def read() -> None:
@@ -136,7 +136,7 @@ def test_a_mid_stream_failure_ends_with_an_error_event_and_is_logged(app_url, cl
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         lines = [json.loads(r.getMessage()) for r in caplog.records
-                 if r.name == "llmreg.serve.access"]  # fmt: skip
+                 if r.name == "llmreg_gateway.access"]  # fmt: skip
         if len(lines) >= 2:
             break
         time.sleep(0.02)
@@ -155,7 +155,7 @@ def test_a_failure_before_the_first_chunk_is_an_http_error(client):
 
 
 def test_fallbacks_apply_before_the_first_chunk(serve, upstream, tmp_path, ready):
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     folder = tmp_path / "model"
     folder.mkdir()

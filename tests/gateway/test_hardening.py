@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from llmreg.errors import StoreUnavailableError
-from llmreg.serve.app import timed_h11_protocol
+from llmreg_gateway.app import timed_h11_protocol
 
 from .conftest import URI, SwitchLoader, wait_ready
 
@@ -92,7 +92,7 @@ def test_a_strange_content_length_is_no_500(served, length):
 
 
 def test_a_store_that_cannot_be_reached_is_503(serve, manager, switch, monkeypatch):
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     def unreachable(self, uri):
         raise StoreUnavailableError("the MLflow store cannot be reached")
@@ -129,7 +129,7 @@ class TimedServer:
 
 def timed_server(manager: Any, http: type[Any]) -> Iterator[TimedServer]:
     """The app served on protocol ``http`` with a 0.5 s body timeout, ready; stopped after."""
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     app = create_app(URI, loader={"KIND": "SwitchLoader"}, manager=manager, reload_interval=0)
     app.state.llmreg_routes.body_timeout = 0.5
@@ -161,7 +161,7 @@ def _read_all(sock: socket.socket) -> bytes:
 
 
 def test_headers_sent_too_slowly_get_408_and_the_connection_closed(timed, caplog):
-    caplog.set_level(logging.INFO, logger="llmreg.serve.app")
+    caplog.set_level(logging.INFO, logger="llmreg_gateway.app")
     with socket.create_connection(("127.0.0.1", timed.port), timeout=10) as sock:
         sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # never finished
         start = time.monotonic()

@@ -61,8 +61,8 @@ def _serve_logging(access_log: bool) -> None:
 
     from llmreg.secrets import RedactingFilter
 
-    logging.getLogger("llmreg.serve").setLevel(logging.INFO)
-    access = logging.getLogger("llmreg.serve.access")
+    logging.getLogger("llmreg_gateway").setLevel(logging.INFO)
+    access = logging.getLogger("llmreg_gateway.access")
     access.propagate = False
     for old in list(access.handlers):
         access.removeHandler(old)
@@ -183,11 +183,11 @@ def serve(
     try:
         import uvicorn
 
-        from llmreg.serve import create_app
-        from llmreg.serve.app import timed_http_protocol
+        from llmreg_gateway import create_app
+        from llmreg_gateway.app import timed_http_protocol
     except ImportError as exc:
         raise click.ClickException(
-            f"serving needs fastapi and uvicorn ({exc}): pip install 'llmreg[serve]'"
+            f"serving needs fastapi and uvicorn ({exc}): pip install llmreg-gateway"
         ) from None
     if not model_uris and alias is None:
         raise click.UsageError("give at least one MODEL_URI, or --alias ALIAS")
@@ -270,13 +270,13 @@ def _run_workers(
     sock: socket.socket, workers: int, app: Any, header_timeout: float, body_timeout: float
 ) -> None:
     """Run ``workers`` uvicorn processes on ``sock``, each building the app of
-    :mod:`llmreg.serve.worker` from the settings this process checked (no key in them)."""
+    :mod:`llmreg_gateway.worker` from the settings this process checked (no key in them)."""
     import os
 
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from llmreg.serve.worker import SETTINGS_ENV, header_protocol, shared_metrics
+    from llmreg_gateway.worker import SETTINGS_ENV, header_protocol, shared_metrics
 
     routes = app.state.llmreg_routes
     app.state.llmreg_models.close()  # each worker loads its own
@@ -286,7 +286,7 @@ def _run_workers(
     settings["access_log"] = routes.observer.access_log
     os.environ[SETTINGS_ENV] = json.dumps(settings)
     config = uvicorn.Config(
-        "llmreg.serve.worker:app",
+        "llmreg_gateway.worker:app",
         factory=True,
         workers=workers,
         log_level="warning",

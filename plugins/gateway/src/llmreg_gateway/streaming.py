@@ -10,7 +10,7 @@ before it (after every fallback) is an HTTP error; a failure after it ends the
 stream with one ``data: {"error": ...}`` event and no ``[DONE]``. The access log
 line and the metrics are written when the stream ends.
 
-Imports fastapi (through starlette); :mod:`llmreg.serve.app` imports this module.
+Imports fastapi (through starlette); :mod:`llmreg_gateway.app` imports this module.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from llmreg.errors import ProviderResponseError
-from llmreg.serve.errors import from_exception
-from llmreg.serve.openai_compat import ChatRequest, new_completion_id, passthrough_client
+from llmreg_gateway.errors import from_exception
+from llmreg_gateway.openai_compat import ChatRequest, new_completion_id, passthrough_client
 
 if TYPE_CHECKING:
-    from llmreg.serve.app import Routes
-    from llmreg.serve.auth import ApiKey
-    from llmreg.serve.model import ServedModel
+    from llmreg_gateway.app import Routes
+    from llmreg_gateway.auth import ApiKey
+    from llmreg_gateway.model import ServedModel
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ async def forward_stream(
         ApiError: 400 naming a field the model's provider does not pass through.
         ProviderError: every model of the chain failed before its first chunk.
     """
-    from llmreg.serve.app import fingerprint, masked
+    from llmreg_gateway.app import fingerprint, masked
 
     client = passthrough_client(await routes.adapter(served), chat)
     assert chat.forward is not None

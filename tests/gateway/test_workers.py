@@ -11,12 +11,15 @@ import httpx
 
 from .test_cli_serve import RUNNER, _env, _model
 
+#: The plugins these servers load: the example loader, echo, and the gateway's serve.
+PLUGINS = "llmreg-example,llmreg,llmreg-gateway"
+
 
 def test_two_workers_answer_on_one_port(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-c", RUNNER, "serve", _model(tmp_path), "--port", "0", "--json",
          "--workers", "2", "--api-key", "env:W_KEY"],
-        env={**_env(tmp_path), "LLMREG_LOAD_PLUGINS": "llmreg-example,llmreg", "W_KEY": "sk-w-1"},
+        env={**_env(tmp_path), "LLMREG_LOAD_PLUGINS": PLUGINS, "W_KEY": "sk-w-1"},
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -13,6 +13,9 @@ import httpx
 
 from .test_cli_serve import RUNNER, _env, _model
 
+#: The plugins these servers load: the example loader, echo, and the gateway's serve.
+PLUGINS = "llmreg-example,llmreg,llmreg-gateway"
+
 REQUESTS = 12
 
 
@@ -24,7 +27,7 @@ def _count(text: str) -> float:
 def test_metrics_are_summed_over_the_workers_and_the_folder_removed(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    env = {**_env(tmp_path), "LLMREG_LOAD_PLUGINS": "llmreg-example,llmreg", "W_KEY": "sk-w-2",
+    env = {**_env(tmp_path), "LLMREG_LOAD_PLUGINS": PLUGINS, "W_KEY": "sk-w-2",
            "TMPDIR": str(scratch)}  # fmt: skip
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen(

@@ -7,7 +7,7 @@ import time
 import httpx
 from fastapi import FastAPI
 
-from llmreg.serve import create_app
+from llmreg_gateway import create_app
 
 URI = "models:/chat@champion"
 

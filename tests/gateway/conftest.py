@@ -159,7 +159,7 @@ def serve() -> Iterator[Callable[[Any], UvicornThread]]:
 @pytest.fixture
 def served(serve, manager):
     """``models:/chat@champion`` served through the SwitchLoader (poll off)."""
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     app = create_app(URI, loader={"KIND": "SwitchLoader"}, manager=manager, reload_interval=0)
     server = serve(app)
@@ -202,7 +202,7 @@ def app_url(serve, upstream, tmp_path, monkeypatch):
     """A folder model of the ``openai`` provider at ``upstream``, served; its base URL."""
     import json
 
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     monkeypatch.setenv("FAKE_UPSTREAM_KEY", "sk-upstream-abc123")
     folder = tmp_path / "model"

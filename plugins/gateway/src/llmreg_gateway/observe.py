@@ -1,11 +1,11 @@
 """What the serving app says about each request: a JSON access log line and Prometheus metrics.
 
-The access log goes to the ``llmreg.serve.access`` logger at INFO, one JSON object
+The access log goes to the ``llmreg_gateway.access`` logger at INFO, one JSON object
 per request: time, method, route, status, latency, model, resolved version and
 alias, tokens, key id (a hash prefix, never the key). The prompt and the answer
 are never logged.
 
-Metrics need ``prometheus-client`` (in ``llmreg[serve]``); each app has its own
+Metrics need ``prometheus-client`` (in llmreg-gateway's dependencies); each app has its own
 registry, served at ``/metrics``. Without the package, ``/metrics`` answers 404.
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``llmreg serve --workers N`` sets it to a
 temporary folder of its own), every worker writes its values there and ``/metrics``
@@ -20,7 +20,7 @@ import os
 import time
 from typing import Any
 
-access_logger = logging.getLogger("llmreg.serve.access")
+access_logger = logging.getLogger("llmreg_gateway.access")
 
 #: prometheus-client's multiprocess folder: set, the workers' metrics are summed.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -1,6 +1,6 @@
-"""The FastAPI app around a :class:`~llmreg.serve.model.ServedModel`. Imports fastapi.
+"""The FastAPI app around a :class:`~llmreg_gateway.model.ServedModel`. Imports fastapi.
 
-Use :func:`llmreg.serve.create_app`; this module is what it imports on call.
+Use :func:`llmreg_gateway.create_app`; this module is what it imports on call.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from llmreg.definition import MAX_JSON_DEPTH, json_depth
 from llmreg.errors import LlmregError
 from llmreg.schemas import Inputs, Outputs
 from llmreg.secrets import redact
-from llmreg.serve import openapi as oa
-from llmreg.serve.auth import ApiKey, KeyRing
-from llmreg.serve.errors import ApiError, bad_request, from_exception, row_failure
-from llmreg.serve.model import ServedModel
-from llmreg.serve.observe import Observer, new_metrics
-from llmreg.serve.openai_compat import (
+from llmreg.uris import shorten
+from llmreg.version import __version__
+from llmreg_gateway import openapi as oa
+from llmreg_gateway.auth import ApiKey, KeyRing
+from llmreg_gateway.errors import ApiError, bad_request, from_exception, row_failure
+from llmreg_gateway.model import ServedModel
+from llmreg_gateway.observe import Observer, new_metrics
+from llmreg_gateway.openai_compat import (
     ChatRequest,
     chunk_event,
     completion,
@@ -46,10 +48,8 @@ from llmreg.serve.openai_compat import (
     stream_chunks,
     usage_event,
 )
-from llmreg.serve.registry import ServedModels
-from llmreg.serve.streaming import forward_stream
-from llmreg.uris import shorten
-from llmreg.version import __version__
+from llmreg_gateway.registry import ServedModels
+from llmreg_gateway.streaming import forward_stream
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +413,7 @@ class Routes:
         chat: ChatRequest,
         data: dict[str, Any],
     ) -> Response:
-        """Answer a passed-through request (not streamed: see llmreg.serve.streaming)."""
+        """Answer a passed-through request (not streamed: see llmreg_gateway.streaming)."""
         fp = fingerprint(served)
         data.pop("fallback_index", None)
         data.update(model=chat.model, system_fingerprint=fp)
@@ -539,7 +539,7 @@ class Routes:
         metrics = self.observer.metrics
         if metrics is None:
             return _error(
-                ApiError(404, "metrics need prometheus-client: pip install 'llmreg[serve]'",
+                ApiError(404, "metrics need prometheus-client: pip install llmreg-gateway",
                          code="not_found")
             )  # fmt: skip
         data, content_type = metrics.render()
@@ -631,7 +631,7 @@ def build_app(
     protect_metrics: bool = False,
     discover_interval: float = 30.0,
 ) -> FastAPI:
-    """Build the app; see :func:`llmreg.serve.create_app`.
+    """Build the app; see :func:`llmreg_gateway.create_app`.
 
     ``app.state.llmreg_routes`` holds the :class:`Routes` (its ``body_timeout`` can be
     changed before serving); ``app.state.llmreg`` the first served model and
@@ -844,7 +844,7 @@ class _App(FastAPI):
 
 
 def _error_doc(description: str) -> dict[str, Any]:
-    from llmreg.serve.openapi import ErrorBody
+    from llmreg_gateway.openapi import ErrorBody
 
     return {"model": ErrorBody, "description": description}
 

@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from llmreg.errors import ConfigError
-from llmreg.serve import create_app
-from llmreg.serve.auth import KeyRing, key_hash, read_keys_file
+from llmreg_gateway import create_app
+from llmreg_gateway.auth import KeyRing, key_hash, read_keys_file
 
 from .conftest import URI, wait_ready
 from .test_cli_serve import RUNNER, _env, _model

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from llmreg.schemas import Message, Params, Request, Result
-from llmreg.serve.errors import bad_request
+from llmreg_gateway.errors import bad_request
 
 if TYPE_CHECKING:
     from llmreg.bases import Adapter

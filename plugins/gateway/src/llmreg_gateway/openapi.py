@@ -1,7 +1,7 @@
 """The serving app's OpenAPI document: request and response models for every route.
 
 The routes read their bodies themselves (size and time limits, then the checks of
-:mod:`llmreg.serve.openai_compat` and :class:`llmreg.Inputs`); these pydantic models
+:mod:`llmreg_gateway.openai_compat` and :class:`llmreg.Inputs`); these pydantic models
 say the same in the OpenAPI document, so that client generators and schema-driven
 fuzzers (schemathesis) know what each route takes and answers. Fields the app accepts
 and ignores are declared with any value.

@@ -1,12 +1,12 @@
 """The serving app: ``create_app(model_uri)`` builds a FastAPI app around loaded models.
 
-It needs the optional extra ``llmreg[serve]`` (fastapi, uvicorn). Importing
+It needs fastapi and uvicorn (llmreg-gateway's dependencies). Importing
 this package imports neither; :func:`create_app` does, when called.
 
 Routes: ``POST /predict`` (llmreg Inputs in, Outputs out), the OpenAI-compatible
 ``POST /v1/chat/completions`` (with ``stream: true`` as server-sent events) and
 ``GET /v1/models`` (and ``/v1/models/{id}``), ``GET /health``, ``GET /ready``,
-``GET /metrics`` and ``POST /admin/reload``. Keys: see :mod:`llmreg.serve.auth`.
+``GET /metrics`` and ``POST /admin/reload``. Keys: see :mod:`llmreg_gateway.auth`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmreg.errors import ConfigError
-from llmreg.serve.model import ServedModel
 from llmreg.uris import check_alias
 
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
     from llmreg.bases import AliasRegister, Loader
     from llmreg.manager import PluginManager
+    from llmreg_gateway.model import ServedModel
 
 #: The largest request body the app reads, in bytes; larger ones get HTTP 413.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -80,24 +80,24 @@ def create_app(
         no_auth: ask for no key on the model routes even when keys are given.
         protect_ready: ``/ready`` asks for an API key too (default: open).
         protect_metrics: ``/metrics`` asks for an API key too (default: open).
-        access_log: write one JSON line per request to the ``llmreg.serve.access`` logger.
+        access_log: write one JSON line per request to the ``llmreg_gateway.access`` logger.
         metrics: keep Prometheus metrics for ``/metrics`` (needs prometheus-client).
 
     The models are loaded at start-up (the app's lifespan), or on the first
     request when the app is mounted in a host app whose lifespan does not run it.
 
     Raises:
-        ImportError: fastapi is not installed; install ``llmreg[serve]``.
+        ImportError: fastapi is not installed; install ``llmreg-gateway``.
         ConfigError: a key reference or the keys file is invalid, or no URI is given.
     """
     try:
-        from llmreg.serve.app import build_app
+        from llmreg_gateway.app import build_app
     except ImportError as exc:  # pragma: no cover - the serve extra is missing
         raise ImportError(
-            f"serving needs fastapi and uvicorn ({exc}): pip install 'llmreg[serve]'"
+            f"serving needs fastapi and uvicorn ({exc}): pip install llmreg-gateway"
         ) from exc
-    from llmreg.serve.auth import KeyRing
-    from llmreg.serve.registry import ServedModels, alias_finder
+    from llmreg_gateway.auth import KeyRing
+    from llmreg_gateway.registry import ServedModels, alias_finder
 
     keys = KeyRing.build(api_keys, keys_file, admin_key, no_auth=no_auth)
     uris = [model_uri] if isinstance(model_uri, str) else list(model_uri)
@@ -162,6 +162,15 @@ def _alias_register(
             "with an alias needs an AliasRegister (such as llmreg-mlflow's)"
         )
     return built
+
+
+def __getattr__(name: str) -> Any:
+    # ServedModel imports pydantic: only on use, so that loading the plugin stays light.
+    if name == "ServedModel":
+        from llmreg_gateway.model import ServedModel
+
+        return ServedModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ServedModel", "create_app"]

@@ -10,7 +10,7 @@ import pytest
 
 from llmreg import AliasRegister
 from llmreg.errors import ConfigError
-from llmreg.serve import create_app
+from llmreg_gateway import create_app
 
 from .conftest import URI
 

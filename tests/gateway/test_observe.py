@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from llmreg.serve import create_app
+from llmreg_gateway import create_app
 
 from .conftest import URI, wait_ready
 
@@ -29,11 +29,11 @@ def _client(url: str) -> openai.OpenAI:
 
 
 def _access(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "llmreg.serve.access"]
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "llmreg_gateway.access"]
 
 
 def test_one_json_access_line_per_request_without_key_or_prompt(keyed, caplog):
-    caplog.set_level(logging.INFO, logger="llmreg.serve.access")
+    caplog.set_level(logging.INFO, logger="llmreg_gateway.access")
     with _client(keyed.url) as client:
         client.chat.completions.create(
             model="chat", messages=[{"role": "user", "content": "secret prompt text"}]
@@ -85,13 +85,13 @@ def test_metrics_count_requests_errors_latency_and_tokens_per_version(keyed):
 
 
 def test_alias_swaps_and_load_failures_are_logged_and_counted(keyed, switch, caplog):
-    caplog.set_level(logging.INFO, logger="llmreg.serve")
+    caplog.set_level(logging.INFO, logger="llmreg_gateway")
     admin = {"Authorization": "Bearer sk-observe-123456"}
     switch.targets[URI] = 2
     httpx.post(f"{keyed.url}/admin/reload", headers=admin)
     switch.targets[URI] = None
     assert httpx.post(f"{keyed.url}/admin/reload", headers=admin).status_code == 503
-    messages = [r.getMessage() for r in caplog.records if r.name.startswith("llmreg.serve.")]
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("llmreg_gateway.")]
     assert any("alias swap" in m and "version 2 (was 1)" in m for m in messages)
     assert any("reload of models:/chat@champion failed" in m for m in messages)
     text = httpx.get(f"{keyed.url}/metrics").text

@@ -25,9 +25,9 @@ SETTINGS_ENV = "LLMREG_SERVE_WORKER_SETTINGS"
 
 def app() -> Any:
     """Build one worker's app from :data:`SETTINGS_ENV` (uvicorn calls this: ``factory=True``)."""
-    from llmreg.cli.serve import _serve_logging
     from llmreg.manager import get_plugin_manager
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
+    from llmreg_gateway.cli import _serve_logging
 
     settings: dict[str, Any] = json.loads(os.environ[SETTINGS_ENV])
     body_timeout = settings.pop("body_timeout")
@@ -47,7 +47,7 @@ def shared_metrics() -> Iterator[str]:
     A folder already set in the environment is used as it is and kept; otherwise a
     new temporary one is made, and removed with its files when the block ends.
     """
-    from llmreg.serve.observe import MULTIPROC_ENV
+    from llmreg_gateway.observe import MULTIPROC_ENV
 
     given = os.environ.get(MULTIPROC_ENV)
     if given:
@@ -67,11 +67,11 @@ _PROTOCOL: type | None = None
 
 def header_protocol() -> type:
     """The HTTP protocol (httptools', else h11's) with the settings' ``--header-timeout``,
-    one class per process, importable as ``llmreg.serve.worker.TimedHttpProtocol`` (the
+    one class per process, importable as ``llmreg_gateway.worker.TimedHttpProtocol`` (the
     workers are spawned and uvicorn's config, which names it, is pickled)."""
     global _PROTOCOL
     if _PROTOCOL is None:
-        from llmreg.serve.app import timed_http_protocol
+        from llmreg_gateway.app import timed_http_protocol
 
         settings = json.loads(os.environ.get(SETTINGS_ENV, "{}"))
         protocol = timed_http_protocol(float(settings.get("header_timeout", 10.0)))
