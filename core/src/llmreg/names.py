@@ -1,10 +1,7 @@
-"""The registry of names: what the plugins registered, by table (role, provider, default).
-
-Each plugin's registration hooks are called through pluggy with only that plugin
-in view (:func:`collect_plugin`), so a plugin that raises is named alone. The same
-name from two plugins is a :class:`Conflict`: ``llmreg plugins`` lists both, and
-only what uses the name fails, with a :class:`~llmreg.errors.PluginConflictError`.
-A class registered by import path (``"module:Class"``) is imported on first use.
+"""The registry of names: what the plugins registered, by table (role, provider, default,
+command). Each plugin's hooks are called with only that plugin in view, so a plugin that
+raises is named alone. A name from two plugins is a :class:`Conflict`: only what uses it
+fails. A class registered by import path (``"module:Class"``) is imported on first use.
 """
 
 from __future__ import annotations
@@ -71,10 +68,8 @@ def describe(exc: BaseException) -> str:
 
 @dataclass
 class Registration:
-    """One class, provider factory or default that a plugin registered.
-
-    ``obj`` is the class or factory, or an import path ``"module:attr"`` until resolved.
-    """
+    """One class, factory, default or command a plugin registered (``obj``: an import path
+    ``"module:attr"`` until resolved)."""
 
     name: str
     obj: Any
@@ -183,13 +178,8 @@ def _import(path: str) -> Any:
 
 
 class Names:
-    """The collected registrations, by table and name.
-
-    Args:
-        tables: ``{table: {name: [registration, ...]}}``.
-        problems: the reasons plugins were not loaded, ``(distribution, reason)``,
-            for the hint of an unknown name.
-    """
+    """The collected registrations, ``{table: {name: [registration, ...]}}``, and why
+    plugins were not loaded (``(distribution, reason)``, for an unknown name's hint)."""
 
     def __init__(
         self, tables: dict[str, dict[str, list[Registration]]], problems: list[tuple[str, str]]
