@@ -1,25 +1,11 @@
 """The abstract bases that plugins implement: :class:`Saver`, :class:`Loader`, :class:`Register`.
 
-Each base is a frozen pydantic model with ``extra="forbid"`` and a ``KIND``
-discriminator. A concrete class pins its ``KIND`` with a ``Literal``::
-
-    class MySaver(Saver):
-        KIND: Literal["MySaver"] = "MySaver"
-
-        def save(self, model, signature=None, input_example=None): ...
-
-A config such as ``{"KIND": "MySaver", "path": "model"}`` then validates
-into that class through the plugin manager (see :meth:`PluginManager.build`).
-The bases are abstract: instantiating one directly raises ``TypeError``.
-
-Every component knows the :class:`~llmreg.manager.PluginManager` that built it
-(:attr:`Component.manager`): a plugin that needs another plugin's work (a
-loader building a provider client) asks that manager, never the process-wide
-one, so that a host with its own manager stays isolated.
-
-Results are typed: a Saver returns :class:`~llmreg.results.SavedModel`, a
-Register a :class:`~llmreg.results.ModelVersionRef`, an alias move an
-:class:`~llmreg.results.AliasMove`.
+Each is a frozen pydantic model (``extra="forbid"``) that a concrete class tags with
+its ``KIND`` (``KIND: Literal["MySaver"] = "MySaver"``), so that a config such as
+``{"KIND": "MySaver", "path": "model"}`` validates into it through the plugin manager.
+Every component holds the manager that built it (:attr:`Component.manager`) and asks
+it, never the process-wide one, for other plugins' work. Results are typed
+(:mod:`llmreg.results`).
 """
 
 from __future__ import annotations
@@ -53,12 +39,8 @@ class Component(BaseModel, abc.ABC):
 
     @property
     def manager(self) -> PluginManager:
-        """The plugin manager that built this component.
-
-        A component built by :meth:`PluginManager.build <llmreg.manager.PluginManager.build>`
-        holds that manager; one made directly (``MySaver()``) uses the process's
-        default manager.
-        """
+        """The plugin manager that built this component (the process's default manager
+        for one made directly, ``MySaver()``)."""
         if self._manager is None:
             from llmreg.manager import get_plugin_manager
 
@@ -66,10 +48,7 @@ class Component(BaseModel, abc.ABC):
         return self._manager
 
     def bind(self, manager: PluginManager) -> None:
-        """Make ``manager`` the one this component asks for other plugins' work.
-
-        :meth:`PluginManager.build <llmreg.manager.PluginManager.build>` calls it.
-        """
+        """Make ``manager`` the one this component asks for other plugins' work."""
         self._manager = manager
 
 

@@ -69,10 +69,8 @@ class Client(abc.ABC):
 
     definition: ModelDefinition
 
-    #: The OpenAI chat-completions fields beyond text chat that :meth:`achat` passes to
-    #: the endpoint (``tools``, ``tool_choice``, ``response_format``, ``logprobs``,
-    #: ``top_logprobs``, ``n``, ``parallel_tool_calls``, and ``tool_messages`` for
-    #: messages carrying tool calls). Empty (the default): text chat only.
+    #: The OpenAI chat fields beyond text chat that :meth:`achat` passes on (``tools``,
+    #: ``response_format``, ``logprobs``, ``n``...; ``tool_messages`` for tool calls).
     CHAT_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, definition: ModelDefinition) -> None:

@@ -1,14 +1,9 @@
 """Discovery: the ``llmreg`` entry points of the installed distributions, and which to load.
 
 ``import importlib.metadata`` costs every CLI start some 30 ms, so :func:`entry_points`
-reads what it would: the ``entry_points.txt`` of every ``*.dist-info`` folder on
-:data:`sys.path` (the first distribution of a name wins) and the ``Name``, ``Version``
-and ``Requires-Dist`` headers of its ``METADATA``. Where the path holds what this does
-not read (a zip file, an egg with entry points in the group) it returns ``None`` and
-:func:`find` asks importlib.metadata instead.
-
-:func:`excluded` applies the allow list ``LLMREG_LOAD_PLUGINS`` and the block list
-``LLMREG_DISABLE_PLUGINS`` (``*`` blocks all) before anything is imported.
+reads the ``entry_points.txt`` and ``METADATA`` of each ``*.dist-info`` on
+:data:`sys.path` itself (importlib.metadata only for zip files and eggs). :func:`excluded`
+applies ``LLMREG_LOAD_PLUGINS`` and ``LLMREG_DISABLE_PLUGINS`` before any import.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """Model URIs: parsing the ones llmreg loads, building the ones the registry hands out.
 
-One set of rules for the whole project (pure Python, no mlflow import):
-
-- a **version** is an ``int`` or a string of ASCII digits, and starts at 1;
-  ``uri_for_model_alias_or_version("chat", "1")`` is ``models:/chat/1``, never
-  the alias ``@1`` (the bug of the design llmreg started from);
-- an **alias** starts with a letter or ``_`` and is not ``latest`` or ``v1``-like,
-  which MLflow reserves;
-- a **registered model name** that llmreg creates uses letters, digits, ``_``,
-  ``.`` and ``-``; a URI may name any model without ``/`` or ``@``.
-
-Accepted URI forms: ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``,
-``models:/<name>@<alias>``, ``models:/m-<model_id>`` (an MLflow 3 logged model)
-and a local directory path (absolute, relative, or ``file://``).
+One set of rules (pure Python): a **version** is an ``int`` or ASCII digits from 1 (so
+``"1"`` is ``models:/chat/1``, never the alias ``@1``); an **alias** starts with a letter
+or ``_`` and is not ``latest`` or ``v1``-like (MLflow reserves them); a **registered
+model name** uses letters, digits, ``_``, ``.`` and ``-``. Accepted: ``runs:/<run_id>/<path>``,
+``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``models:/m-<model_id>`` and a
+local path (or ``file://``).
 """
 
 from __future__ import annotations
