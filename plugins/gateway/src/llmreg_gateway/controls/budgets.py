@@ -101,6 +101,11 @@ def period_of(period: str, now: float) -> tuple[str, float]:
     return f"m:{day.tm_year:04d}-{day.tm_mon:02d}", end
 
 
+def usd(amount: float) -> str:
+    """An amount of dollars for a message: up to six decimals, no trailing zeros."""
+    return f"{amount:.6f}".rstrip("0").rstrip(".") or "0"
+
+
 def month_of(now: float) -> str:
     """The ledger month of ``now``: ``2026-12``."""
     day = time.gmtime(now)
@@ -125,7 +130,7 @@ class Budgets:
         _, end = period_of(budget.period, now)
         return QuotaExceededError(
             f"This API key (id {key_id}) has spent its {budget.period} budget: "
-            f"${spent:.4f} of ${budget.usd:.2f}. It resets at "
+            f"${usd(spent)} of ${usd(budget.usd)}. It resets at "
             f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(end))}; "
             "ask an administrator to raise the budget.",
             end - now,
@@ -193,4 +198,5 @@ __all__ = [
     "QuotaExceededError",
     "month_of",
     "period_of",
+    "usd",
 ]

@@ -115,7 +115,7 @@ def duration(seconds: float) -> str:
     """Format a reset time as OpenAI does: ``12ms``, ``1.5s``, ``6m0s``."""
     if seconds < 1:
         return f"{max(0, round(seconds * 1000))}ms"
-    if seconds < 60:
+    if round(seconds, 3) < 60:
         return f"{round(seconds, 3):g}s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m{rest}s"
