@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from llmreg_gateway.controls.memory_state import MemoryState
 from llmreg_gateway.controls.redis_state import RedisState
-from llmreg_gateway.controls.state import MemoryState, StateBackend
+from llmreg_gateway.controls.state import StateBackend
 
 SKIP_REASON = "redis-server is not installed: apt-get install redis-server (Debian's package)"
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from llmreg.errors import ConfigError
+from llmreg_gateway.controls.memory_state import MemoryState
 from llmreg_gateway.controls.redis_state import RedisState
 from llmreg_gateway.controls.state import (
     ADD,
@@ -17,7 +18,6 @@ from llmreg_gateway.controls.state import (
     RELEASE,
     WINDOW,
     Check,
-    MemoryState,
     Op,
     StateUnavailableError,
     state_from_url,

@@ -30,102 +30,28 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from llmreg_gateway.auth import ApiKey
 from llmreg_gateway.controls.budgets import Budget, Budgets, QuotaExceededError
 from llmreg_gateway.controls.cache import CACHE_HEADER, ResponseCache, cache_control
 from llmreg_gateway.controls.cost import PriceBook, cost
+from llmreg_gateway.controls.health import POLICY, ControlsUnavailableError, Health
 from llmreg_gateway.controls.keys import KeyStore, ManagedKey, ManagedKeyRing
 from llmreg_gateway.controls.limits import (
-    DEFAULT_MAX_TOKENS,
-    LEASE_TTL,
-    NO_LIMITS,
     Limiter,
     Limits,
     RateLimitError,
     estimate_tokens,
     headers_of,
 )
+from llmreg_gateway.controls.settings import ControlSettings
 from llmreg_gateway.controls.state import Check, StateBackend, StateError, state_from_url
-from llmreg_gateway.errors import ApiError
 
 logger = logging.getLogger(__name__)
 
 #: The key id of requests on an open gateway (no key asked).
 ANONYMOUS = "anonymous"
-#: What the controls do when the state cannot be reached (for ``/ready`` and the docs).
-POLICY = "budgets, limits and managed keys fail closed (503); the cache fails open (a miss)"
-
-
-class ControlsUnavailableError(ApiError):
-    """HTTP 503: the shared state cannot be reached, so limits and budgets cannot be
-    checked; ``Retry-After: 1``."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(503, message, type="state_unavailable", code="state_unavailable")
-        self.retry_after = 1
-        self.headers = [("retry-after", "1")]
-
-
-@dataclass
-class ControlSettings:
-    """What :meth:`Controls.from_settings` builds from (the CLI's and app's options).
-
-    Attributes:
-        state: ``memory://`` or ``redis://HOST:PORT/DB`` (``--state``).
-        prices_file: a JSON prices file (``--prices``), see :mod:`.cost`.
-        key_limits: limits of each key from the environment or a keys file (and of
-            the open gateway's anonymous caller); managed keys carry their own.
-        key_budget: the budget of each such key.
-        model_limits: limits per model name, whoever calls.
-        default_max_tokens: output tokens counted for a request without ``max_tokens``.
-        cache_ttl: seconds a cached answer lives; 0 turns the cache off.
-        cache_shared: one cache for every key (default: each key its own).
-        key_refresh: seconds between two checks of the managed-key table's revision.
-        lease_ttl: seconds a concurrency slot outlives a request that never settled.
-        state_timeout: seconds per Redis call.
-    """
-
-    state: str = "memory://"
-    prices_file: str | None = None
-    key_limits: Limits = NO_LIMITS
-    key_budget: Budget | None = None
-    model_limits: Mapping[str, Limits] = field(default_factory=dict)
-    default_max_tokens: int = DEFAULT_MAX_TOKENS
-    cache_ttl: float = 0.0
-    cache_shared: bool = False
-    key_refresh: float = 1.0
-    lease_ttl: float = LEASE_TTL
-    state_timeout: float = 0.5
-
-
-@dataclass
-class Health:
-    """Whether the controls' state answers, for ``/ready`` and logs.
-
-    Attributes:
-        backend: ``memory`` or ``redis``.
-        ok: the last call to the state succeeded.
-        error: the last failure's message (no secret: the URL is redacted).
-        since: when the state stopped answering (epoch seconds), or ``None``.
-    """
-
-    backend: str
-    ok: bool = True
-    error: str | None = None
-    since: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """For a JSON body: ``{"backend", "ok", "error", "since", "policy"}``."""
-        return {
-            "backend": self.backend,
-            "ok": self.ok,
-            "error": self.error,
-            "since": self.since,
-            "policy": POLICY,
-        }
 
 
 class Admission:
