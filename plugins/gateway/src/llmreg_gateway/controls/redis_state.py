@@ -1,10 +1,11 @@
 """The shared state in Redis, through redis-py's asyncio client (``llmreg-gateway[redis]``).
 
-Every admission is one ``EVALSHA`` of :data:`ADMIT_SCRIPT`, which reads the Redis
-clock, checks every counter and gauge, and applies them only if all pass, so two
-replicas never both take the last unit of a limit. The writes after a response go
-in one ``MULTI``. Keys are plain (no hash tags): one Redis (or a primary with
-replicas), not Redis Cluster.
+Every admission is checked by :data:`ADMIT_SCRIPT`, which reads the Redis clock,
+checks every counter and gauge, and applies them only if all pass, so two replicas
+never both take the last unit of a limit. Admissions in flight at once share one
+``EVALSHA`` (:class:`~.batch.Batcher`). The writes after a response are
+:data:`APPLY_SCRIPT`, batched the same way. Keys are plain (no hash tags): one Redis
+(or a primary with replicas), not Redis Cluster.
 
 A connection failure or a timeout raises :class:`~.state.StateUnavailableError` at
 once: redis-py's own retries are off, because a request waiting on a dead Redis is
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from llmreg.errors import ConfigError
+from llmreg_gateway.controls.batch import Batcher
 from llmreg_gateway.controls.state import (
     ADD,
     HADD,
@@ -31,55 +33,83 @@ from llmreg_gateway.controls.state import (
     redacted,
 )
 
-# KEYS: one per check. ARGV[1]: the lease; then kind, amount, limit, param per check.
-# The clock is Redis's (TIME), so replicas with skewed clocks share one window.
+# A batch of admissions, each checked and applied in turn (the later see the earlier).
+# ARGV: the number of admissions; per admission its lease and number of checks, then
+# kind, amount, limit, param per check. KEYS: every check's key, in order. Reply: the
+# clock (seconds, microseconds), then per admission the failed index, the number of
+# values and the values. The clock is Redis's (TIME): replicas share one window.
 ADMIT_SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local out = {t[1], t[2], '-1'}
-local keys = {}
-for i = 1, #KEYS do
-  local b = 1 + (i - 1) * 4
-  local kind = ARGV[b + 1]
-  local amount = tonumber(ARGV[b + 2])
-  local limit = tonumber(ARGV[b + 3])
-  local param = tonumber(ARGV[b + 4])
-  local key = KEYS[i]
-  local value
-  if kind == 'w' then
-    key = key .. ':' .. string.format('%d', math.floor(now / param))
-    value = tonumber(redis.call('GET', key) or '0')
-  elseif kind == 'g' then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-    value = redis.call('ZCARD', key)
-  else
-    value = tonumber(redis.call('GET', key) or '0')
+local out = {t[1], t[2]}
+local a, k = 2, 0
+for _ = 1, tonumber(ARGV[1]) do
+  local lease, count = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  local keys, values, failed = {}, {}, -1
+  for i = 1, count do
+    local b = a + (i - 1) * 4
+    local kind = ARGV[b]
+    local amount, limit, param = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+    local key = KEYS[k + i]
+    local value
+    if kind == 'w' then
+      key = key .. ':' .. string.format('%d', math.floor(now / param))
+      value = tonumber(redis.call('GET', key) or '0')
+    elseif kind == 'g' then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+      value = redis.call('ZCARD', key)
+    else
+      value = tonumber(redis.call('GET', key) or '0')
+    end
+    keys[i], values[i] = key, value
+    local ok
+    if kind == 'c' then ok = value < limit
+    elseif kind == 'g' then ok = value + 1 <= limit
+    else ok = value + amount <= limit end
+    if not ok then
+      failed = i - 1
+      break
+    end
   end
-  keys[i] = key
-  out[#out + 1] = tostring(value)
-  local ok
-  if kind == 'c' then ok = value < limit
-  elseif kind == 'g' then ok = value + 1 <= limit
-  else ok = value + amount <= limit end
-  if not ok then
-    out[3] = tostring(i - 1)
-    return out
+  if failed < 0 then
+    for i = 1, count do
+      local b = a + (i - 1) * 4
+      local kind, param = ARGV[b], tonumber(ARGV[b + 3])
+      if kind == 'w' then
+        redis.call('INCRBYFLOAT', keys[i], ARGV[b + 1])
+        redis.call('PEXPIRE', keys[i], math.ceil(param * 2000))
+      elseif kind == 'g' then
+        redis.call('ZADD', keys[i], now + param, lease)
+        redis.call('PEXPIRE', keys[i], math.ceil(param * 1000))
+      end
+    end
   end
-end
-for i = 1, #KEYS do
-  local b = 1 + (i - 1) * 4
-  local kind = ARGV[b + 1]
-  local param = tonumber(ARGV[b + 4])
-  if kind == 'w' then
-    redis.call('INCRBYFLOAT', keys[i], ARGV[b + 2])
-    redis.call('PEXPIRE', keys[i], math.ceil(param * 2000))
-  elseif kind == 'g' then
-    redis.call('ZADD', keys[i], now + param, ARGV[1])
-    redis.call('PEXPIRE', keys[i], math.ceil(param * 1000))
-  end
+  out[#out + 1] = tostring(failed)
+  out[#out + 1] = tostring(#values)
+  for i = 1, #values do out[#out + 1] = tostring(values[i]) end
+  a, k = a + count * 4, k + count
 end
 return out
+"""
+
+# KEYS: one per op. ARGV: kind, amount, ttl in ms (0: keep), field per op. One command
+# instead of a MULTI of many: redis-py parses one reply, not one per queued command.
+APPLY_SCRIPT = """
+for i = 1, #KEYS do
+  local b = (i - 1) * 4
+  local kind, key, ttl = ARGV[b + 1], KEYS[i], tonumber(ARGV[b + 3])
+  if kind == 'add' then
+    redis.call('INCRBYFLOAT', key, ARGV[b + 2])
+  elseif kind == 'hadd' then
+    redis.call('HINCRBYFLOAT', key, ARGV[b + 4], ARGV[b + 2])
+  else
+    redis.call('ZREM', key, ARGV[b + 4])
+  end
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+end
+return #KEYS
 """
 
 
@@ -126,6 +156,9 @@ class RedisState:
         self._where = where
         self._ns = namespace + ":"
         self._admit = client.register_script(ADMIT_SCRIPT)
+        self._apply = client.register_script(APPLY_SCRIPT)
+        self._admits: Batcher[tuple[Sequence[Check], str], Verdict] = Batcher(self._admit_batch)
+        self._applies: Batcher[Sequence[Op], None] = Batcher(self._apply_batch)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 0.5, namespace: str = "llmreg") -> RedisState:
@@ -171,39 +204,49 @@ class RedisState:
             ) from None
 
     async def admit(self, checks: Sequence[Check], lease: str) -> Verdict:
-        """See :meth:`.state.StateBackend.admit`."""
-        keys = [self._ns + c.key for c in checks]
-        args: list[str | float] = [lease]
-        for c in checks:
-            args += (c.kind, c.amount, c.limit, c.param)
+        """See :meth:`.state.StateBackend.admit` (admissions in flight share one call)."""
+        return await self._admits.submit((checks, lease))
+
+    async def _admit_batch(self, batch: list[tuple[Sequence[Check], str]]) -> list[Verdict]:
+        keys: list[str] = []
+        args: list[str | float] = [len(batch)]
+        for checks, lease in batch:
+            args += (lease, len(checks))
+            for c in checks:
+                keys.append(self._ns + c.key)
+                args += (c.kind, c.amount, c.limit, c.param)
         with self._errors("an admission"):
             reply = await self._admit(keys=keys, args=args)
         try:
             now = int(reply[0]) + int(reply[1]) / 1_000_000
-            return Verdict(now, int(reply[2]), tuple(float(v) for v in reply[3:]))
+            verdicts, at = [], 2
+            for _ in batch:
+                failed, count = int(reply[at]), int(reply[at + 1])
+                values = tuple(float(v) for v in reply[at + 2 : at + 2 + count])
+                verdicts.append(Verdict(now, failed, values))
+                at += 2 + count
+            return verdicts
         except (IndexError, TypeError, ValueError):
             raise StateError(f"Redis at {self._where}: malformed admission reply") from None
 
     async def apply(self, ops: Sequence[Op]) -> None:
-        """See :meth:`.state.StateBackend.apply`."""
-        if not ops:
-            return
-        pipe = self._client.pipeline(transaction=True)
+        """See :meth:`.state.StateBackend.apply` (settlements in flight share one call)."""
         for op in ops:
-            key = self._ns + op.key
-            if op.kind == ADD:
-                pipe.incrbyfloat(key, op.amount)
-            elif op.kind == HADD:
-                pipe.hincrbyfloat(key, op.field, op.amount)
-            elif op.kind == RELEASE:
-                pipe.zrem(key, op.field)
-                continue
-            else:
+            if op.kind not in (ADD, HADD, RELEASE):
                 raise StateError(f"unknown state op {op.kind!r}")
-            if op.ttl:
-                pipe.pexpire(key, int(op.ttl * 1000))
+        if ops:
+            await self._applies.submit(ops)
+
+    async def _apply_batch(self, batch: list[Sequence[Op]]) -> list[None]:
+        keys: list[str] = []
+        args: list[str | float] = []
+        for ops in batch:
+            for op in ops:
+                keys.append(self._ns + op.key)
+                args += (op.kind, op.amount, int(op.ttl * 1000), op.field)
         with self._errors("a settlement"):
-            await pipe.execute()
+            await self._apply(keys=keys, args=args)
+        return [None] * len(batch)
 
     async def read(self, keys: Sequence[str]) -> list[float]:
         """See :meth:`.state.StateBackend.read`."""
@@ -264,4 +307,4 @@ class RedisState:
         await self._client.aclose()
 
 
-__all__ = ["ADMIT_SCRIPT", "RedisState"]
+__all__ = ["ADMIT_SCRIPT", "APPLY_SCRIPT", "RedisState"]
