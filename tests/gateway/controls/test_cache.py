@@ -7,7 +7,7 @@ import json
 
 from llmreg_gateway.auth import ApiKey, key_hash
 from llmreg_gateway.controls import Admission, Controls, ControlSettings
-from llmreg_gateway.controls.cache import cache_control, replay_events, request_key
+from llmreg_gateway.controls.cache import Assembler, cache_control, replay_events, request_key
 
 from .conftest import Backend
 
@@ -182,3 +182,83 @@ def test_a_hit_replays_as_a_stream() -> None:
     assert chunks[-1]["usage"] == ANSWER["usage"]
     assert chunks[-1]["choices"] == []
     assert len(replay_events(ANSWER)) == 3  # role+content, finish, [DONE]
+
+
+def test_a_streamed_answer_is_assembled_for_storing() -> None:
+    streamed = [
+        {
+            "id": "c9",
+            "object": "chat.completion.chunk",
+            "created": 5,
+            "model": "chat",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": "Par"},
+                    "finish_reason": None,
+                }
+            ],
+        },
+        {
+            "id": "c9",
+            "object": "chat.completion.chunk",
+            "created": 5,
+            "model": "chat",
+            "choices": [
+                {"index": 0, "delta": {"content": "is."}, "finish_reason": None},
+                {
+                    "index": 1,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "t1",
+                                "type": "function",
+                                "function": {"name": "lookup", "arguments": '{"te'},
+                            }
+                        ]
+                    },
+                    "finish_reason": None,
+                },
+            ],
+        },
+        {
+            "id": "c9",
+            "object": "chat.completion.chunk",
+            "created": 5,
+            "model": "chat",
+            "choices": [
+                {
+                    "index": 1,
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": 'xt": 1}'}}]},
+                    "finish_reason": "tool_calls",
+                },
+                {"index": 0, "delta": {}, "finish_reason": "stop"},
+            ],
+        },
+        {
+            "id": "c9",
+            "object": "chat.completion.chunk",
+            "created": 5,
+            "model": "chat",
+            "choices": [],
+            "usage": ANSWER["usage"],
+        },
+    ]
+    assembler = Assembler()
+    for chunk in streamed:
+        assembler.feed(chunk)
+    answer = assembler.answer()
+    assert answer["object"] == "chat.completion"
+    assert answer["id"] == "c9"
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "Paris."}
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert answer["choices"][1]["message"]["tool_calls"] == [
+        {"id": "t1", "type": "function", "function": {"name": "lookup", "arguments": '{"text": 1}'}}
+    ]
+    assert answer["usage"] == ANSWER["usage"]
+    # and a replay of it streams the same text back
+    again = Assembler()
+    for event in replay_events(answer, include_usage=True)[:-1]:
+        again.feed(json.loads(event[len("data: ") :]))
+    assert again.answer() == answer

@@ -2,7 +2,8 @@
 
 The request path calls one facade, :class:`Controls`::
 
-    key = keyring.authenticate(auth) or await controls.identify(auth)  # env/file, then managed
+    key = keyring.identify(auth) or await controls.identify(auth)  # env/file, then managed
+    # ...401 if None on a closed gateway; KeyRing.authorize(key, names) for scopes...
     admission = await controls.admit(key, model, version, body)  # may raise RateLimitError...
     try:
         hit = await controls.cached(admission, body, request.headers.get("cache-control"))

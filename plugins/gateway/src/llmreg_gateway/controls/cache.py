@@ -135,10 +135,67 @@ def replay_events(answer: Mapping[str, Any], *, include_usage: bool = False) -> 
     return events
 
 
+class Assembler:
+    """Rebuilds the ``chat.completion`` of a streamed answer from its chunks, so a
+    streamed request's answer can be stored too (:meth:`feed` each chunk, then
+    :meth:`answer`). Content and tool-call arguments are joined per choice and index."""
+
+    def __init__(self) -> None:
+        self._head: dict[str, Any] = {}
+        self._choices: dict[int, dict[str, Any]] = {}
+        self._usage: Any = None
+
+    def feed(self, chunk: Mapping[str, Any]) -> None:
+        """Take one ``chat.completion.chunk``."""
+        if not self._head:
+            self._head = {k: chunk.get(k) for k in ("id", "created", "model")}
+            if chunk.get("system_fingerprint") is not None:
+                self._head["system_fingerprint"] = chunk["system_fingerprint"]
+        if chunk.get("usage"):
+            self._usage = chunk["usage"]
+        for part in chunk.get("choices") or []:
+            index = part.get("index", 0)
+            choice = self._choices.setdefault(
+                index,
+                {"index": index, "message": {"role": "assistant", "content": None},
+                 "finish_reason": None},
+            )  # fmt: skip
+            delta, message = part.get("delta") or {}, choice["message"]
+            if delta.get("content") is not None:
+                message["content"] = (message["content"] or "") + delta["content"]
+            for call in delta.get("tool_calls") or []:
+                _merge_call(message.setdefault("tool_calls", []), call)
+            if part.get("finish_reason"):
+                choice["finish_reason"] = part["finish_reason"]
+
+    def answer(self) -> dict[str, Any]:
+        """The ``chat.completion`` the chunks make up."""
+        choices = [self._choices[i] for i in sorted(self._choices)]
+        answer = {**self._head, "object": "chat.completion", "choices": choices}
+        if self._usage is not None:
+            answer["usage"] = self._usage
+        return answer
+
+
+def _merge_call(calls: list[dict[str, Any]], fragment: Mapping[str, Any]) -> None:
+    index = fragment.get("index", len(calls))
+    while len(calls) <= index:
+        calls.append({"function": {"name": "", "arguments": ""}})
+    call = calls[index]
+    for field in ("id", "type"):
+        if fragment.get(field):
+            call[field] = fragment[field]
+    function = fragment.get("function") or {}
+    for field in ("name", "arguments"):
+        if function.get(field):
+            call["function"][field] += function[field]
+
+
 __all__ = [
     "CACHE_HEADER",
     "IGNORED",
     "SHARED",
+    "Assembler",
     "ResponseCache",
     "cache_control",
     "replay_events",
