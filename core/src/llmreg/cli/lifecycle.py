@@ -164,7 +164,7 @@ def promote(
     note: str | None = None
     with naming_store(store):
         if requirements or baseline:
-            from llmreg.cli.evaluate import gate
+            from llmreg.cli.gate import gate
 
             note = gate(register, name, version, requirements, baseline)
             register.set_tags(name, int(version), {"llmreg.promotion_check": note})
