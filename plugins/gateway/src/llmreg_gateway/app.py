@@ -25,7 +25,6 @@ from starlette.requests import ClientDisconnect
 
 from llmreg.adapter import ClientAdapter
 from llmreg.bases import Adapter
-from llmreg.client import StreamChunk
 from llmreg.definition import MAX_JSON_DEPTH, json_depth
 from llmreg.errors import LlmregError
 from llmreg.schemas import Inputs, Outputs
@@ -39,17 +38,15 @@ from llmreg_gateway.model import ServedModel
 from llmreg_gateway.observe import Observer, new_metrics
 from llmreg_gateway.openai_compat import (
     ChatRequest,
-    chunk_event,
     completion,
     model_entry,
     new_completion_id,
     parse_chat_request,
     passthrough_client,
     stream_chunks,
-    usage_event,
 )
 from llmreg_gateway.registry import ServedModels
-from llmreg_gateway.streaming import forward_stream
+from llmreg_gateway.streaming import first_text, forward_stream, text_events
 
 logger = logging.getLogger(__name__)
 
@@ -362,8 +359,8 @@ class Routes:
                 adapter = await self.adapter(served)
                 if isinstance(adapter, ClientAdapter):
                     stream = adapter.astream(chat.row)
-                    first = await anext(stream)  # a failure before any text is an HTTP error
-                    events = self._events(request, served, key, chat, stream, first, started)
+                    first = await first_text(stream)  # a failure before any text is an HTTP error
+                    events = text_events(self, request, served, key, chat, stream, first, started)
                     streamed = StreamingResponse(
                         events, media_type="text/event-stream",
                         headers={"Cache-Control": "no-cache"},
@@ -423,54 +420,6 @@ class Routes:
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         self._record(request, route, 200, started, served, key, usage)
         return self._versioned(_json(data), served)
-
-    async def _events(
-        self,
-        request: Request,
-        served: ServedModel,
-        key: ApiKey | None,
-        chat: ChatRequest,
-        stream: AsyncIterator[StreamChunk],
-        chunk: StreamChunk,
-        started: float,
-    ) -> AsyncIterator[str]:
-        """The server-sent events of a streamed answer, sent as the upstream's text arrives.
-
-        Role, text deltas, the finish reason, the usage (``include_usage``), ``[DONE]``.
-        A failure mid-stream sends one ``data: {"error": ...}`` event (OpenAI's SDK
-        raises it) instead of ``[DONE]``; the access log line is written at the end.
-        """
-        cid, created, fp = new_completion_id(), int(time.time()), fingerprint(served)
-        model = chat.model
-        status, code, usage = 200, None, None
-        yield chunk_event(cid, created, model, {"role": "assistant", "content": ""}, None, fp)
-        try:
-            while True:
-                if chunk.text:
-                    yield chunk_event(cid, created, model, {"content": chunk.text}, None, fp)
-                if chunk.done is not None:
-                    done = chunk.done
-                    usage = done.metadata().get("usage")
-                    finish = done.finish_reason or "stop"
-                    yield chunk_event(cid, created, model, {}, finish, fp)
-                    if chat.include_usage:
-                        yield usage_event(cid, created, model, done.metadata(), fp)
-                    break
-                chunk = await anext(stream, StreamChunk(done=None))
-                if chunk.done is None and not chunk.text:
-                    break
-            yield "data: [DONE]\n\n"
-        except Exception as exc:
-            err = from_exception(exc)
-            status, code = err.status, err.code
-            err.message = masked(served, err.message)
-            logger.warning("stream of %s broke: %s", served.model_uri, err.message)
-            yield f"data: {json.dumps(err.body())}\n\n"
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
-            self._record(request, "/v1/chat/completions", status, started, served, key,
-                         usage, code=code, stream=True)  # fmt: skip
 
     def _allowed(self, key: ApiKey | None) -> list[ServedModel]:
         return [m for m in self.models if key is None or key.allows(m.ids)]
