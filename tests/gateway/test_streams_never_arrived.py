@@ -10,6 +10,8 @@ never hand back an empty answer that ended with ``finish_reason: "stop"``.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import uuid
 
 import httpx
@@ -144,3 +146,24 @@ def test_a_primary_failing_before_its_first_chunk_falls_back(
 def test_a_model_whose_stream_works_still_streams(gateway):
     texts, finishes = _read(gateway(), "one two three")
     assert "".join(texts) == "echo: one two three" and finishes[-1] == "stop"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_502_names_a_request_id_and_only_the_log_has_the_detail(
+    gateway, upstream, caplog, stream
+):
+    caplog.set_level(logging.WARNING, logger="llmreg_gateway")
+    url = gateway(f"fault-401-{uuid.uuid4().hex[:6]}")  # the upstream quotes the key it got
+    with _sdk(url) as sdk:
+        model = sdk.models.list().data[0].id
+        with pytest.raises(openai.APIStatusError) as caught:
+            sdk.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "hi"}], stream=stream
+            )
+    assert caught.value.status_code == 502
+    message = caught.value.body["message"]
+    assert str(upstream.port) not in message and "sk-upstream-never-77" not in message
+    rid = re.search(r"request id (req_[0-9a-f]+)", message).group(1)
+    logged = [r.getMessage() for r in caplog.records if rid in r.getMessage()]
+    assert len(logged) == 1 and f"127.0.0.1:{upstream.port}" in logged[0]
+    assert "sk-upstream-never-77" not in caplog.text

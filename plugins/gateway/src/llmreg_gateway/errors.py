@@ -172,6 +172,13 @@ def hidden(status: int, summary: str, detail: str, kind: str, code: str) -> ApiE
     return ApiError(status, message, type=kind, code=code)
 
 
+def load_failed(last_error: str) -> str:
+    """What ``/ready`` says of a failed load: the error's type, not its text (which
+    names stores and paths; the log has it)."""
+    kind = last_error.split(":", 1)[0] if ":" in last_error else "error"
+    return f"{kind} (the server's log has the detail)"
+
+
 def without_urls(text: str) -> str:
     """``text`` with every URL and store path replaced by ``<upstream>``."""
     return _URL.sub("<upstream>", text)
@@ -210,6 +217,7 @@ __all__ = [
     "bounded",
     "from_exception",
     "hidden",
+    "load_failed",
     "new_request_id",
     "row_failure",
     "upstream_cause",

@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmreg.errors import ConfigError
-from llmreg.uris import uri_for_model_alias
+from llmreg.uris import shorten, uri_for_model_alias
+from llmreg_gateway.errors import ApiError
 from llmreg_gateway.model import ServedModel
 
 if TYPE_CHECKING:
     from llmreg.bases import AliasRegister, Loader
     from llmreg.manager import PluginManager
+    from llmreg_gateway.auth import ApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +117,33 @@ class ServedModels:
             if model in served.ids:
                 return served
         return None
+
+    def pick(self, model: str | None, key: ApiKey | None) -> ServedModel:
+        """Return the model a request's ``model`` names, if ``key`` may call it.
+
+        A model outside the key's scope is answered as one that does not exist (the
+        same 404, the same words), and the ids an error lists are those the key may
+        call: a key learns nothing of the models it may not call.
+
+        Raises:
+            ApiError: 404 for a model not served here or not to this key; 400 when no
+                model is named and several are served.
+        """
+        served = self.find(model)
+        if served is not None and (key is None or key.allows(served.ids)):
+            return served
+        ids = ", ".join(
+            repr(i) for m in self.models if key is None or key.allows(m.ids) for i in m.ids
+        )
+        if not model:
+            raise ApiError(400, f"name a model; use one of {ids or 'none'}",
+                           param="model", code="model_required")  # fmt: skip
+        raise ApiError(
+            404,
+            f"model {shorten(model)} is not served here; use one of {ids or 'none'}",
+            param="model",
+            code="model_not_found",
+        )
 
     def ids(self) -> list[str]:
         """Every model id a request can use, for error messages."""
