@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from llmreg.errors import ConfigError
+from llmreg.errors import ConfigError, LlmregError
 from llmreg.uris import shorten, uri_for_model_alias
 from llmreg_gateway.errors import ApiError
 from llmreg_gateway.model import ServedModel
@@ -26,14 +26,38 @@ logger = logging.getLogger(__name__)
 
 def alias_finder(register: AliasRegister, alias: str) -> Callable[[], list[str]]:
     """Return a function listing ``models:/NAME@ALIAS`` for every registered model that
-    has ``alias`` now (through the register's optional ``models()``)."""
+    has ``alias`` now (through the register's optional ``models()``).
+
+    A registered model whose name llmreg's URI grammar refuses (``café-model``,
+    registered by another MLflow client), or an entry of another shape, is skipped
+    with one WARNING naming it (once per process), never failing the listing: the
+    other models are served. A listing that fails as a whole raises, for the caller
+    to retry.
+    """
+    warned: set[str] = set()
+
+    def skip(entry: Any, why: str) -> None:
+        shown = repr(entry.get("name")) if isinstance(entry, Mapping) else repr(entry)[:80]
+        if shown in warned:
+            return
+        warned.add(shown)
+        logger.warning("not serving registered model %s with alias %r: %s", shown, alias, why)
 
     def find() -> list[str]:
-        return [
-            uri_for_model_alias(str(entry["name"]), alias)
-            for entry in register.models()
-            if alias in (entry.get("aliases") or {})
-        ]
+        uris = []
+        for entry in register.models():
+            aliases = entry.get("aliases") if isinstance(entry, Mapping) else None
+            if not isinstance(aliases, Mapping) or alias not in aliases:
+                continue
+            name = entry.get("name")
+            if not isinstance(name, str):
+                skip(entry, "the register listed it without a name")
+                continue
+            try:
+                uris.append(uri_for_model_alias(name, alias))
+            except LlmregError as exc:
+                skip(entry, f"{exc} (rename it, or serve it by a URI llmreg accepts)")
+        return uris
 
     return find
 
@@ -87,7 +111,16 @@ class ServedModels:
         """
         if self.discover is None:
             return []
-        return [m for m in (self.add(uri) for uri in self.discover()) if m is not None]
+        added = []
+        for uri in self.discover():
+            try:
+                served = self.add(uri)
+            except LlmregError as exc:  # one odd URI never keeps the others out
+                logger.warning("not serving %s: %s", uri, exc)
+                continue
+            if served is not None:
+                added.append(served)
+        return added
 
     def __iter__(self) -> Iterator[ServedModel]:
         return iter(self.models)
