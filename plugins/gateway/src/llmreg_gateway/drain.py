@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Iterator
 from typing import Any
@@ -30,10 +31,11 @@ logger = logging.getLogger(__name__)
 GRACE_S = 10.0
 
 
-def backstop(grace: float) -> float:
-    """uvicorn's ``timeout_graceful_shutdown`` for ``grace``: a little longer, so that the
-    streams end themselves (with their error event) before uvicorn cancels what is left."""
-    return grace + 5.0
+def backstop(grace: float) -> int:
+    """uvicorn's ``timeout_graceful_shutdown`` (whole seconds) for ``grace``: a little
+    longer, so that the streams end themselves (with their error event) before uvicorn
+    cancels what is left."""
+    return math.ceil(grace) + 5
 
 
 class Streams:
