@@ -34,7 +34,7 @@ from llmreg.errors import (
     SchemaError,
     StoreUnavailableError,
 )
-from llmreg.secrets import redact
+from llmreg.secrets import SECRETS
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,8 @@ def hidden(status: int, summary: str, detail: str, kind: str, code: str) -> ApiE
     request id in the body; ``detail`` (URLs, paths, the upstream's words) only in the
     log, secrets masked, under that id."""
     rid = new_request_id()
-    logger.warning("request %s answered %d %s: %s", rid, status, kind, redact(detail))
+    # the process's known secrets (every loaded model's keys) and URL user-info masked
+    logger.warning("request %s answered %d %s: %s", rid, status, kind, SECRETS.redact(detail))
     message = f"{summary} ({kind}); request id {rid}: the server's log has the detail"
     return ApiError(status, message, type=kind, code=code)
 
