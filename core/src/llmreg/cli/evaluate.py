@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -37,6 +37,7 @@ from llmreg.cli.app import emit_json, json_option
 from llmreg.cli.components import build_alias_register, build_loader
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError
+from llmreg.files import check_input_file
 from llmreg.secrets import SECRETS, redact_deep
 
 #: The version-tag prefix of a metric.
@@ -205,11 +206,10 @@ def read_dataset(path: str) -> list[tuple[dict[str, Any], str]]:
     """Return the rows of a JSON Lines dataset as ``(row, expected)``.
 
     Raises:
-        ConfigError: the file is missing, a line is not an object with ``expected``.
+        ConfigError: the file is missing or not a regular file (a folder, a FIFO, a
+            device), a line is not an object with ``expected``.
     """
-    source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"--data {path!r} is not a file")
+    source = check_input_file(path, "--data file", "a JSON Lines file of rows")
     rows: list[tuple[dict[str, Any], str]] = []
     for number, line in enumerate(source.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
@@ -315,8 +315,10 @@ def evaluate(
         click.echo(f"evaluation run: {result['run_id']}")
 
 
-#: ``metric>=0.8``, ``metric > 0.5``...
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<|==)\s*(-?[0-9.]+)\s*$")
+#: ``metric>=0.8``, ``metric > 0.5``...: the number is a plain decimal (``1.2.3`` is none).
+_REQUIREMENT = re.compile(
+    r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<|==)\s*(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
 
 
 def check_requirements(metrics: dict[str, float], requirements: tuple[str, ...]) -> list[str]:
@@ -329,11 +331,16 @@ def check_requirements(metrics: dict[str, float], requirements: tuple[str, ...])
     for text in requirements:
         found = _REQUIREMENT.match(text)
         if not found:
-            raise ConfigError(f"--require {text!r}: write it as METRIC>=NUMBER (or >, <=, <, ==)")
+            raise ConfigError(
+                f"--require {text!r} is not a requirement: write it as METRIC>=NUMBER (or >, "
+                "<=, <, ==), NUMBER a plain decimal such as 0.8, e.g. --require exact_match>=0.8"
+            )
         metric, op, number = found.group(1), found.group(2), float(found.group(3))
         value = metrics.get(metric)
+        # NaN compares false both ways: "not a number" fails every requirement, explicitly.
         ok = (
             value is not None
+            and not math.isnan(value)
             and {
                 ">=": value >= number,
                 "<=": value <= number,
@@ -344,19 +351,21 @@ def check_requirements(metrics: dict[str, float], requirements: tuple[str, ...])
         )
         if not ok:
             shown = "not evaluated" if value is None else f"{value:g}"
+            shown += " (not a number)" if value is not None and math.isnan(value) else ""
             failed.append(f"{metric} is {shown}, required {op} {number:g}")
     return failed
 
 
 def version_metrics(tags: dict[str, str]) -> dict[str, float]:
-    """The ``llmreg.eval.*`` tags of a version as metrics."""
+    """The ``llmreg.eval.*`` tags of a version as metrics; a value that is no number is
+    NaN, which no check passes (a gate never skips what it cannot read)."""
     out = {}
     for key, value in tags.items():
         if key.startswith(EVAL_TAG_PREFIX):
             try:
                 out[key[len(EVAL_TAG_PREFIX) :]] = float(value)
             except ValueError:
-                continue
+                out[key[len(EVAL_TAG_PREFIX) :]] = math.nan
     return out
 
 
@@ -390,12 +399,64 @@ def gate(
 
     Raises:
         RegistrationError: the candidate fails a requirement or is worse than the
-            version ``baseline`` points at (each failure with its numbers).
-        ConfigError: a requirement is malformed.
+            version ``baseline`` points at (each failure with its numbers), or cannot be
+            compared: a metric missing or not a number (either side), no version holding
+            ``baseline``, or no metrics recorded on the one that does.
+        ConfigError: a requirement or the baseline alias is malformed.
     """
     from llmreg.errors import RegistrationError
+    from llmreg.uris import check_alias
+
+    def _not_worse(
+        refs: list[Any], candidate: Any, metrics: dict[str, float], alias: str, failures: list[str]
+    ) -> str:
+        """Compare with the version ``alias`` holds: its decision; what fails goes to
+        ``failures``. An alias no version holds, a baseline with no metrics, and a metric
+        either side cannot give (missing, or not a number) all fail: never a pass."""
+        holder = next((r for r in refs if alias in r.aliases), None)
+        if holder is None:
+            held = sorted({a for r in refs for a in r.aliases})
+            failures.append(
+                f"no version of {name!r} holds @{alias} (aliases: "
+                f"{', '.join('@' + a for a in held) or 'none'}), so nothing can be compared: "
+                "check the alias, or promote the first version without --not-worse-than"
+            )
+            return f"not worse than @{alias}: no version holds it, refused"
+        if holder.version == candidate.version:
+            return f"not worse than @{alias}: it is this version, ok"
+        base = version_metrics(dict(holder.tags))
+        if not base:
+            failures.append(
+                f"@{alias} (version {holder.version}) has no recorded metrics to compare with: "
+                f"evaluate it first (llmreg evaluate models:/{name}@{alias} --data ...)"
+            )
+            return f"not worse than @{alias} (version {holder.version}): no metrics, refused"
+        compared = []
+        worse_found = False
+        for metric, value in sorted(base.items()):
+            mine = metrics.get(metric)
+            shown = "not evaluated" if mine is None else f"{mine:g}"
+            compared.append(f"{metric} {shown} vs {value:g}")
+            lower_is_better = metric == "failed_rows" or metric.endswith("_errors")
+            if mine is None or math.isnan(mine) or math.isnan(value):
+                worse = True  # what cannot be compared is never "not worse"
+            else:
+                worse = mine > value if lower_is_better else mine < value
+            if worse:
+                worse_found = True
+                failures.append(
+                    f"{metric} is {shown}, @{alias} (version {holder.version}) has {value:g}"
+                )
+        numbers = ", ".join(compared)
+        verdict = "worse" if worse_found else "ok"
+        return f"not worse than @{alias} (version {holder.version}): {numbers} {verdict}"
 
     check_requirements({}, requirements)  # a malformed requirement fails before any call
+    if baseline:
+        try:
+            baseline = check_alias(baseline.strip().removeprefix("@"), ConfigError)
+        except ConfigError as exc:
+            raise ConfigError(f"--not-worse-than {baseline!r}: {exc}") from None
     refs = register.versions(name)
     candidate = next((r for r in refs if str(r.version) == str(version).strip()), None)
     if candidate is None:
@@ -411,33 +472,7 @@ def gate(
         verdict = "ok" if not check_requirements(metrics, (text,)) else "failed"
         decisions.append(f"require {text.replace(' ', '')}: {shown} (candidate) {verdict}")
     if baseline:
-        holder = next((r for r in refs if baseline in r.aliases), None)
-        if holder is None:
-            decisions.append(f"not worse than @{baseline}: no version holds it, ok")
-        elif holder.version == candidate.version:
-            decisions.append(f"not worse than @{baseline}: it is this version, ok")
-        else:
-            base = version_metrics(dict(holder.tags))
-            compared = []
-            worse_found = False
-            for metric, value in sorted(base.items()):
-                mine = metrics.get(metric)
-                if metric == "failed_rows" or metric.endswith("_errors"):
-                    worse = metrics.get(metric, float("inf")) > value
-                else:
-                    worse = metrics.get(metric, float("-inf")) < value
-                shown = "not evaluated" if mine is None else f"{mine:g}"
-                compared.append(f"{metric} {shown} vs {value:g}")
-                if worse:
-                    worse_found = True
-                    failures.append(
-                        f"{metric} is {shown}, @{baseline} (version {holder.version}) has {value:g}"
-                    )
-            numbers = ", ".join(compared) or "no metrics recorded on it"
-            verdict = "worse" if worse_found else "ok"
-            decisions.append(
-                f"not worse than @{baseline} (version {holder.version}): {numbers} {verdict}"
-            )
+        decisions.append(_not_worse(refs, candidate, metrics, baseline, failures))
     if failures:
         raise RegistrationError(
             f"version {candidate.version} of {name!r} is not promoted: "
