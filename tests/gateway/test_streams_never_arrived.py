@@ -128,7 +128,9 @@ def test_a_stream_broken_after_its_first_chunk_ends_with_an_error_event(
     assert not any(finishes)  # no made-up "stop"
 
 
-@pytest.mark.parametrize("primary", ["fault-500", "fault-drop"])
+@pytest.mark.parametrize(
+    "primary", ["fault-500", "fault-drop", "fault-html", "fault-sseempty", "fault-empty"]
+)
 @pytest.mark.parametrize("passthrough", [False, True], ids=["text", "tools"])
 def test_a_primary_failing_before_its_first_chunk_falls_back(
     gateway, upstream, primary, passthrough
