@@ -76,7 +76,7 @@ def create_app(
         keys_file: a file of sha256 key hashes, one per line, each optionally
             followed by the comma-separated model names the key may call.
         admin_key: the reference of the key ``POST /admin/reload`` asks for.
-            Without it, reload is open on an open app and refused (403) on a keyed one.
+            Without it, admin routes are refused (403), on an open app too.
         no_auth: ask for no key on the model routes even when keys are given.
         protect_ready: ``/ready`` asks for an API key too (default: open).
         protect_metrics: ``/metrics`` asks for an API key too (default: open).

@@ -25,31 +25,35 @@ from starlette.requests import ClientDisconnect
 
 from llmreg.adapter import ClientAdapter
 from llmreg.bases import Adapter
-from llmreg.client import StreamChunk
 from llmreg.definition import MAX_JSON_DEPTH, json_depth
 from llmreg.errors import LlmregError
 from llmreg.schemas import Inputs, Outputs
 from llmreg.secrets import redact
-from llmreg.uris import shorten
 from llmreg.version import __version__
 from llmreg_gateway import openapi as oa
 from llmreg_gateway.auth import ApiKey, KeyRing
-from llmreg_gateway.errors import ApiError, bad_request, from_exception, row_failure
+from llmreg_gateway.errors import (
+    NOT_LOADED,
+    ApiError,
+    bad_request,
+    from_exception,
+    hidden,
+    load_failed,
+    row_failure,
+)
 from llmreg_gateway.model import ServedModel
 from llmreg_gateway.observe import Observer, new_metrics
 from llmreg_gateway.openai_compat import (
     ChatRequest,
-    chunk_event,
     completion,
     model_entry,
     new_completion_id,
     parse_chat_request,
     passthrough_client,
     stream_chunks,
-    usage_event,
 )
 from llmreg_gateway.registry import ServedModels
-from llmreg_gateway.streaming import forward_stream
+from llmreg_gateway.streaming import first_text, forward_stream, text_events
 
 logger = logging.getLogger(__name__)
 
@@ -216,21 +220,10 @@ class Routes:
         """Return the served model a request's ``model`` names, checking the key may call it.
 
         Raises:
-            ApiError: 404 for a model not served here (or none named when several are);
-                403 for a key limited to other models.
+            ApiError: 404 for a model not served here or not to this key (400 for none
+                named when several are): see :meth:`ServedModels.pick`.
         """
-        served = self.models.find(model)
-        if served is None:
-            ids = ", ".join(repr(i) for i in self.models.ids())
-            what = f"model {shorten(model)} is not served here" if model else "name a model"
-            raise ApiError(
-                404 if model else 400,
-                f"{what}; use one of {ids}",
-                param="model",
-                code="model_not_found" if model else "model_required",
-            )
-        self.keys.authorize(key, served.ids)
-        return served
+        return self.models.pick(model, key)
 
     async def adapter(self, served: ServedModel | None = None) -> Adapter:
         """Return the loaded adapter, loading it now if the start-up load has not run."""
@@ -243,12 +236,8 @@ class Routes:
         try:
             loaded: Adapter = await run_in_threadpool(served.load)
         except LlmregError as exc:
-            raise ApiError(
-                503,
-                f"model {served.model_uri} is not loaded: {masked(served, str(exc))}",
-                type=type(exc).__name__,
-                code="model_not_loaded",
-            ) from None
+            detail = masked(served, f"{served.model_uri}: {exc}")
+            raise hidden(503, NOT_LOADED, detail, type(exc).__name__, "model_not_loaded") from None
         return loaded
 
     async def predict_rows(
@@ -362,8 +351,8 @@ class Routes:
                 adapter = await self.adapter(served)
                 if isinstance(adapter, ClientAdapter):
                     stream = adapter.astream(chat.row)
-                    first = await anext(stream)  # a failure before any text is an HTTP error
-                    events = self._events(request, served, key, chat, stream, first, started)
+                    first = await first_text(stream)  # a failure before any text is an HTTP error
+                    events = text_events(self, request, served, key, chat, stream, first, started)
                     streamed = StreamingResponse(
                         events, media_type="text/event-stream",
                         headers={"Cache-Control": "no-cache"},
@@ -424,54 +413,6 @@ class Routes:
         self._record(request, route, 200, started, served, key, usage)
         return self._versioned(_json(data), served)
 
-    async def _events(
-        self,
-        request: Request,
-        served: ServedModel,
-        key: ApiKey | None,
-        chat: ChatRequest,
-        stream: AsyncIterator[StreamChunk],
-        chunk: StreamChunk,
-        started: float,
-    ) -> AsyncIterator[str]:
-        """The server-sent events of a streamed answer, sent as the upstream's text arrives.
-
-        Role, text deltas, the finish reason, the usage (``include_usage``), ``[DONE]``.
-        A failure mid-stream sends one ``data: {"error": ...}`` event (OpenAI's SDK
-        raises it) instead of ``[DONE]``; the access log line is written at the end.
-        """
-        cid, created, fp = new_completion_id(), int(time.time()), fingerprint(served)
-        model = chat.model
-        status, code, usage = 200, None, None
-        yield chunk_event(cid, created, model, {"role": "assistant", "content": ""}, None, fp)
-        try:
-            while True:
-                if chunk.text:
-                    yield chunk_event(cid, created, model, {"content": chunk.text}, None, fp)
-                if chunk.done is not None:
-                    done = chunk.done
-                    usage = done.metadata().get("usage")
-                    finish = done.finish_reason or "stop"
-                    yield chunk_event(cid, created, model, {}, finish, fp)
-                    if chat.include_usage:
-                        yield usage_event(cid, created, model, done.metadata(), fp)
-                    break
-                chunk = await anext(stream, StreamChunk(done=None))
-                if chunk.done is None and not chunk.text:
-                    break
-            yield "data: [DONE]\n\n"
-        except Exception as exc:
-            err = from_exception(exc)
-            status, code = err.status, err.code
-            err.message = masked(served, err.message)
-            logger.warning("stream of %s broke: %s", served.model_uri, err.message)
-            yield f"data: {json.dumps(err.body())}\n\n"
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
-            self._record(request, "/v1/chat/completions", status, started, served, key,
-                         usage, code=code, stream=True)  # fmt: skip
-
     def _allowed(self, key: ApiKey | None) -> list[ServedModel]:
         return [m for m in self.models if key is None or key.allows(m.ids)]
 
@@ -502,7 +443,7 @@ class Routes:
         if served.adapter is None:
             body: dict[str, Any] = {"status": "loading", "model_uri": served.model_uri}
             if served.last_error:
-                body = {**body, "status": "failed", "error": masked(served, served.last_error)}
+                body = {**body, "status": "failed", "error": load_failed(served.last_error)}
             return False, body
         return True, {"status": "ready", "model_uri": served.model_uri, "info": served.info}
 
@@ -563,8 +504,8 @@ class Routes:
                 self.note_failure(served, exc, "reload")
                 err = ApiError(
                     503,
-                    f"reload of {served.model_uri} failed, the previous model keeps serving: "
-                    f"{masked(served, str(exc))}",
+                    f"reload of {served.model_uri} failed ({type(exc).__name__}), the previous "
+                    "model keeps serving: the server's log has the detail",
                     type=type(exc).__name__,
                     code="reload_failed",
                 )
@@ -684,8 +625,7 @@ def build_app(
                     await task
             models.close()
 
-    summary = ", ".join(m.model_uri for m in models) or "the models an alias names"
-    app = _App(title="llmreg", version=__version__, summary=f"Serving {summary}"[:300],
+    app = _App(title="llmreg", version=__version__, summary=oa.SUMMARY,
                lifespan=lifespan)  # fmt: skip
     app.llmreg_fast = {
         ("POST", "/v1/chat/completions"): routes.chat,
@@ -745,10 +685,6 @@ def build_app(
         text_only = not any(_passes_through(m.adapter) for m in models)
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(oa.components(text_only))
-        ids = models.ids()
-        if ids:  # the document names the models served when it is made
-            chat_schema = schemas[oa.chat_body(text_only).__name__]
-            chat_schema["properties"]["model"]["enum"] = ids
         for path, (_, body) in oa.request_bodies(text_only).items():
             operation = schema["paths"][path]["post"]
             operation["requestBody"] = {

@@ -7,6 +7,7 @@ address is one that accepts connections (``--port 0`` announces the port chosen)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -20,6 +21,7 @@ from llmreg.cli.components import current, kind_config
 from llmreg.cli.predict import apply_trace, trace_option
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError, LlmregError, ServeError
+from llmreg_gateway.drain import backstop
 
 #: Where a tracing loader writes traces (llmreg-pyfunc's ``LLMREG_TRACE_EXPORT``).
 TRACE_EXPORT_ENV = "LLMREG_TRACE_EXPORT"
@@ -148,6 +150,14 @@ def _serve_logging(access_log: bool) -> None:
     type=click.FloatRange(min=0.1),
     help="Seconds a client has to send a request's body; then 408.",
 )
+@click.option(
+    "--graceful-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds streams in flight get after SIGTERM or Ctrl-C; then they end with an "
+    "error event and the server exits.",
+)
 @trace_option
 @json_option
 def serve(
@@ -166,6 +176,7 @@ def serve(
     reload_interval: float,
     header_timeout: float,
     body_timeout: float,
+    graceful_timeout: float,
     trace: bool | None,
     as_json: bool,
 ) -> None:
@@ -253,21 +264,43 @@ def serve(
                 err=True,
             )
         if workers > 1:
-            _run_workers(sock, workers, app, header_timeout, body_timeout)
+            _run_workers(sock, workers, app, header_timeout, body_timeout, graceful_timeout)
             return
         config = uvicorn.Config(
             app,
             log_level="warning",
             access_log=False,
             http=timed_http_protocol(header_timeout),
+            timeout_graceful_shutdown=backstop(graceful_timeout),
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        graceful_server(config, graceful_timeout).run(sockets=[sock])
     finally:
         sock.close()
 
 
+def graceful_server(config: Any, grace: float) -> Any:
+    """uvicorn's ``Server`` for ``config``, whose shutdown (SIGTERM, Ctrl-C) ends the
+    streams still running after ``grace`` seconds (:mod:`llmreg_gateway.drain`)."""
+    import uvicorn
+
+    from llmreg_gateway import drain
+
+    class GracefulServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # no loop runs yet: nothing streams
+                drain.begin(grace)
+            super().handle_exit(sig, frame)
+
+    return GracefulServer(config)
+
+
 def _run_workers(
-    sock: socket.socket, workers: int, app: Any, header_timeout: float, body_timeout: float
+    sock: socket.socket,
+    workers: int,
+    app: Any,
+    header_timeout: float,
+    body_timeout: float,
+    graceful_timeout: float,
 ) -> None:
     """Run ``workers`` uvicorn processes on ``sock``, each building the app of
     :mod:`llmreg_gateway.worker` from the settings this process checked (no key in them)."""
@@ -276,15 +309,17 @@ def _run_workers(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from llmreg_gateway.worker import SETTINGS_ENV, header_protocol, shared_metrics
+    from llmreg_gateway.worker import SETTINGS_ENV, SUPERVISOR_ENV, header_protocol, shared_metrics
 
     routes = app.state.llmreg_routes
     app.state.llmreg_models.close()  # each worker loads its own
     settings = dict(app.state.llmreg_settings)
     settings["model_uri"] = [m.model_uri for m in app.state.llmreg_models]
-    settings.update(header_timeout=header_timeout, body_timeout=body_timeout)
+    settings.update(header_timeout=header_timeout, body_timeout=body_timeout,
+                    graceful_timeout=graceful_timeout)  # fmt: skip
     settings["access_log"] = routes.observer.access_log
     os.environ[SETTINGS_ENV] = json.dumps(settings)
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # the workers end when it is gone
     config = uvicorn.Config(
         "llmreg_gateway.worker:app",
         factory=True,
@@ -292,6 +327,7 @@ def _run_workers(
         log_level="warning",
         access_log=False,
         http=header_protocol(),
+        timeout_graceful_shutdown=backstop(graceful_timeout),
     )
     with shared_metrics():  # /metrics sums every worker's
         Multiprocess(config, sockets=[sock]).run()
