@@ -8,4 +8,4 @@ requirement all see the same value, without a metadata lookup at import.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

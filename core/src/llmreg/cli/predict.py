@@ -164,14 +164,11 @@ def _spark_job(
     """Hand the job to the loader's ``spark_predict``; print or count its results."""
     store = use_store()
     loader = build_loader()
-    runner = getattr(loader, "spark_predict", None)
-    if not callable(runner):
-        raise ConfigError(
-            f"the loader {loader.KIND} cannot run a Spark job (it has no spark_predict): use a "
-            "loader that can, such as llmreg-pyfunc's (pip install llmreg-pyfunc pyspark)"
-        )
+    from llmreg.capabilities import SparkPredictor, require
+
+    spark = require(loader, SparkPredictor, "loader")  # CapabilityMissingError names the KIND
     with naming_store(store):
-        job = runner(model_uri, file, output, master=master, concurrency=concurrency)
+        job = spark.spark_predict(model_uri, file, output, master=master, concurrency=concurrency)
     for record in job.records or ():
         click.echo(json.dumps(record, sort_keys=True))
     say_store(store)
