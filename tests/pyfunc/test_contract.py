@@ -5,6 +5,7 @@ from __future__ import annotations
 import llmreg_pyfunc.plugin
 from llmreg.results import SavedModel
 from llmreg.testing.contract import RoundTripContract
+from llmreg_pyfunc.cache import MODEL_CACHE
 
 
 class TestCustomSaverAndLoaderRoundTrip(RoundTripContract):
@@ -16,6 +17,10 @@ class TestCustomSaverAndLoaderRoundTrip(RoundTripContract):
         """A logged-model URI no model has (``models:/m-<id>-missing`` is malformed)."""
         assert saved.model_id is not None
         return saved.uri.replace(saved.model_id, "m-" + "0" * 32)
+
+    def drop_caches(self) -> None:
+        """The loader keeps a model's client for later loads: drop it (closing it)."""
+        MODEL_CACHE.clear()
 
 
 class TestTheDefaultsRoundTrip(TestCustomSaverAndLoaderRoundTrip):

@@ -44,7 +44,10 @@ Role = Literal["saver", "loader", "register"]
 
 
 class Component(BaseModel, abc.ABC):
-    """Common ground of the three bases: frozen, strict about fields, tagged by KIND."""
+    """Common ground of the three bases: frozen, strict about fields, tagged by KIND.
+
+    Added in llmreg 0.1.0; :attr:`manager` and :meth:`bind` in 0.2.0.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -81,6 +84,8 @@ class Saver(Component, abc.ABC):
     Attributes:
         path: the artifact name the model is saved under (MLflow's ``name``).
         config_file: the name of the JSON artifact that holds the model definition.
+
+    Added in llmreg 0.1.0; ``save`` returns a :class:`~llmreg.results.SavedModel` since 0.2.0.
     """
 
     ROLE: ClassVar[Role] = "saver"
@@ -116,7 +121,10 @@ class Adapter(abc.ABC):
 
     Most loaders return :class:`~llmreg.adapter.ClientAdapter` (through
     :meth:`Loader.adapter`), which implements all of this. The owner of an adapter
-    (the serving app, a host) calls :meth:`close` when it is done with it.
+    (the serving app, a host) calls :meth:`close` when it is done with it: every
+    connection the adapter (its client) opened is closed when it returns.
+
+    Added in llmreg 0.2.0.
     """
 
     @abc.abstractmethod
@@ -161,7 +169,12 @@ class Adapter(abc.ABC):
 
 
 class Loader(Component, abc.ABC):
-    """Loads a saved model by URI."""
+    """Loads a saved model by URI.
+
+    Added in llmreg 0.1.0; ``load`` returns an :class:`Adapter` and :meth:`adapter`
+    is new in 0.2.0. Optional capabilities (Spark, evaluation logging, scorers) are
+    declared by subclassing them (:mod:`llmreg.capabilities`).
+    """
 
     ROLE: ClassVar[Role] = "loader"
 
@@ -198,7 +211,11 @@ class Register(Component, abc.ABC):
     """Registers saved models as named versions.
 
     Attributes:
-        tags: tags set on every version this register creates.
+        tags: tags set on every version this register creates (``llmreg register
+            --tag KEY=VALUE`` and ``save --register --tag`` add to them).
+
+    Added in llmreg 0.1.0; ``register`` returns a :class:`~llmreg.results.ModelVersionRef`
+    (versions start at 1 and rise per name) since 0.2.0.
     """
 
     ROLE: ClassVar[Role] = "register"
@@ -217,7 +234,11 @@ class Register(Component, abc.ABC):
 class AliasRegister(Register, abc.ABC):
     """A :class:`Register` that also lists versions and moves aliases with an audit trail.
 
-    The CLI's ``promote``, ``rollback``, ``versions`` and ``history`` need one.
+    The CLI's ``promote``, ``rollback``, ``versions`` and ``history`` need one. Every
+    move names the version it left (``previous``), and ``history`` keeps every move
+    even when several processes move the alias at once.
+
+    Added in llmreg 0.2.0.
     """
 
     @abc.abstractmethod

@@ -73,6 +73,16 @@ class Client(abc.ABC):
     bounded thread pool. Implementations create their connection pool once and
     reuse it, and must be safe to call from several threads. The owner of a
     client (an adapter, the loader's cache) calls :meth:`close` once.
+
+    A client applies the definition's settings itself (``temperature``,
+    ``max_tokens``, ``stop``, ``system_prompt``), each overridden by the row's
+    ``request.params``, and raises typed :class:`~llmreg.errors.ProviderError`
+    subclasses. Streaming and chat pass-through are declared capabilities
+    (:class:`~llmreg.capabilities.StreamingClient`,
+    :class:`~llmreg.capabilities.ChatPassThrough`).
+
+    Added in llmreg 0.1.0; ``batch``'s default, ``aclose``, ``astream``, ``achat``
+    and ``achat_stream`` in 0.2.0.
     """
 
     definition: ModelDefinition

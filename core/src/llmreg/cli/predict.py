@@ -5,8 +5,8 @@ order, to ``PATH.partial``; the file becomes ``PATH`` when every row is answered
 Interrupted (Ctrl-C) or failed, the answered rows stay in ``PATH.partial`` and the
 error says so; ``--resume`` keeps them and answers the rest.
 
-With ``--spark [MASTER]``, the loader runs the job on Spark (a loader with a
-``spark_predict`` method: llmreg-pyfunc's); the core never imports pyspark.
+With ``--spark [MASTER]``, the loader runs the job on Spark (a loader that declares
+:class:`~llmreg.capabilities.SparkPredictor`: llmreg-pyfunc's); the core never imports pyspark.
 """
 
 from __future__ import annotations

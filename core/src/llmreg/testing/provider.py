@@ -62,7 +62,7 @@ class ProviderContract(abc.ABC):
     base_url: ClassVar[str | None] = None
 
     @pytest.fixture
-    def server(self) -> Iterator[KitServer | None]:
+    def kit_server(self) -> Iterator[KitServer | None]:
         """The kit's endpoint for one check, or ``None`` (own URL, or no endpoint)."""
         if self.endpoint is None or self.base_url is not None:
             yield None
@@ -71,16 +71,16 @@ class ProviderContract(abc.ABC):
             yield server
 
     @pytest.fixture
-    def kit(self, server: KitServer | None) -> KitServer:
+    def kit_endpoint(self, kit_server: KitServer | None) -> KitServer:
         """The kit's endpoint; the check skips where the kit does not run one."""
-        if server is None:
+        if kit_server is None:
             pytest.skip("needs the kit's endpoint (endpoint is None or base_url is set)")
-        return server
+        return kit_server
 
-    def _client(self, server: KitServer | None, **extra: Any) -> Client:
+    def _client(self, kit_server: KitServer | None, **extra: Any) -> Client:
         manager = isolated_manager(self.plugin)
         data = dict(self.definition)
-        url = server.base_url if server is not None else self.base_url
+        url = kit_server.base_url if kit_server is not None else self.base_url
         if url is not None:
             data["base_url"] = url
         definition = ModelDefinition.from_dict({**data, **extra})
@@ -97,16 +97,16 @@ class ProviderContract(abc.ABC):
             )
         return client
 
-    def test_methods_keep_the_base_signatures(self, server: KitServer | None) -> None:
+    def test_methods_keep_the_base_signatures(self, kit_server: KitServer | None) -> None:
         """``complete``, ``batch`` and ``abatch`` accept every call the base accepts."""
-        client = self._client(server)
+        client = self._client(kit_server)
         client.close()
         for name in ("complete", "batch", "abatch"):
             check_signature(getattr(type(client), name), getattr(Client, name), name)
 
-    def test_complete_returns_text_and_metadata(self, server: KitServer | None) -> None:
+    def test_complete_returns_text_and_metadata(self, kit_server: KitServer | None) -> None:
         """One request returns a ``Completion`` with text, model, latency and attempts."""
-        client = self._client(server)
+        client = self._client(kit_server)
         try:
             done = client.complete(Request(input="Say hello."))
         finally:
@@ -125,9 +125,9 @@ class ProviderContract(abc.ABC):
             got=f"returned {done!r}",
         )
 
-    def test_batch_keeps_order_and_length(self, server: KitServer | None) -> None:
+    def test_batch_keeps_order_and_length(self, kit_server: KitServer | None) -> None:
         """A batch answers every row, in order (by prompt tokens, or by moving the rows)."""
-        client = self._client(server)
+        client = self._client(kit_server)
         rows = [Request(input=f"Repeat: {'yes ' * (1 + 6 * i)}") for i in range(4)]
         orders = [rows, rows[1:] + rows[:1], [rows[1], rows[0], *rows[2:]]]
         try:
@@ -162,13 +162,13 @@ class ProviderContract(abc.ABC):
                         got=f"answered {result.text!r}, then {first!r}: rows reordered",
                     )
 
-    def test_close_is_idempotent(self, server: KitServer | None) -> None:
+    def test_close_is_idempotent(self, kit_server: KitServer | None) -> None:
         """``close()`` can be called twice."""
-        client = self._client(server)
+        client = self._client(kit_server)
         client.close()
         client.close()
 
-    def test_settings_reach_the_endpoint(self, kit: KitServer) -> None:
+    def test_settings_reach_the_endpoint(self, kit_endpoint: KitServer) -> None:
         """The definition's temperature, max_tokens, stop and system prompt are sent; a row's
         params override them for that row."""
         settings = {
@@ -177,7 +177,7 @@ class ProviderContract(abc.ABC):
             "stop": ["\nEND"],
             "system_prompt": "Be brief.",
         }
-        client = self._client(kit, **settings)
+        client = self._client(kit_endpoint, **settings)
         row = Params(temperature=0.9, max_tokens=5, stop=["X"])
         try:
             client.complete(Request(input="hello"))
@@ -186,7 +186,7 @@ class ProviderContract(abc.ABC):
             client.close()
         want = {"temperature": 0.3, "max_tokens": 21, "stop": ["\nEND"], "system": "Be brief."}
         per_row = {**want, "temperature": 0.9, "max_tokens": 5, "stop": ["X"]}
-        sent = [kit.endpoint.settings(r["body"]) for r in kit.requests]
+        sent = [kit_endpoint.endpoint.settings(r["body"]) for r in kit_endpoint.requests]
         got = [{k: s.get(k) for k in want} for s in sent]
         expect(
             got == [want, per_row],
@@ -195,10 +195,10 @@ class ProviderContract(abc.ABC):
         )
 
     @pytest.mark.parametrize("mode", sorted(TYPED_ERRORS))
-    def test_a_failing_endpoint_is_a_typed_error(self, kit: KitServer, mode: str) -> None:
+    def test_a_failing_endpoint_is_a_typed_error(self, kit_endpoint: KitServer, mode: str) -> None:
         """401, 429, 500 and a timeout each raise their typed ProviderError."""
-        kit.mode = mode
-        client = self._client(kit, timeout=0.5, max_retries=0)
+        kit_endpoint.mode = mode
+        client = self._client(kit_endpoint, timeout=0.5, max_retries=0)
         error, expected = TYPED_ERRORS[mode]
         try:
             raised = expect_raises(
@@ -216,9 +216,9 @@ class ProviderContract(abc.ABC):
                 got=f"raised {type(raised).__name__}",
             )
 
-    def test_streams_where_declared(self, kit: KitServer) -> None:
+    def test_streams_where_declared(self, kit_endpoint: KitServer) -> None:
         """A StreamingClient yields the answer in several text chunks, then one with ``done``."""
-        client = self._client(kit)
+        client = self._client(kit_endpoint)
         if not isinstance(client, StreamingClient):
             client.close()
             pytest.skip("the client does not declare llmreg.capabilities.StreamingClient")
@@ -241,17 +241,17 @@ class ProviderContract(abc.ABC):
             got=f"yielded {chunks!r}",
         )
 
-    def test_close_releases_every_connection(self, kit: KitServer) -> None:
+    def test_close_releases_every_connection(self, kit_endpoint: KitServer) -> None:
         """After ``close()`` no connection the client opened is left open."""
-        client = self._client(kit)
+        client = self._client(kit_endpoint)
         client.complete(Request(input="one"))
         client.batch([Request(input=f"row {i}") for i in range(4)], concurrency=4)
         client.close()
-        left = kit.wait_closed(timeout=5.0)
+        left = kit_endpoint.wait_closed(timeout=5.0)
         expect(
             left == 0,
             expected="close() to close every HTTP connection the client opened",
-            got=f"left {left} of {kit.connections} open",
+            got=f"left {left} of {kit_endpoint.connections} open",
         )
 
 

@@ -17,7 +17,7 @@ from llmreg.bases import Adapter, AliasRegister, Loader, Register, Saver
 from llmreg.definition import ModelDefinition
 from llmreg.errors import LlmregError, ModelNotFoundError, SecretPersistError
 from llmreg.manager import PluginManager
-from llmreg.results import SavedModel
+from llmreg.results import ModelVersionRef, SavedModel
 from llmreg.schemas import Outputs
 from llmreg.testing import isolated_manager
 from llmreg.testing.failures import (
@@ -64,21 +64,21 @@ class RoundTripContract:
     definition: ClassVar[dict[str, Any]] = {}
 
     @pytest.fixture
-    def server(self) -> Iterator[KitServer]:
+    def kit_server(self) -> Iterator[KitServer]:
         """The kit's endpoint, started for one check."""
         with KitServer() as server:
             yield server
 
     @pytest.fixture
     def manager(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: KitServer
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kit_server: KitServer
     ) -> PluginManager:
         """An isolated manager with the plugin and the kit's provider, in a temporary folder."""
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv(CANARY_ENV, CANARY)
         for name, value in self.store_env(tmp_path).items():
             monkeypatch.setenv(name, value)
-        self._base_url = server.base_url
+        self._base_url = kit_server.base_url
         return isolated_manager(self.plugin, *self.extra_plugins, RoundTripProvider())
 
     def store_env(self, folder: Path) -> dict[str, str]:
@@ -174,7 +174,9 @@ class RoundTripContract:
             got=f"gave (ok, prediction) {shape}",
         )
 
-    def test_settings_reach_the_provider(self, manager: PluginManager, server: KitServer) -> None:
+    def test_settings_reach_the_provider(
+        self, manager: PluginManager, kit_server: KitServer
+    ) -> None:
         """temperature, max_tokens, stop and the system prompt survive save and load and reach
         the endpoint; a batch param (temperature) overrides the definition's."""
         adapter = self._load(manager, self._save(manager, **SETTINGS).uri)
@@ -183,7 +185,7 @@ class RoundTripContract:
             self._predict(adapter, ["again"], temperature=0.9)
         finally:
             adapter.close()
-        sent = [server.endpoint.settings(r["body"]) for r in server.requests]
+        sent = [kit_server.endpoint.settings(r["body"]) for r in kit_server.requests]
         want = {"temperature": 0.3, "max_tokens": 21, "stop": ["\nEND"], "system": "Be brief."}
         got = [{k: s.get(k) for k in want} for s in sent]
         expect(
@@ -194,7 +196,7 @@ class RoundTripContract:
 
     @pytest.mark.xfail(strict=False, reason=TEMPLATES_PENDING)
     def test_templates_and_row_variables_reach_the_provider(
-        self, manager: PluginManager, server: KitServer
+        self, manager: PluginManager, kit_server: KitServer
     ) -> None:
         """``prompt`` and ``user_template`` are filled from each row's vars before sending."""
         templates = {"prompt": "Answer about {city}.", "user_template": "Q ({city}): {input}"}
@@ -203,7 +205,7 @@ class RoundTripContract:
             self._predict(adapter, [{"input": "hi", "vars": {"city": "Paris"}}])
         finally:
             adapter.close()
-        sent = [server.endpoint.settings(r["body"]) for r in server.requests]
+        sent = [kit_server.endpoint.settings(r["body"]) for r in kit_server.requests]
         got = [(s["system"], s["user"]) for s in sent]
         expect(
             got == [("Answer about Paris.", "Q (Paris): hi")],
@@ -212,18 +214,18 @@ class RoundTripContract:
         )
 
     def test_close_releases_every_connection(
-        self, manager: PluginManager, server: KitServer
+        self, manager: PluginManager, kit_server: KitServer
     ) -> None:
         """After ``adapter.close()`` no connection the adapter opened is left open."""
         adapter = self._load(manager, self._save(manager).uri)
         self._predict(adapter, [f"row {i}" for i in range(6)], concurrency=3)
         adapter.close()
         self.drop_caches()
-        left = server.wait_closed(timeout=5.0)
+        left = kit_server.wait_closed(timeout=5.0)
         expect(
             left == 0,
             expected="close() to close every HTTP connection the adapter opened",
-            got=f"left {left} of {server.connections} open",
+            got=f"left {left} of {kit_server.connections} open",
         )
 
     def test_no_resolved_secret_is_written(self, manager: PluginManager, tmp_path: Path) -> None:
@@ -279,7 +281,12 @@ class RoundTripContract:
             pytest.skip("no register config: set register to check registry URIs")
         register = manager.register(self.register)
         name = f"kit-{Path.cwd().name[-12:].replace('_', '-')}"
-        register.register(name, self._save(manager).uri)
+        ref = register.register(name, self._save(manager).uri)
+        expect(
+            isinstance(ref, ModelVersionRef) and ref.version == 1,
+            expected="register() to return llmreg.ModelVersionRef version 1 for a new name",
+            got=f"returned {ref!r}",
+        )
         if isinstance(register, AliasRegister):
             register.promote(name, 1, "champion")
         return name, register

@@ -44,10 +44,8 @@ class GenerateClient(Client):
 
     def body(self, request: Request) -> dict:
         """The provider applies the settings itself: the row's params, else the definition's."""
-        d, row = (
-            self.definition,
-            (request.params.model_dump(exclude_none=True) if request.params else {}),
-        )
+        d = self.definition
+        row = request.params.model_dump(exclude_none=True) if request.params else {}
         messages = request.chat_messages(d.system_prompt)
         options = {
             "temperature": row.get("temperature", d.temperature),
