@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import llmreg_mlflow.plugin
 import llmreg_pyfunc.plugin
 from llmreg.results import SavedModel
 from llmreg.testing.contract import RoundTripContract
@@ -12,6 +13,8 @@ class TestCustomSaverAndLoaderRoundTrip(RoundTripContract):
     plugin = llmreg_pyfunc.plugin
     saver = {"KIND": "CustomSaver", "experiment": "contract"}
     loader = {"KIND": "CustomLoader", "alias_ttl_seconds": 0}
+    register = {"KIND": "MlflowRegister"}  # loads by models:/NAME/1 and models:/NAME@champion
+    extra_plugins = (llmreg_mlflow.plugin,)
 
     def missing_uri(self, saved: SavedModel) -> str:
         """A logged-model URI no model has (``models:/m-<id>-missing`` is malformed)."""

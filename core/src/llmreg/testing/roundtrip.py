@@ -13,11 +13,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from llmreg.bases import Adapter, AliasRegister, Loader, Register, Saver
+from llmreg.bases import Adapter, Loader, Saver
 from llmreg.definition import ModelDefinition
 from llmreg.errors import LlmregError, ModelNotFoundError, SecretPersistError
 from llmreg.manager import PluginManager
-from llmreg.results import ModelVersionRef, SavedModel
+from llmreg.results import SavedModel
 from llmreg.schemas import Outputs
 from llmreg.testing import isolated_manager
 from llmreg.testing.failures import (
@@ -28,6 +28,7 @@ from llmreg.testing.failures import (
     files_holding,
 )
 from llmreg.testing.kit_client import ROUND_TRIP_PROVIDER, RoundTripProvider
+from llmreg.testing.registry_uris import RegistryURIChecks
 from llmreg.testing.server import FAIL_ROW, KitServer
 
 #: The environment variable the round trip's definition references as its key.
@@ -42,7 +43,7 @@ TEMPLATES_PENDING = (
 )
 
 
-class RoundTripContract:
+class RoundTripContract(RegistryURIChecks):
     """Behaviour checks for a plugin's Saver and Loader together.
 
     Set ``plugin`` (the object or module with the hook implementations), and the
@@ -56,8 +57,6 @@ class RoundTripContract:
     plugin: ClassVar[object]
     saver: ClassVar[dict[str, Any]]
     loader: ClassVar[dict[str, Any]]
-    #: A register config: the round trip then loads by registry URIs too.
-    register: ClassVar[dict[str, Any] | None] = None
     #: Other plugins the manager needs (one that provides the register).
     extra_plugins: ClassVar[tuple[object, ...]] = ()
     #: Extra fields of the definition that the round trip saves.
@@ -273,47 +272,6 @@ class RoundTripContract:
         saver, loader = manager.saver(self.saver), manager.loader(self.loader)
         check_signature(type(saver).save, Saver.save, f"{type(saver).__name__}.save")
         check_signature(type(loader).load, Loader.load, f"{type(loader).__name__}.load")
-
-    # --- with a register: models:/NAME/VERSION and models:/NAME@ALIAS ---------
-
-    def _registered(self, manager: PluginManager) -> tuple[str, Register]:
-        if self.register is None:
-            pytest.skip("no register config: set register to check registry URIs")
-        register = manager.register(self.register)
-        name = f"kit-{Path.cwd().name[-12:].replace('_', '-')}"
-        ref = register.register(name, self._save(manager).uri)
-        expect(
-            isinstance(ref, ModelVersionRef) and ref.version == 1,
-            expected="register() to return llmreg.ModelVersionRef version 1 for a new name",
-            got=f"returned {ref!r}",
-        )
-        if isinstance(register, AliasRegister):
-            register.promote(name, 1, "champion")
-        return name, register
-
-    def test_loads_by_version_and_alias(self, manager: PluginManager) -> None:
-        """A registered model loads by ``models:/NAME/1`` and by ``models:/NAME@champion``."""
-        name, register = self._registered(manager)
-        uris = [f"models:/{name}/1"]
-        uris += [f"models:/{name}@champion"] if isinstance(register, AliasRegister) else []
-        for uri in uris:
-            adapter = self._load(manager, uri)
-            try:
-                got = self._predict(adapter, ["hi"]).predictions
-            finally:
-                adapter.close()
-            expect(got == ["echo: hi"], expected=f"{uri} to answer 'echo: hi'", got=f"gave {got}")
-
-    def test_a_missing_version_or_alias_is_model_not_found(self, manager: PluginManager) -> None:
-        """``models:/NAME/99`` and ``models:/NAME@nosuch`` raise ModelNotFoundError, never None."""
-        name, _ = self._registered(manager)
-        for uri in (f"models:/{name}/99", f"models:/{name}@nosuch", "models:/kit-nosuch/1"):
-            expect_raises(
-                ModelNotFoundError,
-                lambda u=uri: manager.loader(self.loader).load(u),
-                expected=f"ModelNotFoundError for {uri}",
-                what=f"load({uri!r})",
-            )
 
 
 __all__ = ["CANARY", "CANARY_ENV", "SETTINGS", "TEMPLATES_PENDING", "RoundTripContract"]
