@@ -42,7 +42,7 @@ def test_a_loader_that_does_not_declare_a_capability_gets_a_typed_error_naming_i
     with pytest.raises(CapabilityMissingError) as caught:
         require(FolderLoader(), SparkPredictor, "loader")
     message = str(caught.value)
-    assert "loader KIND 'FolderLoader'" in message
+    assert message.startswith("the loader KIND 'FolderLoader' cannot run a Spark job")
     assert "SparkPredictor" in message and "pip install llmreg-pyfunc" in message
 
 

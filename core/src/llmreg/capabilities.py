@@ -187,15 +187,15 @@ _NEEDS: dict[type[Any], tuple[str, str]] = {
 
 
 def describe(component: object) -> str:
-    """How an error names ``component``: ``loader KIND 'X'``, ``provider 'p'``, or its class."""
+    """How an error names ``component``: ``KIND 'X'``, ``provider 'p'``, or ``class Name``."""
     from llmreg.bases import Component
     from llmreg.client import Client
 
     if isinstance(component, Component):
-        return f"{component.ROLE} KIND {component.KIND!r}"
+        return f"KIND {component.KIND!r}"
     if isinstance(component, Client):
         return f"provider {component.definition.provider!r}"
-    return type(component).__name__
+    return f"class {type(component).__name__}"
 
 
 def require(component: object, capability: Callable[..., C], role: str) -> C:
@@ -213,8 +213,8 @@ def require(component: object, capability: Callable[..., C], role: str) -> C:
         >>> try:
         ...     require(client, StreamingClient, "client")
         ... except CapabilityMissingError as exc:
-        ...     print(str(exc)[:60])
-        the client (provider 'echo') cannot stream an answer as it i
+        ...     print(str(exc).split(":")[0])
+        the client provider 'echo' cannot stream an answer as it is generated
 
     Raises:
         CapabilityMissingError: naming the capability, the component's KIND or
@@ -226,7 +226,7 @@ def require(component: object, capability: Callable[..., C], role: str) -> C:
         return cast("C", component)
     action, remedy = _NEEDS.get(cls, ("do this", f"use one that declares {cls.__name__}"))
     raise CapabilityMissingError(
-        f"the {role} ({describe(component)}) cannot {action}: it does not declare "
+        f"the {role} {describe(component)} cannot {action}: it does not declare "
         f"llmreg.capabilities.{cls.__name__}; {remedy}"
     )
 
