@@ -22,7 +22,7 @@ the bottleneck), and where the CPU went per request: the server's, the fake
 endpoint's, the load generator's.
 The load generator is aiohttp (installed with mlflow): httpx's async client
 spent 3.5 ms of CPU per request here, more than the server under test, and on
-2 cores that capped both servers' figures. Needs llmreg[serve], llmreg-pyfunc,
+2 cores that capped both servers' figures. Needs llmreg-gateway, llmreg-pyfunc,
 llmreg-mlflow and llmreg-litellm. Run:
 
     python benchmarks/bench_serve.py [--seconds 10] [--clients 32]

@@ -19,7 +19,7 @@ streams again as soon as its stream ends.
 The time to first token (TTFT) is measured from sending the request to reading the
 first event that carries content (or a tool call). Prints the median and p90 of each,
 and llmreg's median minus the upstream's (goal: <= 5 ms at 32 clients). Needs
-llmreg[serve], llmreg-pyfunc, llmreg-mlflow and llmreg-litellm (the integration env).
+llmreg-gateway, llmreg-pyfunc, llmreg-mlflow and llmreg-litellm (the integration env).
 Run:
 
     python benchmarks/bench_stream.py [--seconds 10] [--clients 32] [--delay-ms 50]

@@ -26,7 +26,7 @@ HOST = textwrap.dedent(
 
     import llmreg.manager
     from llmreg import ModelDefinition, create_plugin_manager
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     caught = warnings.catch_warnings(record=True)
     seen_warnings = caught.__enter__()

@@ -3,7 +3,7 @@
 The in-process host-app example once stayed ``loading`` after other suites had run in
 the same pytest process. Its cause was a test's ``mlflow.set_tracking_uri`` left
 behind (MLflow's process-wide URI wins over ``MLFLOW_TRACKING_URI``), not state kept
-by ``llmreg.serve`` or the pyfunc loader: this suite does what those suites did, an
+by ``llmreg_gateway`` or the pyfunc loader: this suite does what those suites did, an
 app run by ``TestClient`` on one store, then the docs' host app (``create_app`` mounted,
 its lifespan inside the host's) in uvicorn on another thread's loop and another store,
 and checks each loads in the background and answers from its own store.
@@ -91,7 +91,7 @@ def test_apps_built_one_after_another_each_load_in_the_background(
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
@@ -137,7 +137,7 @@ def test_a_tracking_uri_set_in_the_process_wins_and_an_unreachable_one_fails_at_
     import mlflow
     from fastapi.testclient import TestClient
 
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     _saved(tmp_path, "echo-env", monkeypatch)  # the environment names a store that works
     with socket.socket() as sock:

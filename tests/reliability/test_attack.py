@@ -318,7 +318,7 @@ def test_d7_deeply_nested_json_is_a_typed_error(
         deep.write_text('{"model": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
         done = run_cli(["save", str(deep)], cli_env(store), store.folder)
         assert "nested" in _one_error_line(done, "ConfigError")
-        from llmreg.serve import create_app
+        from llmreg_gateway import create_app
 
         uri = f"models:/d7/{register('d7', save(definition(fake_openai.base_url, 'd7')))}"
         app = create_app(uri, reload_interval=0)
@@ -416,7 +416,7 @@ def test_w2_booleans_are_not_numbers_and_only_ascii_digits_are_versions(
             ModelDefinition.from_file(inf)
         with pytest.raises(InvalidModelURIError):
             load("models:/chat/\uff11")
-        from llmreg.serve import create_app
+        from llmreg_gateway import create_app
 
         uri = f"models:/w2/{register('w2', save(definition(fake_openai.base_url, 'w2')))}"
         hi = [{"role": "user", "content": "hi"}]
@@ -462,7 +462,7 @@ def test_w4_messages_are_true_name_the_line_and_are_bounded(
         done = run_cli(["predict", uri, "--file", str(bad)], env, store.folder)
         line = _one_error_line(done, "SchemaError")
         assert "line 3: " in line and "and 1990 more lines" in line and len(line) < 3000
-        from llmreg.serve import create_app
+        from llmreg_gateway import create_app
 
         with serving(create_app(uri, reload_interval=0)) as url:
             hi = [{"role": "user", "content": "hi"}]

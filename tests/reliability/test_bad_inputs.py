@@ -109,7 +109,7 @@ def world(
     tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAIServer
 ) -> Iterator[World]:
     """A store with ``chat`` v1 (@champion), v2 deleted, ``nokey`` v1 (unset key); served."""
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     folder = tmp_path_factory.mktemp("bad-inputs")
     with pytest.MonkeyPatch.context() as patch, use_store(folder) as store:

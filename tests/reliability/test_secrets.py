@@ -59,7 +59,7 @@ def _mlflow_values(store: Store) -> list[str]:
 
 def _api_journey(store: Store, server: FakeOpenAIServer, outputs: list[str]) -> None:
     """Save, register, promote, load, predict, serve, with the canary's model."""
-    from llmreg.serve import create_app
+    from llmreg_gateway import create_app
 
     model = definition(server.base_url, "canary-model", api_key=f"env:{CANARY_VAR}")
     version = register("canary", save(model))

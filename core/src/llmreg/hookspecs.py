@@ -51,6 +51,8 @@ RegisterClass = Callable[..., None]
 RegisterProvider = Callable[[str, "Callable[..., Any] | str"], None]
 #: ``register(role, config)`` for default components.
 RegisterDefault = Callable[[str, "Mapping[str, Any]"], None]
+#: ``register(name, command)`` for CLI commands; ``command`` may be ``"module:attr"``.
+RegisterCommand = Callable[[str, Any], None]
 
 #: The roles a default can be registered for: the CLI's three, and the serving
 #: app's loader (which falls back to ``loader``).
@@ -154,6 +156,27 @@ def llmreg_defaults(register: RegisterDefault) -> None:
     Result rule: collect-all; every implementation is called and none returns a value.
 
     Added in llmreg 0.2.
+    """
+
+
+@hookspec
+def llmreg_register_commands(register: RegisterCommand) -> None:
+    """Contribute ``llmreg`` subcommands: the commands that need what your plugin has.
+
+    Call ``register(name, command)``, where ``command`` is a :class:`click.Command`
+    or, better, its import path ``"module:attr"``: the module is imported only when
+    that command runs (or ``llmreg --help`` lists the commands), so every other
+    command stays fast. A name the core already has, or that two plugins register,
+    is a conflict (``llmreg plugins`` names both). llmreg-gateway adds ``serve``
+    this way, and llmreg-pyfunc adds ``evaluate``::
+
+        @hookimpl
+        def llmreg_register_commands(register):
+            register("hello", "my_package.cli:hello")
+
+    Result rule: collect-all; every implementation is called and none returns a value.
+
+    Added in llmreg 0.2.0.
     """
 
 

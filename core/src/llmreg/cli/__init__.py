@@ -1,7 +1,8 @@
 """The ``llmreg`` command line.
 
-Every command takes ``--json`` for scripts (``serve`` excepted: it runs until
-stopped). Exit codes: 0 for success, 1 for a user error (one line on stderr, no
+Every command takes ``--json`` for scripts. Plugins add commands through
+:func:`~llmreg.hookspecs.llmreg_register_commands` (llmreg-gateway's ``serve``,
+llmreg-pyfunc's ``evaluate``). Exit codes: 0 for success, 1 for a user error (one line on stderr, no
 traceback unless ``--debug``), 2 for a usage error. Command modules import
 heavy libraries inside their functions, so that ``llmreg --help`` and
 ``llmreg plugins`` start fast.
@@ -23,7 +24,6 @@ COMMANDS = {
     "versions": "llmreg.cli.lifecycle:versions",
     "show": "llmreg.cli.lifecycle:show",
     "predict": "llmreg.cli.predict:predict",
-    "serve": "llmreg.cli.serve:serve",
     "plugins": "llmreg.cli.plugins:plugins",
     "list": "llmreg.cli.registry:list_models",
     "history": "llmreg.cli.registry:history",
@@ -31,7 +31,6 @@ COMMANDS = {
     "describe": "llmreg.cli.registry:describe",
     "delete": "llmreg.cli.registry:delete",
     "diff": "llmreg.cli.registry:diff",
-    "evaluate": "llmreg.cli.evaluate:evaluate",
 }
 for _name, _target in COMMANDS.items():
     cli.add_lazy_command(_name, _target)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 
+#: The ``ctx.meta`` key that says ``--json`` was given.
+JSON_META = "llmreg.json"
 #: The roles whose component the global options choose.
 ROLES = ("saver", "loader", "register")
 
@@ -73,23 +75,41 @@ class LlmregGroup(click.Group):
         imported on first use."""
         self.lazy_commands[name] = target
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Note whether ``--json`` was given anywhere, so errors can be JSON too."""
+        ctx.meta[JSON_META] = "--json" in args
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """The names of the imported and the lazily registered commands, sorted."""
-        return sorted({*self.commands, *self.lazy_commands})
+        """The names of the core's and the plugins' commands, sorted."""
+        return sorted({*self.commands, *self.lazy_commands, *_plugin_commands()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """The command ``cmd_name``, importing its module when it is registered lazily."""
+        """The command ``cmd_name``, importing its module when it is registered lazily.
+
+        A command of a plugin that is not installed (``serve`` without
+        llmreg-gateway) is a command that says what to install.
+        """
         if cmd_name not in self.commands and cmd_name in self.lazy_commands:
             import importlib
 
             module, _, attribute = self.lazy_commands[cmd_name].partition(":")
             command = getattr(importlib.import_module(module), attribute)
             self.add_command(command, cmd_name)
+        elif cmd_name not in self.commands and cmd_name in _plugin_commands():
+            from llmreg.manager import get_plugin_manager
+
+            command = get_plugin_manager().resolve("command", cmd_name)
+            if not isinstance(command, click.Command):
+                raise click.UsageError(f"the plugin command {cmd_name!r} is not a click command")
+            self.add_command(command, cmd_name)
+        elif cmd_name not in self.commands:
+            return _missing_plugin_command(cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, turning an error into ``error: <Type>: <message>`` and exit 1."""
-        as_json = "--json" in [*ctx.protected_args, *ctx.args]
+        as_json = bool(ctx.meta.get(JSON_META))
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.Abort):
@@ -115,6 +135,36 @@ class LlmregGroup(click.Group):
                 f"{_one_line(exc)} (rerun with --debug for details)",
                 as_json,
             )
+
+
+def _plugin_commands() -> set[str]:
+    from llmreg.manager import get_plugin_manager
+
+    return set(get_plugin_manager().commands())
+
+
+def _missing_plugin_command(name: str) -> click.Command | None:
+    """A stand-in for a command whose plugin is not installed: it says what to install."""
+    from llmreg.manager import KNOWN_DISTRIBUTIONS
+
+    dist = KNOWN_DISTRIBUTIONS.get(f"command:{name}")
+    if dist is None:
+        return None
+
+    def missing(**_: Any) -> None:
+        from llmreg.errors import UnknownKindError
+
+        raise UnknownKindError(
+            f"'llmreg {name}' is a command of {dist}, which is not installed: "
+            f"pip install {dist} (from a checkout: pip install ./plugins/{dist.split('-')[-1]})"
+        )
+
+    return click.Command(
+        name,
+        callback=missing,
+        help=f"(install {dist})",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 def _debug(ctx: click.Context) -> bool:

@@ -28,7 +28,6 @@ import inspect
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -37,6 +36,7 @@ from llmreg.cli.app import emit_json, json_option
 from llmreg.cli.components import build_alias_register, build_loader
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError
+from llmreg.files import check_input_file
 from llmreg.secrets import SECRETS, redact_deep
 
 #: The version-tag prefix of a metric.
@@ -205,11 +205,10 @@ def read_dataset(path: str) -> list[tuple[dict[str, Any], str]]:
     """Return the rows of a JSON Lines dataset as ``(row, expected)``.
 
     Raises:
-        ConfigError: the file is missing, a line is not an object with ``expected``.
+        ConfigError: the file is missing or not a regular file (a folder, a FIFO, a
+            device), a line is not an object with ``expected``.
     """
-    source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"--data {path!r} is not a file")
+    source = check_input_file(path, "--data file", "a JSON Lines file of rows")
     rows: list[tuple[dict[str, Any], str]] = []
     for number, line in enumerate(source.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():

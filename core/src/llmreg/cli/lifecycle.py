@@ -248,12 +248,7 @@ _BREAKS = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _one_line(text: str) -> str:
-    r"""Return ``text`` with backslashes, control characters and line separators escaped.
-
-    Example:
-        >>> _one_line("a\nb\tc")
-        'a\\nb\\tc'
-    """
+    r"""Return ``text`` with backslashes, control characters and line separators escaped."""
     out = []
     for char in str(text):
         code = ord(char)

@@ -27,6 +27,8 @@ def plugins(as_json: bool) -> None:
             click.echo(f"  {role} KINDs: {', '.join(kinds)}")
         if p["providers"]:
             click.echo(f"  providers: {', '.join(p['providers'])}")
+        if p["commands"]:
+            click.echo(f"  commands: {', '.join(p['commands'])}")
         if p["defaults"]:
             click.echo(f"  defaults: {', '.join(p['defaults'])}")
     for prob in report["problems"]:

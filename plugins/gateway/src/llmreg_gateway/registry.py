@@ -1,0 +1,129 @@
+"""Many models in one server: :class:`ServedModels` routes a request's ``model`` to one.
+
+Each :class:`~llmreg_gateway.model.ServedModel` loads and reloads on its own, so one
+that fails to load answers 503 while the others serve.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from llmreg.errors import ConfigError
+from llmreg.uris import uri_for_model_alias
+from llmreg_gateway.model import ServedModel
+
+if TYPE_CHECKING:
+    from llmreg.bases import AliasRegister, Loader
+    from llmreg.manager import PluginManager
+
+logger = logging.getLogger(__name__)
+
+
+def alias_finder(register: AliasRegister, alias: str) -> Callable[[], list[str]]:
+    """Return a function listing ``models:/NAME@ALIAS`` for every registered model that
+    has ``alias`` now (through the register's optional ``models()``)."""
+
+    def find() -> list[str]:
+        return [
+            uri_for_model_alias(str(entry["name"]), alias)
+            for entry in register.models()
+            if alias in (entry.get("aliases") or {})
+        ]
+
+    return find
+
+
+class ServedModels:
+    """The models one app serves, in the order given (duplicates dropped).
+
+    Args:
+        model_uris: the URIs to serve (at least one, unless ``discover`` is given).
+        loader: the loader config or Loader every model loads through.
+        manager: the plugin manager that builds the loader.
+        discover: returns URIs to serve too, asked at start and then periodically
+            (``llmreg serve --alias champion``); new ones are added as they appear.
+
+    Raises:
+        ConfigError: no URI was given and nothing discovers more.
+    """
+
+    def __init__(
+        self,
+        model_uris: Sequence[str],
+        *,
+        loader: Mapping[str, Any] | Loader | None = None,
+        manager: PluginManager | None = None,
+        discover: Callable[[], list[str]] | None = None,
+    ) -> None:
+        uris = list(dict.fromkeys(model_uris))
+        if not uris and discover is None:
+            raise ConfigError("serve at least one model URI")
+        self._loader = loader
+        self._manager = manager
+        self._lock = threading.Lock()
+        self.discover = discover
+        self.models = [ServedModel(uri, loader=loader, manager=manager) for uri in uris]
+
+    def add(self, uri: str) -> ServedModel | None:
+        """Serve ``uri`` too; return its :class:`ServedModel`, or ``None`` if it is served."""
+        with self._lock:
+            if any(m.model_uri == uri for m in self.models):
+                return None
+            served = ServedModel(uri, loader=self._loader, manager=self._manager)
+            self.models = [*self.models, served]  # readers iterate the old list undisturbed
+        logger.info("serving %s too: its alias appeared in the registry", uri)
+        return served
+
+    def discover_new(self) -> list[ServedModel]:
+        """Ask :attr:`discover` for URIs and add the new ones; return those added.
+
+        Raises:
+            LlmregError: the registry could not be listed.
+        """
+        if self.discover is None:
+            return []
+        return [m for m in (self.add(uri) for uri in self.discover()) if m is not None]
+
+    def __iter__(self) -> Iterator[ServedModel]:
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    @property
+    def first(self) -> ServedModel | None:
+        """The first model given (what a one-model app answers a request without ``model``
+        with); ``None`` while a discovering app serves nothing yet."""
+        return self.models[0] if self.models else None
+
+    def find(self, model: str | None) -> ServedModel | None:
+        """Return the model a request's ``model`` names, or ``None``.
+
+        ``model`` may be a served URI, a registered name or ``name@alias``; a full
+        URI wins over a name, and a name served under two aliases goes to the first
+        given. Without ``model``, the only served model, if just one is served.
+        """
+        if model is None:
+            return self.models[0] if len(self.models) == 1 else None
+        for served in self.models:
+            if served.model_uri == model:
+                return served
+        for served in self.models:
+            if model in served.ids:
+                return served
+        return None
+
+    def ids(self) -> list[str]:
+        """Every model id a request can use, for error messages."""
+        return [name for served in self.models for name in served.ids]
+
+    def close(self) -> None:
+        """Close every loaded model."""
+        for served in self.models:
+            served.close()
+
+
+__all__ = ["ServedModels", "alias_finder"]
