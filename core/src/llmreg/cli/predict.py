@@ -26,7 +26,7 @@ from llmreg.cli.app import add_secrets, emit_json, json_option
 from llmreg.cli.components import build_loader
 from llmreg.cli.predict_output import OutputFile, check_output, record_line
 from llmreg.cli.store import naming_store, say_store, use_store
-from llmreg.errors import ConfigError, PredictionError, PredictionInterruptedError, SchemaError
+from llmreg.errors import PredictionError, PredictionInterruptedError, SchemaError
 from llmreg.files import check_input_file, check_write_target
 
 #: The environment switch a loader's tracing reads (llmreg-pyfunc's); set by ``--trace``.

@@ -37,10 +37,6 @@ CANARY_ENV = "LLMREG_CONTRACT_KEY"
 CANARY = "sk-contract-canary-7f3a9c1e5b"
 #: The settings the settings check saves, and what the endpoint must receive.
 SETTINGS = {"temperature": 0.3, "max_tokens": 21, "stop": ["\nEND"], "system_prompt": "Be brief."}
-#: Item 4 of issue 21 (one row loop applying the whole definition) makes this pass.
-TEMPLATES_PENDING = (
-    "issue 21 item 4: the core's row loop does not apply prompt templates and row vars yet"
-)
 
 
 class RoundTripContract(RegistryURIChecks):
@@ -193,7 +189,6 @@ class RoundTripContract(RegistryURIChecks):
             got=f"sent {got}",
         )
 
-    @pytest.mark.xfail(strict=False, reason=TEMPLATES_PENDING)
     def test_templates_and_row_variables_reach_the_provider(
         self, manager: PluginManager, kit_server: KitServer
     ) -> None:
@@ -274,4 +269,4 @@ class RoundTripContract(RegistryURIChecks):
         check_signature(type(loader).load, Loader.load, f"{type(loader).__name__}.load")
 
 
-__all__ = ["CANARY", "CANARY_ENV", "SETTINGS", "TEMPLATES_PENDING", "RoundTripContract"]
+__all__ = ["CANARY", "CANARY_ENV", "SETTINGS", "RoundTripContract"]
