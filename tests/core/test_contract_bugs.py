@@ -497,3 +497,17 @@ def test_a_provider_with_an_untyped_rate_limit_and_timeout(pytester):
     assert_kit_catches(
         pytester, bug, expected, only="TestGenerate", says="ProviderRateLimitError for HTTP 429"
     )
+
+
+def test_a_saver_that_drops_the_prompt_templates(pytester):
+    """The definition is written without ``prompt`` and ``user_template``."""
+    dropped = 'model.model_copy(update={"prompt": None, "user_template": None}).to_json()'
+    bug = {"folder.py": [(WRITE_JSON, WRITE_JSON.replace("model.to_json()", dropped))]}
+    expected = {RT + "test_templates_and_row_variables_reach_the_provider"}
+    assert_kit_catches(
+        pytester,
+        bug,
+        expected,
+        only="RoundTrip",
+        says="system 'Answer about Paris.' and user 'Q (Paris): hi'",
+    )
