@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from llmreg.definition import FallbackModel as FallbackModel
     from llmreg.definition import ModelDefinition as ModelDefinition
     from llmreg.definition import resolve_api_key as resolve_api_key
+    from llmreg.errors import CapabilityMissingError as CapabilityMissingError
     from llmreg.errors import ConfigError as ConfigError
     from llmreg.errors import ConfigFileNotFoundError as ConfigFileNotFoundError
     from llmreg.errors import DefinitionError as DefinitionError
@@ -113,6 +114,7 @@ _LAZY: dict[str, str] = {
     "get_plugin_manager": "llmreg.manager",
     "__version__": "llmreg.version",
     # errors
+    "CapabilityMissingError": "llmreg.errors",
     "ConfigError": "llmreg.errors",
     "ConfigFileNotFoundError": "llmreg.errors",
     "IncompatiblePluginError": "llmreg.errors",

@@ -92,7 +92,11 @@ def apply_params(inputs: Inputs, overrides: Mapping[str, Any]) -> list[Request]:
 
 class Adapter(abc.ABC):
     """A loaded model, ready to predict: what :meth:`Loader.load <llmreg.bases.Loader.load>`
-    returns (usually a :class:`ClientAdapter`). Its owner calls :meth:`close` when done."""
+    returns (usually a :class:`ClientAdapter`). Its owner calls :meth:`close` when done;
+    every connection the adapter (its client) opened is closed when it returns.
+
+    Added in llmreg 0.2.0.
+    """
 
     @abc.abstractmethod
     def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 
 class Component(BaseModel, abc.ABC):
-    """Common ground of the three bases: frozen, strict about fields, tagged by KIND."""
+    """Common ground of the three bases: frozen, strict about fields, tagged by KIND.
+
+    Added in llmreg 0.1.0; :attr:`manager` and :meth:`bind` in 0.2.0.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -58,6 +61,8 @@ class Saver(Component, abc.ABC):
     Attributes:
         path: the artifact name the model is saved under (MLflow's ``name``).
         config_file: the name of the JSON artifact that holds the model definition.
+
+    Added in llmreg 0.1.0; ``save`` returns a :class:`~llmreg.results.SavedModel` since 0.2.0.
     """
 
     ROLE: ClassVar[Role] = "saver"
@@ -89,7 +94,12 @@ class Saver(Component, abc.ABC):
 
 
 class Loader(Component, abc.ABC):
-    """Loads a saved model by URI."""
+    """Loads a saved model by URI.
+
+    Added in llmreg 0.1.0; ``load`` returns an :class:`Adapter` and :meth:`adapter`
+    is new in 0.2.0. Optional capabilities (Spark, evaluation logging, scorers) are
+    declared by subclassing them (:mod:`llmreg.capabilities`).
+    """
 
     ROLE: ClassVar[Role] = "loader"
 
@@ -124,7 +134,11 @@ class Register(Component, abc.ABC):
     """Registers saved models as named versions.
 
     Attributes:
-        tags: tags set on every version this register creates.
+        tags: tags set on every version this register creates (``llmreg register
+            --tag KEY=VALUE`` and ``save --register --tag`` add to them).
+
+    Added in llmreg 0.1.0; ``register`` returns a :class:`~llmreg.results.ModelVersionRef`
+    (versions start at 1 and rise per name) since 0.2.0.
     """
 
     ROLE: ClassVar[Role] = "register"
@@ -143,7 +157,11 @@ class Register(Component, abc.ABC):
 class AliasRegister(Register, abc.ABC):
     """A :class:`Register` that also lists versions and moves aliases with an audit trail.
 
-    The CLI's ``promote``, ``rollback``, ``versions`` and ``history`` need one.
+    The CLI's ``promote``, ``rollback``, ``versions`` and ``history`` need one. Every
+    move names the version it left (``previous``), and ``history`` keeps every move
+    even when several processes move the alias at once.
+
+    Added in llmreg 0.2.0.
     """
 
     @abc.abstractmethod

@@ -65,6 +65,16 @@ class Client(abc.ABC):
 
     Implement :meth:`complete` (thread-safe, one connection pool reused); the other
     methods have defaults. The client's owner calls :meth:`close` once.
+
+    A client applies the definition's settings itself (``temperature``,
+    ``max_tokens``, ``stop``, the system prompt), each overridden by the row's
+    ``request.params``, and raises typed :class:`~llmreg.errors.ProviderError`
+    subclasses. Streaming and chat pass-through are declared capabilities
+    (:class:`~llmreg.capabilities.StreamingClient`,
+    :class:`~llmreg.capabilities.ChatPassThrough`).
+
+    Added in llmreg 0.1.0; ``batch``'s default, ``aclose``, ``astream``, ``achat``
+    and ``achat_stream`` in 0.2.0.
     """
 
     definition: ModelDefinition

@@ -64,6 +64,15 @@ class PluginConflictError(PluginLoadError):
     """Two plugins provide the same KIND or provider name."""
 
 
+class CapabilityMissingError(ConfigError):
+    """A component lacks a capability a command needs (see :mod:`llmreg.capabilities`).
+
+    The message names the capability, the component's KIND (or provider) and what
+    to install or choose instead. A ``ConfigError``: the fix is another component.
+    Added in llmreg 0.2.0.
+    """
+
+
 class PluginContractError(LlmregError):
     """A plugin broke the contract: it returned the wrong type, or a hook raised.
 
@@ -171,6 +180,7 @@ class ProviderStartError(ProviderError):
 
 
 __all__ = [
+    "CapabilityMissingError",
     "ConfigError",
     "ConfigFileNotFoundError",
     "DefinitionError",

@@ -6,8 +6,8 @@ Interrupted (Ctrl-C) or failed, the answered rows stay in ``PATH.partial`` and t
 error says so; ``--resume`` keeps them and answers the rest, and the rows that failed
 (see :mod:`llmreg.cli.predict_output`).
 
-With ``--spark [MASTER]``, the loader runs the job on Spark (a loader with a
-``spark_predict`` method: llmreg-pyfunc's); the core never imports pyspark.
+With ``--spark [MASTER]``, the loader runs the job on Spark (a loader that declares
+:class:`~llmreg.capabilities.SparkPredictor`: llmreg-pyfunc's); the core never imports pyspark.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from llmreg.cli.app import add_secrets, emit_json, json_option
 from llmreg.cli.components import build_loader
 from llmreg.cli.predict_output import OutputFile, check_output, record_line
 from llmreg.cli.store import naming_store, say_store, use_store
-from llmreg.errors import ConfigError, PredictionError, PredictionInterruptedError, SchemaError
+from llmreg.errors import PredictionError, PredictionInterruptedError, SchemaError
 from llmreg.files import check_input_file, check_write_target
 
 #: The environment switch a loader's tracing reads (llmreg-pyfunc's); set by ``--trace``.
@@ -162,14 +162,11 @@ def _spark_job(
         check_write_target(Path(output))  # a Spark output folder is new: never a link to follow
     store = use_store()
     loader = build_loader()
-    runner = getattr(loader, "spark_predict", None)
-    if not callable(runner):
-        raise ConfigError(
-            f"the loader {loader.KIND} cannot run a Spark job (it has no spark_predict): use a "
-            "loader that can, such as llmreg-pyfunc's (pip install llmreg-pyfunc pyspark)"
-        )
+    from llmreg.capabilities import SparkPredictor, require
+
+    spark = require(loader, SparkPredictor, "loader")  # CapabilityMissingError names the KIND
     with naming_store(store):
-        job = runner(model_uri, file, output, master=master, concurrency=concurrency)
+        job = spark.spark_predict(model_uri, file, output, master=master, concurrency=concurrency)
     for record in job.records or ():
         click.echo(json.dumps(record, sort_keys=True))
     say_store(store)
