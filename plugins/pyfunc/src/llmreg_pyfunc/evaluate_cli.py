@@ -26,7 +26,6 @@ does). ``llmreg promote --require`` reads those tags.
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from collections.abc import Callable
@@ -34,11 +33,12 @@ from typing import Any
 
 import click
 
+from llmreg.capabilities import EvaluationLogger, ScorerSource, require
 from llmreg.cli.app import emit_json, json_option
 from llmreg.cli.components import build_alias_register, build_loader
 from llmreg.cli.gate import EVAL_TAG_PREFIX
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
-from llmreg.errors import ConfigError
+from llmreg.errors import CapabilityMissingError, ConfigError
 from llmreg.files import check_input_file
 from llmreg.secrets import SECRETS, redact_deep
 
@@ -101,22 +101,23 @@ def is_plugin_scorer(spec: str) -> bool:
 
 
 def plugin_scorers(loader: Any, specs: list[str], judge_model: str | None) -> Any:
-    """The loader's runner of the scorers it provides (``loader.genai_scorers``), or ``None``.
+    """The runner of the scorers the loader provides (:class:`~llmreg.capabilities.ScorerSource`),
+    or ``None`` when no spec needs one.
 
     Raises:
-        ConfigError: a spec names a loader scorer and the loader runs none, or the
-            loader refuses a spec.
+        CapabilityMissingError: a spec names a loader scorer and the loader runs none.
+        ConfigError: the loader refuses a spec.
     """
     if not specs:
         return None
-    hook = getattr(loader, "genai_scorers", None)
-    if not callable(hook):
-        raise ConfigError(
-            f"--scorer {specs[0]!r}: the loader {type(loader).__name__} runs no scorers of its "
-            "own; use exact_match, contains, regex:PATTERN or json_valid, or the llmreg-pyfunc "
-            "loader (MLflow scorers)"
-        )
-    return hook(specs, judge_model)
+    try:
+        source = require(loader, ScorerSource, "loader")
+    except CapabilityMissingError as exc:
+        raise CapabilityMissingError(
+            f"--scorer {specs[0]!r}: {exc}; or use exact_match, contains, regex:PATTERN or "
+            "json_valid"
+        ) from None
+    return source.genai_scorers(specs, judge_model)
 
 
 def summarize(scores: dict[str, list[float | None]]) -> dict[str, float]:
@@ -133,17 +134,6 @@ def summarize(scores: dict[str, list[float | None]]) -> dict[str, float]:
         if len(numbers) < len(values):
             out[f"{metric}_errors"] = float(len(values) - len(numbers))
     return out
-
-
-def _takes(function: Callable[..., Any], keyword: str) -> bool:
-    """Whether ``function`` accepts ``keyword`` (a loader written before it did not)."""
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return keyword in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
 
 
 def row_results(
@@ -290,19 +280,13 @@ def evaluate(
             tags = {f"{EVAL_TAG_PREFIX}{k}": str(v) for k, v in metrics.items()}
             build_alias_register().set_tags(str(name), int(version), tags)
             result["version"] = {"name": name, "version": int(version)}
-        log = getattr(loader, "log_evaluation", None)
-        if callable(log):
-            if _takes(log, "results"):
-                found = row_results(rows, outputs.rows, chosen, scores, external, judged)
-                definition = getattr(adapter, "definition", None)
-                secrets = [*SECRETS.values()]
-                if definition is not None:
-                    secrets += definition.resolved_secrets()
-                result["run_id"] = log(
-                    model_uri, info, metrics, len(rows), results=redact_deep(found, secrets)
-                )
-            else:
-                result["run_id"] = log(model_uri, info, metrics, len(rows))
+        if isinstance(loader, EvaluationLogger):
+            found = row_results(rows, outputs.rows, chosen, scores, external, judged)
+            definition = adapter.definition
+            secrets = [*SECRETS.values(), *(definition.resolved_secrets() if definition else [])]
+            result["run_id"] = loader.log_evaluation(
+                model_uri, info, metrics, len(rows), results=redact_deep(found, secrets)
+            )
     if as_json:
         emit_json({**result, "store": shown_store(store)})
         return
