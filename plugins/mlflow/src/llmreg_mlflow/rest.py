@@ -383,6 +383,36 @@ class RestRegistry:
             )
         return self.version(name, version)
 
+    def model_tags(self, name: str) -> dict[str, str]:
+        """The tags of the registered model ``name``."""
+        return _tags(self.registered_model(name).get("tags"))
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set one tag of the registered model ``name``."""
+        self.call(
+            "POST", "registered-models/set-tag", body={"name": name, "key": key, "value": value}
+        )
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        """Delete one tag of the registered model ``name``; a missing tag is no error."""
+        with contextlib.suppress(ModelNotFoundError, RegistrationInputError):
+            self.call("DELETE", "registered-models/delete-tag", body={"name": name, "key": key})
+
+    def note_alias(self, name: str, alias: str, note: str, history_limit: int) -> AliasMove:
+        """Record ``note`` in the trail of ``alias`` without moving it (as MlflowRegister)."""
+        from llmreg_mlflow import history as audit
+
+        model = self.registered_model(name)
+        current = _aliases(model.get("aliases")).get(alias)
+        if current is None:
+            raise RegistrationError(f"@{alias} of {name!r} points at no version: promote one first")
+        moves = audit.trail(_tags(model.get("tags")), alias)
+        key = audit.new_move_key([k for k, _ in moves if k])
+        value = audit.move_value(alias, version=current, previous=current, action="note", note=note)
+        self.set_model_tag(name, key, value)
+        self._prune(name, alias, history_limit)
+        return audit.move_of(name, value)
+
     def describe(self, name: str, version: int, description: str) -> ModelVersionRef:
         """Set the description of version ``version`` of ``name``; return the version."""
         self.version(name, version)
