@@ -189,7 +189,7 @@ class InProcessSink(StatsSink):
                 for arm in ARMS
             }
 
-    def keys(self) -> list[tuple[str, int]]:
+    def recorded(self) -> list[tuple[str, int]]:
         """Return the (rollout id, step) pairs that have counts."""
         with self._lock:
             return sorted({(rid, step) for rid, step, _ in self._counts})
