@@ -17,11 +17,11 @@ records it once.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
+from llmreg_gateway.rollout.clock import Clock, SystemClock
 from llmreg_gateway.rollout.errors import (
     RolloutConflictError,
     RolloutError,
@@ -38,28 +38,6 @@ ROLLOUT_TAG_PREFIX = "llmreg.rollout."
 #: A rollout's status; the first two are active (traffic is split).
 Status = Literal["running", "paused", "aborted", "promoted", "rolled-back"]
 ACTIVE: frozenset[str] = frozenset({"running", "paused"})
-
-
-class Clock(Protocol):
-    """Time as the controller and lease see it (tests inject a fake one)."""
-
-    def now(self) -> float:
-        """Seconds since the epoch."""
-
-    def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``."""
-
-
-class SystemClock:
-    """The real clock: :func:`time.time` and :func:`time.sleep`."""
-
-    def now(self) -> float:
-        """Seconds since the epoch."""
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``."""
-        time.sleep(seconds)
 
 
 def rollout_tag(alias: str) -> str:
