@@ -6,6 +6,7 @@ import itertools
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -128,3 +129,16 @@ def test_routing_cost_is_small() -> None:
     per_request = (time.perf_counter() - start) / len(keys)
     # the gateway spends about 280 us of CPU per request (FIELD-NOTES): 1.1x allows 28 us
     assert per_request < 10e-6, per_request
+
+
+def test_route_request_takes_the_rollouts_sticky_key() -> None:
+    router = RolloutRouter()
+    rollout = replace(_rollout(2), sticky_by="header:x-session")
+    router.update([rollout])
+    split = router.split("chat")
+    assert split is not None
+    for i in range(200):
+        headers = {"x-session": f"s{i}"}
+        choice = router.route_request("chat", "champion", key_id="same-key", headers=headers)
+        assert choice is split.choose(f"s{i}")  # by the header, not by the key
+    assert router.route_request("other", "champion", key_id="k") is None

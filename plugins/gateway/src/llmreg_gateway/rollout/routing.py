@@ -145,6 +145,28 @@ class RolloutRouter:
         """Return the split of ``name@alias``, or ``None`` with no active rollout."""
         return self._splits.get((name, alias))
 
+    def route_request(
+        self,
+        name: str,
+        alias: str,
+        *,
+        key_id: str | None = None,
+        user: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ArmChoice | None:
+        """The request path's one call: the arm of a request for ``name@alias``, or ``None``.
+
+        The sticky key is taken as the rollout's ``sticky_by`` says (see
+        :func:`sticky_key`): ``key_id`` is the caller's API key id (never the secret),
+        ``user`` the body's ``user`` field, ``headers`` the request headers with
+        lower-case names. With no rollout active there, one dict lookup and ``None``.
+        """
+        found = self._splits.get((name, alias))
+        if found is None:
+            return None
+        sticky = sticky_key(found.rollout.sticky_by, key_id=key_id, user=user, headers=headers)
+        return found.choose(sticky)
+
     def route(self, name: str, alias: str, key: str | None) -> ArmChoice | None:
         """Return the arm of a request for ``name@alias`` with sticky ``key``, or ``None``."""
         found = self._splits.get((name, alias))
