@@ -309,14 +309,6 @@ class AliasRegister(Register, abc.ABC):
         """
         raise self._unsupported("set_model_tag")
 
-    def delete_model_tag(self, name: str, key: str) -> None:
-        """Delete one tag of the registered model ``name``; a missing tag is no error.
-
-        Raises:
-            ConfigError: this register does not keep model tags (the default).
-        """
-        raise self._unsupported("delete_model_tag")
-
     def note_alias(self, name: str, alias: str, note: str) -> AliasMove:
         """Record ``note`` in the history of ``alias`` without moving it.
 

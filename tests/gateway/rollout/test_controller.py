@@ -110,7 +110,9 @@ def test_paused_rollout_does_not_step(rollouts, clock, name) -> None:
     send(sink, rollout, 4000)
     operations.pause(rollouts, name, "champion")
     clock.advance(601)
-    assert controller.tick().action == "idle"
+    held = controller.tick()
+    assert held.action == "hold" and "paused" in held.detail
+    assert rollouts.get(name, "champion").step == 0
     resumed = operations.resume(rollouts, clock, name, "champion")
     assert resumed.step_started_at == clock.now()
     clock.advance(601)
@@ -173,3 +175,13 @@ def test_pending_promote_is_finished_once(rollouts, register, clock, name) -> No
     assert [m.version for m in promotes] == [1, 2]
     assert rollouts.get(name, "champion").pending == ()
     assert rollouts.get(name, "champion").generation == stored.generation + 1
+
+
+def test_paused_failing_candidate_is_still_rolled_back(rollouts, clock, name) -> None:
+    sink = InProcessSink()
+    rollout = _start(rollouts, clock, name)
+    operations.pause(rollouts, name, "champion")
+    send(sink, rollout, 4000, canary_error_every=10)  # the paused split still serves it
+    decision = _controller(rollouts, sink, name, clock).tick()
+    assert decision.action == "rollback"
+    assert rollouts.get(name, "champion").status == "rolled-back"

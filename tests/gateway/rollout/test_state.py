@@ -9,6 +9,7 @@ import pytest
 from llmreg_gateway.rollout import operations
 from llmreg_gateway.rollout.errors import (
     RolloutConflictError,
+    RolloutError,
     RolloutInputError,
     RolloutNotFoundError,
     RolloutStateError,
@@ -118,3 +119,12 @@ def test_option_parsing_values() -> None:
         Guards(max_error_rate=5)
     with pytest.raises(RolloutInputError, match="--min-requests"):
         Guards(min_requests=0)
+
+
+def test_a_hand_edited_record_is_named(rollouts, register, name) -> None:
+    register.set_model_tag(name, rollout_tag("champion"), '{"status": "weird", "name": "x"}')
+    with pytest.raises(RolloutError, match="unknown status 'weird'"):
+        rollouts.get(name, "champion")
+    register.set_model_tag(name, rollout_tag("champion"), "not json")
+    with pytest.raises(RolloutError, match="is not JSON"):
+        rollouts.get(name, "champion")

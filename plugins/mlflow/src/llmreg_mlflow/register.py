@@ -532,21 +532,6 @@ class MlflowRegister(AliasRegister):
         with mlflow_errors(f"tagging {name!r}", REGISTER):
             self.client().set_registered_model_tag(name, key, value)
 
-    def delete_model_tag(self, name: str, key: str) -> None:
-        """Delete the tag ``key`` of the registered model ``name``; a missing tag is no error."""
-        from mlflow.exceptions import MlflowException
-
-        name = check_model_name(name)
-        if (rest := self._rest()) is not None:
-            rest.delete_model_tag(name, key)
-            return
-        with mlflow_errors(f"untagging {name!r}", REGISTER):
-            try:
-                self.client().delete_registered_model_tag(name, key)
-            except MlflowException as exc:
-                if classify(exc) != "not_found":
-                    raise
-
     def note_alias(self, name: str, alias: str, note: str) -> AliasMove:
         """Record ``note`` in the trail of ``alias`` as a ``"note"`` entry; the alias stays.
 

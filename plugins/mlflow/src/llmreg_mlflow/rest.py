@@ -393,11 +393,6 @@ class RestRegistry:
             "POST", "registered-models/set-tag", body={"name": name, "key": key, "value": value}
         )
 
-    def delete_model_tag(self, name: str, key: str) -> None:
-        """Delete one tag of the registered model ``name``; a missing tag is no error."""
-        with contextlib.suppress(ModelNotFoundError, RegistrationInputError):
-            self.call("DELETE", "registered-models/delete-tag", body={"name": name, "key": key})
-
     def note_alias(self, name: str, alias: str, note: str, history_limit: int) -> AliasMove:
         """Record ``note`` in the trail of ``alias`` without moving it (as MlflowRegister)."""
         from llmreg_mlflow import history as audit

@@ -229,7 +229,10 @@ def watch(name: str, alias: str, once: bool, poll: str, lease_s: str, as_json: b
                 click.echo(f"{decision.action}: {decision.detail}")
 
         if once:
-            say(controller.tick())
+            try:
+                say(controller.tick())
+            finally:
+                lease.release()  # the next --once (cron) need not wait for the term
         else:
             controller.run(poll=poll_s, on_decision=say)
     say_store(store)

@@ -5,7 +5,8 @@ the lease (only the holder acts), finishes any side effect a killed
 predecessor left pending, then decides:
 
 - a guard failed (once the minimum sample is in): **rollback**: the canary's
-  weight drops to 0, the alias stays, the history says which guard with its numbers;
+  weight drops to 0, the alias stays, the history says which guard with its numbers
+  (a paused rollout still splits traffic, so it is still judged, but not advanced);
 - the step's interval has not passed: **wait**;
 - the interval passed without the minimum sample: **hold** (as Flagger, no data
   is no promotion);
@@ -97,11 +98,12 @@ class Controller:
             return Decision("standby", "another controller holds the lease", rollout)
         if rollout.pending:
             rollout = self.store.finish(rollout)
-        if rollout.status != "running":
+        if not rollout.active:
             return Decision("idle", f"the rollout is {rollout.status}", rollout)
         return self._judge(rollout)
 
     def _judge(self, rollout: Rollout) -> Decision:
+        """Roll back on a failed guard (running or paused); step or promote only when running."""
         now = self.clock.now()
         window = self.sink.window(rollout.id, rollout.step)
         self.sink.publish(rollout.id, rollout.step, window)
@@ -115,6 +117,8 @@ class Controller:
             )
             done = self.store.transition(rollout, status="rolled-back", reason=reason)
             return Decision("rollback", reason, done)
+        if rollout.status == "paused":
+            return Decision("hold", f"{where}: paused; {verdict.evidence}", rollout)
         left = rollout.step_started_at + rollout.interval_s - now
         if left > 0:
             return Decision("wait", f"{where}: {left:.0f} s left; {verdict.evidence}", rollout)

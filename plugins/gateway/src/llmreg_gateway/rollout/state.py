@@ -38,6 +38,7 @@ ROLLOUT_TAG_PREFIX = "llmreg.rollout."
 #: A rollout's status; the first two are active (traffic is split).
 Status = Literal["running", "paused", "aborted", "promoted", "rolled-back"]
 ACTIVE: frozenset[str] = frozenset({"running", "paused"})
+_STATUSES = frozenset({*ACTIVE, "aborted", "promoted", "rolled-back"})
 
 
 def rollout_tag(alias: str) -> str:
@@ -133,6 +134,12 @@ class Rollout:
         Raises:
             RolloutError: a field is missing or of the wrong type (a hand-edited tag).
         """
+        if data.get("status") not in _STATUSES:
+            raise RolloutError(
+                f"the rollout record of {data.get('name')!r} has the unknown status "
+                f"{data.get('status')!r}; delete the registered-model tag llmreg.rollout.<alias> "
+                "to start afresh"
+            )
         try:
             return cls(
                 id=str(data["id"]),
