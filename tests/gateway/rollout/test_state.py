@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import pytest
 
+from llmreg.errors import RegistrationError
 from llmreg_gateway.rollout import operations
 from llmreg_gateway.rollout.errors import (
     RolloutConflictError,
@@ -128,3 +130,35 @@ def test_a_hand_edited_record_is_named(rollouts, register, name) -> None:
     register.set_model_tag(name, rollout_tag("champion"), "not json")
     with pytest.raises(RolloutError, match="is not JSON"):
         rollouts.get(name, "champion")
+
+
+def test_notes_leave_promote_and_rollback_as_they_were(register, name) -> None:
+    register.promote(name, 2, "champion")
+    noted = register.note_alias(name, "champion", "a decision")
+    assert (noted.action, noted.version, noted.previous) == ("note", 2, 2)
+    assert not noted.moved
+    back = register.rollback(name, "champion")  # the note is not a move: back to 1
+    assert (back.version, back.previous) == (1, 2)
+    assert [m.action for m in register.history(name, "champion")][-3:] == [
+        "promote",
+        "note",
+        "rollback",
+    ]
+    with pytest.raises(RegistrationError, match="points at no version"):
+        register.note_alias(name, "nowhere", "x")
+
+
+def test_a_register_without_model_tags_is_named() -> None:
+    from llmreg.bases import AliasRegister
+    from llmreg.errors import ConfigError
+
+    class Plain(AliasRegister):
+        KIND: Literal["Plain"] = "Plain"
+
+        def register(self, name, model_uri):
+            raise NotImplementedError
+
+        promote = rollback = history = versions = register  # type: ignore[assignment]
+
+    with pytest.raises(ConfigError, match="'Plain' does not implement read_model_tags"):
+        RolloutStore(Plain()).load("chat", "champion")
