@@ -529,8 +529,20 @@ class MlflowRegister(AliasRegister):
         if (rest := self._rest()) is not None:
             rest.set_model_tag(name, key, value)
             return
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
         with mlflow_errors(f"tagging {name!r}", REGISTER):
-            self.client().set_registered_model_tag(name, key, value)
+            # a tag's first write inserts its row: two writers at once make one of them
+            # fail on the unique constraint; once the row exists, writing it updates it
+            for attempt in range(1, _CREATE_ATTEMPTS + 1):
+                try:
+                    client.set_registered_model_tag(name, key, value)
+                    return
+                except MlflowException as exc:
+                    if attempt == _CREATE_ATTEMPTS or not _is_conflict(exc):
+                        raise
+                time.sleep(0.05 * attempt)
 
     def note_alias(self, name: str, alias: str, note: str) -> AliasMove:
         """Record ``note`` in the trail of ``alias`` as a ``"note"`` entry; the alias stays.

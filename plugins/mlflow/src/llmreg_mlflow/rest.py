@@ -388,10 +388,19 @@ class RestRegistry:
         return _tags(self.registered_model(name).get("tags"))
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
-        """Set one tag of the registered model ``name``."""
-        self.call(
-            "POST", "registered-models/set-tag", body={"name": name, "key": key, "value": value}
-        )
+        """Set one tag of the registered model ``name``; retry when a concurrent first
+        insert of the same tag row won (as :meth:`_set_alias`)."""
+        body = {"name": name, "key": key, "value": value}
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                self.call("POST", "registered-models/set-tag", body=body)
+                return
+            except (RegistrationInputError, StoreUnavailableError) as exc:
+                text = str(exc).lower()
+                conflict = "unique" in text or "locked" in text or "already exists" in text
+                if attempt == _CREATE_ATTEMPTS or not conflict:
+                    raise
+            time.sleep(0.05 * attempt)
 
     def note_alias(self, name: str, alias: str, note: str, history_limit: int) -> AliasMove:
         """Record ``note`` in the trail of ``alias`` without moving it (as MlflowRegister)."""
