@@ -9,6 +9,7 @@ from dataclasses import replace
 from click.testing import CliRunner
 from gateway.rollout.traffic import send
 
+from llmreg.errors import StoreUnavailableError
 from llmreg_gateway.rollout import operations
 from llmreg_gateway.rollout.controller import Controller
 from llmreg_gateway.rollout.lease import Lease
@@ -185,3 +186,30 @@ def test_paused_failing_candidate_is_still_rolled_back(rollouts, clock, name) ->
     decision = _controller(rollouts, sink, name, clock).tick()
     assert decision.action == "rollback"
     assert rollouts.get(name, "champion").status == "rolled-back"
+
+
+class _FlakyStore(RolloutStore):
+    """A store whose first two reads fail as an unreachable registry does."""
+
+    failures = 2
+
+    def load(self, name: str, alias: str) -> Rollout | None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailableError("the registry did not answer")
+        return super().load(name, alias)
+
+
+def test_run_rides_out_a_registry_outage_and_stops_when_the_rollout_ends(
+    rollouts, register, clock, name
+) -> None:
+    sink = InProcessSink()
+    rollout = _start(rollouts, clock, name)
+    send(sink, rollout, 4000, canary_error_every=10)
+    seen: list[str] = []
+    controller = _controller(_FlakyStore(register), sink, name, clock)
+    last = controller.run(poll=5.0, on_decision=lambda d: seen.append(d.action))
+    assert seen == ["error", "error", "rollback"]
+    assert last.action == "rollback"
+    lease = controller.lease.read()
+    assert lease is not None and lease.expires == 0.0  # released on the way out

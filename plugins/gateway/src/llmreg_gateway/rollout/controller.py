@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from llmreg.errors import StoreUnavailableError
+from llmreg_gateway.rollout.errors import RolloutConflictError
 from llmreg_gateway.rollout.guards import check
 from llmreg_gateway.rollout.lease import Lease
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from llmreg_gateway.rollout.state import Clock, Rollout, RolloutStore
     from llmreg_gateway.rollout.stats import StatsSink
 
-Action = Literal["idle", "standby", "wait", "hold", "step", "promote", "rollback"]
+Action = Literal["idle", "standby", "wait", "hold", "step", "promote", "rollback", "error"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class Decision:
 
     Attributes:
         action: idle (nothing running), standby (another controller holds the lease),
-            wait, hold, step, promote or rollback.
+            wait, hold, step, promote, rollback, or error (the registry failed this tick;
+            :meth:`Controller.run` tries again at the next one).
         detail: why, with the numbers.
         rollout: the rollout after the tick, where there is one.
     """
@@ -155,7 +158,15 @@ class Controller:
         """
         try:
             while True:
-                decision = self.tick()
+                try:
+                    decision = self.tick()
+                except (StoreUnavailableError, RolloutConflictError) as exc:
+                    # a registry outage or a concurrent edit: judge again next time
+                    decision = Decision("error", f"{type(exc).__name__}: {exc}")
+                    if on_decision is not None:
+                        on_decision(decision)
+                    self.clock.sleep(poll)
+                    continue
                 if on_decision is not None:
                     on_decision(decision)
                 gone = decision.rollout is None
