@@ -113,6 +113,7 @@ class _Accumulator:
         self.latency = [0] * (len(BUCKETS_MS) + 1)
 
     def frozen(self) -> ArmStats:
+        """Return the counts so far as an immutable :class:`ArmStats`."""
         return ArmStats(self.requests, self.errors, self.tokens, self.cost, tuple(self.latency))
 
 
