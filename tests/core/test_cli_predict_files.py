@@ -29,7 +29,6 @@ from click.testing import CliRunner
 
 from llmreg import Adapter, Inputs, Loader, Outputs, Result, hookimpl
 from llmreg.cli import cli
-from llmreg.cli.evaluate import read_dataset
 from llmreg.definition import read_json_file
 from llmreg.errors import ConfigError, ConfigFileNotFoundError
 from llmreg.manager import set_plugin_manager
@@ -213,8 +212,6 @@ def test_every_input_file_says_what_it_is(tmp_path, unix_socket, kind):
     with pytest.raises(ConfigError, match=says) as raised:
         read_json_file(source)
     assert not isinstance(raised.value, ConfigFileNotFoundError)
-    with pytest.raises(ConfigError, match=re.escape(f"--data file {source} is {INPUTS[kind]}")):
-        read_dataset(str(source))
 
 
 def test_a_link_to_nothing_says_so(run, tmp_path):

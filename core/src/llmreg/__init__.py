@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from llmreg.errors import ProviderError as ProviderError
     from llmreg.errors import ProviderNotFoundError as ProviderNotFoundError
     from llmreg.errors import ProviderRateLimitError as ProviderRateLimitError
+    from llmreg.errors import ProviderRedirectError as ProviderRedirectError
     from llmreg.errors import ProviderResponseError as ProviderResponseError
     from llmreg.errors import ProviderStartError as ProviderStartError
     from llmreg.errors import ProviderTimeoutError as ProviderTimeoutError
@@ -127,6 +128,7 @@ _LAZY: dict[str, str] = {
     "ProviderError": "llmreg.errors",
     "ProviderNotFoundError": "llmreg.errors",
     "ProviderRateLimitError": "llmreg.errors",
+    "ProviderRedirectError": "llmreg.errors",
     "ProviderResponseError": "llmreg.errors",
     "ProviderStartError": "llmreg.errors",
     "ProviderTimeoutError": "llmreg.errors",

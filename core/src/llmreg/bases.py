@@ -1,46 +1,30 @@
 """The abstract bases that plugins implement: :class:`Saver`, :class:`Loader`, :class:`Register`.
 
-Each base is a frozen pydantic model with ``extra="forbid"`` and a ``KIND``
-discriminator. A concrete class pins its ``KIND`` with a ``Literal``::
-
-    class MySaver(Saver):
-        KIND: Literal["MySaver"] = "MySaver"
-
-        def save(self, model, signature=None, input_example=None): ...
-
-A config such as ``{"KIND": "MySaver", "path": "model"}`` then validates
-into that class through the plugin manager (see :meth:`PluginManager.build`).
-The bases are abstract: instantiating one directly raises ``TypeError``.
-
-Every component knows the :class:`~llmreg.manager.PluginManager` that built it
-(:attr:`Component.manager`): a plugin that needs another plugin's work (a
-loader building a provider client) asks that manager, never the process-wide
-one, so that a host with its own manager stays isolated.
-
-Results are typed: a Saver returns :class:`~llmreg.results.SavedModel`, a
-Register a :class:`~llmreg.results.ModelVersionRef`, an alias move an
-:class:`~llmreg.results.AliasMove`.
+Each is a frozen pydantic model (``extra="forbid"``) that a concrete class tags with
+its ``KIND`` (``KIND: Literal["MySaver"] = "MySaver"``), so that a config such as
+``{"KIND": "MySaver", "path": "model"}`` validates into it through the plugin manager.
+Every component holds the manager that built it (:attr:`Component.manager`) and asks
+it, never the process-wide one, for other plugins' work. Results are typed
+(:mod:`llmreg.results`).
 """
 
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from llmreg.adapter import Adapter, ClientAdapter
+from llmreg.errors import ConfigError
+from llmreg.names import ROLE_BASES, Role
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from llmreg.adapter import ClientAdapter
     from llmreg.definition import ModelDefinition
-    from llmreg.errors import ConfigError
     from llmreg.manager import PluginManager
     from llmreg.results import AliasMove, ModelVersionRef, SavedModel
-    from llmreg.schemas import Inputs, Outputs
-
-#: The three roles a KIND can play.
-Role = Literal["saver", "loader", "register"]
 
 
 class Component(BaseModel, abc.ABC):
@@ -55,12 +39,8 @@ class Component(BaseModel, abc.ABC):
 
     @property
     def manager(self) -> PluginManager:
-        """The plugin manager that built this component.
-
-        A component built by :meth:`PluginManager.build <llmreg.manager.PluginManager.build>`
-        holds that manager; one made directly (``MySaver()``) uses the process's
-        default manager.
-        """
+        """The plugin manager that built this component (the process's default manager
+        for one made directly, ``MySaver()``)."""
         if self._manager is None:
             from llmreg.manager import get_plugin_manager
 
@@ -68,10 +48,7 @@ class Component(BaseModel, abc.ABC):
         return self._manager
 
     def bind(self, manager: PluginManager) -> None:
-        """Make ``manager`` the one this component asks for other plugins' work.
-
-        :meth:`PluginManager.build <llmreg.manager.PluginManager.build>` calls it.
-        """
+        """Make ``manager`` the one this component asks for other plugins' work."""
         self._manager = manager
 
 
@@ -111,55 +88,6 @@ class Saver(Component, abc.ABC):
         """
 
 
-class Adapter(abc.ABC):
-    """A loaded model, ready to predict. What :meth:`Loader.load` returns.
-
-    Most loaders return :class:`~llmreg.adapter.ClientAdapter` (through
-    :meth:`Loader.adapter`), which implements all of this. The owner of an adapter
-    (the serving app, a host) calls :meth:`close` when it is done with it.
-    """
-
-    @abc.abstractmethod
-    def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
-        """Answer every row of ``inputs``, in order.
-
-        Args:
-            inputs: :class:`Inputs`, or anything :meth:`Inputs.parse` accepts.
-            params: batch-level options; ``{"strict": True}`` raises on the first
-                failed row instead of marking it ``status: error``.
-        """
-
-    async def apredict(
-        self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None
-    ) -> Outputs:
-        """Async form of :meth:`predict`, for async hosts such as the serving app.
-
-        The default runs :meth:`predict` in a worker thread; an adapter whose
-        client has an async path overrides it.
-        """
-        import asyncio
-
-        return await asyncio.to_thread(self.predict, inputs, params)
-
-    @property
-    def definition(self) -> ModelDefinition | None:
-        """The model definition behind this adapter, where the loader knows it."""
-        return None
-
-    @property
-    def info(self) -> dict[str, Any]:
-        """What is known of the loaded model: ``model_uri``, ``name``, ``version``,
-        ``alias``, ``run_id`` (those known; the serving app and ``llmreg show`` read them)."""
-        return {}
-
-    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
-        """Release what the adapter holds (its client or client lease). Safe to call twice."""
-
-    async def aclose(self) -> None:
-        """Async form of :meth:`close`."""
-        self.close()
-
-
 class Loader(Component, abc.ABC):
     """Loads a saved model by URI."""
 
@@ -189,8 +117,6 @@ class Loader(Component, abc.ABC):
             info: what is known of the model (``model_uri``, ``name``, ``version``,
                 ``alias``, ``run_id``), copied into every answered row's metadata.
         """
-        from llmreg.adapter import ClientAdapter
-
         return ClientAdapter.build(definition, info, manager=self.manager)
 
 
@@ -323,12 +249,13 @@ class AliasRegister(Register, abc.ABC):
         raise self._unsupported("note_alias")
 
     def _unsupported(self, method: str) -> ConfigError:
-        from llmreg.errors import ConfigError
-
         return ConfigError(
             f"the register KIND {self.KIND!r} does not implement {method}(); choose a register "
             "that does with --register (llmreg plugins lists the installed register KINDs)"
         )
 
+
+# The manager checks registered classes against these without importing this module.
+ROLE_BASES.update(saver=Saver, loader=Loader, register=Register)
 
 __all__ = ["Adapter", "AliasRegister", "Component", "Loader", "Register", "Role", "Saver"]

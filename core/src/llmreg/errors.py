@@ -158,6 +158,14 @@ class ProviderResponseError(ProviderError):
     """The endpoint answered with a server error or a body that is not a valid completion."""
 
 
+class ProviderRedirectError(ProviderResponseError):
+    """The endpoint answered a redirect to another origin, which llmreg does not follow.
+
+    Following it would send the key and the credential headers to another host. The
+    message names the status and the new origin (scheme, host, port: no path, no query).
+    """
+
+
 class ProviderStartError(ProviderError):
     """A local model server could not be started. The message carries its last output lines."""
 
@@ -180,6 +188,7 @@ __all__ = [
     "ProviderError",
     "ProviderNotFoundError",
     "ProviderRateLimitError",
+    "ProviderRedirectError",
     "ProviderResponseError",
     "ProviderStartError",
     "ProviderTimeoutError",

@@ -1,14 +1,6 @@
-"""What savers and registers return: small, frozen value types that the CLI, the
-serving app and the contract kit read, and never have to guess at.
-
-- :class:`SavedModel`: what :meth:`Saver.save <llmreg.bases.Saver.save>` returns.
-- :class:`ModelVersionRef`: one registered version, what
-  :meth:`Register.register <llmreg.bases.Register.register>` returns and what
-  :meth:`AliasRegister.versions <llmreg.bases.AliasRegister.versions>` lists.
-- :class:`AliasMove`: one move of an alias, what ``promote`` and ``rollback``
-  return and what ``history`` lists.
-
-URIs are built by :mod:`llmreg.uris`, never by hand.
+"""What savers and registers return: :class:`SavedModel` (``save``),
+:class:`ModelVersionRef` (``register``, listed by ``versions``) and :class:`AliasMove`
+(``promote``, ``rollback``, listed by ``history``). URIs come from :mod:`llmreg.uris`.
 """
 
 from __future__ import annotations

@@ -216,21 +216,13 @@ def read_rows(path: str) -> list[Row]:
 
 
 def _parse_line(line: str, what: str) -> Any:
-    from llmreg.definition import MAX_JSON_DEPTH, json_depth
+    from llmreg.jsonio import InvalidJSONError, loads
 
-    hint = 'write one JSON string or row object such as {"input": "..."} per line'
-    if json_depth(line) > MAX_JSON_DEPTH:
-        raise SchemaError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep: {hint}")
     try:
-        return json.loads(line, parse_constant=_not_json)
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"{what} is not JSON ({exc.msg}, column {exc.colno}): {hint}") from None
-    except (ValueError, RecursionError) as exc:
-        raise SchemaError(f"{what} is not JSON ({exc}): {hint}") from None
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+        return loads(line, what)
+    except InvalidJSONError as exc:
+        hint = 'write one JSON string or row object such as {"input": "..."} per line'
+        raise SchemaError(f"{exc}: {hint}") from None
 
 
 def _split_id(data: Any, what: str) -> tuple[str | int | None, Any]:

@@ -1,4 +1,6 @@
-"""``llmreg evaluate``: score a model on a dataset with code scorers, before promoting it.
+"""``llmreg evaluate``: score a model on a dataset with scorers, before promoting it.
+
+llmreg-pyfunc adds the command to the CLI (``llmreg_register_commands``).
 
 Each line of the dataset is a row (``input`` or ``messages``, optional ``vars``)
 with the ``expected`` answer. Scorers (``--scorer``, repeatable):
@@ -34,13 +36,12 @@ import click
 
 from llmreg.cli.app import emit_json, json_option
 from llmreg.cli.components import build_alias_register, build_loader
+from llmreg.cli.gate import EVAL_TAG_PREFIX
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError
 from llmreg.files import check_input_file
 from llmreg.secrets import SECRETS, redact_deep
 
-#: The version-tag prefix of a metric.
-EVAL_TAG_PREFIX = "llmreg.eval."
 #: At most this many rows in one dataset.
 MAX_EVAL_ROWS = 10_000
 
@@ -314,56 +315,8 @@ def evaluate(
         click.echo(f"evaluation run: {result['run_id']}")
 
 
-#: ``metric>=0.8``, ``metric > 0.5``...
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<|==)\s*(-?[0-9.]+)\s*$")
-
-
-def check_requirements(metrics: dict[str, float], requirements: tuple[str, ...]) -> list[str]:
-    """Return the requirements ``metrics`` fail, each with the numbers.
-
-    Raises:
-        ConfigError: a requirement is malformed.
-    """
-    failed = []
-    for text in requirements:
-        found = _REQUIREMENT.match(text)
-        if not found:
-            raise ConfigError(f"--require {text!r}: write it as METRIC>=NUMBER (or >, <=, <, ==)")
-        metric, op, number = found.group(1), found.group(2), float(found.group(3))
-        value = metrics.get(metric)
-        ok = (
-            value is not None
-            and {
-                ">=": value >= number,
-                "<=": value <= number,
-                ">": value > number,
-                "<": value < number,
-                "==": value == number,
-            }[op]
-        )
-        if not ok:
-            shown = "not evaluated" if value is None else f"{value:g}"
-            failed.append(f"{metric} is {shown}, required {op} {number:g}")
-    return failed
-
-
-def version_metrics(tags: dict[str, str]) -> dict[str, float]:
-    """The ``llmreg.eval.*`` tags of a version as metrics."""
-    out = {}
-    for key, value in tags.items():
-        if key.startswith(EVAL_TAG_PREFIX):
-            try:
-                out[key[len(EVAL_TAG_PREFIX) :]] = float(value)
-            except ValueError:
-                continue
-    return out
-
-
 __all__ = [
-    "EVAL_TAG_PREFIX",
-    "check_requirements",
     "evaluate",
-    "gate",
     "is_plugin_scorer",
     "plugin_scorers",
     "read_dataset",
@@ -371,76 +324,3 @@ __all__ = [
     "scorer",
     "summarize",
 ]
-
-
-def gate(
-    register: Any,
-    name: str,
-    version: str,
-    requirements: tuple[str, ...],
-    baseline: str | None,
-) -> str:
-    """Check a candidate before ``promote``; return the decision, with its numbers.
-
-    The decision reads as ``require exact_match>=0.8: 0.9 (candidate) ok; not worse
-    than @champion (version 1): exact_match 0.9 vs 0.8, failed_rows 0 vs 0 ok``:
-    ``llmreg promote`` records it with the alias move (``llmreg history``) and as the
-    version's ``llmreg.promotion_check`` tag.
-
-    Raises:
-        RegistrationError: the candidate fails a requirement or is worse than the
-            version ``baseline`` points at (each failure with its numbers).
-        ConfigError: a requirement is malformed.
-    """
-    from llmreg.errors import RegistrationError
-
-    check_requirements({}, requirements)  # a malformed requirement fails before any call
-    refs = register.versions(name)
-    candidate = next((r for r in refs if str(r.version) == str(version).strip()), None)
-    if candidate is None:
-        raise RegistrationError(f"version {version} of {name!r} does not exist")
-    metrics = version_metrics(dict(candidate.tags))
-    failures = check_requirements(metrics, requirements)
-    decisions = []
-    for text in requirements:
-        found = _REQUIREMENT.match(text)
-        assert found is not None  # checked above
-        value = metrics.get(found.group(1))
-        shown = "not evaluated" if value is None else f"{value:g}"
-        verdict = "ok" if not check_requirements(metrics, (text,)) else "failed"
-        decisions.append(f"require {text.replace(' ', '')}: {shown} (candidate) {verdict}")
-    if baseline:
-        holder = next((r for r in refs if baseline in r.aliases), None)
-        if holder is None:
-            decisions.append(f"not worse than @{baseline}: no version holds it, ok")
-        elif holder.version == candidate.version:
-            decisions.append(f"not worse than @{baseline}: it is this version, ok")
-        else:
-            base = version_metrics(dict(holder.tags))
-            compared = []
-            worse_found = False
-            for metric, value in sorted(base.items()):
-                mine = metrics.get(metric)
-                if metric == "failed_rows" or metric.endswith("_errors"):
-                    worse = metrics.get(metric, float("inf")) > value
-                else:
-                    worse = metrics.get(metric, float("-inf")) < value
-                shown = "not evaluated" if mine is None else f"{mine:g}"
-                compared.append(f"{metric} {shown} vs {value:g}")
-                if worse:
-                    worse_found = True
-                    failures.append(
-                        f"{metric} is {shown}, @{baseline} (version {holder.version}) has {value:g}"
-                    )
-            numbers = ", ".join(compared) or "no metrics recorded on it"
-            verdict = "worse" if worse_found else "ok"
-            decisions.append(
-                f"not worse than @{baseline} (version {holder.version}): {numbers} {verdict}"
-            )
-    if failures:
-        raise RegistrationError(
-            f"version {candidate.version} of {name!r} is not promoted: "
-            + "; ".join(failures)
-            + " (llmreg evaluate models:/NAME/VERSION --data ... records the metrics)"
-        )
-    return "; ".join(decisions)
