@@ -231,6 +231,41 @@ class AliasRegister(Register, abc.ABC):
         """
         raise self._unsupported("delete")
 
+    # --- optional: registered-model tags and notes (llmreg-gateway's rollouts) ---------
+    # Progressive delivery keeps its state on the registered model, so that every
+    # gateway replica on the same store reads it with no new service.
+
+    def read_model_tags(self, name: str) -> dict[str, str]:
+        """Return the tags of the registered model ``name`` (not of a version).
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+            ConfigError: this register does not keep model tags (the default).
+        """
+        raise self._unsupported("read_model_tags")
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set one tag on the registered model ``name`` (others kept; last writer wins).
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+            ConfigError: this register does not keep model tags (the default).
+        """
+        raise self._unsupported("set_model_tag")
+
+    def note_alias(self, name: str, alias: str, note: str) -> AliasMove:
+        """Record ``note`` in the history of ``alias`` without moving it.
+
+        :meth:`history` returns it as a move with ``action="note"`` and ``version``
+        equal to ``previous`` (the version the alias holds).
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+            RegistrationError: the alias points at no version.
+            ConfigError: this register does not record notes (the default).
+        """
+        raise self._unsupported("note_alias")
+
     def _unsupported(self, method: str) -> ConfigError:
         return ConfigError(
             f"the register KIND {self.KIND!r} does not implement {method}(); choose a register "

@@ -89,7 +89,8 @@ class AliasMove:
         alias: the alias that moved.
         version: the version it points at after the move.
         previous: the version it pointed at before, or ``None``.
-        action: what moved it.
+        action: what moved it; ``"note"`` records a decision that left the alias where
+            it was (``version == previous``), such as a rollout's step or rollback.
         at: when, in UTC ISO 8601, where recorded.
         by: who (the user name of the process), where recorded.
         note: a free-text reason, where given.
@@ -99,7 +100,7 @@ class AliasMove:
     alias: str
     version: int
     previous: int | None = None
-    action: Literal["promote", "rollback"] = "promote"
+    action: Literal["promote", "rollback", "note"] = "promote"
     at: str | None = None
     by: str | None = None
     note: str | None = None

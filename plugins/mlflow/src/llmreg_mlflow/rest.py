@@ -405,6 +405,40 @@ class RestRegistry:
             )
         return self.version(name, version)
 
+    def model_tags(self, name: str) -> dict[str, str]:
+        """The tags of the registered model ``name``."""
+        return _tags(self.registered_model(name).get("tags"))
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set one tag of the registered model ``name``; retry when a concurrent first
+        insert of the same tag row won (as :meth:`_set_alias`)."""
+        body = {"name": name, "key": key, "value": value}
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                self.call("POST", "registered-models/set-tag", body=body)
+                return
+            except (RegistrationInputError, StoreUnavailableError) as exc:
+                text = str(exc).lower()
+                conflict = "unique" in text or "locked" in text or "already exists" in text
+                if attempt == _CREATE_ATTEMPTS or not conflict:
+                    raise
+            time.sleep(0.05 * attempt)
+
+    def note_alias(self, name: str, alias: str, note: str, history_limit: int) -> AliasMove:
+        """Record ``note`` in the trail of ``alias`` without moving it (as MlflowRegister)."""
+        from llmreg_mlflow import history as audit
+
+        model = self.registered_model(name)
+        current = _aliases(model.get("aliases")).get(alias)
+        if current is None:
+            raise RegistrationError(f"@{alias} of {name!r} points at no version: promote one first")
+        moves = audit.trail(_tags(model.get("tags")), alias)
+        key = audit.new_move_key([k for k, _ in moves if k])
+        value = audit.move_value(alias, version=current, previous=current, action="note", note=note)
+        self.set_model_tag(name, key, value)
+        self._prune(name, alias, history_limit)
+        return audit.move_of(name, value)
+
     def describe(self, name: str, version: int, description: str) -> ModelVersionRef:
         """Set the description of version ``version`` of ``name``; return the version."""
         self.version(name, version)
