@@ -361,4 +361,4 @@ def test_versions_output_keeps_one_line_per_version(run, config, monkeypatch):
 def test_a_deeply_nested_kind_option_is_a_config_error(run, config):
     done = run("--saver", '{"a": ' + "[" * 100_000, "save", str(config))
     assert done.exit_code == 1
-    assert done.stderr.startswith("error: ConfigError: the saver config is nested too deeply")
+    assert done.stderr.startswith("error: ConfigError: the saver config is nested 100001 levels")

@@ -117,7 +117,7 @@ def test_predict_text_that_fails_exits_1_with_one_line(tmp_path, model):
     "content, error",
     [
         (b"\xff\xfe not utf-8\n", "SchemaError: prompts file {path} is not UTF-8 text"),
-        (b'"ok"\n{not json\n', "SchemaError: prompts file {path} line 2 is not JSON"),
+        (b'"ok"\n{not json\n', "SchemaError: prompts file {path} line 2 is not valid JSON"),
         (b"\n\n", "SchemaError: prompts file {path} has no rows"),
         (b'{"prompt": "x"}\n', "SchemaError: prompts file {path} has 1 invalid row: line 1"),
         (b'"a"\n\n{"messages": [{"content": "x"}]}\n', "line 3: messages.0.role: Field required"),

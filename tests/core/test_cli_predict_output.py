@@ -197,8 +197,9 @@ def test_thousands_of_bad_rows_give_one_short_line(run, tmp_path):
 @pytest.mark.parametrize(
     "content, says",
     [
-        ('{"input": ' + "[" * 3000 + "]" * 3000 + "}\n", "nested more than"),
+        ('{"input": ' + "[" * 3000 + "]" * 3000 + "}\n", "nested 3001 levels deep"),
         ('{"input": NaN}\n', "NaN is not JSON"),
+        ('{"input": "a", "input": "b"}\n', "the key 'input' is given twice"),
     ],
 )
 def test_lines_that_are_not_plain_json_are_schema_errors(run, tmp_path, content, says):

@@ -71,14 +71,21 @@ def test_a_valid_key_is_answered_and_a_bad_one_is_401_in_openai_shape(keyed):
     assert httpx.get(f"{keyed.url}/v1/models").status_code == 401
 
 
-def test_a_key_limited_to_a_model_gets_403_for_others(keyed):
+def test_a_model_outside_a_keys_scope_is_a_404_like_a_model_that_does_not_exist(keyed):
     assert _chat(keyed.url, "sk-team-b", model="other") == "echo: hi"
-    with pytest.raises(openai.PermissionDeniedError) as caught:
-        _chat(keyed.url, "sk-team-b", model="chat")
-    assert caught.value.body["code"] == "model_not_allowed"
-    assert caught.value.body["param"] == "model"
+    answers = {}
+    for model in ("chat", "ghost"):  # served but not to this key; served to nobody
+        with pytest.raises(openai.NotFoundError) as caught:
+            _chat(keyed.url, "sk-team-b", model=model)
+        answers[model] = caught.value.body
+    ghost = answers["ghost"]
+    assert answers["chat"] == {**ghost, "message": ghost["message"].replace("ghost", "chat")}
+    assert answers["chat"]["code"] == "model_not_found" and answers["chat"]["param"] == "model"
+    assert "champion'" not in answers["chat"]["message"].replace("other@champion'", "")
     listed = httpx.get(f"{keyed.url}/v1/models", headers={"Authorization": "Bearer sk-team-b"})
     assert [m["id"] for m in listed.json()["data"]] == ["models:/other@champion"]
+    one = httpx.get(f"{keyed.url}/v1/models/chat", headers={"Authorization": "Bearer sk-team-b"})
+    assert one.status_code == 404
 
 
 def test_health_and_ready_stay_open_metrics_and_admin_need_keys(keyed):

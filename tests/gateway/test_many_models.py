@@ -15,14 +15,19 @@ CHALLENGER = "models:/chat@challenger"
 BROKEN = "models:/broken@champion"
 
 
+ADMIN = {"Authorization": "Bearer sk-many-admin-2718"}
+
+
 @pytest.fixture
-def many(serve, manager, switch):
+def many(serve, manager, switch, monkeypatch):
     switch.targets.update({SUMMARIZE: 2, CHALLENGER: 3})
+    monkeypatch.setenv("T_MANY_ADMIN", ADMIN["Authorization"].removeprefix("Bearer "))
     app = create_app(
         [URI, SUMMARIZE, CHALLENGER, BROKEN],
         loader={"KIND": "SwitchLoader"},
         manager=manager,
         reload_interval=0,
+        admin_key="env:T_MANY_ADMIN",
     )
     server = serve(app)
     deadline_body = None
@@ -85,13 +90,13 @@ def test_a_model_that_fails_to_load_does_not_take_the_others_down(client, many):
 
 def test_each_model_reloads_on_its_own(client, many, switch):
     switch.targets.update({URI: 4, SUMMARIZE: 5})
-    answer = httpx.post(f"{many.url}/admin/reload", params={"model": "summarize"})
+    answer = httpx.post(f"{many.url}/admin/reload", params={"model": "summarize"}, headers=ADMIN)
     assert answer.status_code == 200
     assert answer.json()["changed"] is True and answer.json()["current"]["version"] == "5"
     assert _answering(client, "summarize") == "llmreg:summarize:v5"
     assert _answering(client, "chat") == "llmreg:chat:v1"  # not reloaded
     switch.targets[BROKEN] = 9
-    everything = httpx.post(f"{many.url}/admin/reload").json()["models"]
+    everything = httpx.post(f"{many.url}/admin/reload", headers=ADMIN).json()["models"]
     assert [m["current"]["version"] for m in everything] == ["4", "5", "3", "9"]
     assert _answering(client, "broken") == "llmreg:broken:v9"
 

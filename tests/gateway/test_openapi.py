@@ -8,6 +8,7 @@ that each run stays well under a minute.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -40,11 +41,8 @@ def test_every_route_documents_its_body_and_statuses(served):
     assert "text/event-stream" in chat["responses"]["200"]["content"]
     schema = document["components"]["schemas"]["TextChatCompletionRequest"]
     assert "tools" not in schema["properties"]  # the echo provider takes text chat only
-    assert schema["properties"]["model"]["enum"] == [
-        "models:/chat@champion",
-        "chat",
-        "chat@champion",
-    ]
+    assert "enum" not in schema["properties"]["model"]
+    assert "chat@champion" not in json.dumps(document)  # no model name, key or not
     for item in paths.values():
         for operation in item.values():
             assert "422" not in operation["responses"]

@@ -25,6 +25,9 @@ pytestmark = pytest.mark.integration
 
 URI = "models:/chat@champion"
 
+#: The admin key the served app asks POST /admin/reload for.
+ADMIN_KEY = "sk-serve-cli-admin-31337"
+
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
@@ -63,9 +66,20 @@ def server(tmp_path_factory):
         port = free_port()
         exe = str(Path(sys.executable).parent / "llmreg")
         process = subprocess.Popen(
-            [exe, "serve", URI, "--port", str(port), "--reload-interval", "0", "--no-auth"],
+            [
+                exe,
+                "serve",
+                URI,
+                "--port",
+                str(port),
+                "--reload-interval",
+                "0",
+                "--no-auth",
+                "--admin-key",
+                "env:SERVE_CLI_ADMIN",
+            ],  # --no-auth never opens /admin/reload
             cwd=folder,
-            env=_env(),
+            env={**_env(), "SERVE_CLI_ADMIN": ADMIN_KEY},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -151,7 +165,9 @@ def test_chat_upstream_failure_is_502(client):
 def test_alias_move_is_picked_up_by_admin_reload(client, server):
     folder, url = server
     llmreg(folder, "promote", "chat", "2")
-    reloaded = httpx.post(f"{url}/admin/reload", timeout=120).json()
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    assert httpx.post(f"{url}/admin/reload", timeout=120).status_code == 401
+    reloaded = httpx.post(f"{url}/admin/reload", headers=admin, timeout=120).json()
     assert reloaded["changed"] is True
     assert str(reloaded["previous"]["version"]) == "1"
     assert str(reloaded["current"]["version"]) == "2"

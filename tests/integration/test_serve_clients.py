@@ -4,7 +4,8 @@ Two registered models, ``chat`` and ``summarize`` (both ``@champion``), saved th
 CLI into a sqlite store, in front of the fake OpenAI server on 127.0.0.1; ``llmreg serve``
 runs in its own process with a user key (``--api-key env:``) and a keys file whose second
 key may call ``summarize`` only. Each client: plain, streamed, tools (streamed and not),
-JSON mode (``json_object`` and ``json_schema``), routing by ``model``, bad keys (401, 403).
+JSON mode (``json_object`` and ``json_schema``), routing by ``model``, bad keys (401; 404
+for a model outside the key's list).
 docs/serving.md's streaming-with-tools and LiteLLM examples run here too.
 """
 
@@ -236,9 +237,9 @@ def test_openai_bad_keys(url):
         assert caught.value.status_code == 401
         assert caught.value.body["code"] == "invalid_api_key"
     with openai.OpenAI(base_url=f"{url}/v1", api_key=LIMITED_KEY, max_retries=0) as limited:
-        with pytest.raises(openai.PermissionDeniedError) as denied:
+        with pytest.raises(openai.NotFoundError) as denied:  # as if "chat" did not exist
             limited.chat.completions.create(model="chat", messages=_ask("x"), stream=True)
-        assert denied.value.body["code"] == "model_not_allowed"
+        assert denied.value.body["code"] == "model_not_found"
         ok = limited.chat.completions.create(model="summarize", messages=_ask("fine"))
         assert ok.choices[0].message.content == "echo: fine"
         assert [m.id for m in limited.models.list().data] == ["models:/summarize@champion"]
@@ -317,11 +318,11 @@ def test_litellm_bad_keys(url):
     with pytest.raises(litellm.AuthenticationError) as caught:
         _litellm(url, "chat", key="sk-wrong", messages=_ask("x"))
     assert caught.value.status_code == 401
-    # LiteLLM 1.108 maps an OpenAI-compatible 403 to its APIError, with the status kept
-    with pytest.raises(litellm.APIError) as denied:
+    # a model outside the key's list is a 404, as if it did not exist
+    with pytest.raises((litellm.NotFoundError, litellm.APIError)) as denied:
         _litellm(url, "chat", key=LIMITED_KEY, messages=_ask("x"))
-    assert denied.value.status_code == 403
-    assert "may not call model models:/chat@champion" in str(denied.value)
+    assert denied.value.status_code == 404
+    assert "is not served here" in str(denied.value)
     ok = _litellm(url, "summarize", key=LIMITED_KEY, messages=_ask("allowed"))
     assert ok.choices[0].message.content == "echo: allowed"
 

@@ -29,14 +29,25 @@ def contract_definition(server, unique) -> dict[str, object]:
 
 
 class TestOpenAIProviderContract(ProviderContract):
-    """The kit's checks: signatures, one completion, batch order, close twice."""
+    """The kit's checks against the kit's own OpenAI-shaped endpoint: signatures, one
+    completion, batch order, settings sent, typed errors, streaming, connections closed."""
 
     plugin = plugin
+    definition = {"provider": "openai", "model": "contract"}
     deterministic = True
+
+
+class TestOpenAIProviderOnTheFakeServer(ProviderContract):
+    """The same checks that need no control of the endpoint, on the fake server's URL."""
+
+    plugin = plugin
+    definition = {"provider": "openai", "model": "contract"}
+    base_url = "set by the fixture below"
 
     @pytest.fixture(autouse=True)
     def _endpoint(self, contract_definition):
         self.definition = contract_definition
+        self.base_url = contract_definition["base_url"]
 
 
 def test_the_fake_server_is_deterministic(server, contract_definition):

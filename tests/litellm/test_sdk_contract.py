@@ -34,3 +34,6 @@ class TestLiteLLMProviderContract(ProviderContract):
         "timeout": 5.0,
         "max_tokens": 64,
     }
+    # The fake Anthropic server, not the kit's OpenAI-shaped one: the checks that need
+    # the kit's endpoint (settings sent, typed errors, connections) skip.
+    base_url = _SERVER.url

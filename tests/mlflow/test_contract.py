@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from llmreg.errors import ConfigError
+from llmreg.hashing import CONTENT_HASH_KEY, content_hash
 from llmreg.manager import create_plugin_manager
 from llmreg.testing.contract import RegisterContract
 from llmreg_mlflow import MlflowRegister
 
+ECHO_MODEL = Path(__file__).with_name("echo_model.py")
+
 
 class TestMlflowRegisterContract(RegisterContract):
+    """Shape and lifecycle (versions, tags, alias moves from four processes, missing
+    versions) on a sqlite store in the check's folder."""
+
     component_class = MlflowRegister
     config = {"KIND": "MlflowRegister", "tags": {"team": "nlp"}, "await_registration_for": 30}
+
+    def store_env(self, folder: Path) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+
+    def model_uri(self, folder: Path, n: int) -> str:
+        """A logged echo model of its own content (MlflowRegister registers real models)."""
+        import mlflow
+
+        metadata = {CONTENT_HASH_KEY: content_hash([f"kit content {n}"])}
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(ECHO_MODEL),
+                pip_requirements=["mlflow"],
+                metadata=metadata,
+            )
+        return str(info.model_uri)
 
 
 def test_the_entry_point_provides_the_kind() -> None:

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from llmreg.definition import ModelDefinition
@@ -90,3 +91,15 @@ def test_bad_scorers_and_requirements_are_usage_errors(tmp_path: Path, store: Pa
         in _cli("evaluate", "models:/x/1", "--data", str(data), "--scorer", "contains").stderr
     )
     assert "METRIC>=NUMBER" in _cli("promote", "x", "1", "--require", "exact_match~1").stderr
+
+
+def test_a_data_file_that_is_a_fifo_is_named_not_read(tmp_path):
+    import os
+
+    from llmreg.errors import ConfigError
+    from llmreg_pyfunc.evaluate_cli import read_dataset
+
+    fifo = tmp_path / "eval.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"--data file .* is a FIFO \(named pipe\)"):
+        read_dataset(str(fifo))

@@ -159,8 +159,8 @@ def test_a_failed_row_scores_zero_and_a_scorer_error_is_counted(scorers_module: 
 
     from mlflow.genai.scorers import scorer
 
-    from llmreg.cli.evaluate import summarize
     from llmreg_pyfunc import scoring
+    from llmreg_pyfunc.evaluate_cli import summarize
 
     runner = GenaiScorers([])
     runner.scorers = [("plain", scoring.build(f"{scorers_module}:plain"))]

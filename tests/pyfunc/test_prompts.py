@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from llmreg.definition import ModelDefinition
 from llmreg.errors import ConfigError, SchemaError
+from llmreg.templates import Templates
 from llmreg_pyfunc import CustomLoader, CustomSaver
-from llmreg_pyfunc.prompts import Templates, from_mustache
+from llmreg_pyfunc.prompts import from_mustache
 from llmreg_pyfunc.tracing import TracedAdapter
 
 
@@ -78,7 +79,8 @@ def test_a_registry_prompt_is_pinned_at_save(experiment: str, store: Any) -> Non
 
     adapter = CustomLoader().load(saved.uri)
     assert adapter.definition.prompt == pinned
-    assert Templates(adapter.definition).system() == "You help with {product}."
+    templates = Templates(adapter.definition, adapter.resolve_prompt)
+    assert templates.system() == "You help with {product}."
     assert adapter.predict([{"input": "q", "vars": {"product": "bikes"}}]).predictions == [
         "echo: q"
     ]

@@ -231,7 +231,7 @@ def test_literal_key_is_refused_before_anything_is_written(
     "update, example, where",
     [
         ({"system_prompt": f"your key is {SECRET}"}, None, "model_definition.json"),
-        ({"extra_headers": {"X-Key": SECRET}}, None, "model_definition.json"),
+        ({"extra_headers": {"X-Team": SECRET}}, None, "model_definition.json"),
         ({}, [f"please use {SECRET}"], "input example"),
     ],
 )

@@ -167,6 +167,7 @@ def test_cli_spark_with_a_loader_that_cannot_is_a_typed_error(tmp_path: Path) ->
         )  # fmt: skip
     assert done.exit_code == 1
     error = json.loads(done.stdout.splitlines()[-1])["error"]
-    assert error["type"] == "ConfigError"
-    assert "NoSparkLoader cannot run a Spark job" in error["message"]
+    assert error["type"] == "CapabilityMissingError"  # a ConfigError
+    assert "loader KIND 'NoSparkLoader' cannot run a Spark job" in error["message"]
+    assert "SparkPredictor" in error["message"]
     assert "llmreg-pyfunc" in error["message"]

@@ -39,6 +39,9 @@ with different models never interfere. A name is read as a chain of prefixes:
     ``fault-shape``      HTTP 200 with JSON that is not a chat completion;
     ``fault-html``       HTTP 200 with an HTML page (a base_url that is no API);
     ``fault-drop``       the socket is closed without an answer;
+    ``fault-sseempty``   HTTP 200 ``text/event-stream`` whose one event has ``choices: []``;
+    ``fault-ssegarbage`` HTTP 200 ``text/event-stream`` whose event is not JSON;
+    ``fault-nostream``   a whole JSON chat completion, even when asked to stream;
     ``fault-hang``       no answer for ``hang_seconds`` (30 s), or until stop.
 
 Anything after a fault (``fault-500-my-test``) is ignored, so tests can make
@@ -52,7 +55,9 @@ milliseconds before each content chunk (to see chunks arrive one by one), and
 ``[cut <n>]`` closes the connection after ``<n>`` content chunks, with no
 ``[DONE]`` (an upstream failing mid-stream); ``[error event <n>]`` sends, after
 ``<n>`` content chunks, a ``data: {"error": {...}}`` event and ends the body (as
-OpenAI's API reports a failure once a stream has begun).
+OpenAI's API reports a failure once a stream has begun); ``[end <n>]`` ends the
+body cleanly after ``<n>`` content chunks, with no finish reason and no ``[DONE]``
+(a proxy that cut the stream and closed the chunked body).
 
 A request with ``tools``, ``response_format``, ``n`` or ``logprobs`` is answered in
 OpenAI's shape for them (see ``_choices``); streamed, as OpenAI streams them (see
@@ -111,6 +116,7 @@ _ROW_FAULT = re.compile(r"^\[fault ([a-z0-9]+)\]")
 _ROW_GAP = re.compile(r"^\[gap (\d+)\]")
 _ROW_CUT = re.compile(r"^\[cut (\d+)\]")
 _ROW_ERROR_EVENT = re.compile(r"^\[error event (\d+)\]")
+_ROW_END = re.compile(r"^\[end (\d+)\]")
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -471,6 +477,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(400, "the body must be a JSON object with a 'model' string")
             return
         seen = self._record(body)
+        self._body = body
         model = body["model"]
         self.state.enter(model)
         try:
@@ -523,6 +530,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, self._completion_body({"model": "fault-empty"}, choices=[]))
         elif kind == "drop":
             self._drop()
+        elif kind in ("sseempty", "ssegarbage"):
+            event = b'{"id": "chatcmpl-x", "choices": []}' if kind == "sseempty" else b"<h1>oops"
+            self._send(200, b"data: " + event + b"\n\ndata: [DONE]\n\n",
+                       ctype="text/event-stream")  # fmt: skip
+        elif kind == "nostream":
+            self._send_json(200, self._completion_body(self._body))
         elif kind == "hang":
             self._wait(self.state.hang_seconds)
             self._drop()
@@ -579,7 +592,11 @@ class _Handler(BaseHTTPRequestHandler):
         gap = _ROW_GAP.match(text)
         cut = _ROW_CUT.match(text)
         error_event = _ROW_ERROR_EVENT.match(text)
+        end = _ROW_END.match(text)
         for index, chunk in enumerate(chunks):
+            if end and index > int(end.group(1)):
+                self.wfile.write(b"0\r\n\r\n")
+                return
             if error_event and index > int(error_event.group(1)):
                 error = {"message": "fault injected: error event", "type": "server_error"}
                 self._write_chunk(f"data: {json.dumps({'error': error})}\n\n".encode())

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from llmreg.definition import FallbackModel as FallbackModel
     from llmreg.definition import ModelDefinition as ModelDefinition
     from llmreg.definition import resolve_api_key as resolve_api_key
+    from llmreg.errors import CapabilityMissingError as CapabilityMissingError
     from llmreg.errors import ConfigError as ConfigError
     from llmreg.errors import ConfigFileNotFoundError as ConfigFileNotFoundError
     from llmreg.errors import DefinitionError as DefinitionError
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from llmreg.errors import ProviderError as ProviderError
     from llmreg.errors import ProviderNotFoundError as ProviderNotFoundError
     from llmreg.errors import ProviderRateLimitError as ProviderRateLimitError
+    from llmreg.errors import ProviderRedirectError as ProviderRedirectError
     from llmreg.errors import ProviderResponseError as ProviderResponseError
     from llmreg.errors import ProviderStartError as ProviderStartError
     from llmreg.errors import ProviderTimeoutError as ProviderTimeoutError
@@ -112,6 +114,7 @@ _LAZY: dict[str, str] = {
     "get_plugin_manager": "llmreg.manager",
     "__version__": "llmreg.version",
     # errors
+    "CapabilityMissingError": "llmreg.errors",
     "ConfigError": "llmreg.errors",
     "ConfigFileNotFoundError": "llmreg.errors",
     "IncompatiblePluginError": "llmreg.errors",
@@ -127,6 +130,7 @@ _LAZY: dict[str, str] = {
     "ProviderError": "llmreg.errors",
     "ProviderNotFoundError": "llmreg.errors",
     "ProviderRateLimitError": "llmreg.errors",
+    "ProviderRedirectError": "llmreg.errors",
     "ProviderResponseError": "llmreg.errors",
     "ProviderStartError": "llmreg.errors",
     "ProviderTimeoutError": "llmreg.errors",

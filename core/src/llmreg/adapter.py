@@ -1,27 +1,25 @@
 """The one row loop: :class:`ClientAdapter` answers a batch through a provider client.
 
-A Loader reads its model's definition, then returns
-``self.adapter(definition, info)`` (see :meth:`llmreg.bases.Loader.adapter`),
-which is a :class:`ClientAdapter`. It owns what every loader used to rewrite:
-input parsing (every form :class:`~llmreg.schemas.Inputs` takes), batch params,
-the batch call with bounded concurrency, strict mode, error rows and per-row
-metadata. The pyfunc model that MLflow loads answers through the same class, so
-every host predicts alike.
+A Loader reads its model's definition and returns ``self.adapter(definition, info)``, a
+:class:`ClientAdapter`. It owns input parsing, batch params, the definition's prompt
+templates filled from each row's vars (:mod:`llmreg.templates`), the batch call with
+bounded concurrency, strict mode, error rows and per-row metadata. The pyfunc model
+that MLflow loads answers through the same class, so every host predicts alike.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
+import abc
+import asyncio
 import datetime as dt
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
-from llmreg.bases import Adapter
 from llmreg.client import Client, Completion, RowResult, StreamChunk
 from llmreg.errors import PredictionError, ProviderError, SchemaError
+from llmreg.lazy import LazyClient, client_for, deferred_clients
 from llmreg.schemas import Inputs, Outputs, Params, Request, Result, check_row_sizes
+from llmreg.templates import Templates, no_registry
 
 if TYPE_CHECKING:
     from llmreg.definition import ModelDefinition
@@ -92,108 +90,44 @@ def apply_params(inputs: Inputs, overrides: Mapping[str, Any]) -> list[Request]:
     return rows
 
 
-#: Set (by :func:`deferred_clients`) while clients are to be built at first use.
-_DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("llmreg_deferred", default=False)
+class Adapter(abc.ABC):
+    """A loaded model, ready to predict: what :meth:`Loader.load <llmreg.bases.Loader.load>`
+    returns (usually a :class:`ClientAdapter`). Its owner calls :meth:`close` when done;
+    every connection the adapter (its client) opened is closed when it returns.
 
-
-@contextlib.contextmanager
-def deferred_clients() -> Iterator[None]:
-    """Within this block, :func:`client_for` (and so :meth:`ClientAdapter.build` and the
-    loaders using it) builds no client: the key is resolved at the first prediction.
-
-    The CLI's reading commands (``show``, ``diff``) load models this way, so that
-    they never need the provider's key.
-    """
-    token = _DEFERRED.set(True)
-    try:
-        yield
-    finally:
-        _DEFERRED.reset(token)
-
-
-class LazyClient(Client):
-    """A :class:`~llmreg.client.Client` that builds the real one at its first call.
-
-    Args:
-        factory: builds the real client (resolving its keys) when first needed.
-        definition: the model definition the client will be for.
+    Added in llmreg 0.2.0.
     """
 
-    def __init__(self, factory: Callable[[], Client], definition: ModelDefinition) -> None:
-        super().__init__(definition)
-        self._factory: Callable[[], Client] | None = factory
-        self._client: Client | None = None
-        self._lock = threading.Lock()
+    @abc.abstractmethod
+    def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
+        """Answer every row of ``inputs``, in order.
+
+        ``params`` are batch-level options; ``{"strict": True}`` raises on the first
+        failed row instead of marking it ``status: error``."""
+
+    async def apredict(
+        self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None
+    ) -> Outputs:
+        """Async form of :meth:`predict`; the default runs it in a worker thread."""
+        return await asyncio.to_thread(self.predict, inputs, params)
 
     @property
-    def built(self) -> bool:
-        """Whether the real client has been built."""
-        return self._client is not None
+    def definition(self) -> ModelDefinition | None:
+        """The model definition behind this adapter, where the loader knows it."""
+        return None
 
-    def real(self) -> Client:
-        """The real client, built on first use (once, even from several threads)."""
-        with self._lock:
-            if self._client is None:
-                if self._factory is None:
-                    raise PredictionError("the model's client is closed; load the model again")
-                self._client = self._factory()
-            return self._client
+    @property
+    def info(self) -> dict[str, Any]:
+        """What is known of the loaded model: ``model_uri``, ``name``, ``version``,
+        ``alias``, ``run_id`` (those known; the serving app and ``llmreg show`` read them)."""
+        return {}
 
-    def complete(self, request: Request) -> Completion:
-        """Answer one request through the real client."""
-        return self.real().complete(request)
-
-    def batch(
-        self, requests: Sequence[Request], *, concurrency: int | None = None
-    ) -> list[RowResult]:
-        """Answer a batch through the real client."""
-        return self.real().batch(requests, concurrency=concurrency)
-
-    async def abatch(
-        self, requests: Sequence[Request], *, concurrency: int | None = None
-    ) -> list[RowResult]:
-        """Answer a batch through the real client, async."""
-        return await self.real().abatch(requests, concurrency=concurrency)
-
-    async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
-        """Stream one request through the real client (its own streaming, if any)."""
-        async for chunk in self.real().astream(request):
-            yield chunk
-
-    async def achat(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Pass a chat body through the real client (see :meth:`Client.achat`)."""
-        return await self.real().achat(body)
-
-    async def achat_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream a passed-through chat body through the real client."""
-        async for chunk in self.real().achat_stream(body):
-            yield chunk
-
-    def close(self) -> None:
-        """Close the real client if it was built; later calls fail. Safe twice."""
-        with self._lock:
-            client, self._client, self._factory = self._client, None, None
-        if client is not None:
-            client.close()
+    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Release what the adapter holds (its client or client lease). Safe to call twice."""
 
     async def aclose(self) -> None:
         """Async form of :meth:`close`."""
-        with self._lock:
-            client, self._client, self._factory = self._client, None, None
-        if client is not None:
-            await client.aclose()
-
-
-def client_for(manager: PluginManager, definition: ModelDefinition) -> Client:
-    """``manager.client(definition)``, or a :class:`LazyClient` inside :func:`deferred_clients`.
-
-    Loaders call this instead of ``manager.client`` so that a reading command loads a
-    model without resolving its key.
-    """
-    if _DEFERRED.get():
-        manager.client_factory(definition.provider)  # an unknown provider still fails now
-        return LazyClient(lambda: manager.client(definition), definition)
-    return manager.client(definition)
+        self.close()
 
 
 class ClientAdapter(Adapter):
@@ -230,6 +164,7 @@ class ClientAdapter(Adapter):
         self._row_info = {key: self._info.get(key) for key in INFO_KEYS}
         self._on_close = on_close
         self._closed = False
+        self._templates = Templates(definition, self.resolve_prompt)
 
     @classmethod
     def build(
@@ -241,9 +176,7 @@ class ClientAdapter(Adapter):
     ) -> Self:
         """Build the client of ``definition`` through ``manager`` and wrap it.
 
-        Args:
-            manager: the plugin manager that provides the definition's provider;
-                the process's default manager when ``None``.
+        ``manager`` defaults to the process's default manager.
 
         Raises:
             UnknownKindError: no installed plugin provides the definition's provider.
@@ -267,10 +200,9 @@ class ClientAdapter(Adapter):
     def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
         """Answer every row of ``inputs``, in order.
 
-        Args:
-            inputs: anything :meth:`Inputs.parse <llmreg.schemas.Inputs.parse>` takes.
-            params: generation overrides (``temperature``, ``max_tokens``, ``top_p``,
-                ``seed``, ``stop``), ``concurrency`` and ``strict``.
+        ``inputs`` is anything :meth:`Inputs.parse <llmreg.schemas.Inputs.parse>` takes;
+        ``params`` are generation overrides (:data:`GENERATION_PARAMS`), ``concurrency``
+        and ``strict``.
 
         Raises:
             SchemaError: bad input or params (before any request).
@@ -290,15 +222,12 @@ class ClientAdapter(Adapter):
     async def astream(
         self, request: Request, params: Mapping[str, Any] | None = None
     ) -> AsyncIterator[StreamChunk]:
-        """Answer one row as it is generated, through the client's :meth:`~Client.astream`.
-
-        ``params`` are applied as by :meth:`predict` (``strict`` and ``concurrency``
-        mean nothing for one streamed row). The last chunk's ``done`` is the answer.
+        """Answer one row as it is generated (the client's :meth:`~Client.astream`), with
+        ``params`` as for :meth:`predict`. The last chunk's ``done`` is the answer.
 
         Raises:
             SchemaError: bad input or params (before any request).
-            ProviderError: the endpoint (and every fallback) failed, before or
-                during the stream.
+            ProviderError: the endpoint (and every fallback) failed, before or during it.
         """
         rows, _, _ = self._prepare(Inputs(rows=[request]), params)
         async for chunk in self.client.astream(rows[0]):
@@ -321,19 +250,34 @@ class ClientAdapter(Adapter):
             return
         self._closed = True
         if self._on_close is not None:
-            import asyncio
-
             await asyncio.to_thread(self._on_close)
         else:
             await self.client.aclose()
 
+    @property
+    def templates(self) -> Templates:
+        """The definition's templates, as this adapter applies them to every row."""
+        return self._templates
+
+    def resolve_prompt(self, reference: str) -> str:
+        """Turn the definition's Prompt Registry reference (``prompts:/...``) into a ``{name}``
+        template. A loader that reads the registry overrides it; the default refuses.
+
+        Raises:
+            ConfigError: this adapter cannot read the registry.
+        """
+        return no_registry(reference)
+
     def _prepare(
         self, inputs: Inputs | Any, params: Mapping[str, Any] | None
     ) -> tuple[list[Request], bool, int]:
+        """The rows to send: parsed, batch params applied, the definition's templates
+        filled from each row's vars (:class:`~llmreg.templates.Templates`)."""
         parsed = Inputs.parse(inputs)
         overrides, strict, concurrency = split_params(params)
         check_row_sizes(parsed.rows, self.definition.system_prompt)
-        return apply_params(parsed, overrides), strict, concurrency or self.definition.concurrency
+        rows = self._templates.apply(apply_params(parsed, overrides))
+        return rows, strict, concurrency or self.definition.concurrency
 
     def _finish(self, rows: list[Request], strict: bool, results: list[RowResult]) -> Outputs:
         if not isinstance(results, list) or len(results) != len(rows):
@@ -381,8 +325,9 @@ class ClientAdapter(Adapter):
 __all__ = [
     "GENERATION_PARAMS",
     "INFO_KEYS",
+    "Adapter",
     "ClientAdapter",
-    "LazyClient",
+    "LazyClient",  # from llmreg.lazy, importable here as before
     "apply_params",
     "client_for",
     "deferred_clients",

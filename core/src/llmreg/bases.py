@@ -1,50 +1,37 @@
 """The abstract bases that plugins implement: :class:`Saver`, :class:`Loader`, :class:`Register`.
 
-Each base is a frozen pydantic model with ``extra="forbid"`` and a ``KIND``
-discriminator. A concrete class pins its ``KIND`` with a ``Literal``::
-
-    class MySaver(Saver):
-        KIND: Literal["MySaver"] = "MySaver"
-
-        def save(self, model, signature=None, input_example=None): ...
-
-A config such as ``{"KIND": "MySaver", "path": "model"}`` then validates
-into that class through the plugin manager (see :meth:`PluginManager.build`).
-The bases are abstract: instantiating one directly raises ``TypeError``.
-
-Every component knows the :class:`~llmreg.manager.PluginManager` that built it
-(:attr:`Component.manager`): a plugin that needs another plugin's work (a
-loader building a provider client) asks that manager, never the process-wide
-one, so that a host with its own manager stays isolated.
-
-Results are typed: a Saver returns :class:`~llmreg.results.SavedModel`, a
-Register a :class:`~llmreg.results.ModelVersionRef`, an alias move an
-:class:`~llmreg.results.AliasMove`.
+Each is a frozen pydantic model (``extra="forbid"``) that a concrete class tags with
+its ``KIND`` (``KIND: Literal["MySaver"] = "MySaver"``), so that a config such as
+``{"KIND": "MySaver", "path": "model"}`` validates into it through the plugin manager.
+Every component holds the manager that built it (:attr:`Component.manager`) and asks
+it, never the process-wide one, for other plugins' work. Results are typed
+(:mod:`llmreg.results`).
 """
 
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from llmreg.adapter import Adapter, ClientAdapter
+from llmreg.errors import ConfigError
+from llmreg.names import ROLE_BASES, Role
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from llmreg.adapter import ClientAdapter
     from llmreg.definition import ModelDefinition
-    from llmreg.errors import ConfigError
     from llmreg.manager import PluginManager
     from llmreg.results import AliasMove, ModelVersionRef, SavedModel
-    from llmreg.schemas import Inputs, Outputs
-
-#: The three roles a KIND can play.
-Role = Literal["saver", "loader", "register"]
 
 
 class Component(BaseModel, abc.ABC):
-    """Common ground of the three bases: frozen, strict about fields, tagged by KIND."""
+    """Common ground of the three bases: frozen, strict about fields, tagged by KIND.
+
+    Added in llmreg 0.1.0; :attr:`manager` and :meth:`bind` in 0.2.0.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -55,12 +42,8 @@ class Component(BaseModel, abc.ABC):
 
     @property
     def manager(self) -> PluginManager:
-        """The plugin manager that built this component.
-
-        A component built by :meth:`PluginManager.build <llmreg.manager.PluginManager.build>`
-        holds that manager; one made directly (``MySaver()``) uses the process's
-        default manager.
-        """
+        """The plugin manager that built this component (the process's default manager
+        for one made directly, ``MySaver()``)."""
         if self._manager is None:
             from llmreg.manager import get_plugin_manager
 
@@ -68,10 +51,7 @@ class Component(BaseModel, abc.ABC):
         return self._manager
 
     def bind(self, manager: PluginManager) -> None:
-        """Make ``manager`` the one this component asks for other plugins' work.
-
-        :meth:`PluginManager.build <llmreg.manager.PluginManager.build>` calls it.
-        """
+        """Make ``manager`` the one this component asks for other plugins' work."""
         self._manager = manager
 
 
@@ -81,6 +61,8 @@ class Saver(Component, abc.ABC):
     Attributes:
         path: the artifact name the model is saved under (MLflow's ``name``).
         config_file: the name of the JSON artifact that holds the model definition.
+
+    Added in llmreg 0.1.0; ``save`` returns a :class:`~llmreg.results.SavedModel` since 0.2.0.
     """
 
     ROLE: ClassVar[Role] = "saver"
@@ -111,57 +93,13 @@ class Saver(Component, abc.ABC):
         """
 
 
-class Adapter(abc.ABC):
-    """A loaded model, ready to predict. What :meth:`Loader.load` returns.
-
-    Most loaders return :class:`~llmreg.adapter.ClientAdapter` (through
-    :meth:`Loader.adapter`), which implements all of this. The owner of an adapter
-    (the serving app, a host) calls :meth:`close` when it is done with it.
-    """
-
-    @abc.abstractmethod
-    def predict(self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None) -> Outputs:
-        """Answer every row of ``inputs``, in order.
-
-        Args:
-            inputs: :class:`Inputs`, or anything :meth:`Inputs.parse` accepts.
-            params: batch-level options; ``{"strict": True}`` raises on the first
-                failed row instead of marking it ``status: error``.
-        """
-
-    async def apredict(
-        self, inputs: Inputs | Any, params: Mapping[str, Any] | None = None
-    ) -> Outputs:
-        """Async form of :meth:`predict`, for async hosts such as the serving app.
-
-        The default runs :meth:`predict` in a worker thread; an adapter whose
-        client has an async path overrides it.
-        """
-        import asyncio
-
-        return await asyncio.to_thread(self.predict, inputs, params)
-
-    @property
-    def definition(self) -> ModelDefinition | None:
-        """The model definition behind this adapter, where the loader knows it."""
-        return None
-
-    @property
-    def info(self) -> dict[str, Any]:
-        """What is known of the loaded model: ``model_uri``, ``name``, ``version``,
-        ``alias``, ``run_id`` (those known; the serving app and ``llmreg show`` read them)."""
-        return {}
-
-    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default
-        """Release what the adapter holds (its client or client lease). Safe to call twice."""
-
-    async def aclose(self) -> None:
-        """Async form of :meth:`close`."""
-        self.close()
-
-
 class Loader(Component, abc.ABC):
-    """Loads a saved model by URI."""
+    """Loads a saved model by URI.
+
+    Added in llmreg 0.1.0; ``load`` returns an :class:`Adapter` and :meth:`adapter`
+    is new in 0.2.0. Optional capabilities (Spark, evaluation logging, scorers) are
+    declared by subclassing them (:mod:`llmreg.capabilities`).
+    """
 
     ROLE: ClassVar[Role] = "loader"
 
@@ -189,8 +127,6 @@ class Loader(Component, abc.ABC):
             info: what is known of the model (``model_uri``, ``name``, ``version``,
                 ``alias``, ``run_id``), copied into every answered row's metadata.
         """
-        from llmreg.adapter import ClientAdapter
-
         return ClientAdapter.build(definition, info, manager=self.manager)
 
 
@@ -198,7 +134,11 @@ class Register(Component, abc.ABC):
     """Registers saved models as named versions.
 
     Attributes:
-        tags: tags set on every version this register creates.
+        tags: tags set on every version this register creates (``llmreg register
+            --tag KEY=VALUE`` and ``save --register --tag`` add to them).
+
+    Added in llmreg 0.1.0; ``register`` returns a :class:`~llmreg.results.ModelVersionRef`
+    (versions start at 1 and rise per name) since 0.2.0.
     """
 
     ROLE: ClassVar[Role] = "register"
@@ -217,7 +157,11 @@ class Register(Component, abc.ABC):
 class AliasRegister(Register, abc.ABC):
     """A :class:`Register` that also lists versions and moves aliases with an audit trail.
 
-    The CLI's ``promote``, ``rollback``, ``versions`` and ``history`` need one.
+    The CLI's ``promote``, ``rollback``, ``versions`` and ``history`` need one. Every
+    move names the version it left (``previous``), and ``history`` keeps every move
+    even when several processes move the alias at once.
+
+    Added in llmreg 0.2.0.
     """
 
     @abc.abstractmethod
@@ -287,13 +231,49 @@ class AliasRegister(Register, abc.ABC):
         """
         raise self._unsupported("delete")
 
-    def _unsupported(self, method: str) -> ConfigError:
-        from llmreg.errors import ConfigError
+    # --- optional: registered-model tags and notes (llmreg-gateway's rollouts) ---------
+    # Progressive delivery keeps its state on the registered model, so that every
+    # gateway replica on the same store reads it with no new service.
 
+    def read_model_tags(self, name: str) -> dict[str, str]:
+        """Return the tags of the registered model ``name`` (not of a version).
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+            ConfigError: this register does not keep model tags (the default).
+        """
+        raise self._unsupported("read_model_tags")
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set one tag on the registered model ``name`` (others kept; last writer wins).
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+            ConfigError: this register does not keep model tags (the default).
+        """
+        raise self._unsupported("set_model_tag")
+
+    def note_alias(self, name: str, alias: str, note: str) -> AliasMove:
+        """Record ``note`` in the history of ``alias`` without moving it.
+
+        :meth:`history` returns it as a move with ``action="note"`` and ``version``
+        equal to ``previous`` (the version the alias holds).
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+            RegistrationError: the alias points at no version.
+            ConfigError: this register does not record notes (the default).
+        """
+        raise self._unsupported("note_alias")
+
+    def _unsupported(self, method: str) -> ConfigError:
         return ConfigError(
             f"the register KIND {self.KIND!r} does not implement {method}(); choose a register "
             "that does with --register (llmreg plugins lists the installed register KINDs)"
         )
 
+
+# The manager checks registered classes against these without importing this module.
+ROLE_BASES.update(saver=Saver, loader=Loader, register=Register)
 
 __all__ = ["Adapter", "AliasRegister", "Component", "Loader", "Register", "Role", "Saver"]

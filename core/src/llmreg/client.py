@@ -1,9 +1,8 @@
 """The LLM client interface that provider plugins implement.
 
-A *provider* is a name (``"openai"``, ``"llamacpp"``) that a plugin registers
-with a factory: ``factory(definition) -> Client``. A :class:`Client` is built
-once per loaded model and answers single requests and batches. The pyfunc
-adapter and the serving app only ever talk to this interface.
+A *provider* is a name (``"openai"``) that a plugin registers with a factory,
+``factory(definition) -> Client``. A :class:`Client` is built once per loaded model
+and answers single requests and batches; the row loop only talks to this interface.
 """
 
 from __future__ import annotations
@@ -50,13 +49,8 @@ class Completion:
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """One piece of a streamed answer (:meth:`Client.astream`).
-
-    Attributes:
-        text: the text that arrived since the previous chunk ("" for none).
-        done: set on the last chunk only: the finished answer (its ``text`` is the
-            whole answer; usage, finish reason and metadata as from ``complete``).
-    """
+    """One piece of a streamed answer (:meth:`Client.astream`): the ``text`` since the
+    previous chunk, and on the last chunk only, ``done``, the whole answer."""
 
     text: str = ""
     done: Completion | None = None
@@ -69,18 +63,24 @@ RowResult = Completion | ProviderError
 class Client(abc.ABC):
     """An LLM client for one model definition (and its fallbacks).
 
-    Implement :meth:`complete`; :meth:`batch` has a default that calls it on a
-    bounded thread pool. Implementations create their connection pool once and
-    reuse it, and must be safe to call from several threads. The owner of a
-    client (an adapter, the loader's cache) calls :meth:`close` once.
+    Implement :meth:`complete` (thread-safe, one connection pool reused); the other
+    methods have defaults. The client's owner calls :meth:`close` once.
+
+    A client applies the definition's settings itself (``temperature``,
+    ``max_tokens``, ``stop``, the system prompt), each overridden by the row's
+    ``request.params``, and raises typed :class:`~llmreg.errors.ProviderError`
+    subclasses. Streaming and chat pass-through are declared capabilities
+    (:class:`~llmreg.capabilities.StreamingClient`,
+    :class:`~llmreg.capabilities.ChatPassThrough`).
+
+    Added in llmreg 0.1.0; ``batch``'s default, ``aclose``, ``astream``, ``achat``
+    and ``achat_stream`` in 0.2.0.
     """
 
     definition: ModelDefinition
 
-    #: The OpenAI chat-completions fields beyond text chat that :meth:`achat` passes to
-    #: the endpoint (``tools``, ``tool_choice``, ``response_format``, ``logprobs``,
-    #: ``top_logprobs``, ``n``, ``parallel_tool_calls``, and ``tool_messages`` for
-    #: messages carrying tool calls). Empty (the default): text chat only.
+    #: The OpenAI chat fields beyond text chat that :meth:`achat` passes on (``tools``,
+    #: ``response_format``, ``logprobs``, ``n``...; ``tool_messages`` for tool calls).
     CHAT_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, definition: ModelDefinition) -> None:
@@ -98,16 +98,9 @@ class Client(abc.ABC):
     def batch(
         self, requests: Sequence[Request], *, concurrency: int | None = None
     ) -> list[RowResult]:
-        """Answer many requests with bounded concurrency, keeping their order.
-
-        A row that fails yields its :class:`ProviderError` in place; it never
-        loses the other rows. Callable from sync code with or without a running
-        event loop in the calling thread.
-
-        The default calls :meth:`complete` for each row on up to ``concurrency``
-        threads (default: the definition's ``concurrency``). A client with its own
-        async or batch path overrides it.
-        """
+        """Answer many requests on up to ``concurrency`` threads (default: the
+        definition's), keeping their order; a failed row is its :class:`ProviderError`,
+        in place. Callable with or without a running event loop in the thread."""
         from concurrent.futures import ThreadPoolExecutor
 
         def one(request: Request) -> RowResult:
@@ -134,11 +127,8 @@ class Client(abc.ABC):
     async def astream(self, request: Request) -> AsyncIterator[StreamChunk]:
         """Answer one request as it is generated: text chunks, then one with ``done`` set.
 
-        Optional. The default answers with :meth:`complete` (in a worker thread) and
-        yields the whole answer as one chunk with ``done`` set; a client whose
-        endpoint streams overrides it to yield text as it arrives. A failure before
-        the first chunk (fallbacks included) or after it raises a typed
-        :class:`ProviderError`.
+        The default yields :meth:`complete`'s answer as one chunk; a failure, before the
+        first chunk (fallbacks included) or after it, raises a typed :class:`ProviderError`.
         """
         import asyncio
 
@@ -146,12 +136,9 @@ class Client(abc.ABC):
         yield StreamChunk(text=done.text, done=done)
 
     async def achat(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Send an OpenAI chat-completions body as given and return the endpoint's answer.
-
-        Optional, for a client whose :data:`CHAT_FIELDS` is not empty: ``body`` holds
-        ``messages`` (OpenAI's shape, tool calls included), generation settings and
-        the fields of :data:`CHAT_FIELDS`; the client adds its model, system prompt
-        and defaults, tries its fallbacks, and returns the ``chat.completion`` JSON.
+        """Send an OpenAI chat-completions body (``messages``, settings and the fields of
+        :data:`CHAT_FIELDS`) with the client's model, system prompt and defaults added,
+        trying its fallbacks; return the ``chat.completion`` JSON.
 
         Raises:
             ConfigError: the client passes no such fields (the default).
@@ -165,18 +152,10 @@ class Client(abc.ABC):
         )
 
     async def achat_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream a passed-through chat body (see :meth:`achat`): the endpoint's chunks.
-
-        Yields ``chat.completion.chunk`` objects in OpenAI's shape as the endpoint
-        sends them: per choice (``index``) its deltas (content, ``tool_calls``
-        fragments with their ``index``, ``id``, ``function.name`` and
-        ``function.arguments`` pieces), ``logprobs`` and ``finish_reason``; then a
-        chunk with ``choices: []`` and the ``usage``. ``body`` is as for
-        :meth:`achat` and has no ``stream`` fields: the client asks for them.
-
-        Optional. The default awaits :meth:`achat` and yields its answer as chunks
-        (:func:`completion_chunks`), for a client whose endpoint does not stream.
-        Fallbacks apply before the first chunk only.
+        """Stream a passed-through chat body (see :meth:`achat`): the endpoint's
+        ``chat.completion.chunk`` objects in OpenAI's shape, then one with ``choices: []``
+        and the ``usage``. The default yields :meth:`achat`'s answer as chunks
+        (:func:`completion_chunks`). Fallbacks apply before the first chunk only.
 
         Raises:
             ConfigError: the client passes no such fields (the default).

@@ -1,9 +1,9 @@
 """The model definition: what an LLM model *is*, as llmreg saves and versions it.
 
-A :class:`ModelDefinition` names a provider (a client contributed by a plugin),
-a model, an endpoint and its generation settings. It validates before anything
-runs, and it never carries a persisted secret: the API key is a *reference*
-such as ``env:OPENAI_API_KEY``, resolved when a client is built.
+A :class:`ModelDefinition` names a provider (a client a plugin contributes), a model,
+an endpoint and its generation settings. It validates before anything runs and never
+carries a persisted secret: the API key is a *reference* such as ``env:OPENAI_API_KEY``,
+resolved when a client is built.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -31,41 +29,37 @@ from pydantic import (
 
 from llmreg.errors import (
     ConfigError,
-    ConfigFileNotFoundError,
     DefinitionError,
     SecretPersistError,
     SecretResolutionError,
 )
-from llmreg.schemas import Integer, Number
-from llmreg.secrets import mask_userinfo
+from llmreg.files import check_input_file
+from llmreg.jsonio import MAX_JSON_DEPTH as MAX_JSON_DEPTH  # the gateway's import, until it moves
+from llmreg.jsonio import json_depth as json_depth
+from llmreg.jsonio import loads
+from llmreg.schemas import Integer, Number, describe_problems
+from llmreg.secrets import CREDENTIAL_HEADER_WORDS, is_credential_header, mask_userinfo
 
 #: How an API key reference is written: ``env:`` and an environment variable name.
 KEY_REF_PATTERN = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
-#: Header names whose values are credentials: a literal value is never persisted.
-SECRET_HEADER_PATTERN = re.compile(r"authorization|api[-_]?key|token|secret|password|cookie", re.I)
-#: An HTTP header name (RFC 9110 token).
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
+#: Header names whose values are credentials: a literal value is never persisted. The
+#: rule is :func:`llmreg.secrets.is_credential_header`; this is its pattern, kept by name.
+SECRET_HEADER_PATTERN = CREDENTIAL_HEADER_WORDS
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")  # an RFC 9110 token
 
-# --- bounds on what a definition holds (checked when it is built, before any save) ----
-#: The longest ``provider``, ``model`` and header name.
-MAX_NAME_CHARS = 1_000
-#: The longest ``base_url``.
+# Bounds on what a definition holds, checked when it is built (before any save).
+MAX_NAME_CHARS = 1_000  # provider, model, a header name
 MAX_URL_CHARS = 2_048
-#: The longest ``system_prompt``. A prediction row counts it too (see ``llmreg.schemas``).
+#: The longest ``system_prompt`` (a prediction row counts it too, see ``llmreg.schemas``).
 MAX_SYSTEM_PROMPT_CHARS = 200_000
-#: At most this many characters of ``description``.
 MAX_DESCRIPTION_CHARS = 5_000
-#: At most this many ``stop`` strings, each at most :data:`MAX_STOP_CHARS` long.
 MAX_STOP_ITEMS = 16
 MAX_STOP_CHARS = 1_000
-#: At most this many ``extra_headers``, each value at most :data:`MAX_HEADER_VALUE_CHARS`.
 MAX_HEADERS = 64
 MAX_HEADER_VALUE_CHARS = 8_192
-#: At most this many fallbacks.
 MAX_FALLBACKS = 16
 #: The longest ``options`` object, as compact JSON.
 MAX_OPTIONS_CHARS = 100_000
-
 
 #: Set while a definition validates: nested models then raise pydantic's own error,
 #: which the outermost call turns into one typed error naming every field.
@@ -75,7 +69,6 @@ _IN_VALIDATION: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 
 def _control_characters(text: str) -> list[str]:
-    """The control characters (C0, DEL, C1) in ``text``, as escapes."""
     return sorted({repr(c)[1:-1] for c in text if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0})
 
 
@@ -92,11 +85,8 @@ def check_header_value(value: str, what: str, *, secret: bool = False) -> str:
             continue
         kind = "a control" if ord(char) < 0x20 or ord(char) == 0x7F else "a non-ASCII"
         shown = "" if secret else f" {repr(char)[1:-1]}"
-        hint = (
-            " (a trailing newline is a common cause)"
-            if char in "\r\n" and not value[index:].strip()
-            else ""
-        )
+        trailing = char in "\r\n" and not value[index:].strip()
+        hint = " (a trailing newline is a common cause)" if trailing else ""
         raise ValueError(
             f"{what} holds {kind} character{shown} at position {index} of {len(value)}; an "
             f"HTTP header cannot carry it: remove it{hint}"
@@ -108,26 +98,23 @@ def check_base_url(value: str) -> str:
     """Return ``value`` if it is an ``http(s)://host[:port][/path]`` URL without credentials.
 
     Raises:
-        ValueError: no scheme or host, another scheme, a space or control character
-            (such as CR or LF), an invalid port, or a ``user:password@`` part (the
-            message masks it).
+        ValueError: what is wrong (user-info masked).
     """
     if len(value) > MAX_URL_CHARS:
         raise ValueError(f"base_url is {len(value):,} characters long; at most {MAX_URL_CHARS:,}")
+    shown = repr(mask_userinfo(value))
     bad = _control_characters(value) + (["space"] if " " in value else [])
     if bad:
         raise ValueError(
-            f"base_url {mask_userinfo(value)!r} holds {', '.join(bad)}: a URL cannot carry "
+            f"base_url {shown} holds {', '.join(bad)}: a URL cannot carry "
             "spaces or control characters such as CR or LF"
         )
     parts = urllib.parse.urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"base_url {mask_userinfo(value)!r} must be an http:// or https:// URL with a host"
-        )
+        raise ValueError(f"base_url {shown} must be an http:// or https:// URL with a host")
     if "@" in parts.netloc:
         raise ValueError(
-            f"base_url {mask_userinfo(value)!r} carries credentials (user:password@), which "
+            f"base_url {shown} carries credentials (user:password@), which "
             "would be saved in plain text: remove them, and give the key as api_key "
             "'env:NAME', or a header in extra_headers such as "
             '{"Authorization": "env:NAME"} (an env: reference, resolved at load)'
@@ -147,36 +134,30 @@ def _coerce_api_key(value: Any) -> Any:
     """Keep a reference as a plain string; hold anything else as a ``SecretStr``."""
     if value is None or isinstance(value, SecretStr):
         return value
-    if isinstance(value, str):
-        if not value.strip():
-            raise ValueError(
-                "api_key is empty: leave it out (local servers need no key), or give a "
-                "reference such as 'env:OPENAI_API_KEY'"
-            )
-        if value.startswith("env:"):
-            if not KEY_REF_PATTERN.match(value):
-                raise ValueError(
-                    f"api_key reference {value!r} is malformed: write env:NAME, "
-                    "where NAME is an environment variable"
-                )
-            return value
+    if not isinstance(value, str):
+        raise ValueError("api_key must be a reference such as 'env:OPENAI_API_KEY'")
+    if not value.strip():
+        raise ValueError(
+            "api_key is empty: leave it out (local servers need no key), or give a "
+            "reference such as 'env:OPENAI_API_KEY'"
+        )
+    if not value.startswith("env:"):
         return SecretStr(value)
-    raise ValueError("api_key must be a reference such as 'env:OPENAI_API_KEY'")
+    if not KEY_REF_PATTERN.match(value):
+        raise ValueError(
+            f"api_key reference {value!r} is malformed: write env:NAME, "
+            "where NAME is an environment variable"
+        )
+    return value
 
 
 def resolve_api_key(api_key: str | SecretStr | None) -> str | None:
-    """Return the secret an ``api_key`` field stands for.
-
-    Args:
-        api_key: ``None``, a reference ``env:NAME``, or a literal ``SecretStr``.
-
-    Returns:
-        The key, or ``None`` where no key is configured.
+    """Return the secret an ``api_key`` field (``None``, ``env:NAME`` or a ``SecretStr``)
+    stands for, or ``None`` where no key is configured.
 
     Raises:
-        SecretResolutionError: the reference names an unset environment variable, or
-            one whose value an HTTP header cannot carry (a control character such as a
-            trailing newline, or a non-ASCII character); the message never shows the value.
+        SecretResolutionError: the variable is unset, or its value is one an HTTP header
+            cannot carry (such as a trailing newline); the message never shows it.
     """
     if api_key is None:
         return None
@@ -209,14 +190,6 @@ def _check_secret(value: str, what: str) -> None:
         raise SecretResolutionError(f"{exc}. Its value is not shown.") from None
 
 
-def _raw_secret(ref: str) -> str | None:
-    """The value a reference stands for, unchecked (to mask it, even if it is unusable)."""
-    try:
-        return os.environ.get(_reference_name(ref)) or None
-    except SecretResolutionError:  # pragma: no cover - references are validated
-        return None
-
-
 class _Settings(BaseModel):
     """Generation and connection settings shared by a definition and its fallbacks."""
 
@@ -235,11 +208,8 @@ class _Settings(BaseModel):
     extra_headers: dict[str, str] | None = Field(default=None, max_length=MAX_HEADERS)
 
     def __init__(self, /, **data: Any) -> None:
-        """Validate ``data``; an invalid field raises :class:`~llmreg.errors.DefinitionError`.
-
-        It is a :class:`~llmreg.errors.ConfigError` (and a ``ValueError``) whose
-        message names every field, as :meth:`ModelDefinition.from_dict` gives.
-        """
+        """Validate ``data``; an invalid field raises :class:`~llmreg.errors.DefinitionError`
+        (a ``ConfigError`` and ``ValueError``) naming every field."""
         if _IN_VALIDATION.get():  # a nested model, or from_dict: the caller reports
             super().__init__(**data)
             return
@@ -256,6 +226,11 @@ class _Settings(BaseModel):
     def _api_key(cls, value: Any) -> Any:
         return _coerce_api_key(value)
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_base_url(value)
+
     @field_validator("extra_headers")
     @classmethod
     def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
@@ -270,14 +245,19 @@ class _Settings(BaseModel):
                     raise ValueError(
                         f"header {name}: reference {header!r} is malformed; write env:NAME"
                     )
-                continue
-            if len(header) > MAX_HEADER_VALUE_CHARS:
+            elif len(header) > MAX_HEADER_VALUE_CHARS:
                 raise ValueError(
                     f"header {name} is {len(header):,} characters long; at most "
                     f"{MAX_HEADER_VALUE_CHARS:,}"
                 )
-            check_header_value(header, f"header {name}")
+            else:
+                check_header_value(header, f"header {name}")
         return value
+
+    @field_serializer("api_key", when_used="always")
+    def _dump_api_key(self, value: str | SecretStr | None) -> str | None:
+        # A literal secret is dumped masked; persist() refuses it before this matters.
+        return str(value) if isinstance(value, SecretStr) else value
 
     def resolved_headers(self) -> dict[str, str] | None:
         """Return ``extra_headers`` with each ``env:NAME`` value resolved.
@@ -292,47 +272,27 @@ class _Settings(BaseModel):
             for name, value in self.extra_headers.items()
         }
 
-    def _header_refs(self) -> list[str]:
-        return [v for v in (self.extra_headers or {}).values() if v.startswith("env:")]
+    def _refs(self) -> list[str]:
+        headers = (self.extra_headers or {}).values()
+        key = [self.api_key] if isinstance(self.api_key, str) else []
+        return key + [v for v in headers if v.startswith("env:")]
 
-    def _header_literal_secrets(self) -> list[str]:
-        return [
-            v
-            for k, v in (self.extra_headers or {}).items()
-            if SECRET_HEADER_PATTERN.search(k) and not v.startswith("env:")
-        ]
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_base_url(value)
-
-    @field_serializer("api_key", when_used="always")
-    def _dump_api_key(self, value: str | SecretStr | None) -> str | None:
-        # A literal secret is dumped masked; persist() refuses it before this matters.
-        return str(value) if isinstance(value, SecretStr) else value
+    def _literals(self) -> list[str]:
+        key = [self.api_key.get_secret_value()] if isinstance(self.api_key, SecretStr) else []
+        headers = (self.extra_headers or {}).items()
+        return key + [v for k, v in headers if is_credential_header(k) and not v.startswith("env:")]
 
 
 class FallbackModel(_Settings):
-    """A model tried, in order, when the primary fails after its retries.
-
-    Unset fields are taken from the primary definition, so a fallback can be
-    as small as ``{"model": "gpt-4o-mini"}``.
-    """
+    """A model tried, in order, when the primary fails after its retries; unset fields
+    are taken from the primary (``{"model": "gpt-4o-mini"}`` is enough)."""
 
     provider: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     model: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
 
 
 class ModelDefinition(_Settings):
-    """An LLM model setup, validated before anything runs.
-
-    Example:
-        >>> d = ModelDefinition(provider="openai", model="gpt-4o-mini",
-        ...                     api_key="env:OPENAI_API_KEY", temperature=0.2)
-        >>> d.persistable()["api_key"]
-        'env:OPENAI_API_KEY'
-    """
+    """An LLM model setup, validated before anything runs."""
 
     provider: str = Field(
         default="openai", min_length=1, max_length=MAX_NAME_CHARS, description="A provider name."
@@ -414,37 +374,24 @@ class ModelDefinition(_Settings):
             overrides = fallback.model_dump(exclude_unset=True)
             if "api_key" in overrides:
                 overrides["api_key"] = fallback.api_key
-            merged = self.model_copy(update={**overrides, "fallbacks": []})
-            out.append(merged)
+            out.append(self.model_copy(update={**overrides, "fallbacks": []}))
         return out
 
     def secret_refs(self) -> list[str]:
-        """Return the references (``api_key`` and header values) of this definition and its
-        fallbacks."""
-        parts: list[_Settings] = [self, *self.fallbacks]
-        keys = [p.api_key for p in parts]
-        refs = [k for k in keys if isinstance(k, str)]
-        return refs + [r for p in parts for r in p._header_refs()]
-
-    def _raw_secrets(self) -> list[str]:
-        values = [v for v in (_raw_secret(r) for r in self.secret_refs()) if v]
-        return values + [v.strip() for v in values if v.strip() and v.strip() != v]
+        """Return the references (``api_key`` and header values), fallbacks' included."""
+        return [r for part in (self, *self.fallbacks) for r in part._refs()]
 
     def literal_secrets(self) -> list[str]:
-        """Return the literal credentials this definition holds: keys given in code, and
-        literal values of credential headers (``Authorization``, ``*-Api-Key``, ``*token*``)."""
-        parts: list[_Settings] = [self, *self.fallbacks]
-        keys = [p.api_key.get_secret_value() for p in parts if isinstance(p.api_key, SecretStr)]
-        return keys + [v for p in parts for v in p._header_literal_secrets()]
+        """Return the literal credentials held: keys given in code, and literal values of
+        credential headers (:func:`llmreg.secrets.is_credential_header`)."""
+        return [s for part in (self, *self.fallbacks) for s in part._literals()]
 
     def resolved_secrets(self) -> list[str]:
-        """Return every secret value this definition stands for and can resolve now.
-
-        Savers scan what they are about to write for these values.
-        A value that cannot be used (a trailing newline...) is returned too, so that
-        it is masked wherever it could still appear.
-        """
-        return list(self.literal_secrets()) + self._raw_secrets()
+        """Return every secret value this definition stands for and can resolve now (usable
+        or not, so that it is masked wherever it could appear). Savers scan for these."""
+        values = [v for v in (os.environ.get(_reference_name(r)) for r in self.secret_refs()) if v]
+        stripped = [v.strip() for v in values if v.strip() and v.strip() != v]
+        return self.literal_secrets() + values + stripped
 
     def persistable(self) -> dict[str, Any]:
         """Return the JSON-ready dict to persist, with key references only.
@@ -463,18 +410,14 @@ class ModelDefinition(_Settings):
     def to_json(self) -> str:
         """Return :meth:`persistable` as indented, key-sorted JSON: what a saver writes.
 
-        Besides refusing a literal key, it refuses a definition whose text holds a
-        secret it can resolve now (a resolved key pasted into ``system_prompt`` or
-        ``options``), in any form: raw, escaped or URL-encoded.
-
         Raises:
-            SecretPersistError: a literal key, or a resolved secret in any field.
+            SecretPersistError: a literal key, or a secret it can resolve now in any field
+                (``system_prompt``, ``options``...), raw, escaped or URL-encoded.
         """
-        text = json.dumps(self.persistable(), indent=2, sort_keys=True)
         from llmreg.secrets import find_secret
 
-        field = find_secret({"model definition": text}, self.resolved_secrets())
-        if field is not None:
+        text = json.dumps(self.persistable(), indent=2, sort_keys=True)
+        if find_secret({"model definition": text}, self.resolved_secrets()) is not None:
             raise SecretPersistError(
                 "the model definition holds the value of one of its secrets (a resolved API "
                 "key or credential header) in a field such as system_prompt or options; it "
@@ -487,8 +430,7 @@ class ModelDefinition(_Settings):
         """Validate ``data`` into a definition.
 
         Raises:
-            ConfigError: ``data`` is not an object or a field is invalid; the
-                message names each field.
+            ConfigError: ``data`` is not an object or a field is invalid (each is named).
         """
         if not isinstance(data, dict):
             raise ConfigError(
@@ -510,84 +452,23 @@ class ModelDefinition(_Settings):
         """Load and validate a definition from a JSON file.
 
         Raises:
-            ConfigError: no path was given (a ``ValueError``), the path is not a string
-                or a path, names a folder, the file is empty, is not JSON (``NaN`` and
-                ``Infinity`` are not JSON), is nested too deeply, or does not validate.
+            ConfigError: no path, a folder, an empty file, not strict JSON, or invalid.
             ConfigFileNotFoundError: the file does not exist (a ``FileNotFoundError``).
         """
         data = read_json_file(path)
         return cls.from_dict(data, source=f"config file {os.fspath(path or '')}")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-#: The deepest nesting a JSON document may have (llmreg's own shapes need under 10).
-MAX_JSON_DEPTH = 64
-
-
-def json_depth(text: str) -> int:
-    """Return the deepest nesting of ``[`` and ``{`` in JSON ``text`` (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
-def loads_json(text: str, what: str, error: Callable[[str], Exception] = ConfigError) -> Any:
-    """Parse JSON ``text`` strictly; raise ``error`` naming ``what`` for every way it fails.
-
-    Refuses ``NaN`` and ``Infinity`` (not JSON) and nesting deeper than
-    :data:`MAX_JSON_DEPTH` (Python's parser would raise ``RecursionError``).
-    """
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise error(f"{what} is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise error(
-            f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except ValueError as exc:
-        raise error(f"{what} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise error(f"{what} is nested too deeply") from None
-
-
 def read_json_file(path: str | os.PathLike[str] | None) -> Any:
     """Read a JSON config file, turning each way it can fail into a typed error."""
-    if path is None or (isinstance(path, str) and path == ""):
+    if path is None or path == "":
         raise ConfigError("no config file was given: pass the path of a JSON model definition")
     if not isinstance(path, str | os.PathLike):
         raise ConfigError(
             f"the config file must be given as a path (str or os.PathLike), not "
             f"{type(path).__name__} {path!r:.80}"
         )
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(
-            f"config file {os.fspath(path)} is a folder: give the path of a JSON file"
-        )
-    if not file.is_file():
-        raise ConfigFileNotFoundError(
-            f"config file {os.fspath(path)} does not exist: check the path"
-        )
+    file = check_input_file(path, "config file", "the path of a JSON file")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -596,22 +477,9 @@ def read_json_file(path: str | os.PathLike[str] | None) -> Any:
         raise ConfigError(f"config file {file} cannot be read: {exc.strerror or exc}") from None
     if not text.strip():
         raise ConfigError(f"config file {file} is empty: write a JSON model definition in it")
-    return loads_json(text, f"config file {file}")
-
-
-#: At most this many problems are listed in one message; the rest are counted.
-MAX_PROBLEMS = 10
+    return loads(text, f"config file {file}", ConfigError)
 
 
 def describe_validation_error(exc: ValidationError, source: str) -> str:
     """Turn a pydantic error into one message that names every bad field (at most 10)."""
-    problems = []
-    errors = exc.errors()
-    for err in errors[:MAX_PROBLEMS]:
-        where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        where = where if len(where) <= 200 else f"{where[:200]}…"
-        message = str(err["msg"])
-        problems.append(f"{where}: {message[:300]}")
-    more = len(errors) - MAX_PROBLEMS
-    tail = f"; and {more} more" if more > 0 else ""
-    return f"{source} is invalid: " + "; ".join(problems) + tail
+    return f"{source} is invalid: {describe_problems(exc)}"

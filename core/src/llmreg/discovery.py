@@ -1,16 +1,9 @@
-"""The ``llmreg`` entry points of the installed distributions, found without importlib.metadata.
+"""Discovery: the ``llmreg`` entry points of the installed distributions, and which to load.
 
-``import importlib.metadata`` costs every CLI start some 30 ms (it imports email,
-zipfile, csv, pathlib...), as much as the command's own work against a tracking
-server. :func:`entry_points` reads what it would read: the ``entry_points.txt`` of
-every ``*.dist-info`` folder on :data:`sys.path` (the first distribution of a name
-wins, as in ``importlib.metadata.entry_points()``), and the ``Name``, ``Version``
-and ``Requires-Dist`` headers of ``METADATA`` for each distribution that has an
-entry point in the group.
-
-Where ``sys.path`` holds what this does not read (a zip file, or an ``.egg-info``
-or ``.egg`` distribution with entry points in the group), it returns ``None`` and
-the caller asks importlib.metadata instead.
+``import importlib.metadata`` costs every CLI start some 30 ms, so :func:`entry_points`
+reads the ``entry_points.txt`` and ``METADATA`` of each ``*.dist-info`` on
+:data:`sys.path` itself (importlib.metadata only for zip files and eggs). :func:`excluded`
+applies ``LLMREG_LOAD_PLUGINS`` and ``LLMREG_DISABLE_PLUGINS`` before any import.
 """
 
 from __future__ import annotations
@@ -19,11 +12,45 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-#: Runs of the characters PEP 503 folds into one ``-``.
+ENV_LOAD = "LLMREG_LOAD_PLUGINS"
+ENV_DISABLE = "LLMREG_DISABLE_PLUGINS"
+ENV_STRICT = "LLMREG_STRICT_PLUGINS"
+#: The values of ``LLMREG_STRICT_PLUGINS`` that turn strict mode on (any case).
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+
+#: Runs of the characters PEP 503 folds into one ``-`` (``packaging.utils.canonicalize_name``,
+#: not imported: it costs the CLI's start tens of milliseconds).
 _SEPARATORS = re.compile(r"[-_.]+")
+
+
+def normalize(name: str) -> str:
+    """Normalise a distribution or plugin name the PEP 503 way (``Foo_Bar`` -> ``foo-bar``)."""
+    return _SEPARATORS.sub("-", name.strip()).lower()
+
+
+def env_flag(value: str | None) -> bool:
+    """Whether an environment value means *true*: ``1``, ``true``, ``yes`` or ``on``, any case."""
+    return (value or "").strip().lower() in TRUE_VALUES
+
+
+def env_names(value: str | None) -> set[str] | None:
+    """The normalised names of a comma-separated list; ``None`` for ``None``."""
+    if value is None:
+        return None
+    return {normalize(v) for v in value.split(",") if v.strip()}
+
+
+def excluded(names: set[str], allow: set[str] | None, block: set[str]) -> tuple[str, str] | None:
+    """``(status, reason)`` when the allow or block list excludes a plugin known by ``names``."""
+    if "*" in block or names & block:
+        return "blocked", f"blocked by {ENV_DISABLE}"
+    if allow is not None and not names & allow:
+        return "not-allowed", f"not listed in {ENV_LOAD}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -79,7 +106,7 @@ def _section(text: str, group: str) -> list[tuple[str, str]]:
 
 def _metadata(text: str) -> Distribution:
     """Name, Version and Requires-Dist from the headers of a METADATA file."""
-    name = version = None
+    headers: dict[str, str] = {}
     requires: list[str] = []
     for line in text.splitlines():
         if not line:
@@ -88,13 +115,11 @@ def _metadata(text: str) -> Distribution:
         if not sep or line[0] in " \t":
             continue
         key = key.strip().lower()
-        if key == "name":
-            name = value.strip()
-        elif key == "version":
-            version = value.strip()
-        elif key == "requires-dist":
+        if key == "requires-dist":
             requires.append(value.strip())
-    return Distribution(name or "", version, requires)
+        else:
+            headers.setdefault(key, value.strip())
+    return Distribution(headers.get("name", ""), headers.get("version"), requires)
 
 
 def entry_points(group: str) -> list[EntryPoint] | None:
@@ -114,14 +139,12 @@ def entry_points(group: str) -> list[EntryPoint] | None:
             stem, ext = os.path.splitext(child)
             if ext not in (".dist-info", ".egg-info", ".egg"):
                 continue
-            key = _SEPARATORS.sub("-", stem.partition("-")[0]).lower()
+            key = normalize(stem.partition("-")[0])
             if key in seen:
                 continue  # an earlier path entry holds this distribution
             seen.add(key)
             text = _read(os.path.join(folder, child, "entry_points.txt"))
-            if text is None or f"[{group}]" not in text:
-                continue
-            points = _section(text, group)
+            points = _section(text, group) if text and f"[{group}]" in text else []
             if not points:
                 continue
             if ext != ".dist-info":
@@ -131,4 +154,24 @@ def entry_points(group: str) -> list[EntryPoint] | None:
     return found
 
 
-__all__ = ["Distribution", "EntryPoint", "entry_points"]
+def find(group: str) -> list[Any]:
+    """The entry points of ``group``, sorted by distribution and name (importlib.metadata's
+    where :func:`entry_points` cannot read the path)."""
+    found: Iterable[Any] | None = entry_points(group)
+    if found is None:
+        import importlib.metadata
+
+        found = importlib.metadata.entry_points(group=group)
+    return sorted(found, key=lambda e: (e.dist.name if e.dist else "", e.name))
+
+
+__all__ = [
+    "Distribution",
+    "EntryPoint",
+    "entry_points",
+    "env_flag",
+    "env_names",
+    "excluded",
+    "find",
+    "normalize",
+]

@@ -64,6 +64,15 @@ class PluginConflictError(PluginLoadError):
     """Two plugins provide the same KIND or provider name."""
 
 
+class CapabilityMissingError(ConfigError):
+    """A component lacks a capability a command needs (see :mod:`llmreg.capabilities`).
+
+    The message names the capability, the component's KIND (or provider) and what
+    to install or choose instead. A ``ConfigError``: the fix is another component.
+    Added in llmreg 0.2.0.
+    """
+
+
 class PluginContractError(LlmregError):
     """A plugin broke the contract: it returned the wrong type, or a hook raised.
 
@@ -158,11 +167,20 @@ class ProviderResponseError(ProviderError):
     """The endpoint answered with a server error or a body that is not a valid completion."""
 
 
+class ProviderRedirectError(ProviderResponseError):
+    """The endpoint answered a redirect to another origin, which llmreg does not follow.
+
+    Following it would send the key and the credential headers to another host. The
+    message names the status and the new origin (scheme, host, port: no path, no query).
+    """
+
+
 class ProviderStartError(ProviderError):
     """A local model server could not be started. The message carries its last output lines."""
 
 
 __all__ = [
+    "CapabilityMissingError",
     "ConfigError",
     "ConfigFileNotFoundError",
     "DefinitionError",
@@ -180,6 +198,7 @@ __all__ = [
     "ProviderError",
     "ProviderNotFoundError",
     "ProviderRateLimitError",
+    "ProviderRedirectError",
     "ProviderResponseError",
     "ProviderStartError",
     "ProviderTimeoutError",

@@ -16,12 +16,7 @@ CONTENT_HASH_KEY = "llmreg_content_hash"
 
 
 def content_hash(parts: Iterable[str | bytes]) -> str:
-    """Return ``sha256:<hex>`` over ``parts``, each length-prefixed so boundaries count.
-
-    Example:
-        >>> content_hash(["a", "bc"]) != content_hash(["ab", "c"])
-        True
-    """
+    """Return ``sha256:<hex>`` over ``parts``, each length-prefixed so boundaries count."""
     digest = hashlib.sha256()
     for part in parts:
         data = part.encode("utf-8") if isinstance(part, str) else part

@@ -80,7 +80,7 @@ class CliSetup:
             that answers as the built register would, without building it (and so
             without importing pydantic or the store's client library); or ``None``
             when it cannot (another KIND, a field it does not handle, a store it has
-            no light path to), and the CLI builds the register. Added in llmreg 0.2.
+            no light path to), and the CLI builds the register. Added in llmreg 0.2.0.
     """
 
     store: Mapping[str, str | None] | None = None
@@ -98,7 +98,7 @@ def llmreg_register_savers(register: RegisterClass) -> None:
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.1; lazy registration by import path in 0.2.
+    Added in llmreg 0.1.0; lazy registration by import path in 0.2.0.
     """
 
 
@@ -110,7 +110,7 @@ def llmreg_register_loaders(register: RegisterClass) -> None:
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.1; lazy registration by import path in 0.2.
+    Added in llmreg 0.1.0; lazy registration by import path in 0.2.0.
     """
 
 
@@ -122,7 +122,7 @@ def llmreg_register_registers(register: RegisterClass) -> None:
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.1; lazy registration by import path in 0.2.
+    Added in llmreg 0.1.0; lazy registration by import path in 0.2.0.
     """
 
 
@@ -138,7 +138,7 @@ def llmreg_register_providers(register: RegisterProvider) -> None:
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.1; lazy registration by import path in 0.2.
+    Added in llmreg 0.1.0; lazy registration by import path in 0.2.0.
     """
 
 
@@ -155,7 +155,7 @@ def llmreg_defaults(register: RegisterDefault) -> None:
 
     Result rule: collect-all; every implementation is called and none returns a value.
 
-    Added in llmreg 0.2.
+    Added in llmreg 0.2.0.
     """
 
 
@@ -193,5 +193,5 @@ def llmreg_cli_setup(debug: bool) -> CliSetup | None:
     Result rule: collect-all; the CLI prints the first ``store`` it gets and
     hides the warnings of every ``quiet`` package.
 
-    Added in llmreg 0.2.
+    Added in llmreg 0.2.0.
     """

@@ -1,14 +1,6 @@
-"""What savers and registers return: small, frozen value types that the CLI, the
-serving app and the contract kit read, and never have to guess at.
-
-- :class:`SavedModel`: what :meth:`Saver.save <llmreg.bases.Saver.save>` returns.
-- :class:`ModelVersionRef`: one registered version, what
-  :meth:`Register.register <llmreg.bases.Register.register>` returns and what
-  :meth:`AliasRegister.versions <llmreg.bases.AliasRegister.versions>` lists.
-- :class:`AliasMove`: one move of an alias, what ``promote`` and ``rollback``
-  return and what ``history`` lists.
-
-URIs are built by :mod:`llmreg.uris`, never by hand.
+"""What savers and registers return: :class:`SavedModel` (``save``),
+:class:`ModelVersionRef` (``register``, listed by ``versions``) and :class:`AliasMove`
+(``promote``, ``rollback``, listed by ``history``). URIs come from :mod:`llmreg.uris`.
 """
 
 from __future__ import annotations
@@ -97,7 +89,8 @@ class AliasMove:
         alias: the alias that moved.
         version: the version it points at after the move.
         previous: the version it pointed at before, or ``None``.
-        action: what moved it.
+        action: what moved it; ``"note"`` records a decision that left the alias where
+            it was (``version == previous``), such as a rollout's step or rollback.
         at: when, in UTC ISO 8601, where recorded.
         by: who (the user name of the process), where recorded.
         note: a free-text reason, where given.
@@ -107,7 +100,7 @@ class AliasMove:
     alias: str
     version: int
     previous: int | None = None
-    action: Literal["promote", "rollback"] = "promote"
+    action: Literal["promote", "rollback", "note"] = "promote"
     at: str | None = None
     by: str | None = None
     note: str | None = None

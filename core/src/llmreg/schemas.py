@@ -1,10 +1,6 @@
-"""The data that goes into and comes out of a llmreg model.
-
-:class:`Inputs` is a batch of requests: each row is either a text ``input`` or
-chat ``messages``, with optional per-row ``params``. :class:`Outputs` is a
-batch of results: a ``prediction`` and a ``metadata`` dict per row, in input
-order. Both are plain pydantic models; converting them to and from the
-DataFrame form that MLflow serving uses is the pyfunc plugin's job.
+"""The data that goes into and comes out of a llmreg model: :class:`Inputs`, rows of a
+text ``input`` or chat ``messages`` with optional ``params`` and ``vars``, and
+:class:`Outputs`, a ``prediction`` and ``metadata`` per row, in input order.
 """
 
 from __future__ import annotations
@@ -115,11 +111,6 @@ class Inputs(BaseModel):
     callers naturally have: a string, a list of strings, one row as a dict, a
     list of row dicts, or MLflow's columnar ``{"input": ["a", "b"]}`` (whose
     optional ``params`` apply to every row).
-
-    Example:
-        >>> Inputs.model_validate(["hello", {"messages": [{"role": "user", "content": "hi"}]}])
-        ... # doctest: +ELLIPSIS
-        Inputs(rows=[Request(input='hello', ...), Request(input=None, messages=[...], ...)])
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,19 +1,10 @@
 """Secrets, in one place: every form a secret takes in text, finding it, masking it.
 
-A secret (an API key, a credential header value, the password of a URL) never
-lands in an artifact, a param, a tag, a log line, an error message or an HTTP
-body. It rarely reaches a message as it is: an HTTP library quotes it with
-``repr`` (``b'Bearer sk-…\\n'``), JSON escapes it, a URL percent-encodes it, a
-log line collapses its whitespace. :func:`secret_forms` lists those forms.
-
-- Code that writes checks with :func:`find_secret` and refuses.
-- Code that reports masks with :func:`redact`, which replaces every form, and
-  the user-info of any ``scheme://user:password@host`` URL, with :data:`MASK`.
-- The CLI and the serving app remember the secrets of the models they load in
-  the process-wide :data:`SECRETS` (a :class:`SecretRegistry`), and
-  :class:`RedactingFilter` masks log records with them.
-
-Pure standard library; importing this module imports nothing heavy.
+A secret never lands in an artifact, a param, a tag, a log line, an error message or an
+HTTP body, in any of its forms (:func:`secret_forms`: ``repr``, JSON, URL-encoded...).
+Code that writes checks with :func:`find_secret` and refuses; code that reports masks
+with :func:`redact` (URL user-info too). The process remembers the secrets of what it
+loaded in :data:`SECRETS`; :class:`RedactingFilter` masks log records with them.
 """
 
 from __future__ import annotations
@@ -31,6 +22,15 @@ from typing import Any
 MASK = "***"
 #: Shorter values are not masked: masking ``"a"`` would garble every message.
 MIN_SECRET_CHARS = 4
+
+#: Words that make a header name a credential's wherever they appear in it, in any case:
+#: ``Authorization``, ``api-key``, ``Ocp-Apim-Subscription-Key``, ``X-Auth``, ``X-Api-Token``,
+#: ``X-Amz-Signature``, ``Cookie``... A class, not a list: a new vendor's header is covered.
+CREDENTIAL_HEADER_WORDS = re.compile(
+    r"auth|key|token|secret|passw(?:or)?d|passphrase|credential|signature|cookie", re.I
+)
+#: Header names that hold one of those words but never carry a credential.
+NOT_CREDENTIAL_HEADERS = frozenset({"idempotency-key", "x-idempotency-key", "sec-websocket-key"})
 
 #: The user-info part of a URL: ``scheme://`` then anything up to ``@`` that is not a
 #: ``/``, whitespace or another ``@`` (the host follows the ``@``).
@@ -52,19 +52,10 @@ def _escaped_forms(value: str) -> set[str]:
 
 
 def secret_forms(value: str) -> set[str]:
-    """Return every form in which ``value`` can appear in a message or log line.
-
-    The raw value; its ``repr`` (as an exception message quotes it) and the
-    ``repr`` of its UTF-8 bytes (as ``b'...'``); its JSON and ``unicode_escape``
-    forms; its URL-encoded forms (``quote``, ``quote_plus``); and the same for
-    the value with its surrounding whitespace stripped and with its runs of
-    whitespace collapsed to one space (as a one-line error message shows it).
-    Forms shorter than :data:`MIN_SECRET_CHARS` are left out.
-
-    Example:
-        >>> {"sk-a b", "sk-a b\\\\n", "sk-a%20b"} <= secret_forms("sk-a b\\n")
-        True
-    """
+    """Return every form in which ``value`` can appear in a message or log line: raw,
+    ``repr`` (of the text and of its UTF-8 bytes), JSON, ``unicode_escape`` and URL-encoded,
+    of the value as is, stripped and with whitespace collapsed; none shorter than
+    :data:`MIN_SECRET_CHARS`."""
     if not isinstance(value, str) or not value:
         return set()
     variants = {value, value.strip(), " ".join(value.split())}
@@ -75,13 +66,20 @@ def secret_forms(value: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_CHARS}
 
 
-def mask_userinfo(text: str) -> str:
-    """Return ``text`` with the user-info of every URL in it masked.
+def is_credential_header(name: str) -> bool:
+    """Whether an HTTP header named ``name`` carries a credential: the one rule llmreg uses.
 
-    Example:
-        >>> mask_userinfo("see http://user:pass@host/v1 now")
-        'see http://***@host/v1 now'
+    A literal value of such a header is never persisted, and its value is masked like
+    a key. Any name holding ``auth``, ``key``, ``token``, ``secret``, ``password``,
+    ``credential``, ``signature`` or ``cookie`` (any case) is one (``Ocp-Apim-Subscription-Key``,
+    ``X-Auth``), except the few in :data:`NOT_CREDENTIAL_HEADERS`.
     """
+    lowered = name.strip().lower()
+    return lowered not in NOT_CREDENTIAL_HEADERS and bool(CREDENTIAL_HEADER_WORDS.search(lowered))
+
+
+def mask_userinfo(text: str) -> str:
+    """Return ``text`` with the user-info of every URL in it masked."""
     return _USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
 
 
@@ -90,10 +88,6 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
     Longer forms are replaced first, so that a form that contains another is
     masked whole.
-
-    Example:
-        >>> redact("Illegal header value b'Bearer sk-abcd\\\\n'", ["sk-abcd\\n"])
-        "Illegal header value b'Bearer ***'"
     """
     if not isinstance(text, str):
         text = str(text)
@@ -107,10 +101,6 @@ def redact_deep(value: Any, secrets: Iterable[str] = ()) -> Any:
     """Return ``value`` with :func:`redact` applied to every string it holds, in
     mappings (as dicts), lists and tuples (as lists), at any depth; other values as
     they are. For what goes into a trace, an assessment or a JSON body.
-
-    Example:
-        >>> redact_deep({"messages": [{"content": "key sk-abcd1234"}], "n": 1}, ["sk-abcd1234"])
-        {'messages': [{'content': 'key ***'}], 'n': 1}
     """
     if isinstance(value, str):
         return redact(value, secrets)
@@ -140,10 +130,6 @@ def find_secret(texts: Mapping[str, str], secrets: Iterable[str]) -> str | None:
     """Return the name of the first text that holds a secret in any form, else ``None``.
 
     Savers call it on everything they are about to write, before writing.
-
-    Example:
-        >>> find_secret({"params": "key=sk-abcd", "tags": "{}"}, ["sk-abcd"])
-        'params'
     """
     forms = _all_forms(secrets)
     for name, text in texts.items():
@@ -153,11 +139,8 @@ def find_secret(texts: Mapping[str, str], secrets: Iterable[str]) -> str | None:
 
 
 class SecretRegistry:
-    """A thread-safe set of secrets known to this process, for masking what it reports.
-
-    The CLI and the serving app add the secrets of each model they load; their
-    error messages and log lines are masked with :meth:`redact`.
-    """
+    """A thread-safe set of the secrets of the models this process loaded, to mask what it
+    reports (:meth:`redact`)."""
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
@@ -196,17 +179,11 @@ SECRETS = SecretRegistry()
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that masks secrets in each record's message and traceback.
+    """A logging filter (for a handler) that masks secrets, and URL user-info, in each
+    record's message, exception text and stack info.
 
-    Args:
-        secrets: the secret values, or a callable returning them (asked per record,
-            so that secrets learnt later are masked too); by default the process's
-            :data:`SECRETS`.
-        name: as :class:`logging.Filter`'s.
-
-    Attach it to a handler (``handler.addFilter(f)``): the record's message is
-    formatted and masked, its arguments dropped, and its exception text and
-    stack info masked too. URL user-info is masked whatever the secrets.
+    ``secrets`` are the values, or a callable asked per record (default: the process's
+    :data:`SECRETS`).
     """
 
     def __init__(
@@ -251,12 +228,15 @@ class RedactingFilter(logging.Filter):
 
 
 __all__ = [
+    "CREDENTIAL_HEADER_WORDS",
     "MASK",
     "MIN_SECRET_CHARS",
+    "NOT_CREDENTIAL_HEADERS",
     "SECRETS",
     "RedactingFilter",
     "SecretRegistry",
     "find_secret",
+    "is_credential_header",
     "mask_userinfo",
     "redact",
     "redact_deep",

@@ -1,18 +1,11 @@
 """Model URIs: parsing the ones llmreg loads, building the ones the registry hands out.
 
-One set of rules for the whole project (pure Python, no mlflow import):
-
-- a **version** is an ``int`` or a string of ASCII digits, and starts at 1;
-  ``uri_for_model_alias_or_version("chat", "1")`` is ``models:/chat/1``, never
-  the alias ``@1`` (the bug of the design llmreg started from);
-- an **alias** starts with a letter or ``_`` and is not ``latest`` or ``v1``-like,
-  which MLflow reserves;
-- a **registered model name** that llmreg creates uses letters, digits, ``_``,
-  ``.`` and ``-``; a URI may name any model without ``/`` or ``@``.
-
-Accepted URI forms: ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``,
-``models:/<name>@<alias>``, ``models:/m-<model_id>`` (an MLflow 3 logged model)
-and a local directory path (absolute, relative, or ``file://``).
+One set of rules (pure Python): a **version** is an ``int`` or ASCII digits from 1 (so
+``"1"`` is ``models:/chat/1``, never the alias ``@1``); an **alias** starts with a letter
+or ``_`` and is not ``latest`` or ``v1``-like (MLflow reserves them); a **registered
+model name** uses letters, digits, ``_``, ``.`` and ``-``. Accepted: ``runs:/<run_id>/<path>``,
+``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``models:/m-<model_id>`` and a
+local path (or ``file://``).
 """
 
 from __future__ import annotations
@@ -56,10 +49,6 @@ def shorten(value: object, limit: int = QUOTE_CHARS) -> str:
     """Return ``repr(value)``, cut to about ``limit`` characters with its length said.
 
     Messages quote what was wrong; a 1 MB value must not make a 1 MB message.
-
-    Example:
-        >>> shorten("x" * 1000, 10)
-        "'xxxxxxxx… (1000 characters)"
     """
     text = repr(value)
     if len(text) <= limit:
@@ -69,12 +58,7 @@ def shorten(value: object, limit: int = QUOTE_CHARS) -> str:
 
 
 def check_model_name(name: object, error: type[LlmregError] = InvalidModelURIError) -> str:
-    """Return ``name`` if it is a valid registered model name, else raise ``error``.
-
-    Example:
-        >>> check_model_name("chat-bot.v2")
-        'chat-bot.v2'
-    """
+    """Return ``name`` if it is a valid registered model name, else raise ``error``."""
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise error(
             f"invalid registered model name {shorten(name)}: use 1 to 256 letters, digits, "
@@ -84,12 +68,7 @@ def check_model_name(name: object, error: type[LlmregError] = InvalidModelURIErr
 
 
 def check_version(version: object) -> int:
-    """Return ``version`` as a positive ``int``; accept an ``int`` or a string of digits.
-
-    Example:
-        >>> check_version("7"), check_version(3)
-        (7, 3)
-    """
+    """Return ``version`` as a positive ``int``; accept an ``int`` or a string of digits."""
     if isinstance(version, bool) or not isinstance(version, int | str):
         raise InvalidModelURIError(
             f"invalid model version {shorten(version)}: give a positive int or a string of digits"
@@ -109,12 +88,7 @@ def check_version(version: object) -> int:
 
 
 def check_alias(alias: object, error: type[LlmregError] = InvalidModelURIError) -> str:
-    """Return ``alias`` if it is a valid alias name, else raise ``error``.
-
-    Example:
-        >>> check_alias("champion")
-        'champion'
-    """
+    """Return ``alias`` if it is a valid alias name, else raise ``error``."""
     if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias):
         raise error(
             f"invalid alias {shorten(alias)}: use 1 to 255 letters, digits, '_' or '-', starting "
@@ -190,9 +164,6 @@ def check_registration(
 
     Raises:
         RegistrationInputError: naming the first bad name, alias, key or value.
-
-    Example:
-        >>> check_registration("chat", "champion", {"team": "nlp"})
     """
     check_model_name(name, RegistrationInputError)
     if alias is not None:
@@ -209,46 +180,24 @@ def is_version(x: object) -> bool:
 
 
 def uri_for_model_version(name: str, version: int | str) -> str:
-    """Return ``models:/<name>/<version>``.
-
-    Example:
-        >>> uri_for_model_version("chat", "3")
-        'models:/chat/3'
-    """
+    """Return ``models:/<name>/<version>``."""
     return f"models:/{check_model_name(name)}/{check_version(version)}"
 
 
 def uri_for_model_alias(name: str, alias: str) -> str:
-    """Return ``models:/<name>@<alias>``.
-
-    Example:
-        >>> uri_for_model_alias("chat", "champion")
-        'models:/chat@champion'
-    """
+    """Return ``models:/<name>@<alias>``."""
     return f"models:/{check_model_name(name)}@{check_alias(alias)}"
 
 
 def uri_for_model_alias_or_version(name: str, x: int | str) -> str:
-    """Return the version URI when ``x`` is an int or a string of digits, else the alias URI.
-
-    Example:
-        >>> uri_for_model_alias_or_version("chat", "1")
-        'models:/chat/1'
-        >>> uri_for_model_alias_or_version("chat", "champion")
-        'models:/chat@champion'
-    """
+    """Return the version URI when ``x`` is an int or a string of digits, else the alias URI."""
     if is_version(x):
         return uri_for_model_version(name, x)
     return uri_for_model_alias(name, x)  # type: ignore[arg-type]
 
 
 def uri_for_logged_model(model_id: str) -> str:
-    """Return ``models:/<model_id>`` for an MLflow 3 logged model.
-
-    Example:
-        >>> uri_for_logged_model("m-0123abcd")
-        'models:/m-0123abcd'
-    """
+    """Return ``models:/<model_id>`` for an MLflow 3 logged model."""
     if not isinstance(model_id, str) or not _MODEL_ID_RE.fullmatch(model_id):
         raise InvalidModelURIError(
             f"invalid logged-model id {model_id!r}: MLflow's look like 'm-<hex>'"

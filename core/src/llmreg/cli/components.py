@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -33,12 +32,9 @@ def kind_config(role: Role, value: str) -> dict[str, Any]:
     text = value.strip()
     if not text.startswith("{"):
         return {"KIND": text}
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"the {role} config is not valid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise ConfigError(f"the {role} config is nested too deeply") from None
+    from llmreg.jsonio import loads
+
+    config = loads(text, f"the {role} config", ConfigError)
     if not isinstance(config, dict):
         raise ConfigError(f"the {role} config must be a JSON object with a KIND")
     return config

@@ -164,7 +164,7 @@ def promote(
     note: str | None = None
     with naming_store(store):
         if requirements or baseline:
-            from llmreg.cli.evaluate import gate
+            from llmreg.cli.gate import gate
 
             note = gate(register, name, version, requirements, baseline)
             register.set_tags(name, int(version), {"llmreg.promotion_check": note})
@@ -248,12 +248,7 @@ _BREAKS = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _one_line(text: str) -> str:
-    r"""Return ``text`` with backslashes, control characters and line separators escaped.
-
-    Example:
-        >>> _one_line("a\nb\tc")
-        'a\\nb\\tc'
-    """
+    r"""Return ``text`` with backslashes, control characters and line separators escaped."""
     out = []
     for char in str(text):
         code = ord(char)

@@ -3,10 +3,11 @@
 With ``--file`` and ``--output PATH``, answers are written as they come, in input
 order, to ``PATH.partial``; the file becomes ``PATH`` when every row is answered.
 Interrupted (Ctrl-C) or failed, the answered rows stay in ``PATH.partial`` and the
-error says so; ``--resume`` keeps them and answers the rest.
+error says so; ``--resume`` keeps them and answers the rest, and the rows that failed
+(see :mod:`llmreg.cli.predict_output`).
 
-With ``--spark [MASTER]``, the loader runs the job on Spark (a loader with a
-``spark_predict`` method: llmreg-pyfunc's); the core never imports pyspark.
+With ``--spark [MASTER]``, the loader runs the job on Spark (a loader that declares
+:class:`~llmreg.capabilities.SparkPredictor`: llmreg-pyfunc's); the core never imports pyspark.
 """
 
 from __future__ import annotations
@@ -17,21 +18,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
 from llmreg.cli.app import add_secrets, emit_json, json_option
 from llmreg.cli.components import build_loader
+from llmreg.cli.predict_output import OutputFile, check_output, record_line
 from llmreg.cli.store import naming_store, say_store, use_store
-from llmreg.errors import (
-    ConfigError,
-    ConfigFileNotFoundError,
-    LlmregError,
-    PredictionError,
-    PredictionInterruptedError,
-    SchemaError,
-)
+from llmreg.errors import PredictionError, PredictionInterruptedError, SchemaError
+from llmreg.files import check_input_file, check_write_target
 
 #: The environment switch a loader's tracing reads (llmreg-pyfunc's); set by ``--trace``.
 TRACING_ENV = "LLMREG_TRACING"
@@ -55,8 +51,6 @@ def apply_trace(trace: bool | None) -> None:
 
 #: Rows handed to the model at once in ``--file`` mode; answers are written per chunk.
 CHUNK_ROWS_PER_SLOT = 4
-#: The suffix of the file that holds the answers while they come.
-PARTIAL_SUFFIX = ".partial"
 #: At most this many bad lines are described in one error; the rest are counted.
 MAX_BAD_LINES = 10
 
@@ -89,7 +83,8 @@ class Row:
 @click.option(
     "--resume",
     is_flag=True,
-    help="Keep the rows an earlier run answered in PATH.partial and answer the rest.",
+    help="Keep the rows an earlier run answered in PATH.partial and answer the rest "
+    "(and the rows that failed).",
 )
 @click.option(
     "--concurrency",
@@ -137,6 +132,7 @@ def predict(
     target = check_output(output, resume) if output is not None else None
     rows = read_rows(file) if file is not None else [Row(0, None, {"input": text})]
     inputs = parse_rows(rows, file)
+    out = OutputFile(target, rows, resume) if target is not None else None
     store = use_store()
     with naming_store(store):
         adapter = build_loader().load(model_uri)
@@ -149,7 +145,7 @@ def predict(
         return
     chunk = CHUNK_ROWS_PER_SLOT * (concurrency or _definition_concurrency(adapter))
     job = _Job(adapter, inputs, rows, params, chunk)
-    failed = job.to_file(target, resume) if target is not None else job.to_stdout()
+    failed = job.to_file(out) if out is not None else job.to_stdout()
     say_store(store)
     if failed:
         where = f" ({target})" if target is not None else ""
@@ -162,16 +158,15 @@ def _spark_job(
     model_uri: str, file: str, output: str | None, master: str | None, concurrency: int | None
 ) -> None:
     """Hand the job to the loader's ``spark_predict``; print or count its results."""
+    if output is not None:
+        check_write_target(Path(output))  # a Spark output folder is new: never a link to follow
     store = use_store()
     loader = build_loader()
-    runner = getattr(loader, "spark_predict", None)
-    if not callable(runner):
-        raise ConfigError(
-            f"the loader {loader.KIND} cannot run a Spark job (it has no spark_predict): use a "
-            "loader that can, such as llmreg-pyfunc's (pip install llmreg-pyfunc pyspark)"
-        )
+    from llmreg.capabilities import SparkPredictor, require
+
+    spark = require(loader, SparkPredictor, "loader")  # CapabilityMissingError names the KIND
     with naming_store(store):
-        job = runner(model_uri, file, output, master=master, concurrency=concurrency)
+        job = spark.spark_predict(model_uri, file, output, master=master, concurrency=concurrency)
     for record in job.records or ():
         click.echo(json.dumps(record, sort_keys=True))
     say_store(store)
@@ -194,15 +189,11 @@ def read_rows(path: str) -> list[Row]:
 
     Raises:
         ConfigFileNotFoundError: the file does not exist.
-        ConfigError: the path is a folder.
+        ConfigError: the path is a folder, a FIFO, a device or a socket (not a regular file).
         SchemaError: the file is not UTF-8, a line is not JSON (or nested too deeply),
             an ``id`` is not a string or integer, or there are no rows; the line is named.
     """
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"prompts file {path} is a folder: give a JSON Lines file")
-    if not file.is_file():
-        raise ConfigFileNotFoundError(f"prompts file {path} does not exist: check the path")
+    file = check_input_file(path, "prompts file", "a JSON Lines file")
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -222,21 +213,13 @@ def read_rows(path: str) -> list[Row]:
 
 
 def _parse_line(line: str, what: str) -> Any:
-    from llmreg.definition import MAX_JSON_DEPTH, json_depth
+    from llmreg.jsonio import InvalidJSONError, loads
 
-    hint = 'write one JSON string or row object such as {"input": "..."} per line'
-    if json_depth(line) > MAX_JSON_DEPTH:
-        raise SchemaError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep: {hint}")
     try:
-        return json.loads(line, parse_constant=_not_json)
-    except json.JSONDecodeError as exc:
-        raise SchemaError(f"{what} is not JSON ({exc.msg}, column {exc.colno}): {hint}") from None
-    except (ValueError, RecursionError) as exc:
-        raise SchemaError(f"{what} is not JSON ({exc}): {hint}") from None
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+        return loads(line, what)
+    except InvalidJSONError as exc:
+        hint = 'write one JSON string or row object such as {"input": "..."} per line'
+        raise SchemaError(f"{exc}: {hint}") from None
 
 
 def _split_id(data: Any, what: str) -> tuple[str | int | None, Any]:
@@ -284,42 +267,7 @@ def parse_rows(rows: list[Row], path: str | None) -> Any:
     return Inputs(rows=good)
 
 
-# --- the output --------------------------------------------------------------------------
-
-
-def partial_path(target: Path) -> Path:
-    """Where the answers go while they come: ``PATH.partial``."""
-    return target.with_name(target.name + PARTIAL_SUFFIX)
-
-
-def check_output(output: str, resume: bool) -> Path:
-    """Check ``--output`` before any row is sent (each row sent is paid for).
-
-    Raises:
-        ConfigError: the path is a folder, its folder does not exist, it cannot be
-            written, or ``PATH.partial`` holds an earlier run's answers and
-            ``--resume`` was not given (they are never overwritten).
-    """
-    target = Path(output)
-    if target.is_dir() or not target.name:
-        raise ConfigError(f"cannot write {output}: it is a folder; give a file path for --output")
-    partial = partial_path(target)
-    if not target.parent.is_dir():
-        raise ConfigError(f"cannot write {output}: folder {target.parent} does not exist")
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write {output}: folder {target.parent} is not writable")
-    if target.exists() and not os.access(target, os.W_OK):
-        raise ConfigError(f"cannot write {output}: the file is not writable")
-    if partial.is_dir():
-        raise ConfigError(f"cannot write {partial}: it is a folder")
-    if partial.exists() and not resume:
-        raise ConfigError(
-            f"{partial} holds answers of an earlier run: add --resume to keep them and answer "
-            "the rest, or delete it to start over"
-        )
-    if resume and not partial.exists():
-        raise ConfigError(f"nothing to resume: {partial} does not exist")
-    return target
+# --- the answers ----------------------------------------------------------------------
 
 
 def _definition_concurrency(adapter: Any) -> int:
@@ -349,17 +297,24 @@ class _Job:
         self.chunk = chunk
         self.failed = 0
 
-    def _lines(self, start: int) -> Any:
-        """Yield ``(count, text)`` per chunk from row ``start``: the JSON lines to write."""
+    def _lines(self, todo: list[int], keyed: bool) -> Any:
+        """Yield ``(count, text)`` per chunk of the rows ``todo``: the JSON lines to write.
+
+        ``keyed`` lines also carry ``row`` and ``input_hash`` (what ``--resume`` checks).
+        """
         from llmreg.schemas import Inputs
 
-        for first in range(start, len(self.requests), self.chunk):
-            part = self.requests[first : first + self.chunk]
-            results = self.adapter.predict(Inputs(rows=part), self.params).rows
+        for first in range(0, len(todo), self.chunk):
+            part = todo[first : first + self.chunk]
+            asked = Inputs(rows=[self.requests[index] for index in part])
+            results = self.adapter.predict(asked, self.params).rows
             lines = []
-            for row, result in zip(self.rows[first : first + len(part)], results, strict=True):
+            for index, result in zip(part, results, strict=True):
                 self.failed += 0 if result.ok else 1
-                record = result.model_dump(mode="json")
+                row, record = self.rows[index], result.model_dump(mode="json")
+                if keyed:
+                    lines.append(record_line(index, row, record))
+                    continue
                 if row.id is not None:
                     record = {"id": row.id, **record}
                 lines.append(json.dumps(record, sort_keys=True) + "\n")
@@ -370,7 +325,7 @@ class _Job:
         written = 0
         try:
             with _progress(len(self.requests)) as bar:
-                for count, text in self._lines(0):
+                for count, text in self._lines(list(range(len(self.requests))), keyed=False):
                     sys.stdout.write(text)
                     sys.stdout.flush()
                     written += count
@@ -382,82 +337,14 @@ class _Job:
             ) from None
         return self.failed
 
-    def to_file(self, target: Path, resume: bool) -> int:
-        """Answer the rows into ``PATH.partial``, then rename it to ``PATH``.
+    def to_file(self, out: OutputFile) -> int:
+        """Answer the rows ``out`` still needs into ``PATH.partial``, then make ``PATH``.
 
-        Returns how many rows failed (those kept from an earlier run included).
+        Returns how many rows failed (rows kept from an earlier run were answered).
         """
-        partial = partial_path(target)
-        done = self._resume(partial) if resume else 0
-        written = done
-        handle: IO[str] = partial.open("a" if resume else "w", encoding="utf-8")
-        try:
-            with _progress(len(self.requests)) as bar:
-                bar.update(done)
-                for count, text in self._lines(done):
-                    handle.write(text)
-                    handle.flush()
-                    written += count
-                    bar.update(count)
-        except KeyboardInterrupt:
-            handle.close()
-            raise self._stopped("interrupted", written, partial, resume) from None
-        except (LlmregError, OSError) as exc:
-            handle.close()
-            note = self._stopped(f"stopped by {type(exc).__name__}", written, partial, resume)
-            if isinstance(exc, LlmregError) and exc.args and isinstance(exc.args[0], str):
-                exc.args = (f"{exc.args[0]} [{note}]", *exc.args[1:])
-                raise
-            raise note from exc
-        handle.close()
-        partial.replace(target)
+        with _progress(len(self.requests)) as bar:
+            out.write(self._lines(out.todo, keyed=True), bar)
         return self.failed
-
-    def _stopped(
-        self, why: str, written: int, partial: Path, resume: bool
-    ) -> PredictionInterruptedError:
-        total = len(self.requests)
-        if not written and not resume:
-            partial.unlink(missing_ok=True)  # nothing to keep
-            return PredictionInterruptedError(f"{why}: 0 of {total} rows answered; nothing kept")
-        return PredictionInterruptedError(
-            f"{why}: {written} of {total} rows answered; the {written} rows answered are kept "
-            f"in {partial}; run the same command with --resume to answer the rest"
-        )
-
-    def _resume(self, partial: Path) -> int:
-        """Keep the leading complete rows of ``partial``; return how many.
-
-        A last line cut short (the run stopped while writing it) is dropped, and the
-        file is cut back to the rows kept.
-
-        Raises:
-            ConfigError: the kept rows do not match the prompts file (more rows, or
-                another ``id`` at the same place).
-        """
-        text = partial.read_text(encoding="utf-8", errors="replace")
-        kept: list[str] = []
-        for line in text.split("\n"):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if not isinstance(record, dict) or "prediction" not in record:
-                break
-            kept.append(line)
-            index = len(kept) - 1
-            if index >= len(self.rows) or record.get("id") != self.rows[index].id:
-                raise ConfigError(
-                    f"{partial} does not match the prompts file at row {index + 1} (its id "
-                    f"{record.get('id')!r:.60}): resume with the same prompts file, or delete "
-                    f"{partial} to start over"
-                )
-            if record.get("metadata", {}).get("status", "ok") != "ok":
-                self.failed += 1
-        body = "".join(line + "\n" for line in kept)
-        if body != text:
-            partial.write_text(body, encoding="utf-8")
-        return len(kept)
 
 
 #: Seconds between two progress lines when stderr is not a terminal (a CI log).

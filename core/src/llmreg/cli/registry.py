@@ -122,12 +122,7 @@ def delete(name: str, version: str, force: bool, as_json: bool) -> None:
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts into dotted keys (lists stay values).
-
-    Example:
-        >>> flatten({"a": 1, "b": {"c": 2}})
-        {'a': 1, 'b.c': 2}
-    """
+    """Flatten nested dicts into dotted keys (lists stay values)."""
     if not isinstance(data, dict):
         return {prefix: data} if prefix else {}
     out: dict[str, Any] = {}

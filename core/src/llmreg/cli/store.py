@@ -1,12 +1,9 @@
 """Where the store is, as the plugins say (``llmreg_cli_setup``), and the ``store:`` line.
 
-The core knows no store: a plugin that keeps models somewhere (llmreg-mlflow:
-the MLflow tracking and registry stores) sets its defaults and reports its
-location from its :func:`~llmreg.hookspecs.llmreg_cli_setup` hook, which the
-CLI calls before any command runs. A command that reads or writes the store
-calls :func:`use_store`, which lets the plugin check (and create) it first;
-once the command succeeded it prints the location as one ``store: ...`` line
-on stderr. URIs are shown with any ``user:password@`` masked.
+The core knows no store: a plugin that keeps models (llmreg-mlflow) reports where from
+its :func:`~llmreg.hookspecs.llmreg_cli_setup` hook. A command that uses the store calls
+:func:`use_store` (the plugin checks it first) and, once it succeeded, prints one
+``store: ...`` line on stderr, user-info masked.
 """
 
 from __future__ import annotations
@@ -43,14 +40,9 @@ def use_store() -> dict[str, Any] | None:
 
 
 def reading_register() -> Any:
-    """The register a reading command (``versions``, ``list``, ``history``) asks.
-
-    The light reader a plugin offers for the register config
-    (:attr:`~llmreg.hookspecs.CliSetup.reader`: the registry over a light path,
-    without building the component or importing its libraries) when one does;
-    else the built :class:`~llmreg.bases.AliasRegister`
-    (:func:`~llmreg.cli.components.build_alias_register`).
-    """
+    """The register a reading command (``versions``, ``list``, ``history``) asks: a
+    plugin's light reader for the register config (:attr:`~llmreg.hookspecs.CliSetup.reader`)
+    where there is one, else the built :class:`~llmreg.bases.AliasRegister`."""
     from llmreg.cli.components import _config, build_alias_register, current
 
     context = current()

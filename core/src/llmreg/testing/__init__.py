@@ -6,7 +6,12 @@
 - :data:`echo_plugin` is the core's ``echo`` provider (:mod:`llmreg.echo`),
   which answers without a network, for an isolated manager.
 - :mod:`llmreg.testing.contract` holds the contract kit: pytest classes a
-  third-party Saver, Loader, Register or provider subclasses to check itself.
+  third-party Saver, Loader, Register or provider subclasses to check itself
+  (``pip install "llmreg[testing]"``). They live by role in
+  :mod:`~llmreg.testing.components`, :mod:`~llmreg.testing.register`,
+  :mod:`~llmreg.testing.roundtrip` and :mod:`~llmreg.testing.provider`, with the
+  kit's own endpoint (:mod:`~llmreg.testing.server`) and client
+  (:mod:`~llmreg.testing.kit_client`); ``import llmreg`` imports none of them.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from llmreg.errors import LlmregError
 from llmreg_gateway.context import GatewayContext
 from llmreg_gateway.errors import ApiError
 from llmreg_gateway.model import ServedModel
-from llmreg_gateway.responses import error_response, json_response, masked
+from llmreg_gateway.responses import error_response, json_response
 
 
 class AdminRoutes:
@@ -56,8 +56,8 @@ class AdminRoutes:
             self.ctx.note_failure(served, exc, "reload")
             raise ApiError(
                 503,
-                f"reload of {served.model_uri} failed, the previous model keeps serving: "
-                f"{masked(served, str(exc))}",
+                f"reload of {served.model_uri} failed ({type(exc).__name__}), the previous "
+                "model keeps serving: the server's log has the detail",
                 type=type(exc).__name__,
                 code="reload_failed",
             ) from None

@@ -45,9 +45,7 @@ def build_app(
     """
     observer = Observer(new_metrics() if settings.metrics else None, settings.access_log)
     ctx = GatewayContext(models, settings, keys=keys, observer=observer)
-    summary = ", ".join(m.model_uri for m in models) or "the models an alias names"
-    app = FastApp(title="llmreg", version=__version__, summary=f"Serving {summary}"[:300],
-                  lifespan=lifespan(ctx))  # fmt: skip
+    app = FastApp(title="llmreg", version=__version__, summary=oa.SUMMARY, lifespan=lifespan(ctx))
     chat, predict = ChatRoute(ctx), PredictRoute(ctx)
     app.llmreg_fast = {
         ("POST", "/v1/chat/completions"): chat.chat,

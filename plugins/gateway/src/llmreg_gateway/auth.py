@@ -1,8 +1,8 @@
 """API keys for the serving app: given as references, kept as sha256 hashes, constant-time checks.
 
 A key is never held in plain text past start-up: ``env:NAME`` references are read
-once and hashed, and a keys file holds only hashes (``sha256 hex``, one per line,
-optionally followed by a comma-separated list of the model names the key may call).
+once and hashed, and a keys file holds only hashes (:func:`read_keys_file`: one
+``sha256-hex [MODELS]`` per line, the line ``sha256sum`` prints being one).
 A presented bearer token is hashed and compared with every known hash through
 :func:`hmac.compare_digest`, so neither the comparison nor the loop stops early.
 
@@ -78,8 +78,40 @@ def resolve_reference(reference: str, option: str = "--api-key") -> str:
     return value.strip()
 
 
+#: What may follow a hash to mean "every model": ``sha256sum``'s name for stdin (``-``,
+#: ``*-`` in binary mode) and ``*``.
+ALL_MODELS = frozenset({"-", "*", "*-"})
+
+
+def parse_keys_line(line: str) -> tuple[str, frozenset[str] | None] | None:
+    """Read one line of a keys file: ``None`` for a blank or comment line, else the hash
+    (lowercase) and the model names the key may call (``None``: every model).
+
+    The grammar: ``HASH [MODELS]``, where ``HASH`` is 64 hex digits and ``MODELS``,
+    after whitespace, is a comma-separated list of model names (spaces around commas
+    allowed), or a lone ``-``, ``*-`` or ``*`` for every model, as is nothing at all.
+    ``#`` starts a comment. ``printf %s KEY | sha256sum`` prints ``HASH  -``: a key
+    for every model.
+
+    Raises:
+        ValueError: the line's first word is not 64 hex digits.
+    """
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        return None
+    digest, *tail = line.split(None, 1)
+    digest = digest.lower()
+    if not _HEX64.match(digest):
+        raise ValueError("not a sha256 hex digest (64 hex digits)")
+    rest = tail[0].strip() if tail else ""
+    if not rest or rest in ALL_MODELS:
+        return digest, None
+    names = frozenset(m.strip() for m in rest.split(",") if m.strip())
+    return digest, names or None
+
+
 def read_keys_file(path: str | os.PathLike[str]) -> list[ApiKey]:
-    """Read a keys file: one ``sha256-hex [model1,model2]`` per line; ``#`` starts a comment.
+    """Read a keys file: one ``sha256-hex [model1,model2]`` per line (:func:`parse_keys_line`).
 
     Raises:
         ConfigError: the file cannot be read, or a line is not a sha256 hex digest.
@@ -90,18 +122,15 @@ def read_keys_file(path: str | os.PathLike[str]) -> list[ApiKey]:
         raise ConfigError(f"--keys-file {path}: cannot be read ({exc})") from None
     keys = []
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        digest, _, models = line.partition(" ")
-        digest = digest.lower()
-        if not _HEX64.match(digest):
+        try:
+            parsed = parse_keys_line(raw)
+        except ValueError:
             raise ConfigError(
                 f"--keys-file {path}, line {number}: not a sha256 hex digest (64 hex digits); "
                 "write sha256(key), never the key (e.g. printf %s KEY | sha256sum)"
-            )
-        names = frozenset(m.strip() for m in models.split(",") if m.strip())
-        keys.append(ApiKey(digest, names or None))
+            ) from None
+        if parsed is not None:
+            keys.append(ApiKey(*parsed))
     return keys
 
 
@@ -202,15 +231,13 @@ class KeyRing:
     def require_admin(self, authorization: str | None) -> str | None:
         """Check an admin route's key; return its key id.
 
-        Without admin keys, an open ring lets admin requests through and a closed
-        one refuses them all (403).
+        Without admin keys admin requests are refused (403), even on an open ring
+        (``--no-auth`` opens the model routes, never the admin ones).
 
         Raises:
             ApiError: 401 without a valid admin key, 403 when no admin key is set.
         """
         if not self.admin:
-            if self.open:
-                return None
             raise ApiError(
                 403,
                 "admin routes are off: start the server with --admin-key env:NAME",
@@ -235,11 +262,13 @@ def unauthorized(authorization: str | None, *, admin: bool = False) -> ApiError:
 
 
 __all__ = [
+    "ALL_MODELS",
     "KEY_ID_CHARS",
     "ApiKey",
     "KeyRing",
     "key_hash",
     "key_id",
+    "parse_keys_line",
     "read_keys_file",
     "resolve_reference",
     "unauthorized",

@@ -8,33 +8,28 @@ fields (tools, response_format...) goes to the client as it is
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from llmreg.adapter import ClientAdapter
-from llmreg.client import StreamChunk
 from llmreg.schemas import Inputs, Result
 from llmreg_gateway import sse
 from llmreg_gateway.auth import ApiKey
 from llmreg_gateway.completions import (
-    chunk_event,
     completion,
     new_completion_id,
     stream_chunks,
-    usage_event,
 )
 from llmreg_gateway.context import GatewayContext
 from llmreg_gateway.errors import from_exception, row_failure
 from llmreg_gateway.model import ServedModel
 from llmreg_gateway.openai_compat import ChatRequest, parse_chat_request, passthrough_client
-from llmreg_gateway.responses import fingerprint, json_response, masked, usage_of, versioned
-from llmreg_gateway.streaming import forward_stream
+from llmreg_gateway.responses import fingerprint, json_response, usage_of, versioned
+from llmreg_gateway.streaming import first_text, forward_stream, text_events
 from llmreg_gateway.upstream import capped, check_result, chunk_text_size, json_size, too_large
 
 logger = logging.getLogger(__name__)
@@ -107,8 +102,8 @@ class ChatRoute:
             return None
         limit = self.ctx.settings.max_upstream_bytes
         stream = capped(adapter.astream(chat.row), limit, chunk_text_size)
-        first = await anext(stream)
-        events = self._events(request, served, key, chat, stream, first, started)
+        first = await first_text(stream)  # a failure before any text is an HTTP error
+        events = text_events(self.ctx, request, served, key, chat, stream, first, started)
         return versioned(sse.response(events), served)
 
     async def forward(self, chat: ChatRequest, served: ServedModel) -> dict[str, Any]:
@@ -144,54 +139,6 @@ class ChatRoute:
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         self.ctx.record(request, ROUTE, 200, started, served, key, usage)
         return versioned(json_response(data), served)
-
-    async def _events(
-        self,
-        request: Request,
-        served: ServedModel,
-        key: ApiKey | None,
-        chat: ChatRequest,
-        stream: AsyncIterator[StreamChunk],
-        chunk: StreamChunk,
-        started: float,
-    ) -> AsyncIterator[str]:
-        """The server-sent events of a streamed answer, sent as the upstream's text arrives.
-
-        Role, text deltas, the finish reason, the usage (``include_usage``), ``[DONE]``.
-        A failure mid-stream sends one ``data: {"error": ...}`` event (OpenAI's SDK
-        raises it) instead of ``[DONE]``; the access log line is written at the end.
-        """
-        cid, created, fp = new_completion_id(), int(time.time()), fingerprint(served)
-        model = chat.model
-        status, code, usage = 200, None, None
-        yield chunk_event(cid, created, model, {"role": "assistant", "content": ""}, None, fp)
-        try:
-            while True:
-                if chunk.text:
-                    yield chunk_event(cid, created, model, {"content": chunk.text}, None, fp)
-                if chunk.done is not None:
-                    done = chunk.done
-                    usage = done.metadata().get("usage")
-                    finish = done.finish_reason or "stop"
-                    yield chunk_event(cid, created, model, {}, finish, fp)
-                    if chat.include_usage:
-                        yield usage_event(cid, created, model, done.metadata(), fp)
-                    break
-                chunk = await anext(stream, StreamChunk(done=None))
-                if chunk.done is None and not chunk.text:
-                    break
-            yield sse.DONE
-        except Exception as exc:
-            err = from_exception(exc)
-            status, code = err.status, err.code
-            err.message = masked(served, err.message)
-            logger.warning("stream of %s broke: %s", served.model_uri, err.message)
-            yield sse.error_event(err)
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
-            self.ctx.record(request, ROUTE, status, started, served, key, usage,
-                            code=code, stream=True)  # fmt: skip
 
 
 __all__ = ["ChatRoute"]

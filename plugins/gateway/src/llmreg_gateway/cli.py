@@ -7,6 +7,7 @@ address is one that accepts connections (``--port 0`` announces the port chosen)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -21,6 +22,7 @@ from llmreg.cli.components import current, kind_config
 from llmreg.cli.predict import apply_trace, trace_option
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError, LlmregError, ServeError
+from llmreg_gateway.drain import backstop
 from llmreg_gateway.logsetup import serve_logging
 from llmreg_gateway.settings import DEFAULT_MAX_ROWS, DEFAULT_MAX_UPSTREAM_BYTES, GatewaySettings
 
@@ -148,6 +150,14 @@ def bind(host: str, port: int) -> socket.socket:
     help="A JSON file of settings (the names of these options, with _); options given "
     "on the command line win over it.",
 )
+@click.option(
+    "--graceful-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds streams in flight get after SIGTERM or Ctrl-C; then they end with an "
+    "error event and the server exits.",
+)
 @trace_option
 @json_option
 def serve(
@@ -206,10 +216,27 @@ def serve(
             log_level="warning",
             access_log=False,
             http=timed_http_protocol(settings.header_timeout),
+            timeout_graceful_shutdown=backstop(settings.graceful_timeout),
         )
-        uvicorn.Server(server).run(sockets=[sock])
+        graceful_server(server, settings.graceful_timeout).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def graceful_server(config: Any, grace: float) -> Any:
+    """uvicorn's ``Server`` for ``config``, whose shutdown (SIGTERM, Ctrl-C) ends the
+    streams still running after ``grace`` seconds (:mod:`llmreg_gateway.drain`)."""
+    import uvicorn
+
+    from llmreg_gateway import drain
+
+    class GracefulServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # no loop runs yet: nothing streams
+                drain.begin(grace)
+            super().handle_exit(sig, frame)
+
+    return GracefulServer(config)
 
 
 def _announce(
@@ -285,13 +312,14 @@ def _run_workers(sock: socket.socket, workers: int, app: Any) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from llmreg_gateway.worker import SETTINGS_ENV, header_protocol, shared_metrics
+    from llmreg_gateway.worker import SETTINGS_ENV, SUPERVISOR_ENV, header_protocol, shared_metrics
 
     app.state.llmreg_models.close()  # each worker loads its own
     # the URIs found by --alias too, so every worker serves what this process announced
     served = [m.model_uri for m in app.state.llmreg_models]
     settings = app.state.llmreg_settings.replace(model_uris=served)
     os.environ[SETTINGS_ENV] = settings.to_json()
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # the workers end when it is gone
     config = uvicorn.Config(
         "llmreg_gateway.worker:app",
         factory=True,
@@ -299,6 +327,7 @@ def _run_workers(sock: socket.socket, workers: int, app: Any) -> None:
         log_level="warning",
         access_log=False,
         http=header_protocol(),
+        timeout_graceful_shutdown=backstop(settings.graceful_timeout),
     )
     with shared_metrics():  # /metrics sums every worker's
         Multiprocess(config, sockets=[sock]).run()

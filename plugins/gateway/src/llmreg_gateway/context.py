@@ -17,10 +17,9 @@ from starlette.responses import Response
 
 from llmreg.bases import Adapter
 from llmreg.errors import LlmregError
-from llmreg.uris import shorten
 from llmreg_gateway.auth import ApiKey, KeyRing
 from llmreg_gateway.body import read_json
-from llmreg_gateway.errors import ApiError, from_exception
+from llmreg_gateway.errors import NOT_LOADED, ApiError, from_exception, hidden
 from llmreg_gateway.model import ServedModel
 from llmreg_gateway.observe import Observer
 from llmreg_gateway.registry import ServedModels
@@ -74,21 +73,10 @@ class GatewayContext:
         """Return the served model a request's ``model`` names, checking the key may call it.
 
         Raises:
-            ApiError: 404 for a model not served here (or none named when several are);
-                403 for a key limited to other models.
+            ApiError: 404 for a model not served here or not to this key (400 for none
+                named when several are): see :meth:`ServedModels.pick`.
         """
-        served = self.models.find(model)
-        if served is None:
-            ids = ", ".join(repr(i) for i in self.models.ids())
-            what = f"model {shorten(model)} is not served here" if model else "name a model"
-            raise ApiError(
-                404 if model else 400,
-                f"{what}; use one of {ids}",
-                param="model",
-                code="model_not_found" if model else "model_required",
-            )
-        self.keys.authorize(key, served.ids)
-        return served
+        return self.models.pick(model, key)
 
     def allowed(self, key: ApiKey | None) -> list[ServedModel]:
         """The served models ``key`` may call (all of them on an open app)."""
@@ -105,12 +93,8 @@ class GatewayContext:
         try:
             loaded: Adapter = await run_in_threadpool(served.load)
         except LlmregError as exc:
-            raise ApiError(
-                503,
-                f"model {served.model_uri} is not loaded: {masked(served, str(exc))}",
-                type=type(exc).__name__,
-                code="model_not_loaded",
-            ) from None
+            detail = masked(served, f"{served.model_uri}: {exc}")
+            raise hidden(503, NOT_LOADED, detail, type(exc).__name__, "model_not_loaded") from None
         return loaded
 
     def failure(self, route: str, exc: Exception, served: ServedModel | None = None) -> Response:

@@ -11,9 +11,9 @@ from starlette.responses import Response
 from llmreg.version import __version__
 from llmreg_gateway.completions import model_entry
 from llmreg_gateway.context import GatewayContext
-from llmreg_gateway.errors import ApiError
+from llmreg_gateway.errors import ApiError, load_failed
 from llmreg_gateway.model import ServedModel
-from llmreg_gateway.responses import error_response, json_response, masked, versioned
+from llmreg_gateway.responses import error_response, json_response, versioned
 
 
 class InfoRoutes:
@@ -88,7 +88,7 @@ def _status(served: ServedModel) -> tuple[bool, dict[str, Any]]:
     if served.adapter is None:
         body: dict[str, Any] = {"status": "loading", "model_uri": served.model_uri}
         if served.last_error:
-            body = {**body, "status": "failed", "error": masked(served, served.last_error)}
+            body = {**body, "status": "failed", "error": load_failed(served.last_error)}
         return False, body
     return True, {"status": "ready", "model_uri": served.model_uri, "info": served.info}
 

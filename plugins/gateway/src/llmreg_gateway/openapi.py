@@ -24,6 +24,9 @@ class TextPart(BaseModel):
     text: str = ""
 
 
+#: The document's summary: what the server is, never which models it serves (their
+#: names are for the keys that may call them: ``GET /v1/models``).
+SUMMARY = "An OpenAI-compatible gateway for models versioned with llmreg and MLflow"
 _ROLES = Literal["system", "user", "assistant", "developer", "tool"]
 
 
@@ -332,6 +335,7 @@ def components(text_only: bool) -> dict[str, Any]:
 
 __all__ = [
     "COMMON_ERRORS",
+    "SUMMARY",
     "ChatCompletion",
     "ChatCompletionRequest",
     "ErrorBody",

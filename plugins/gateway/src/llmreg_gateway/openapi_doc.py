@@ -50,10 +50,6 @@ def document_maker(app: FastAPI, models: ServedModels) -> Callable[[], dict[str,
         text_only = not any(passes_through(m.adapter) for m in models)
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(oa.components(text_only))
-        ids = models.ids()
-        if ids:  # the document names the models served when it is made
-            chat_schema = schemas[oa.chat_body(text_only).__name__]
-            chat_schema["properties"]["model"]["enum"] = ids
         _request_bodies(schema, text_only)
         oa.positive_minimums(schema)
         if all(m.adapter is not None for m in models):  # what the models take is known

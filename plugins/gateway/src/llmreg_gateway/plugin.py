@@ -19,8 +19,9 @@ SERVE_COMMAND = "llmreg_gateway.cli:serve"
 
 @hookimpl
 def llmreg_register_commands(register: RegisterCommand) -> None:
-    """Register ``llmreg serve``."""
+    """Register ``llmreg serve`` and ``llmreg rollout``."""
     register("serve", SERVE_COMMAND)
+    register("rollout", "llmreg_gateway.rollout.cli:rollout")
 
 
 __all__ = ["SERVE_COMMAND", "llmreg_register_commands"]

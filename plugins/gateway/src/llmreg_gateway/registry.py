@@ -11,27 +11,53 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from llmreg.errors import ConfigError
-from llmreg.uris import uri_for_model_alias
+from llmreg.errors import ConfigError, LlmregError
+from llmreg.uris import shorten, uri_for_model_alias
+from llmreg_gateway.errors import ApiError
 from llmreg_gateway.model import ServedModel
 
 if TYPE_CHECKING:
     from llmreg.bases import AliasRegister, Loader
     from llmreg.manager import PluginManager
+    from llmreg_gateway.auth import ApiKey
 
 logger = logging.getLogger(__name__)
 
 
 def alias_finder(register: AliasRegister, alias: str) -> Callable[[], list[str]]:
     """Return a function listing ``models:/NAME@ALIAS`` for every registered model that
-    has ``alias`` now (through the register's optional ``models()``)."""
+    has ``alias`` now (through the register's optional ``models()``).
+
+    A registered model whose name llmreg's URI grammar refuses (``café-model``,
+    registered by another MLflow client), or an entry of another shape, is skipped
+    with one WARNING naming it (once per process), never failing the listing: the
+    other models are served. A listing that fails as a whole raises, for the caller
+    to retry.
+    """
+    warned: set[str] = set()
+
+    def skip(entry: Any, why: str) -> None:
+        shown = repr(entry.get("name")) if isinstance(entry, Mapping) else repr(entry)[:80]
+        if shown in warned:
+            return
+        warned.add(shown)
+        logger.warning("not serving registered model %s with alias %r: %s", shown, alias, why)
 
     def find() -> list[str]:
-        return [
-            uri_for_model_alias(str(entry["name"]), alias)
-            for entry in register.models()
-            if alias in (entry.get("aliases") or {})
-        ]
+        uris = []
+        for entry in register.models():
+            aliases = entry.get("aliases") if isinstance(entry, Mapping) else None
+            if not isinstance(aliases, Mapping) or alias not in aliases:
+                continue
+            name = entry.get("name")
+            if not isinstance(name, str):
+                skip(entry, "the register listed it without a name")
+                continue
+            try:
+                uris.append(uri_for_model_alias(name, alias))
+            except LlmregError as exc:
+                skip(entry, f"{exc} (rename it, or serve it by a URI llmreg accepts)")
+        return uris
 
     return find
 
@@ -85,7 +111,16 @@ class ServedModels:
         """
         if self.discover is None:
             return []
-        return [m for m in (self.add(uri) for uri in self.discover()) if m is not None]
+        added = []
+        for uri in self.discover():
+            try:
+                served = self.add(uri)
+            except LlmregError as exc:  # one odd URI never keeps the others out
+                logger.warning("not serving %s: %s", uri, exc)
+                continue
+            if served is not None:
+                added.append(served)
+        return added
 
     def __iter__(self) -> Iterator[ServedModel]:
         return iter(self.models)
@@ -115,6 +150,33 @@ class ServedModels:
             if model in served.ids:
                 return served
         return None
+
+    def pick(self, model: str | None, key: ApiKey | None) -> ServedModel:
+        """Return the model a request's ``model`` names, if ``key`` may call it.
+
+        A model outside the key's scope is answered as one that does not exist (the
+        same 404, the same words), and the ids an error lists are those the key may
+        call: a key learns nothing of the models it may not call.
+
+        Raises:
+            ApiError: 404 for a model not served here or not to this key; 400 when no
+                model is named and several are served.
+        """
+        served = self.find(model)
+        if served is not None and (key is None or key.allows(served.ids)):
+            return served
+        ids = ", ".join(
+            repr(i) for m in self.models if key is None or key.allows(m.ids) for i in m.ids
+        )
+        if not model:
+            raise ApiError(400, f"name a model; use one of {ids or 'none'}",
+                           param="model", code="model_required")  # fmt: skip
+        raise ApiError(
+            404,
+            f"model {shorten(model)} is not served here; use one of {ids or 'none'}",
+            param="model",
+            code="model_not_found",
+        )
 
     def ids(self) -> list[str]:
         """Every model id a request can use, for error messages."""

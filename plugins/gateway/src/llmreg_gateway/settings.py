@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 
 from llmreg.errors import ConfigError
 from llmreg.uris import check_alias
+from llmreg_gateway.drain import GRACE_S
 
 #: The largest request body the app reads, in bytes; larger ones get HTTP 413.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -47,6 +48,7 @@ class AppOptions(TypedDict, total=False):
     max_body_bytes: int
     body_timeout: float
     header_timeout: float
+    graceful_timeout: float
     max_rows: int
     max_upstream_bytes: int
     api_keys: Sequence[str]
@@ -74,6 +76,7 @@ class GatewaySettings:
         max_body_bytes: larger request bodies get 413.
         body_timeout: seconds a client has to send a body; then 408, connection closed.
         header_timeout: seconds a client has to send its headers (the CLI's protocol).
+        graceful_timeout: seconds streams in flight get after SIGTERM (``llmreg serve``).
         max_rows: the most rows one ``/predict`` request may carry; more get 413.
         max_upstream_bytes: the largest upstream answer read; a larger one is a 502.
         api_keys: key references (``env:NAME``), never keys.
@@ -95,6 +98,7 @@ class GatewaySettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     body_timeout: float = BODY_TIMEOUT_S
     header_timeout: float = HEADER_TIMEOUT_S
+    graceful_timeout: float = GRACE_S
     max_rows: int = DEFAULT_MAX_ROWS
     max_upstream_bytes: int = DEFAULT_MAX_UPSTREAM_BYTES
     api_keys: tuple[str, ...] = ()
@@ -214,7 +218,7 @@ def _mapping(name: str, value: Any) -> Mapping[str, Any]:
 
 
 _POSITIVE = ("max_body_bytes", "max_rows", "max_upstream_bytes")
-_SECONDS = ("discover_interval", "reload_interval")
+_SECONDS = ("discover_interval", "reload_interval", "graceful_timeout")
 _TIMEOUTS = ("body_timeout", "header_timeout")
 _FLAGS = ("no_auth", "protect_ready", "protect_metrics", "access_log", "metrics")
 

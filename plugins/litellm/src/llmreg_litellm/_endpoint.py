@@ -24,6 +24,7 @@ from llmreg.secrets import SECRETS, mask_userinfo
 from llmreg.uris import shorten
 from llmreg_litellm._errors import empty_response, provider_error
 from llmreg_litellm._http import LeanPoster, lean_ok
+from llmreg_litellm._redirects import refuse_cross_origin
 from llmreg_litellm._rows import row_settings
 
 #: Sent when the definition has no key: local servers need none, the SDK wants one.
@@ -105,8 +106,10 @@ class Endpoint:
                 "base_url": d.base_url or DEFAULT_BASE_URL,  # never OPENAI_BASE_URL implicitly
                 "max_retries": d.max_retries if d.max_retries is not None else 2,
                 "default_headers": self._headers,
+                # httpx would follow a redirect to another host with every header but
+                # Authorization (an api-key header too): refused there, before it is sent.
                 "http_client": openai.DefaultAsyncHttpxClient(
-                    event_hooks={"request": [_count_attempt]}
+                    event_hooks={"request": [_count_attempt], "response": [refuse_cross_origin]}
                 ),
             }
             if d.timeout is not None:

@@ -19,11 +19,13 @@ from llmreg.errors import (
     ProviderError,
     ProviderNotFoundError,
     ProviderRateLimitError,
+    ProviderRedirectError,
     ProviderResponseError,
     ProviderTimeoutError,
     ProviderUnreachableError,
 )
 from llmreg.secrets import MASK, SECRETS, redact
+from llmreg_litellm._redirects import RedirectRefused
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -81,6 +83,13 @@ def _detail(exc: BaseException) -> str:
 #: ``{tries}`` and ``{timeout}`` filled in) and the advice that ends it. Both
 #: providers (``openai`` and ``litellm``) build their errors from this one table.
 KINDS: dict[str, tuple[type[ProviderError], bool, str, str]] = {
+    "redirect": (
+        ProviderRedirectError,
+        True,
+        "answered HTTP {status}, {detail}; it was not followed, so that no credential (the "
+        "api_key, a credential header) goes to another host.",
+        "If that origin is the right endpoint, set base_url to the final address there.",
+    ),
     "auth": (
         ProviderAuthenticationError,
         True,
@@ -125,6 +134,12 @@ KINDS: dict[str, tuple[type[ProviderError], bool, str, str]] = {
         "answered HTTP {status} {tries}: {detail}.",
         "The server failed; retry later or add a fallback model.",
     ),
+    "error": (
+        ProviderResponseError,
+        False,
+        "reported an error {tries}: {detail}.",
+        "The server failed; retry later or add a fallback model.",
+    ),
     "bad_body": (
         ProviderResponseError,
         True,
@@ -137,6 +152,7 @@ KINDS: dict[str, tuple[type[ProviderError], bool, str, str]] = {
 #: a connection error, and every HTTP error a status error, so those come later).
 #: LiteLLM's exception classes subclass these, so the ``litellm`` provider uses it too.
 CLASSES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((RedirectRefused,), "redirect"),
     ((openai.AuthenticationError, openai.PermissionDeniedError), "auth"),
     ((openai.BadRequestError, openai.UnprocessableEntityError), "bad_request"),
     ((openai.NotFoundError,), "not_found"),
@@ -197,6 +213,8 @@ def provider_error(
         )
     status = getattr(exc, "status_code", None)
     kind = kind_of(exc)
+    if kind is None and isinstance(exc, openai.APIError):
+        kind = "error"  # an error the endpoint reported in a stream (an event, a JSON body)
     if kind is None:
         return ProviderResponseError(
             f"{where} failed with {type(exc).__name__}: {detail}.", attempts=attempts

@@ -12,6 +12,9 @@ event loop, like the endpoint that owns it) and keeps what the SDK promises:
   a 408, 409, 429 or 5xx answer (``x-should-retry`` obeyed), waiting what
   ``retry-after-ms``/``Retry-After`` asks (up to 60 s, the SDK's limit; a longer one is
   not retried) or 0.5 s doubling up to 8 s with up to 25 % jitter;
+- redirects within the endpoint's origin followed (as httpx follows them: a ``POST``
+  becomes a ``GET`` after 301, 302 and 303), and a redirect to another origin refused
+  before anything is sent there (:mod:`llmreg_litellm._redirects`);
 - the SDK's exceptions, so that the typed errors stay truthful: a timeout is
   ``openai.APITimeoutError``; a refused, reset or dropped connection is
   ``openai.APIConnectionError`` whose cause is aiohttp's error (which says which); an
@@ -40,6 +43,14 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import openai
+
+from llmreg_litellm._redirects import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    RedirectRefused,
+    origin,
+    redirect_target,
+)
 
 #: The SDK's defaults (openai._constants): connect and read timeouts, retry delays.
 DEFAULT_CONNECT_S = 5.0
@@ -219,7 +230,7 @@ class LeanPoster:
             attempts.count += 1
             left = retries < self._max_retries
             try:
-                answer = await session.post(self.url, data=data, headers=headers)
+                answer = await self._post_once(session, data, headers)
                 raw = await answer.read() if whole or answer.status >= 400 else b""
             except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
                 if left:
@@ -241,6 +252,35 @@ class LeanPoster:
                 retries += 1
                 continue
             raise self._status_error(answer.status, answer.headers, raw)
+
+    async def _post_once(
+        self, session: aiohttp.ClientSession, data: bytes, headers: dict[str, str]
+    ) -> aiohttp.ClientResponse:
+        """One ``POST`` of ``data``, following redirects within the URL's origin.
+
+        Raises:
+            RedirectRefused: a redirect to another origin (nothing is sent there).
+            openai.APIConnectionError: more than :data:`MAX_REDIRECTS` redirects.
+        """
+        method, url = "POST", self.url
+        payload: bytes | None = data
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = await session.request(
+                method, url, data=payload, headers=headers, allow_redirects=False
+            )
+            location = answer.headers.get("location")
+            if answer.status not in REDIRECT_STATUSES or location is None:
+                return answer
+            answer.release()
+            target = redirect_target(url, location)
+            if origin(target) != origin(url):
+                raise RedirectRefused(answer.status, target, self._request())
+            if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
+                method, payload = "GET", None  # what httpx (so the SDK's path) does
+            url = target
+        raise openai.APIConnectionError(request=self._request()) from ValueError(
+            f"more than {MAX_REDIRECTS} redirects"
+        )
 
     def _request(self) -> Any:
         """The SDK's request object for this URL (what its exceptions hold)."""

@@ -9,16 +9,17 @@ endpoint has the lean path (:meth:`Endpoint.poster
 <llmreg_litellm._endpoint.Endpoint.poster>`: aiohttp, the SDK's headers, timeouts,
 retries and exceptions), the stream is read through it and its server-sent events are
 split here: aiohttp's C parser costs a fraction of the SDK's httpx stack per chunk and
-per request. Elsewhere (proxies from the environment...) the SDK's own ``AsyncStream``
-reads it. This module imports ``openai`` and ``aiohttp``; the client imports it on the
-first streamed call.
+per request. Elsewhere (proxies from the environment...) the SDK sends it and its
+body is split the same way. Either way the answer's status and content type are
+checked before a stream is promised, and what it holds must be a whole answer
+(:mod:`llmreg_litellm._sse`). This module imports ``openai`` and ``aiohttp``; the
+client imports it on the first streamed call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -27,7 +28,8 @@ import openai
 
 from llmreg.errors import ProviderError
 from llmreg_litellm._endpoint import Attempts, Endpoint
-from llmreg_litellm._http import LeanPoster
+from llmreg_litellm._http import LeanPoster, _sdk_http
+from llmreg_litellm._sse import checked, stream_of
 
 #: Seconds to wait, after ``[DONE]``, for the rest of the body (the end of the chunked
 #: encoding) so that the connection goes back to the pool.
@@ -81,9 +83,13 @@ def stream_events(
 ) -> AsyncGenerator[dict[str, Any], None]:
     """The JSON events of ``POST /chat/completions`` with ``body`` (which asks to stream).
 
-    Through the endpoint's lean path where it has one, else the SDK's ``AsyncStream``.
-    The request is sent at the first ``anext``; failures raise the SDK's exceptions
-    (or ``ValueError`` for an event that is not a JSON object), for the caller to type.
+    Through the endpoint's lean path where it has one, else the SDK's. The request is
+    sent at the first ``anext``. The answer's status and content type are checked before
+    any event is yielded, and the events must make a whole answer
+    (:mod:`llmreg_litellm._sse`): a JSON chat completion answering the stream request
+    comes as the chunks of its stream; an HTML page, other JSON, a stream with no choice
+    or one cut short raise. Failures raise the SDK's exceptions or ``ValueError``, for
+    the caller to type.
     """
     poster = endpoint.poster()
     if poster is None:
@@ -94,7 +100,9 @@ def stream_events(
 async def _sdk_events(
     endpoint: Endpoint, body: dict[str, Any]
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """The stream's JSON events through the SDK's ``post`` and ``AsyncStream`` (its retries)."""
+    """The stream's JSON events through the SDK's ``post`` (its retries and status errors),
+    its body read by :func:`llmreg_litellm._sse.stream_of`."""
+    http = _sdk_http()
     stream = await endpoint.sdk().post(
         "/chat/completions",
         body=body,
@@ -102,11 +110,16 @@ async def _sdk_events(
         stream=True,
         stream_cls=openai.AsyncStream[object],
     )
+    response = stream.response
     try:
-        async for event in stream:
-            if not isinstance(event, dict):
-                raise ValueError(f"a stream event that is a JSON {type(event).__name__}")
+        kind = response.headers.get("content-type", "")
+        events = stream_of(kind, response.aiter_bytes(), response.request)
+        async for event in checked(events, response.request):
             yield event
+    except http.TimeoutException as exc:
+        raise openai.APITimeoutError(request=response.request) from exc
+    except http.TransportError as exc:  # a connection dropped or a body cut mid-way
+        raise openai.APIConnectionError(request=response.request) from exc
     finally:
         await stream.close()
 
@@ -118,15 +131,20 @@ async def _lean_events(
 
     Before the answer's headers, :meth:`LeanPoster.send` retries as the SDK does
     (``max_retries``; timeouts, dropped connections, 408/409/429/5xx with their
-    Retry-After) and raises the SDK's exceptions; after them, an ``error`` event
-    raises ``openai.APIError`` as the SDK's stream does, a broken connection
-    ``APIConnectionError``, a read timeout ``APITimeoutError``. Events end at
-    ``[DONE]`` or at the end of the body.
+    Retry-After) and raises the SDK's exceptions; any other status that is not 2xx
+    raises the SDK's status error. After them, an ``error`` event raises
+    ``openai.APIError`` as the SDK's stream does, a broken connection
+    ``APIConnectionError``, a read timeout ``APITimeoutError``.
     """
     answer = await poster.send(body, attempts)
     finished = False
     try:
-        async for event in _sse(answer, poster):
+        if not 200 <= answer.status < 300:  # a 3xx that is no redirect, say
+            raise poster._status_error(answer.status, answer.headers, await answer.read())
+        kind = answer.headers.get("content-type", "")
+        request = poster._request()
+        events = stream_of(kind, answer.content.iter_any(), request)
+        async for event in checked(events, request):
             yield event
         finished = True
     except TimeoutError as exc:
@@ -134,7 +152,7 @@ async def _lean_events(
     except (aiohttp.ClientError, OSError) as exc:
         raise openai.APIConnectionError(request=poster._request()) from exc
     finally:
-        if finished:  # [DONE] came: read the body's end, so the connection can be reused
+        if finished:  # the answer was whole: read the body's end, so the connection is reused
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(DRAIN_S):
                     while await answer.content.readany():
@@ -142,48 +160,6 @@ async def _lean_events(
             answer.release()  # back to the pool when the body was read to its end
         else:
             answer.close()
-
-
-async def _sse(
-    answer: aiohttp.ClientResponse, poster: LeanPoster
-) -> AsyncGenerator[dict[str, Any], None]:
-    """The JSON ``data`` of each server-sent event of ``answer``, up to ``[DONE]``.
-
-    An event's ``data`` lines are joined with newlines; comments and other fields are
-    skipped. An ``error`` event, or data holding an ``error``, raises ``openai.APIError``.
-    """
-    buffer = b""
-    lines: list[bytes] = []
-    name = b""
-    async for piece in answer.content.iter_any():
-        buffer += piece
-        while (end := buffer.find(b"\n")) >= 0:
-            line, buffer = buffer[:end].rstrip(b"\r"), buffer[end + 1 :]
-            if line:
-                field, _, value = line.partition(b":")
-                value = value[1:] if value.startswith(b" ") else value
-                if field == b"data":
-                    lines.append(value)
-                elif field == b"event":
-                    name = value
-                continue
-            if not lines:  # a blank line ending no data: a comment or a keep-alive
-                name = b""
-                continue
-            text, lines = b"\n".join(lines), []
-            if text.startswith(b"[DONE]"):
-                return
-            event = json.loads(text)
-            if name == b"error" or (isinstance(event, dict) and event.get("error")):
-                error = event.get("error") if isinstance(event, dict) else None
-                message = error.get("message") if isinstance(error, dict) else None
-                raise openai.APIError(
-                    str(message or error or event), request=poster._request(), body=error
-                )
-            name = b""
-            if not isinstance(event, dict):
-                raise ValueError(f"a stream event that is a JSON {type(event).__name__}")
-            yield event
 
 
 __all__ = ["DRAIN_S", "stream_body", "stream_chat", "stream_events"]

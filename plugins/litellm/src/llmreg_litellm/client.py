@@ -46,6 +46,7 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from llmreg.capabilities import ChatPassThrough, StreamingClient
 from llmreg.client import Completion, RowResult, StreamChunk
 from llmreg.definition import ModelDefinition, resolve_api_key
 from llmreg.errors import ConfigError, ProviderError
@@ -76,8 +77,11 @@ def _check_fallback_providers(definition: ModelDefinition) -> None:
             )
 
 
-class OpenAICompatibleClient(LoopClient):
+class OpenAICompatibleClient(StreamingClient, ChatPassThrough, LoopClient):
     """A :class:`~llmreg.client.Client` for OpenAI-compatible chat-completions endpoints.
+
+    It declares :class:`~llmreg.capabilities.StreamingClient` (``astream`` streams the
+    endpoint's answer) and :class:`~llmreg.capabilities.ChatPassThrough` (``achat``).
 
     Args:
         definition: the model definition; its fallbacks are tried in order.

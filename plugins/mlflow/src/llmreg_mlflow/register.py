@@ -502,6 +502,75 @@ class MlflowRegister(AliasRegister):
         entries = audit.replay([entry for _, entry in moves])[0]
         return [_alias_move(name, alias, entry, tag) for entry in entries]
 
+    # --- registered-model tags and notes (llmreg-gateway's rollouts) --------------
+
+    def read_model_tags(self, name: str) -> dict[str, str]:
+        """Return the tags of the registered model ``name``.
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+        """
+        name = check_model_name(name)
+        if (rest := self._rest()) is not None:
+            return rest.model_tags(name)
+        with mlflow_errors(f"reading the tags of {name!r}", REGISTER):
+            model = self.client().get_registered_model(name)
+        return {str(k): str(v) for k, v in (model.tags or {}).items()}
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set the tag ``key`` of the registered model ``name`` to ``value``.
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+            RegistrationInputError: the key breaks MLflow's rules.
+        """
+        name = check_model_name(name)
+        check_registration(name, None, None, model_tags={key: value})
+        if (rest := self._rest()) is not None:
+            rest.set_model_tag(name, key, value)
+            return
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        with mlflow_errors(f"tagging {name!r}", REGISTER):
+            # a tag's first write inserts its row: two writers at once make one of them
+            # fail on the unique constraint; once the row exists, writing it updates it
+            for attempt in range(1, _CREATE_ATTEMPTS + 1):
+                try:
+                    client.set_registered_model_tag(name, key, value)
+                    return
+                except MlflowException as exc:
+                    if attempt == _CREATE_ATTEMPTS or not _is_conflict(exc):
+                        raise
+                time.sleep(0.05 * attempt)
+
+    def note_alias(self, name: str, alias: str, note: str) -> AliasMove:
+        """Record ``note`` in the trail of ``alias`` as a ``"note"`` entry; the alias stays.
+
+        Raises:
+            ModelNotFoundError: the registered model does not exist.
+            RegistrationError: the alias points at no version.
+        """
+        name = check_model_name(name)
+        alias = check_alias(alias)
+        if (rest := self._rest()) is not None:
+            return rest.note_alias(name, alias, note, self.history_limit)
+        client = self.client()
+        with mlflow_errors(f"noting @{alias} of {name!r}", REGISTER):
+            current = self._alias_version(client, name, alias)
+            if current is None:
+                raise RegistrationError(
+                    f"@{alias} of {name!r} points at no version: promote one first"
+                )
+            moves = self._trail(client, name, alias)
+            key = audit.new_move_key([k for k, _ in moves if k])
+            value = audit.move_value(
+                alias, version=current, previous=current, action="note", note=note
+            )
+            client.set_registered_model_tag(name, key, value)
+            self._prune(client, name, alias)
+        return audit.move_of(name, value)
+
     # --- listing -------------------------------------------------------------
 
     def versions(self, name: str) -> list[ModelVersionRef]:
@@ -712,7 +781,7 @@ def _alias_move(name: str, alias: str, entry: dict[str, Any], tag: str) -> Alias
     version = entry.get("version")
     previous = entry.get("previous")
     if (
-        action not in ("promote", "rollback")
+        action not in ("promote", "rollback", "note")
         or not isinstance(version, int)
         or not (previous is None or isinstance(previous, int))
     ):

@@ -16,7 +16,8 @@ It reads MLflow's own settings: ``MLFLOW_TRACKING_TOKEN`` (a bearer token),
 Errors are llmreg's: ``RESOURCE_DOES_NOT_EXIST`` (or HTTP 404) is
 :class:`~llmreg.errors.ModelNotFoundError`, a refused request
 :class:`~llmreg.errors.RegistrationInputError`, an unreachable server or a 5xx
-:class:`~llmreg.errors.StoreUnavailableError`.
+:class:`~llmreg.errors.StoreUnavailableError`; an answer that is not MLflow's shape, or
+pages that never end, :class:`~llmreg_mlflow.rest_shapes.RegistryAnswerError` (one).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from llmreg.hashing import CONTENT_HASH_KEY
 from llmreg.results import AliasMove, ModelVersionRef
 from llmreg.secrets import mask_userinfo
 from llmreg.uris import check_alias, check_model_name
+from llmreg_mlflow.rest_shapes import Pages, answer_error, objects, reading, whole_number
 
 #: Set to ``0`` (or ``false``) to make MlflowRegister use MLflow's client over HTTP too.
 REST_ENV = "LLMREG_MLFLOW_REST"
@@ -102,15 +104,15 @@ def check_deletable(ref: ModelVersionRef, force: bool) -> None:
 
 
 def _tags(items: Any) -> dict[str, str]:
-    return {str(t.get("key")): str(t.get("value", "")) for t in items or [] if isinstance(t, dict)}
+    """MLflow's ``[{"key": .., "value": ..}]`` as a dict; another shape raises TypeError."""
+    tags = objects({"tags": items}, "tags")
+    return {str(t["key"]): str(t.get("value", "")) for t in tags}
 
 
 def _aliases(items: Any) -> dict[str, int]:
-    return {
-        str(a.get("alias")): int(str(a.get("version")))
-        for a in items or []
-        if isinstance(a, dict) and str(a.get("version", "")).isdigit()
-    }
+    """MLflow's ``[{"alias": .., "version": ..}]`` as a dict; another shape raises TypeError."""
+    aliases = objects({"aliases": items}, "aliases")
+    return {str(a["alias"]): whole_number(a["version"], "version") for a in aliases}
 
 
 def version_ref(data: Mapping[str, Any], aliases: list[str] | None = None) -> ModelVersionRef:
@@ -118,9 +120,11 @@ def version_ref(data: Mapping[str, Any], aliases: list[str] | None = None) -> Mo
     tags = _tags(data.get("tags"))
     held = aliases if aliases is not None else [str(a) for a in data.get("aliases") or []]
     created = data.get("creation_timestamp")
+    if not isinstance(data["name"], str):
+        raise TypeError("'name' is not a string")
     return ModelVersionRef(
-        name=str(data.get("name")),
-        version=int(data.get("version", 0)),
+        name=data["name"],
+        version=whole_number(data["version"], "version"),
         created=False,
         tags=tags,
         aliases=tuple(sorted(held)),
@@ -129,7 +133,7 @@ def version_ref(data: Mapping[str, Any], aliases: list[str] | None = None) -> Mo
         content_hash=tags.get(CONTENT_HASH_KEY),
         status=data.get("status"),
         description=data.get("description") or None,
-        created_at=int(created) if created is not None else None,
+        created_at=whole_number(created, "creation_timestamp") if created is not None else None,
     )
 
 
@@ -235,6 +239,9 @@ class RestRegistry:
         what = f"{method} {endpoint} at {self.shown}"
         if status < 300 and isinstance(data, dict):
             return data
+        if 200 <= status < 300:
+            shape = "no JSON" if data is None else f"a JSON {type(data).__name__}, not an object"
+            raise answer_error(self.shown, f"{method} {endpoint}", shape)
         detail = data if isinstance(data, dict) else {}
         code = str(detail.get("error_code", ""))
         message = str(detail.get("message") or raw[:200].decode("utf-8", "replace"))
@@ -271,8 +278,12 @@ class RestRegistry:
                 "or register it first"
             ) from None
         model = data.get("registered_model")
-        if not isinstance(model, dict):
-            raise StoreUnavailableError(f"{self.shown} answered no registered_model for {name!r}")
+        with reading(self.shown, "registered-models/get"):
+            if not isinstance(model, dict):
+                raise TypeError(f"no 'registered_model' object for {name!r}")
+            _tags(model.get("tags"))  # what callers read, checked once here
+            _aliases(model.get("aliases"))
+            objects(model, "latest_versions")
         return model
 
     def versions(self, name: str) -> list[ModelVersionRef]:
@@ -304,12 +315,14 @@ class RestRegistry:
             held.setdefault(version, []).append(alias)
         refs: list[ModelVersionRef] = []
         page: dict[str, Any] = first["page"]
+        pages = Pages(self.shown, "model-versions/search")
         while True:
-            for item in page.get("model_versions") or []:
-                number = int(item.get("version", 0))
-                refs.append(version_ref(item, held.get(number, [])))
-            token = page.get("next_page_token")
-            if not token:
+            with reading(self.shown, "model-versions/search"):
+                for item in objects(page, "model_versions"):
+                    number = whole_number(item.get("version"), "version")
+                    refs.append(version_ref(item, held.get(number, [])))
+            token = pages.next_token(page)
+            if token is None:
                 break
             page = self.call("GET", "model-versions/search", query={**query, "page_token": token})
         return sorted(refs, key=lambda ref: ref.version)
@@ -326,9 +339,11 @@ class RestRegistry:
                 f"version {version} of registered model {name!r} does not exist in {self.shown}"
             ) from None
         aliases = _aliases(self.registered_model(name).get("aliases"))
-        return version_ref(
-            data.get("model_version") or {}, [a for a, v in aliases.items() if v == version]
-        )
+        with reading(self.shown, "model-versions/get"):
+            found = data["model_version"]
+            if not isinstance(found, dict):
+                raise TypeError("'model_version' is not an object")
+            return version_ref(found, [a for a, v in aliases.items() if v == version])
 
     def models(self) -> list[dict[str, Any]]:
         """Every registered model: name, latest version, aliases, description, tags."""
@@ -336,28 +351,35 @@ class RestRegistry:
 
         out: list[dict[str, Any]] = []
         token: str | None = None
+        pages = Pages(self.shown, "registered-models/search")
         while True:
             page = self.call(
                 "GET", "registered-models/search", query={"max_results": _PAGE, "page_token": token}
             )
-            for model in page.get("registered_models") or []:
-                numbers = [int(v.get("version", 0)) for v in model.get("latest_versions") or []]
-                tags = _tags(model.get("tags"))
-                out.append(
-                    {
-                        "name": model.get("name"),
-                        "latest_version": max(numbers) if numbers else None,
-                        "aliases": _aliases(model.get("aliases")),
-                        "description": model.get("description") or None,
-                        "tags": {
-                            k: v
-                            for k, v in tags.items()
-                            if not k.startswith((HISTORY_TAG_PREFIX, MOVE_TAG_PREFIX))
-                        },
-                    }
-                )
-            token = page.get("next_page_token")
-            if not token:
+            with reading(self.shown, "registered-models/search"):
+                for model in objects(page, "registered_models"):
+                    numbers = [
+                        whole_number(v["version"], "version")
+                        for v in objects(model, "latest_versions")
+                    ]
+                    if not isinstance(model["name"], str):
+                        raise TypeError("'name' is not a string")
+                    tags = _tags(model.get("tags"))
+                    out.append(
+                        {
+                            "name": model["name"],
+                            "latest_version": max(numbers) if numbers else None,
+                            "aliases": _aliases(model.get("aliases")),
+                            "description": model.get("description") or None,
+                            "tags": {
+                                k: v
+                                for k, v in tags.items()
+                                if not k.startswith((HISTORY_TAG_PREFIX, MOVE_TAG_PREFIX))
+                            },
+                        }
+                    )
+            token = pages.next_token(page)
+            if token is None:
                 break
         return sorted(out, key=lambda m: str(m["name"]))
 
@@ -382,6 +404,40 @@ class RestRegistry:
                 body={"name": name, "version": str(version), "key": key, "value": value},
             )
         return self.version(name, version)
+
+    def model_tags(self, name: str) -> dict[str, str]:
+        """The tags of the registered model ``name``."""
+        return _tags(self.registered_model(name).get("tags"))
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set one tag of the registered model ``name``; retry when a concurrent first
+        insert of the same tag row won (as :meth:`_set_alias`)."""
+        body = {"name": name, "key": key, "value": value}
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                self.call("POST", "registered-models/set-tag", body=body)
+                return
+            except (RegistrationInputError, StoreUnavailableError) as exc:
+                text = str(exc).lower()
+                conflict = "unique" in text or "locked" in text or "already exists" in text
+                if attempt == _CREATE_ATTEMPTS or not conflict:
+                    raise
+            time.sleep(0.05 * attempt)
+
+    def note_alias(self, name: str, alias: str, note: str, history_limit: int) -> AliasMove:
+        """Record ``note`` in the trail of ``alias`` without moving it (as MlflowRegister)."""
+        from llmreg_mlflow import history as audit
+
+        model = self.registered_model(name)
+        current = _aliases(model.get("aliases")).get(alias)
+        if current is None:
+            raise RegistrationError(f"@{alias} of {name!r} points at no version: promote one first")
+        moves = audit.trail(_tags(model.get("tags")), alias)
+        key = audit.new_move_key([k for k, _ in moves if k])
+        value = audit.move_value(alias, version=current, previous=current, action="note", note=note)
+        self.set_model_tag(name, key, value)
+        self._prune(name, alias, history_limit)
+        return audit.move_of(name, value)
 
     def describe(self, name: str, version: int, description: str) -> ModelVersionRef:
         """Set the description of version ``version`` of ``name``; return the version."""
@@ -408,12 +464,11 @@ class RestRegistry:
                 f"alias @{alias} of registered model {name!r} does not exist: "
                 "set it (promote a version) first"
             ) from None
-        version = str((data.get("model_version") or {}).get("version", ""))
-        if not version.isdigit():
-            raise StoreUnavailableError(
-                f"{self.shown} answered no version for alias @{alias} of {name!r}"
-            )
-        return int(version)
+        with reading(self.shown, "registered-models/alias"):
+            found = data["model_version"]
+            if not isinstance(found, dict):
+                raise TypeError("'model_version' is not an object")
+            return whole_number(found["version"], "version")
 
     def delete(self, name: str, version: int, force: bool = False) -> ModelVersionRef:
         """Delete version ``version`` of ``name`` as MlflowRegister does; return what it was.

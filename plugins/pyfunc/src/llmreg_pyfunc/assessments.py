@@ -123,7 +123,7 @@ def log_row_results(
     assessments (see the module); return how many rows were logged.
 
     ``results`` is what ``llmreg evaluate`` hands the loader
-    (:func:`llmreg.cli.evaluate.row_results`); ``info`` the loaded model's info (model
+    (:func:`llmreg_pyfunc.evaluate_cli.row_results`); ``info`` the loaded model's info (model
     URI, registered name and version); ``model_id`` the logged model the traces
     belong to. A row MLflow refuses is skipped with a warning (the metrics stand).
     """

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from llmreg.adapter import client_for
 from llmreg.bases import Loader
+from llmreg.capabilities import EvaluationLogger, ScorerSource, SparkPredictor
 from llmreg.schemas import Inputs, Outputs
 from llmreg.uris import ModelURI, parse_model_uri
 from llmreg_pyfunc.cache import MODEL_CACHE, LoadedModel
@@ -79,8 +80,11 @@ class LoadedAdapter(TracedAdapter):
         return adapter
 
 
-class CustomLoader(Loader):
+class CustomLoader(Loader, SparkPredictor, EvaluationLogger, ScorerSource):
     """Loads models saved by CustomSaver, caching them by resolved version.
+
+    It declares three capabilities (:mod:`llmreg.capabilities`): Spark prediction,
+    evaluation logging (an MLflow run) and scorers of its own (``mlflow.genai``).
 
     Attributes:
         alias_ttl_seconds: how long an alias -> version lookup is reused; a moved

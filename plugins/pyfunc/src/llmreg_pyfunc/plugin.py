@@ -8,7 +8,7 @@ pandas nor the plugin's pydantic classes.
 from __future__ import annotations
 
 from llmreg import hookimpl
-from llmreg.hookspecs import RegisterClass, RegisterDefault
+from llmreg.hookspecs import RegisterClass, RegisterCommand, RegisterDefault
 
 
 @hookimpl
@@ -30,3 +30,9 @@ def llmreg_defaults(register: RegisterDefault) -> None:
     register("saver", {"KIND": "CustomSaver"})
     register("loader", {"KIND": "CustomLoader"})
     register("serve.loader", {"KIND": "CustomLoader", "alias_ttl_seconds": 0})
+
+
+@hookimpl
+def llmreg_register_commands(register: RegisterCommand) -> None:
+    """Add ``llmreg evaluate`` (MLflow scorers and evaluation runs need this plugin)."""
+    register("evaluate", "llmreg_pyfunc.evaluate_cli:evaluate")

@@ -5,10 +5,9 @@ A definition's ``prompt`` is the system prompt: an inline template
 (``"prompts:/support@champion"``, ``"prompts:/support/3"``). :func:`pin` (called by
 :class:`~llmreg_pyfunc.saver.CustomSaver`) resolves a reference to its version, so
 the saved model names ``prompts:/support/3`` and always answers with that prompt
-(prompt versions are immutable). :func:`apply` (called by every adapter before
-any request) turns each row into chat messages: the rendered system prompt, then
-the row's text through ``user_template``. A variable a row does not fill is a
-:class:`~llmreg.errors.SchemaError` before any request is sent.
+(prompt versions are immutable). The core's row loop applies the templates to every
+row (:class:`llmreg.templates.Templates`); :class:`~llmreg_pyfunc.tracing.TracedAdapter`
+reads a registry reference for it through :func:`load`.
 
 Registered prompts use MLflow's ``{{ name }}`` variables; inline templates use
 ``{name}`` (see :mod:`llmreg.templates`).
@@ -18,12 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from llmreg.definition import ModelDefinition
-from llmreg.errors import ConfigError, SchemaError
-from llmreg.schemas import Message, Request
-from llmreg.templates import PROMPT_URI_PREFIX, is_prompt_uri, render, variables
+from llmreg.errors import ConfigError
+from llmreg.templates import PROMPT_URI_PREFIX, is_prompt_uri, variables
 
 _MUSTACHE = re.compile(r"\{\{\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\}\}")
 
@@ -93,56 +90,4 @@ def pin(model: ModelDefinition) -> tuple[ModelDefinition, PinnedPrompt | None]:
     return model.model_copy(update={"prompt": pinned.uri}), pinned
 
 
-class Templates:
-    """The templates of one definition, ready to apply to rows (a registry prompt is
-    loaded once, on first use)."""
-
-    def __init__(self, definition: ModelDefinition) -> None:
-        self.definition = definition
-        self._system: str | None = None
-
-    @property
-    def active(self) -> bool:
-        """Whether the definition has a ``prompt`` or a ``user_template``."""
-        return self.definition.prompt is not None or self.definition.user_template is not None
-
-    def system(self) -> str | None:
-        """The system prompt template (``{name}`` syntax), loading a registry prompt once."""
-        prompt = self.definition.prompt
-        if prompt is None:
-            return None
-        if self._system is None:
-            self._system = load(prompt).template if is_prompt_uri(prompt) else prompt
-        return self._system
-
-    def apply(self, rows: list[Request]) -> list[Request]:
-        """Return the rows as chat messages with the templates filled in.
-
-        Raises:
-            SchemaError: a row leaves a template variable unfilled (before any request).
-        """
-        system = self.system()
-        user = self.definition.user_template
-        out = []
-        for index, row in enumerate(rows):
-            try:
-                out.append(self._one(row, system, user))
-            except SchemaError as exc:
-                raise SchemaError(f"row {index}: {exc}") from None
-        return out
-
-    @staticmethod
-    def _one(row: Request, system: str | None, user: str | None) -> Request:
-        values: dict[str, Any] = dict(row.vars or {})
-        if row.input is not None:
-            values.setdefault("input", row.input)
-        head = [Message(role="system", content=render(system, values))] if system else []
-        if row.messages is not None:
-            messages = head + list(row.messages)
-        else:
-            text = render(user, values) if user is not None else row.input or ""
-            messages = [*head, Message(role="user", content=text)]
-        return row.model_copy(update={"input": None, "messages": messages})
-
-
-__all__ = ["PinnedPrompt", "Templates", "from_mustache", "load", "pin"]
+__all__ = ["PinnedPrompt", "from_mustache", "load", "pin"]

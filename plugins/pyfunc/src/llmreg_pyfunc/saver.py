@@ -183,7 +183,8 @@ class CustomSaver(Saver):
         signature = default_signature() if signature is None else check_signature(signature)
         example = DEFAULT_EXAMPLE if input_example is None else input_example
         example = check_example(example, signature)
-        digest = content_hash([definition_json, code, "\n".join(requirements)])
+        files = [definition_json, code, "\n".join(requirements)]
+        digest = content_hash([*files, *self._artifact_parts(signature, example)])
         metadata = {
             CONTENT_HASH_KEY: digest,
             FORMAT_KEY: FORMAT,
@@ -228,6 +229,29 @@ class CustomSaver(Saver):
             description=model.description,
             wheels=tuple(bundle.wheels),
         )
+
+    def _artifact_parts(self, signature: Any, example: Any) -> list[str]:
+        """What else the model files hold, where it is not the default: the signature,
+        the input example and the ``config_file`` name.
+
+        They are part of the content hash, so that a save whose files differ is a new
+        logged model (and, registered, a new version), and one whose files are the same
+        is the same model. Defaults add nothing: a model saved with them keeps the hash it
+        had before these counted.
+        """
+        from llmreg_pyfunc.chat_schema import DEFAULT_EXAMPLE, check_example, default_signature
+
+        parts = []
+        given = json.dumps(signature.to_dict(), sort_keys=True)
+        default = default_signature()
+        if given != json.dumps(default.to_dict(), sort_keys=True):
+            parts.append(f"signature:{given}")
+        text = _example_text(example)
+        if text != _example_text(check_example(DEFAULT_EXAMPLE, default)):
+            parts.append(f"input_example:{text}")
+        if self.config_file != type(self).model_fields["config_file"].default:
+            parts.append(f"config_file:{self.config_file}")
+        return parts
 
     def _logged_name(self, model: ModelDefinition, name: str | None) -> str:
         """The logged model's name: the registered name if known, else an explicitly set

@@ -540,23 +540,14 @@ def _record_batch(items: list[tuple[Any, ...]]) -> None:
 
 class TracedAdapter(ClientAdapter):
     """The core's :class:`~llmreg.adapter.ClientAdapter` that records a trace of every
-    prediction when tracing is wanted (:func:`tracing_wanted`), and fills the
-    definition's prompt templates into every row (:mod:`llmreg_pyfunc.prompts`)."""
+    prediction when tracing is wanted (:func:`tracing_wanted`), and reads a definition's
+    Prompt Registry reference (:func:`llmreg_pyfunc.prompts.load`)."""
 
-    def _prepare(
-        self, inputs: Any, params: Mapping[str, Any] | None
-    ) -> tuple[list[Request], bool, int]:
-        rows, strict, concurrency = super()._prepare(inputs, params)
-        definition = self.definition
-        if definition.prompt is None and definition.user_template is None:
-            return rows, strict, concurrency
-        templates = getattr(self, "_llmreg_templates", None)
-        if templates is None:
-            from llmreg_pyfunc.prompts import Templates
+    def resolve_prompt(self, reference: str) -> str:
+        """The ``{name}`` template of a ``prompts:/`` reference, from MLflow's Prompt Registry."""
+        from llmreg_pyfunc.prompts import load
 
-            templates = Templates(definition)
-            self._llmreg_templates = templates
-        return templates.apply(rows), strict, concurrency
+        return load(reference).template
 
     async def astream(
         self, request: Request, params: Mapping[str, Any] | None = None

@@ -6,10 +6,11 @@ a sqlite file in the working folder. The registry then follows the tracking
 store, as MLflow users expect, unless ``MLFLOW_REGISTRY_URI`` says otherwise.
 
 It also makes the CLI fail fast against an unreachable ``http://`` store, and
-prepares a sqlite store before a command uses it (a corrupt file is a typed
-error naming it; a new one gets MLflow's schema under a folder lock, so that
-several first commands at once do not race). This module does not import
-mlflow, except to create a new sqlite store.
+prepares a sqlite store before a command uses it (a corrupt or half-created
+file is a typed error naming it; a new one gets MLflow's schema under a folder
+lock, so that several first commands at once do not race, in a temporary file
+renamed into place only when complete, so that a full disk leaves nothing).
+This module does not import mlflow, except to create a new sqlite store.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import contextlib
 import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from llmreg.errors import StoreUnavailableError
 from llmreg.hookspecs import CliSetup
@@ -118,23 +120,28 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def _initialized(path: Path, uri: str) -> bool:
-    """Whether the sqlite file holds MLflow's schema (checked with the standard library).
+def _state(path: Path, uri: str) -> Literal["new", "ready", "half"]:
+    """What the sqlite file holds (read with the standard library): nothing yet (``new``:
+    missing, empty, or a database with no table), MLflow's schema (``ready``), or the
+    remains of a creation that stopped midway (``half``: alembic's ``_alembic_tmp_*``
+    tables, or tables with no recorded schema version).
 
     Raises:
         StoreUnavailableError: the file is not a SQLite database (corrupt, or another file).
     """
     if not path.exists() or path.stat().st_size == 0:
-        return False
+        return "new"
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            return bool(db.execute("SELECT count(*) FROM alembic_version").fetchone()[0])
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return False
-        raise _unusable(uri, exc) from None
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            if any(t.startswith("_alembic_tmp_") for t in tables):
+                return "half"
+            versions = "SELECT count(*) FROM alembic_version"
+            if "alembic_version" in tables and db.execute(versions).fetchone()[0]:
+                return "ready"
     except sqlite3.DatabaseError as exc:
         raise _unusable(uri, exc) from None
+    return "half" if tables else "new"
 
 
 def _unusable(uri: str, exc: Exception) -> StoreUnavailableError:
@@ -144,20 +151,34 @@ def _unusable(uri: str, exc: Exception) -> StoreUnavailableError:
     )
 
 
+def _half_made(uri: str, path: Path) -> StoreUnavailableError:
+    return StoreUnavailableError(
+        f"the store {mask_userinfo(uri)} is half-created: a first use stopped while it made "
+        "MLflow's tables (the disk was full, or the process was killed), and MLflow cannot "
+        f"open it. A store that was never finished holds no runs or models: delete {path} "
+        "and run the command again to create it anew (or, if it holds data you need, "
+        "restore it from a backup)"
+    )
+
+
 def prepare_sqlite(uri: str) -> bool:
-    """Check a sqlite store, and create MLflow's schema in a new one under a lock.
+    """Check a sqlite store, and create a new one whole or not at all, under a lock.
 
     MLflow creates its tables on first contact; several commands doing that at once
-    on a new file fail (``duplicate column name``). The first contact is made here,
-    under an exclusive lock on the file's folder, so that one process creates the
-    schema and the others wait for it. Another scheme is left alone.
+    on a new file fail (``duplicate column name``), and one that stops midway (a full
+    disk) leaves a file MLflow cannot open again. So the first contact is made here,
+    under an exclusive lock on the file's folder (one process creates the schema, the
+    others wait), into a temporary file beside it that is renamed into place only once
+    MLflow's schema is complete there; a failure deletes it. Another scheme is left
+    alone.
 
     Returns:
         Whether this call created the store.
 
     Raises:
-        StoreUnavailableError: the folder does not exist, or the file is not an MLflow
-            sqlite database; the message names the store.
+        StoreUnavailableError: the folder does not exist, the file is not an MLflow
+            sqlite database or is half-created, or creating it failed (nothing is left
+            behind); the message names the store and what to do.
     """
     path = sqlite_path(uri)
     if path is None:
@@ -167,24 +188,53 @@ def prepare_sqlite(uri: str) -> bool:
             f"the store {mask_userinfo(uri)} cannot be used: the folder {path.parent} does "
             f"not exist. Check {TRACKING_ENV}"
         )
-    if _initialized(path, uri):
+    state = _state(path, uri)
+    if state == "half":
+        raise _half_made(uri, path)
+    if state == "ready":
         return False
     try:
         from mlflow import MlflowClient
     except ImportError:  # no usable mlflow: nothing will open the store either
         return False
     with _folder_lock(path.parent):
-        if _initialized(path, uri):
+        state = _state(path, uri)
+        if state != "new":
+            if state == "half":
+                raise _half_made(uri, path)
             return False
-        try:
-            MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
-        except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise StoreUnavailableError(
-                f"the store {mask_userinfo(uri)} could not be created: "
-                f"{type(exc).__name__}: {first}"
-            ) from exc
+        _create_whole(MlflowClient, uri, path)
         return True
+
+
+def _create_whole(client: Any, uri: str, path: Path) -> None:
+    """Create MLflow's schema in a temporary file and rename it to ``path`` when complete.
+
+    Raises:
+        StoreUnavailableError: creating it failed; the temporary file is deleted.
+    """
+    # A new name each time: MLflow keeps an engine per URI, which must never be reused.
+    temp = path.with_name(f".{path.name}.creating-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    temp_uri = f"sqlite:///{temp}"
+    try:
+        client(tracking_uri=temp_uri, registry_uri=temp_uri).search_experiments(max_results=1)
+        if _state(temp, temp_uri) != "ready":
+            raise OSError("MLflow's schema is incomplete in the new file")
+        with contextlib.closing(sqlite3.connect(temp)) as db:  # all of it in the one file
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with open(temp, "rb+") as made:  # on disk before it takes the store's name
+            os.fsync(made.fileno())
+        os.replace(temp, path)
+    except Exception as exc:
+        for leftover in (temp, *(temp.with_name(temp.name + e) for e in ("-journal", "-wal"))):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise StoreUnavailableError(
+            f"the store {mask_userinfo(uri)} could not be created: {type(exc).__name__}: "
+            f"{first}. Nothing was left behind; free some space (or fix the folder's "
+            "permissions) and run the command again"
+        ) from exc
 
 
 @contextlib.contextmanager

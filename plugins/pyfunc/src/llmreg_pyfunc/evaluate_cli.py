@@ -1,4 +1,6 @@
-"""``llmreg evaluate``: score a model on a dataset with code scorers, before promoting it.
+"""``llmreg evaluate``: score a model on a dataset with scorers, before promoting it.
+
+llmreg-pyfunc adds the command to the CLI (``llmreg_register_commands``).
 
 Each line of the dataset is a row (``input`` or ``messages``, optional ``vars``)
 with the ``expected`` answer. Scorers (``--scorer``, repeatable):
@@ -24,23 +26,22 @@ does). ``llmreg promote --require`` reads those tags.
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
+from llmreg.capabilities import EvaluationLogger, ScorerSource, require
 from llmreg.cli.app import emit_json, json_option
 from llmreg.cli.components import build_alias_register, build_loader
+from llmreg.cli.gate import EVAL_TAG_PREFIX
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
-from llmreg.errors import ConfigError
+from llmreg.errors import CapabilityMissingError, ConfigError
+from llmreg.files import check_input_file
 from llmreg.secrets import SECRETS, redact_deep
 
-#: The version-tag prefix of a metric.
-EVAL_TAG_PREFIX = "llmreg.eval."
 #: At most this many rows in one dataset.
 MAX_EVAL_ROWS = 10_000
 
@@ -100,22 +101,23 @@ def is_plugin_scorer(spec: str) -> bool:
 
 
 def plugin_scorers(loader: Any, specs: list[str], judge_model: str | None) -> Any:
-    """The loader's runner of the scorers it provides (``loader.genai_scorers``), or ``None``.
+    """The runner of the scorers the loader provides (:class:`~llmreg.capabilities.ScorerSource`),
+    or ``None`` when no spec needs one.
 
     Raises:
-        ConfigError: a spec names a loader scorer and the loader runs none, or the
-            loader refuses a spec.
+        CapabilityMissingError: a spec names a loader scorer and the loader runs none.
+        ConfigError: the loader refuses a spec.
     """
     if not specs:
         return None
-    hook = getattr(loader, "genai_scorers", None)
-    if not callable(hook):
-        raise ConfigError(
-            f"--scorer {specs[0]!r}: the loader {type(loader).__name__} runs no scorers of its "
-            "own; use exact_match, contains, regex:PATTERN or json_valid, or the llmreg-pyfunc "
-            "loader (MLflow scorers)"
-        )
-    return hook(specs, judge_model)
+    try:
+        source = require(loader, ScorerSource, "loader")
+    except CapabilityMissingError as exc:
+        raise CapabilityMissingError(
+            f"--scorer {specs[0]!r}: {exc}; or use exact_match, contains, regex:PATTERN or "
+            "json_valid"
+        ) from None
+    return source.genai_scorers(specs, judge_model)
 
 
 def summarize(scores: dict[str, list[float | None]]) -> dict[str, float]:
@@ -132,17 +134,6 @@ def summarize(scores: dict[str, list[float | None]]) -> dict[str, float]:
         if len(numbers) < len(values):
             out[f"{metric}_errors"] = float(len(values) - len(numbers))
     return out
-
-
-def _takes(function: Callable[..., Any], keyword: str) -> bool:
-    """Whether ``function`` accepts ``keyword`` (a loader written before it did not)."""
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return keyword in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
 
 
 def row_results(
@@ -205,11 +196,10 @@ def read_dataset(path: str) -> list[tuple[dict[str, Any], str]]:
     """Return the rows of a JSON Lines dataset as ``(row, expected)``.
 
     Raises:
-        ConfigError: the file is missing, a line is not an object with ``expected``.
+        ConfigError: the file is missing or not a regular file (a folder, a FIFO, a
+            device), a line is not an object with ``expected``.
     """
-    source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"--data {path!r} is not a file")
+    source = check_input_file(path, "--data file", "a JSON Lines file of rows")
     rows: list[tuple[dict[str, Any], str]] = []
     for number, line in enumerate(source.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
@@ -290,19 +280,13 @@ def evaluate(
             tags = {f"{EVAL_TAG_PREFIX}{k}": str(v) for k, v in metrics.items()}
             build_alias_register().set_tags(str(name), int(version), tags)
             result["version"] = {"name": name, "version": int(version)}
-        log = getattr(loader, "log_evaluation", None)
-        if callable(log):
-            if _takes(log, "results"):
-                found = row_results(rows, outputs.rows, chosen, scores, external, judged)
-                definition = getattr(adapter, "definition", None)
-                secrets = [*SECRETS.values()]
-                if definition is not None:
-                    secrets += definition.resolved_secrets()
-                result["run_id"] = log(
-                    model_uri, info, metrics, len(rows), results=redact_deep(found, secrets)
-                )
-            else:
-                result["run_id"] = log(model_uri, info, metrics, len(rows))
+        if isinstance(loader, EvaluationLogger):
+            found = row_results(rows, outputs.rows, chosen, scores, external, judged)
+            definition = adapter.definition
+            secrets = [*SECRETS.values(), *(definition.resolved_secrets() if definition else [])]
+            result["run_id"] = loader.log_evaluation(
+                model_uri, info, metrics, len(rows), results=redact_deep(found, secrets)
+            )
     if as_json:
         emit_json({**result, "store": shown_store(store)})
         return
@@ -315,56 +299,8 @@ def evaluate(
         click.echo(f"evaluation run: {result['run_id']}")
 
 
-#: ``metric>=0.8``, ``metric > 0.5``...
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<|==)\s*(-?[0-9.]+)\s*$")
-
-
-def check_requirements(metrics: dict[str, float], requirements: tuple[str, ...]) -> list[str]:
-    """Return the requirements ``metrics`` fail, each with the numbers.
-
-    Raises:
-        ConfigError: a requirement is malformed.
-    """
-    failed = []
-    for text in requirements:
-        found = _REQUIREMENT.match(text)
-        if not found:
-            raise ConfigError(f"--require {text!r}: write it as METRIC>=NUMBER (or >, <=, <, ==)")
-        metric, op, number = found.group(1), found.group(2), float(found.group(3))
-        value = metrics.get(metric)
-        ok = (
-            value is not None
-            and {
-                ">=": value >= number,
-                "<=": value <= number,
-                ">": value > number,
-                "<": value < number,
-                "==": value == number,
-            }[op]
-        )
-        if not ok:
-            shown = "not evaluated" if value is None else f"{value:g}"
-            failed.append(f"{metric} is {shown}, required {op} {number:g}")
-    return failed
-
-
-def version_metrics(tags: dict[str, str]) -> dict[str, float]:
-    """The ``llmreg.eval.*`` tags of a version as metrics."""
-    out = {}
-    for key, value in tags.items():
-        if key.startswith(EVAL_TAG_PREFIX):
-            try:
-                out[key[len(EVAL_TAG_PREFIX) :]] = float(value)
-            except ValueError:
-                continue
-    return out
-
-
 __all__ = [
-    "EVAL_TAG_PREFIX",
-    "check_requirements",
     "evaluate",
-    "gate",
     "is_plugin_scorer",
     "plugin_scorers",
     "read_dataset",
@@ -372,76 +308,3 @@ __all__ = [
     "scorer",
     "summarize",
 ]
-
-
-def gate(
-    register: Any,
-    name: str,
-    version: str,
-    requirements: tuple[str, ...],
-    baseline: str | None,
-) -> str:
-    """Check a candidate before ``promote``; return the decision, with its numbers.
-
-    The decision reads as ``require exact_match>=0.8: 0.9 (candidate) ok; not worse
-    than @champion (version 1): exact_match 0.9 vs 0.8, failed_rows 0 vs 0 ok``:
-    ``llmreg promote`` records it with the alias move (``llmreg history``) and as the
-    version's ``llmreg.promotion_check`` tag.
-
-    Raises:
-        RegistrationError: the candidate fails a requirement or is worse than the
-            version ``baseline`` points at (each failure with its numbers).
-        ConfigError: a requirement is malformed.
-    """
-    from llmreg.errors import RegistrationError
-
-    check_requirements({}, requirements)  # a malformed requirement fails before any call
-    refs = register.versions(name)
-    candidate = next((r for r in refs if str(r.version) == str(version).strip()), None)
-    if candidate is None:
-        raise RegistrationError(f"version {version} of {name!r} does not exist")
-    metrics = version_metrics(dict(candidate.tags))
-    failures = check_requirements(metrics, requirements)
-    decisions = []
-    for text in requirements:
-        found = _REQUIREMENT.match(text)
-        assert found is not None  # checked above
-        value = metrics.get(found.group(1))
-        shown = "not evaluated" if value is None else f"{value:g}"
-        verdict = "ok" if not check_requirements(metrics, (text,)) else "failed"
-        decisions.append(f"require {text.replace(' ', '')}: {shown} (candidate) {verdict}")
-    if baseline:
-        holder = next((r for r in refs if baseline in r.aliases), None)
-        if holder is None:
-            decisions.append(f"not worse than @{baseline}: no version holds it, ok")
-        elif holder.version == candidate.version:
-            decisions.append(f"not worse than @{baseline}: it is this version, ok")
-        else:
-            base = version_metrics(dict(holder.tags))
-            compared = []
-            worse_found = False
-            for metric, value in sorted(base.items()):
-                mine = metrics.get(metric)
-                if metric == "failed_rows" or metric.endswith("_errors"):
-                    worse = metrics.get(metric, float("inf")) > value
-                else:
-                    worse = metrics.get(metric, float("-inf")) < value
-                shown = "not evaluated" if mine is None else f"{mine:g}"
-                compared.append(f"{metric} {shown} vs {value:g}")
-                if worse:
-                    worse_found = True
-                    failures.append(
-                        f"{metric} is {shown}, @{baseline} (version {holder.version}) has {value:g}"
-                    )
-            numbers = ", ".join(compared) or "no metrics recorded on it"
-            verdict = "worse" if worse_found else "ok"
-            decisions.append(
-                f"not worse than @{baseline} (version {holder.version}): {numbers} {verdict}"
-            )
-    if failures:
-        raise RegistrationError(
-            f"version {candidate.version} of {name!r} is not promoted: "
-            + "; ".join(failures)
-            + " (llmreg evaluate models:/NAME/VERSION --data ... records the metrics)"
-        )
-    return "; ".join(decisions)

@@ -1,0 +1,1 @@
+"""Tests of llmreg_gateway.controls: keys, limits, cost, budgets, cache and shared state."""
