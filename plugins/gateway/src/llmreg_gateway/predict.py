@@ -12,7 +12,7 @@ from llmreg.schemas import Inputs, Outputs
 from llmreg_gateway.context import GatewayContext
 from llmreg_gateway.errors import ApiError, from_exception, row_failure
 from llmreg_gateway.responses import json_response, usage_of, versioned
-from llmreg_gateway.upstream import cap_rows
+from llmreg_gateway.upstream import cap_rows, over_cap, too_large
 
 ROUTE = "/predict"
 
@@ -60,6 +60,8 @@ class PredictRoute:
             answered = await adapter.apredict(inputs, None)
             outputs = cap_rows(answered, ctx.settings.max_upstream_bytes)
             if not any(row.ok for row in outputs.rows):
+                if over_cap(outputs.rows[0]):  # the limit is ours to name, not hidden
+                    raise too_large(ctx.settings.max_upstream_bytes)
                 raise row_failure(outputs.rows[0].metadata)
         except Exception as exc:
             response = ctx.failure("POST /predict", exc, served)

@@ -68,10 +68,15 @@ def cap_rows(outputs: Outputs, limit: int) -> Outputs:
         if text_size(row.prediction) > limit:
             err = too_large(limit)
             meta = {**row.metadata, "status": "error", "error": err.message,
-                    "error_type": ERROR_TYPE}  # fmt: skip
+                    "error_type": ERROR_TYPE, "error_code": CODE}  # fmt: skip
             row = Result(prediction=None, metadata=meta)
         rows.append(row)
     return Outputs(rows=rows)
+
+
+def over_cap(row: Result) -> bool:
+    """Whether :func:`cap_rows` made ``row`` an error row."""
+    return row.metadata.get("error_code") == CODE
 
 
 async def capped(
@@ -107,6 +112,7 @@ __all__ = [
     "check_result",
     "chunk_text_size",
     "json_size",
+    "over_cap",
     "text_size",
     "too_large",
 ]
