@@ -1,0 +1,172 @@
+"""The console in a real headless Chromium, against a live server and a real store.
+
+Login (refused with a wrong key), the models and diff pages, comparing two
+versions in the playground (and saving the comparison as evaluation runs), a
+rollout started through ``llmreg_gateway.rollout.operations`` and aborted from
+the page, and a key created and revoked from the page, then refused by the
+controls' ``identify``. Each test takes screenshots for ``docs/console.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from console.conftest import MODEL, Site, login, shoot
+
+from llmreg_gateway.rollout import operations
+from llmreg_gateway.rollout.spec import Guards
+from llmreg_gateway.rollout.state import RolloutStore, SystemClock
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_a_wrong_key_is_refused_and_the_admin_key_logs_in(page: Any, site: Site) -> None:
+    login(page, site, key="not-the-key")
+    assert page.get_by_role("alert").inner_text().startswith("Error:")
+    assert "not the admin key" in page.content()
+    assert "not-the-key" not in page.content()
+    assert not [c for c in page.context.cookies() if c["name"] == "llmreg_console"]
+    shoot(page, "login-refused")
+
+    page.get_by_label("Admin key").fill(site.admin_key)
+    page.get_by_role("button", name="Log in").click()
+    assert page.url.endswith("/console/models")
+    assert page.get_by_role("link", name=MODEL).is_visible()
+    assert "@champion → v1" in page.content()
+    assert site.admin_key not in page.content()
+    cookie = next(c for c in page.context.cookies() if c["name"] == "llmreg_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert site.admin_key not in cookie["value"]
+    shoot(page, "models")
+
+    page.get_by_role("button", name="Log out").click()
+    assert page.url.endswith("/console/login")
+    page.goto(f"{site.url}/console/models")
+    assert page.url.endswith("/console/login")
+
+
+def test_a_post_without_its_csrf_token_is_refused(site: Site) -> None:
+    with httpx.Client(base_url=site.url, follow_redirects=False) as http:
+        page = http.get("/console/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        no_token = http.post("/console/login", data={"key": site.admin_key, "csrf": "x"})
+        assert no_token.status_code == 403 and "llmreg_console=" not in str(no_token.headers)
+        ok = http.post("/console/login", data={"key": site.admin_key, "csrf": token[1]})
+        assert ok.status_code == 303
+        keys = http.post("/console/keys", data={"label": "forged", "csrf": "wrong"})
+        assert keys.status_code == 403
+        assert "forged" not in http.get("/console/keys").text
+
+
+def test_the_definition_diff_of_two_versions(page: Any, site: Site) -> None:
+    login(page, site)
+    page.get_by_role("link", name=MODEL).click()
+    assert page.get_by_role("table", name=f"History of {MODEL}@champion").is_visible()
+    page.get_by_label("From version").select_option("1")
+    page.get_by_label("to version").select_option("3")
+    page.get_by_role("button", name="Show the diff").click()
+    rows = page.get_by_role("table", name="Changed settings").inner_text()
+    assert "temperature" in rows and "0.1" in rows and "0.7" in rows
+    assert "provider" not in rows  # both are echo: only what differs is listed
+    shoot(page, "diff")
+
+
+def test_compare_two_versions_in_the_playground(page: Any, site: Site) -> None:
+    login(page, site)
+    page.goto(f"{site.url}/console/models/{MODEL}")
+    page.get_by_label("v1", exact=True).check()
+    page.get_by_label("v2", exact=True).check()
+    page.get_by_role("button", name="Compare the checked versions in the playground").click()
+    assert sorted(page.get_by_label("Versions or aliases").input_value().splitlines()) == [
+        f"models:/{MODEL}/1",
+        f"models:/{MODEL}/2",
+    ]
+    page.get_by_label("Prompt").fill("hello there world")
+    page.get_by_role("button", name="Compare").click()
+    first = page.get_by_role("region", name=f"Answer of models:/{MODEL}/1")
+    second = page.get_by_role("region", name=f"Answer of models:/{MODEL}/2")
+    assert "echo: hello there world" in first.inner_text()
+    assert "HELLO THERE WORLD" in second.inner_text()
+    assert "ms" in first.inner_text() and "Tokens" in first.inner_text()
+    diff = page.locator(".diff")  # the second column against the first, word by word
+    assert diff.count() == 1 and "Word diff" in diff.inner_text()
+    assert diff.locator("del").count() >= 1 and diff.locator("ins").count() >= 1
+    shoot(page, "playground")
+
+    page.get_by_role("button", name="Save as evaluation run").click()
+    assert "saved 2 evaluation runs" in page.get_by_role("status").inner_text()
+    run_ids = [c.inner_text() for c in page.locator("main li code").all()]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(site.tracking_uri)
+    for run_id in run_ids:
+        assert client.get_run(run_id).data.tags  # a real run in the store
+
+
+def test_start_then_abort_a_rollout_from_the_page(page: Any, site: Site) -> None:
+    store = RolloutStore(site.register)
+    rollout = operations.start(
+        store, SystemClock(), MODEL, to="2", alias="champion", steps=(10, 50, 100),
+        interval_s=300.0, sticky_by="key", guards=Guards(),
+    )  # fmt: skip
+    for ms in (20.0, 30.0, 40.0):
+        site.stats.record(rollout.id, 0, "stable", ok=True, latency_ms=ms, tokens=12)
+    site.stats.record(rollout.id, 0, "canary", ok=False, latency_ms=90.0)
+    login(page, site)
+    page.get_by_role("link", name="Rollouts").click()
+    section = page.get_by_role("region", name=re.compile(f"{MODEL}@champion"))
+    assert "running" in section.inner_text()
+    arms = section.get_by_role("table", name=re.compile("This step's numbers")).inner_text()
+    assert re.search(r"stable\s+v1\s+3\s+0", arms) and re.search(r"canary\s+v2\s+1\s+1", arms)
+    decisions = section.get_by_role("table", name=re.compile("Decisions")).inner_text()
+    assert "rollout started" in decisions
+    shoot(page, "rollouts")
+
+    section.get_by_role("link", name=f"Abort {MODEL}@champion").click()
+    assert page.get_by_role("heading", name="Confirm abort").is_visible()
+    page.get_by_label("Reason").fill("canary errors in the console test")
+    page.get_by_role("button", name="Confirm: abort").click()
+    assert "rollout aborted" in page.get_by_role("status").inner_text()
+    assert store.get(MODEL, "champion").status == "aborted"
+    notes = [m.note or "" for m in site.register.history(MODEL, "champion")]
+    assert any("canary errors in the console test" in n for n in notes)
+    assert site.register.versions(MODEL)[0].aliases == ("champion",)  # stays on v1
+    shoot(page, "rollout-aborted")
+
+
+def test_create_then_revoke_a_key_which_is_then_refused(page: Any, site: Site) -> None:
+    login(page, site)
+    page.get_by_role("link", name="Keys and spend").click()
+    page.get_by_label("Label").fill("support-team")
+    page.get_by_label("Budget in USD").fill("5")
+    page.get_by_role("button", name="Create the key").click()
+    secret = page.locator("output#secret").inner_text()
+    assert secret.startswith("sk-") or len(secret) > 30
+    key_id = re.search(r"created (key-[0-9a-f]+)", page.content())[1]  # type: ignore[index]
+    bearer = {"authorization": f"Bearer {secret}"}
+    assert httpx.get(f"{site.url}/whoami", headers=bearer).json() == {"id": key_id}
+    page.get_by_role("link", name="Keys and spend").click()
+    assert secret not in page.content()  # shown once
+    row = page.get_by_role("row", name=re.compile(key_id))
+    assert "$0 of $5 monthly" in row.inner_text() and "active" in row.inner_text()
+
+    row.get_by_role("link", name=f"Revoke {key_id}").click()
+    page.get_by_role("button", name="Confirm: revoke").click()
+    assert f"revoked {key_id}" in page.get_by_role("status").inner_text()
+    assert "revoked" in page.get_by_role("row", name=re.compile(key_id)).inner_text()
+    assert httpx.get(f"{site.url}/whoami", headers=bearer).status_code == 401
+    shoot(page, "keys")
+
+
+def test_the_console_is_off_without_an_admin_key(versions: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from llmreg_gateway.console import create_console
+
+    off = TestClient(create_console(admin_key=None, register=versions))
+    answer = off.get("/models")
+    assert answer.status_code == 404 and "the console is off" in answer.text
