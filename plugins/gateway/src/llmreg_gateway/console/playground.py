@@ -83,12 +83,13 @@ def word_diff(left: str, right: str) -> str:
 def _ask(console: Console, uri: str, prompt: str) -> Answer:
     if console.loader is None:
         raise ConfigError("the console was started without a loader: the playground needs one")
-    start = time.perf_counter()
     try:
         adapter = console.loader.load(uri)
     except Exception as exc:  # shown on the page, in the column of the target that failed
         return Answer(uri, None, f"{type(exc).__name__}: {exc}", 0.0)
     try:
+        # The latency of the answer alone (the same clock for every target), not the load.
+        start = time.perf_counter()
         result = adapter.predict({"input": prompt}).rows[0]
         latency = (time.perf_counter() - start) * 1000
         meta = result.metadata
@@ -96,12 +97,17 @@ def _ask(console: Console, uri: str, prompt: str) -> Answer:
             uri,
             result.prediction,
             None if result.ok else str(meta.get("error") or "the row failed"),
-            float(meta.get("latency_ms") or latency),
-            dict(meta.get("usage") or {}),
+            latency,
+            {k: v for k, v in (meta.get("usage") or {}).items() if v is not None},
             dict(adapter.info),
         )
     finally:
         adapter.close()
+
+
+def _order(uri: str) -> tuple[str, int, str]:
+    name, _, version = uri.rpartition("/")
+    return (name, int(version), "") if version.isdigit() else (uri, 0, uri)
 
 
 def _form(ctx: Ctx, targets: list[str], prompt: str) -> str:
@@ -120,7 +126,7 @@ def _columns(answers: list[Answer]) -> str:
     cols = []
     first = answers[0].text or ""
     for index, answer in enumerate(answers):
-        tokens = answer.usage.get("total_tokens", "?")
+        tokens = answer.usage.get("total_tokens", "not reported")
         body = (
             f'<p class="answer">{esc(answer.text)}</p>'
             if answer.error is None
@@ -140,7 +146,8 @@ def _columns(answers: list[Answer]) -> str:
 
 async def show(console: Console, ctx: Ctx) -> Response:
     """``GET /playground``: the form, pre-filled with ``?target=`` values."""
-    targets = targets_of(ctx.request.query_params.getlist("target"))
+    # Checked on a model's page, newest first: asked oldest first.
+    targets = sorted(targets_of(ctx.request.query_params.getlist("target")), key=_order)
     body = _form(ctx, targets, "")
     return layout(ctx.root, "Playground", body, csrf=ctx.session.csrf)
 
