@@ -9,6 +9,7 @@ controls' ``identify``. Each test takes screenshots for ``docs/console.md``.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -62,6 +63,39 @@ def test_a_post_without_its_csrf_token_is_refused(site: Site) -> None:
         assert "forged" not in http.get("/console/keys").text
 
 
+def _logged_in(site: Site) -> tuple[httpx.Client, str]:
+    http = httpx.Client(base_url=site.url, follow_redirects=False)
+    token = re.search(r'name="csrf" value="([^"]+)"', http.get("/console/login").text)
+    assert token is not None
+    assert http.post("/console/login", data={"key": site.admin_key, "csrf": token[1]}).is_redirect
+    csrf = re.search(r'name="csrf" value="([^"]+)"', http.get("/console/playground").text)
+    assert csrf is not None
+    return http, csrf[1]
+
+
+def test_the_playground_without_script_and_its_stream(site: Site) -> None:
+    http, csrf = _logged_in(site)
+    try:
+        form = {"csrf": csrf, "targets": f"{MODEL}/1\n{MODEL}@champion", "prompt": "hi you"}
+        plain = http.post("/console/playground", data=form)
+        assert plain.status_code == 200
+        assert plain.text.count('class="answer">echo: hi you<') == 2  # v1, @champion (v1)
+        assert "Word diff against the first" in plain.text
+        with http.stream("POST", "/console/playground/stream", data=form) as streamed:
+            assert streamed.headers["content-type"] == "application/x-ndjson"
+            events = [json.loads(line) for line in streamed.iter_lines() if line]
+        assert events[0] == {"targets": [f"models:/{MODEL}/1", f"models:/{MODEL}@champion"]}
+        texts = {e["i"]: e["text"] for e in events if "text" in e}
+        assert texts == {0: "echo: hi you", 1: "echo: hi you"}
+        assert "Save as evaluation run" in events[-1]["html"]
+        one = http.post("/console/playground", data={**form, "targets": f"{MODEL}/1"})
+        assert one.status_code == 400 and "give 2 to 6 versions" in one.text
+        bad = http.post("/console/playground", data={**form, "targets": "x/1\nnot a target"})
+        assert bad.status_code == 400 and "give NAME/VERSION" in bad.text
+    finally:
+        http.close()
+
+
 def test_the_definition_diff_of_two_versions(page: Any, site: Site) -> None:
     login(page, site)
     page.get_by_role("link", name=MODEL).click()
@@ -86,7 +120,12 @@ def test_compare_two_versions_in_the_playground(page: Any, site: Site) -> None:
         f"models:/{MODEL}/2",
     ]
     page.get_by_label("Prompt").fill("hello there world")
-    page.get_by_role("button", name="Compare").click()
+    # The page's script streams the answers (NDJSON over fetch), then shows the
+    # server's final HTML: the same columns as the plain form.
+    with page.expect_response(lambda r: r.url.endswith("/console/playground/stream")) as sent:
+        page.get_by_role("button", name="Compare").click()
+    assert sent.value.status == 200
+    page.get_by_role("button", name="Save as evaluation run").wait_for()
     first = page.get_by_role("region", name=f"Answer of models:/{MODEL}/1")
     second = page.get_by_role("region", name=f"Answer of models:/{MODEL}/2")
     assert "echo: hello there world" in first.inner_text()

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from llmreg.errors import LlmregError
-from llmreg_gateway.console import keys, models, playground, rollouts
+from llmreg_gateway.console import keys, models, playground, rollouts, stream
 from llmreg_gateway.console.context import Console, Ctx
 from llmreg_gateway.console.page import esc, layout, message
 from llmreg_gateway.console.session import (
@@ -127,6 +127,7 @@ def _build(console: Console) -> list[Route | Mount]:
         Route("/models/{name}/diff", guarded(models.diff)),
         Route("/playground", guarded(playground.show), methods=["GET"]),
         Route("/playground", guarded(playground.compare), methods=["POST"]),
+        Route("/playground/stream", guarded(stream.stream), methods=["POST"]),
         Route("/playground/save", guarded(playground.save), methods=["POST"]),
         Route("/rollouts", guarded(rollouts.index)),
         Route("/rollouts/{name}/{alias}/{action}", guarded(rollouts.confirm), methods=["GET"]),

@@ -80,7 +80,8 @@ def word_diff(left: str, right: str) -> str:
     return " ".join(out)
 
 
-def _ask(console: Console, uri: str, prompt: str) -> Answer:
+def ask(console: Console, uri: str, prompt: str) -> Answer:
+    """Load ``uri``, answer ``prompt`` with ``predict``, close; a failure is the answer's."""
     if console.loader is None:
         raise ConfigError("the console was started without a loader: the playground needs one")
     try:
@@ -112,7 +113,8 @@ def _order(uri: str) -> tuple[str, int, str]:
 
 def _form(ctx: Ctx, targets: list[str], prompt: str) -> str:
     return (
-        f'<form method="post" action="{ctx.root}/playground" data-busy="Asking…">'
+        f'<form method="post" action="{ctx.root}/playground" data-busy="Asking…" '
+        f'data-stream="{ctx.root}/playground/stream">'
         f"{hidden_csrf(ctx.session.csrf)}"
         '<label for="targets">Versions or aliases, one a line (NAME/VERSION or NAME@ALIAS)</label>'
         f'<textarea id="targets" name="targets" rows="4" required>{esc(chr(10).join(targets))}'
@@ -148,21 +150,28 @@ async def show(console: Console, ctx: Ctx) -> Response:
     """``GET /playground``: the form, pre-filled with ``?target=`` values."""
     # Checked on a model's page, newest first: asked oldest first.
     targets = sorted(targets_of(ctx.request.query_params.getlist("target")), key=_order)
-    body = _form(ctx, targets, "")
+    body = _form(ctx, targets, "") + '<div id="answers" aria-live="polite"></div>'
     return layout(ctx.root, "Playground", body, csrf=ctx.session.csrf)
 
 
-async def compare(console: Console, ctx: Ctx) -> Response:
-    """``POST /playground``: ask every target at once; answers side by side."""
+def validated(ctx: Ctx) -> tuple[list[str], str]:
+    """The targets and prompt of a compare form.
+
+    Raises:
+        ConfigError: fewer than 2 or more than :data:`MAX_TARGETS` targets, a target
+            that is not one, or an empty or over-long prompt.
+    """
     targets = targets_of(ctx.form.get("targets", []) + ctx.form.get("target", []))
     prompt = ctx.field("prompt")
     if not 2 <= len(targets) <= MAX_TARGETS:
         raise ConfigError(f"targets: give 2 to {MAX_TARGETS} versions or aliases to compare")
     if not prompt or len(prompt) > MAX_PROMPT:
         raise ConfigError(f"prompt: type a prompt of 1 to {MAX_PROMPT} characters")
-    answers = list(
-        await asyncio.gather(*(run_in_threadpool(_ask, console, t, prompt) for t in targets))
-    )
+    return targets, prompt
+
+
+def results(console: Console, ctx: Ctx, prompt: str, answers: list[Answer]) -> str:
+    """Keep the comparison in the session; return the answers' HTML (and save button)."""
     cid = secrets.token_urlsafe(8)
     kept = ctx.session.comparisons
     kept[cid] = (prompt, answers)
@@ -175,7 +184,20 @@ async def compare(console: Console, ctx: Ctx) -> Response:
             f'{hidden_csrf(ctx.session.csrf)}<input type="hidden" name="id" value="{cid}">'
             '<button type="submit">Save as evaluation run</button></form>'
         )
-    body = _form(ctx, targets, prompt) + "<h2>Answers</h2>" + _columns(answers) + save
+    return _columns(answers) + save
+
+
+async def compare(console: Console, ctx: Ctx) -> Response:
+    """``POST /playground``: ask every target at once; answers side by side."""
+    targets, prompt = validated(ctx)
+    answers = list(
+        await asyncio.gather(*(run_in_threadpool(ask, console, t, prompt) for t in targets))
+    )
+    body = (
+        _form(ctx, targets, prompt)
+        + '<div id="answers" aria-live="polite"><h2>Answers</h2>'
+        + f"{results(console, ctx, prompt, answers)}</div>"
+    )
     return layout(ctx.root, "Playground", body, csrf=ctx.session.csrf)
 
 
@@ -206,4 +228,14 @@ async def save(console: Console, ctx: Ctx) -> Response:
     return layout(ctx.root, "Playground", body, csrf=ctx.session.csrf)
 
 
-__all__ = ["Answer", "compare", "save", "show", "target_uri", "targets_of", "word_diff"]
+__all__ = [
+    "Answer",
+    "compare",
+    "results",
+    "save",
+    "show",
+    "target_uri",
+    "targets_of",
+    "validated",
+    "word_diff",
+]
