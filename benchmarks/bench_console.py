@@ -59,13 +59,15 @@ def _fill(uri: str, models: int, versions: int, folder: Path) -> Any:
 
     client = MlflowClient(uri, uri)
     register = MlflowRegister(tracking_uri=uri)
-    source = (folder / "artifacts").as_uri()
+    # A server takes a version's source only inside a run; no file is read anyway.
+    run_id = client.create_run("0").info.run_id
+    source = f"runs:/{run_id}/model"
     start = time.perf_counter()
     for m in range(models):
         name = f"model-{m:02d}"
         client.create_registered_model(name, description=f"benchmark model {m}")
         for _ in range(versions):
-            client.create_model_version(name, source)
+            client.create_model_version(name, source, run_id=run_id)
         register.promote(name, versions, "champion")
     operations.start(
         RolloutStore(register), SystemClock(), "model-00", to="1", alias="champion",
