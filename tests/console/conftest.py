@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from llmreg.definition import ModelDefinition
-
-CHROMIUM = os.environ.get("LLMREG_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(__file__).parents[2] / "docs" / "console"
-MODEL = "support-bot"
-
-
-@dataclass
-class Site:
-    """The console on a live server, and what the tests check behind it."""
-
-    url: str
-    admin_key: str
-    register: Any
-    loader: Any
-    controls: Any
-    stats: Any
-    tracking_uri: str
+from support.console_site import CHROMIUM, MODEL, Site
 
 
 @pytest.fixture(scope="session")
@@ -153,16 +136,3 @@ def page(browser: Any) -> Iterator[Any]:
         yield context.new_page()
     finally:
         context.close()
-
-
-def login(page: Any, site: Site, key: str | None = None) -> None:
-    """Log in through the login form (with the admin key unless ``key``)."""
-    page.goto(f"{site.url}/console/")
-    page.get_by_label("Admin key").fill(site.admin_key if key is None else key)
-    page.get_by_role("button", name="Log in").click()
-
-
-def shoot(page: Any, name: str) -> None:
-    """Save a full-page screenshot as ``docs/console/<name>.png``."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -10,16 +10,17 @@ controls' ``identify``. Each test takes screenshots for ``docs/console.md``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
 import httpx
 import pytest
-from console.conftest import MODEL, Site, login, shoot
 
 from llmreg_gateway.rollout import operations
 from llmreg_gateway.rollout.spec import Guards
 from llmreg_gateway.rollout.state import RolloutStore, SystemClock
+from support.console_site import MODEL, Site, login, shoot
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -32,9 +33,11 @@ def test_a_wrong_key_is_refused_and_the_admin_key_logs_in(page: Any, site: Site)
     assert not [c for c in page.context.cookies() if c["name"] == "llmreg_console"]
     shoot(page, "login-refused")
 
+    # From the keyboard: the field has the focus after a Tab past the skip link and
+    # the nav-less header, and Enter sends the form.
     page.get_by_label("Admin key").fill(site.admin_key)
-    page.get_by_role("button", name="Log in").click()
-    assert page.url.endswith("/console/models")
+    page.get_by_label("Admin key").press("Enter")
+    page.wait_for_url("**/console/models")
     assert page.get_by_role("link", name=MODEL).is_visible()
     assert "@champion → v1" in page.content()
     assert site.admin_key not in page.content()
@@ -201,6 +204,38 @@ def test_create_then_revoke_a_key_which_is_then_refused(page: Any, site: Site) -
     assert "revoked" in page.get_by_role("row", name=re.compile(key_id)).inner_text()
     assert httpx.get(f"{site.url}/whoami", headers=bearer).status_code == 401
     shoot(page, "keys")
+
+
+def test_a_wrong_key_is_logged_without_what_was_typed(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    typed = "typed-" + site.admin_key[::-1]
+    with httpx.Client(base_url=site.url, follow_redirects=True) as http, caplog.at_level("DEBUG"):
+        token = re.search(r'name="csrf" value="([^"]+)"', http.get("/console/login").text)
+        assert token is not None
+        refused = http.post("/console/login", data={"key": typed, "csrf": token[1]})
+        assert refused.status_code == 401 and typed not in refused.text
+        right = http.post("/console/login", data={"key": site.admin_key, "csrf": token[1]})
+        assert right.status_code == 200 and site.admin_key not in right.text
+    assert "a login with a wrong admin key was refused" in caplog.text
+    assert typed not in caplog.text and site.admin_key not in caplog.text
+
+
+def test_versions_link_to_the_mlflow_ui_of_an_http_store(versions: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from llmreg_gateway.console import create_console
+
+    app = create_console(admin_key="env:LLMREG_CONSOLE_TEST_KEY", register=versions,
+                         tracking_uri="http://mlflow.internal:5000/")  # fmt: skip
+    with TestClient(app, base_url="http://127.0.0.1") as http:
+        token = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+        assert token is not None
+        key = os.environ["LLMREG_CONSOLE_TEST_KEY"]
+        assert http.post("/login", data={"key": key, "csrf": token[1]}).status_code == 200
+        page = http.get(f"/models/{MODEL}").text
+    for version in (1, 2, 3):
+        assert f'href="http://mlflow.internal:5000/#/models/{MODEL}/versions/{version}"' in page
 
 
 def test_the_console_is_off_without_an_admin_key(versions: Any) -> None:
