@@ -9,6 +9,8 @@ controls' ``identify``. Each test takes screenshots for ``docs/console.md``.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -221,28 +223,41 @@ def test_a_wrong_key_is_logged_without_what_was_typed(
     assert typed not in caplog.text and site.admin_key not in caplog.text
 
 
-def test_versions_link_to_the_mlflow_ui_of_an_http_store(versions: Any) -> None:
-    from starlette.testclient import TestClient
+def _in_process(app: Any, path: str, key: str | None = None) -> httpx.Response:
+    """GET ``path`` from ``app`` in process, in a thread of its own (Playwright's sync
+    API keeps an event loop running in this one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _asgi_get_after_login(app, path, key)).result()
 
+
+async def _asgi_get_after_login(app: Any, path: str, key: str | None) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        if key is not None:
+            token = re.search(r'name="csrf" value="([^"]+)"', (await http.get("/login")).text)
+            assert token is not None
+            done = await http.post("/login", data={"key": key, "csrf": token[1]})
+            assert done.status_code == 303
+        return await http.get(path)
+
+
+def test_versions_link_to_the_mlflow_ui_of_an_http_store(
+    versions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from llmreg_gateway.console import create_console
 
-    app = create_console(admin_key="env:LLMREG_CONSOLE_TEST_KEY", register=versions,
+    key = "links-" + os.urandom(8).hex()
+    monkeypatch.setenv("LLMREG_CONSOLE_LINKS_KEY", key)
+    app = create_console(admin_key="env:LLMREG_CONSOLE_LINKS_KEY", register=versions,
                          tracking_uri="http://mlflow.internal:5000/")  # fmt: skip
-    with TestClient(app, base_url="http://127.0.0.1") as http:
-        token = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
-        assert token is not None
-        key = os.environ["LLMREG_CONSOLE_TEST_KEY"]
-        assert http.post("/login", data={"key": key, "csrf": token[1]}).status_code == 200
-        page = http.get(f"/models/{MODEL}").text
+    page = _in_process(app, f"/models/{MODEL}", key).text
     for version in (1, 2, 3):
         assert f'href="http://mlflow.internal:5000/#/models/{MODEL}/versions/{version}"' in page
 
 
 def test_the_console_is_off_without_an_admin_key(versions: Any) -> None:
-    from starlette.testclient import TestClient
-
     from llmreg_gateway.console import create_console
 
-    off = TestClient(create_console(admin_key=None, register=versions))
-    answer = off.get("/models")
+    off = create_console(admin_key=None, register=versions)
+    answer = _in_process(off, "/models")
     assert answer.status_code == 404 and "the console is off" in answer.text
