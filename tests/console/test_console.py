@@ -66,6 +66,10 @@ def test_a_post_without_its_csrf_token_is_refused(site: Site) -> None:
         keys = http.post("/console/keys", data={"label": "forged", "csrf": "wrong"})
         assert keys.status_code == 403
         assert "forged" not in http.get("/console/keys").text
+        # What the path says is escaped wherever a page repeats it.
+        odd = http.get('/console/keys/"><b id=x>k/revoke')
+        assert odd.status_code == 400 and "<b id=x>" not in odd.text
+        assert "no managed key has the id" in odd.text
 
 
 def _logged_in(site: Site) -> tuple[httpx.Client, str]:

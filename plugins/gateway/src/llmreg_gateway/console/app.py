@@ -25,6 +25,7 @@ from llmreg_gateway.console.session import (
     csrf_ok,
     set_cookie,
 )
+from llmreg_gateway.errors import ApiError
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def _login_page(console: Console, request: Request, error: str = "", code: int =
     return response
 
 
-def _build(console: Console) -> list[Route | Mount]:
+def _login_routes(console: Console) -> list[Route]:
     sessions = console.sessions
 
     async def login_get(request: Request) -> Response:
@@ -86,34 +87,6 @@ def _build(console: Console) -> list[Route | Mount]:
         clear_cookie(response, request, LOGIN_COOKIE)
         return response
 
-    def guarded(view: View) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            root = _root(request)
-            session = sessions.find(request)
-            if session is None:
-                return RedirectResponse(f"{root}/login", 303)
-            form: dict[str, list[str]] = {}
-            if request.method == "POST":
-                read = await _form(request)
-                if read is None:
-                    return PlainTextResponse("the form is too large", 413)
-                form = read
-                if not csrf_ok(session, form.get("csrf", [""])[0]):
-                    body = message("the form's CSRF token is wrong: reload the page and retry")
-                    return layout(root, "Refused", body, csrf=session.csrf, status_code=403)
-            if view is logout:
-                sessions.close(request)
-                response = RedirectResponse(f"{root}/login", 303)
-                clear_cookie(response, request, SESSION_COOKIE)
-                return response
-            try:
-                return await view(console, Ctx(request, root, session, form))
-            except LlmregError as exc:
-                body = message(str(exc)) + f'<p><a href="{request.url.path}">Back</a></p>'
-                return layout(root, "Not done", body, csrf=session.csrf, status_code=400)
-
-        return endpoint
-
     async def home(request: Request) -> Response:
         return RedirectResponse(f"{_root(request)}/models", 303)
 
@@ -121,33 +94,69 @@ def _build(console: Console) -> list[Route | Mount]:
         Route("/", home),
         Route("/login", login_get, methods=["GET"]),
         Route("/login", login_post, methods=["POST"]),
-        Route("/logout", guarded(logout), methods=["POST"]),
-        Route("/models", guarded(models.index)),
-        Route("/models/{name}", guarded(models.detail)),
-        Route("/models/{name}/diff", guarded(models.diff)),
-        Route("/playground", guarded(playground.show), methods=["GET"]),
-        Route("/playground", guarded(playground.compare), methods=["POST"]),
-        Route("/playground/stream", guarded(stream.stream), methods=["POST"]),
-        Route("/playground/save", guarded(playground.save), methods=["POST"]),
-        Route("/rollouts", guarded(rollouts.index)),
-        Route("/rollouts/{name}/{alias}/{action}", guarded(rollouts.confirm), methods=["GET"]),
-        Route("/rollouts/{name}/{alias}/{action}", guarded(rollouts.act), methods=["POST"]),
-        Route("/keys", guarded(keys.index), methods=["GET"]),
-        Route("/keys", guarded(keys.create), methods=["POST"]),
-        Route("/keys/{key_id}/revoke", guarded(keys.confirm), methods=["GET"]),
-        Route("/keys/{key_id}/revoke", guarded(keys.revoke), methods=["POST"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
 
+def _guarded(console: Console, view: View) -> Callable[[Request], Awaitable[Response]]:
+    """``view`` behind the session check and, for a POST, the CSRF check."""
+
+    async def endpoint(request: Request) -> Response:
+        root = _root(request)
+        session = console.sessions.find(request)
+        if session is None:
+            return RedirectResponse(f"{root}/login", 303)
+        form: dict[str, list[str]] = {}
+        if request.method == "POST":
+            read = await _form(request)
+            if read is None:
+                return PlainTextResponse("the form is too large", 413)
+            form = read
+            if not csrf_ok(session, form.get("csrf", [""])[0]):
+                body = message("the form's CSRF token is wrong: reload the page and retry")
+                return layout(root, "Refused", body, csrf=session.csrf, status_code=403)
+        try:
+            return await view(console, Ctx(request, root, session, form))
+        except (LlmregError, ApiError) as exc:  # ApiError: the controls' state is down
+            body = message(str(exc)) + f'<p><a href="{esc(request.url.path)}">Back</a></p>'
+            return layout(root, "Not done", body, csrf=session.csrf, status_code=400)
+
+    return endpoint
+
+
 async def logout(console: Console, ctx: Ctx) -> Response:
-    """``POST /logout``: handled by the guard (it ends the session); never called."""
-    raise AssertionError("logout is handled by the guard")
+    """``POST /logout``: end the session and forget its cookie."""
+    console.sessions.close(ctx.request)
+    response = RedirectResponse(f"{ctx.root}/login", 303)
+    clear_cookie(response, ctx.request, SESSION_COOKIE)
+    return response
+
+
+#: The logged-in pages: (path, methods, view).
+PAGES: tuple[tuple[str, tuple[str, ...], View], ...] = (
+    ("/logout", ("POST",), logout),
+    ("/models", ("GET",), models.index),
+    ("/models/{name}", ("GET",), models.detail),
+    ("/models/{name}/diff", ("GET",), models.diff),
+    ("/playground", ("GET",), playground.show),
+    ("/playground", ("POST",), playground.compare),
+    ("/playground/stream", ("POST",), stream.stream),
+    ("/playground/save", ("POST",), playground.save),
+    ("/rollouts", ("GET",), rollouts.index),
+    ("/rollouts/{name}/{alias}/{action}", ("GET",), rollouts.confirm),
+    ("/rollouts/{name}/{alias}/{action}", ("POST",), rollouts.act),
+    ("/keys", ("GET",), keys.index),
+    ("/keys", ("POST",), keys.create),
+    ("/keys/{key_id}/revoke", ("GET",), keys.confirm),
+    ("/keys/{key_id}/revoke", ("POST",), keys.revoke),
+)
 
 
 def console_app(console: Console) -> Starlette:
     """The Starlette app serving ``console``."""
-    return Starlette(routes=_build(console))
+    routes: list[Route | Mount] = [*_login_routes(console)]
+    routes += [Route(p, _guarded(console, v), methods=list(m)) for p, m, v in PAGES]
+    routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
+    return Starlette(routes=routes)
 
 
 def off_app() -> Starlette:

@@ -131,7 +131,7 @@ async def confirm(console: Console, ctx: Ctx) -> Response:
     key = await _controls(console).keys.get(ctx.request.path_params["key_id"])
     body = (
         f"<p>Revoke <code>{esc(key.key_id)}</code> ({esc(key.label)})? Requests with it are "
-        f'refused from then on.</p><form method="post" action="{ctx.request.url.path}">'
+        f'refused from then on.</p><form method="post" action="{esc(ctx.request.url.path)}">'
         f'{hidden_csrf(ctx.session.csrf)}<button type="submit">Confirm: revoke</button> '
         f'<a href="{ctx.root}/keys">Cancel</a></form>'
     )

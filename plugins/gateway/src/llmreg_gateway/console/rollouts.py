@@ -107,7 +107,7 @@ async def confirm(console: Console, ctx: Ctx) -> Response:
     body = (
         f"<p>{esc(action.capitalize())} the rollout of <strong>{esc(name)}@{esc(alias)}</strong> "
         f"(v{r.to_version} in place of v{r.from_version}, now {esc(r.status)} at {r.weight}%)?"
-        f'</p><form method="post" action="{ctx.request.url.path}">'
+        f'</p><form method="post" action="{esc(ctx.request.url.path)}">'
         f"{hidden_csrf(ctx.session.csrf)}{why}"
         f'<button type="submit">Confirm: {esc(action)}</button> '
         f'<a href="{ctx.root}/rollouts">Cancel</a></form>'
