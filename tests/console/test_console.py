@@ -245,6 +245,29 @@ async def _asgi_get_after_login(app: Any, path: str, key: str | None) -> httpx.R
         return await http.get(path)
 
 
+def test_the_session_cookie_is_secure_over_https(
+    versions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmreg_gateway.console import create_console
+
+    key = "tls-" + os.urandom(8).hex()
+    monkeypatch.setenv("LLMREG_CONSOLE_TLS_KEY", key)
+    app = create_console(admin_key="env:LLMREG_CONSOLE_TLS_KEY", register=versions)
+
+    async def login() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://127.0.0.1") as http:
+            token = re.search(r'name="csrf" value="([^"]+)"', (await http.get("/login")).text)
+            assert token is not None
+            return await http.post("/login", data={"key": key, "csrf": token[1]})
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        done = pool.submit(asyncio.run, login()).result()
+    cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith("llmreg_console="))
+    assert "Secure" in cookie and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    assert key not in cookie
+
+
 def test_versions_link_to_the_mlflow_ui_of_an_http_store(
     versions: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
