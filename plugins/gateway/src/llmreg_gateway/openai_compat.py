@@ -330,7 +330,7 @@ def passthrough_client(adapter: Adapter, chat: ChatRequest) -> Client:
     client = adapter.client if isinstance(adapter, ClientAdapter) else None
     if isinstance(client, LazyClient):  # a deferred client is built when first needed: now
         client = client.real()
-    supported: frozenset[str] = getattr(client, "CHAT_FIELDS", frozenset())
+    supported = client.CHAT_FIELDS if client is not None else frozenset()
     missing = [f for f in chat.extras if f not in supported]
     if client is None or missing:
         field = missing[0] if missing else chat.extras[0]
