@@ -31,7 +31,7 @@ def _page() -> str:
 
 
 def _block(name: str) -> str:
-    found = re.search(rf"<!-- quickstart:{name} -->\n```bash\n(.*?)\n```", _page(), re.S)
+    found = re.search(rf"<!-- run: quickstart:{name} -->\n```bash\n(.*?)\n```", _page(), re.S)
     assert found, f"docs/quickstart.md lost its {name} block"
     return found.group(1)
 
@@ -41,7 +41,11 @@ def ran(tmp_path_factory):
     work = tmp_path_factory.mktemp("quickstart")
     for part in ("core", "plugins", "examples", "tools", ".wheelhouse"):
         shutil.copytree(ROOT / part, work / part, ignore=IGNORE)
-    client = re.search(r'```python title="client.py"\n(.*?)\n```', _page(), re.S)
+    client = re.search(
+        r'<!-- run: quickstart:client.py -->\n```python title="client.py"\n(.*?)\n```',
+        _page(),
+        re.S,
+    )
     assert client, "docs/quickstart.md lost client.py"
     port = str(free_port())
     (work / "client.py").write_text(client.group(1).replace("8000", port))

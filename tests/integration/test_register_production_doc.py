@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 
@@ -10,17 +9,23 @@ import pytest
 
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
 from llmreg_mlflow import MlflowRegister
+from support.docs import marked, page_blocks
 from support.mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.integration
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "production.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "production.md"
 ECHO_MODEL = Path(__file__).parents[1] / "mlflow" / "echo_model.py"
 DOC_OLD_URI = "sqlite:///mlflow.db"
 
 
 def _python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    """The page's python blocks, every one marked ``<!-- run: production -->``."""
+    page = str(DOC.relative_to(ROOT))
+    blocks = [b.body for b in page_blocks(page) if b.lang == "python"]
+    assert blocks == [b.body for b in marked(page, "production")], "mark every python block"
+    return blocks
 
 
 def _fill_old_store(name: str) -> None:
