@@ -275,16 +275,16 @@ def _section_3(
     before = endpoint.count()
     answers = session.run(predict)
     assert "echo: Question: Where is my parcel?" in answers
-    framed = next(code for code in pythons if "pd.DataFrame(" in code)
-    assert "echo: Question: Where is my parcel?" in session.python(framed)
-    system = endpoint.chat_requests()[-1].body["messages"][0]  # filled from the columns
-    assert system == {"role": "system", "content": "You help Ann with bikes."}
     [sent] = [r.body for r in endpoint.chat_requests()[before:]]
     assert sent is not None
     assert sent["messages"] == [
         {"role": "system", "content": "You help Ann with bikes."},
         {"role": "user", "content": "Question: Where is my parcel?"},
     ]
+    framed = next(code for code in pythons if "pd.DataFrame(" in code)
+    assert "echo: Question: Where is my parcel?" in session.python(framed)
+    system = endpoint.chat_requests()[-1].body["messages"][0]  # filled from the columns
+    assert system == {"role": "system", "content": "You help Ann with bikes."}
 
 
 def _section_4(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from support.docs import commands, marked
 from support.serve_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,3 +107,12 @@ def test_version_2_is_diffed_promoted_and_rolled_back(ran):
 def test_the_served_model_answers_the_openai_client_with_the_key(ran):
     _, parts, _ = ran
     assert parts["client"].strip(), "client.py printed no answer"
+
+
+def test_the_architecture_pages_flow_is_lines_the_session_runs():
+    """docs/architecture.md shows the main flow: each of its lines runs here, in order."""
+    [flow] = marked("docs/architecture.md", "quickstart:flow")
+    ran = [line for name in BLOCKS for line in _block(name).splitlines()]
+    shown = [command for command, _ in commands(flow.body)]
+    positions = [ran.index(command) for command in shown]  # ValueError: a line not run here
+    assert positions == sorted(positions), "the page shows the lines in another order"
