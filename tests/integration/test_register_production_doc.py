@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -10,7 +14,7 @@ import pytest
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
 from llmreg_mlflow import MlflowRegister
 from support.docs import marked, page_blocks
-from support.mlflow_server import MlflowServer
+from support.mlflow_server import MlflowServer, PostgresBackend, free_port, postgres_unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +81,68 @@ def test_the_copy_function_moves_a_registry_to_a_server(tmp_path, monkeypatch) -
         assert model.description == "copied bot"
         loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
         assert loaded.predict(["copied"]) == ["copied"]
+
+
+#: This site's names for the page's (the DB host, the artifact bucket, the public URL).
+SITE = {
+    "--host 0.0.0.0": "--host 127.0.0.1",  # the suite's servers listen on loopback only
+    "--workers 4": "--workers 1",
+    "s3://acme-mlflow/artifacts": "{artifacts}",
+    "mlflow.acme.internal:5000": "127.0.0.1:{port}",
+    "mlflow.acme.internal,": "127.0.0.1,",
+    "https://mlflow.acme.internal": "http://127.0.0.1:{port}",
+    "db.internal:5432": "127.0.0.1:{db_port}",
+    "--port 5000": "--port {port}",
+}
+
+
+def _setup_script(blocks: list[str], **names: object) -> str:
+    script = "\n".join(blocks)
+    for page, here in SITE.items():
+        script = script.replace(page, here.format(**names))
+    return script
+
+
+def test_the_server_setup_runs_with_this_sites_names(tmp_path) -> None:
+    """Sections 1 to 3 as one bash session: the start, the server on PostgreSQL, the clients.
+
+    The page's ``pip install`` line is checked, not run (the env has what it names); the
+    server line runs in the background on a throwaway PostgreSQL cluster, and the
+    clients' export points a CLI save and listing at it.
+    """
+    from importlib.metadata import version
+
+    if why := postgres_unavailable():  # no initdb, or no psycopg2 (the driver the page installs)
+        pytest.skip(why)
+    start, server, clients = [b.body for b in marked("docs/production.md", "production:setup")]
+    pip, _, server = server.partition("\n")
+    assert pip.startswith('pip install "mlflow>=3.1" psycopg2-binary')
+    assert tuple(int(p) for p in version("mlflow").split(".")[:2]) >= (3, 1)
+    (tmp_path / "echo.json").write_text('{"provider": "echo", "model": "demo"}')
+    port = free_port()
+    with PostgresBackend() as db:
+        names = {"port": port, "db_port": db.port, "artifacts": tmp_path / "artifacts"}
+        script = "\n".join(
+            [
+                "set -euo pipefail",
+                _setup_script([start], **names),
+                _setup_script([server.rstrip() + " &"], **names),
+                "trap 'kill %1' EXIT",
+                f"until curl -sf http://127.0.0.1:{port}/health >/dev/null; do sleep 0.5; done",
+                _setup_script([clients], **names),
+                "llmreg save echo.json --register --name support-bot --alias champion",
+                "llmreg versions support-bot",
+            ]
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+        env["MLFLOW_DB_PASSWORD"] = "unused"  # the cluster trusts local connections
+        env.setdefault("LLMREG_DISABLE_PLUGINS", "llmreg-broken,llmreg-incompatible")
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=600,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"store: http://127.0.0.1:{port}" in done.stderr
+    assert re.search(r"^1\s+champion\b", done.stdout, re.M), done.stdout
+    assert not (tmp_path / "mlflow.db").exists()  # the clients wrote to the server only
