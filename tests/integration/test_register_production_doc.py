@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from llmreg.hashing import CONTENT_HASH_KEY, content_hash
@@ -103,12 +107,14 @@ def _setup_script(blocks: list[str], **names: object) -> str:
     return script
 
 
+@pytest.mark.timeout(900)
 def test_the_server_setup_runs_with_this_sites_names(tmp_path) -> None:
-    """Sections 1 to 3 as one bash session: the start, the server on PostgreSQL, the clients.
+    """Sections 1 to 3: the start, the server on PostgreSQL, the clients pointed at it.
 
-    The page's ``pip install`` line is checked, not run (the env has what it names); the
-    server line runs in the background on a throwaway PostgreSQL cluster, and the
-    clients' export points a CLI save and listing at it.
+    The page's ``pip install`` line is checked, not run (the env has what it names). The
+    server's lines run in their own bash (in the background, as on the server host) on a
+    throwaway PostgreSQL cluster; the start's and the clients' lines run in another, then
+    a CLI save and listing through the server.
     """
     from importlib.metadata import version
 
@@ -120,29 +126,43 @@ def test_the_server_setup_runs_with_this_sites_names(tmp_path) -> None:
     assert tuple(int(p) for p in version("mlflow").split(".")[:2]) >= (3, 1)
     (tmp_path / "echo.json").write_text('{"provider": "echo", "model": "demo"}')
     port = free_port()
-    with PostgresBackend() as db:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["MLFLOW_DB_PASSWORD"] = "unused"  # the cluster trusts local connections
+    env.setdefault("LLMREG_DISABLE_PLUGINS", "llmreg-broken,llmreg-incompatible")
+    with PostgresBackend() as db, (tmp_path / "server.log").open("w") as log:
         names = {"port": port, "db_port": db.port, "artifacts": tmp_path / "artifacts"}
-        script = "\n".join(
-            [
+        host = subprocess.Popen(
+            ["bash", "-c", _setup_script([server], **names)], cwd=tmp_path, env=env,
+            stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_healthy(f"http://127.0.0.1:{port}/health", host, tmp_path / "server.log")
+            script = [
                 "set -euo pipefail",
-                _setup_script([start], **names),
-                _setup_script([server.rstrip() + " &"], **names),
-                "trap 'kill %1' EXIT",
-                f"until curl -sf http://127.0.0.1:{port}/health >/dev/null; do sleep 0.5; done",
-                _setup_script([clients], **names),
+                _setup_script([start, clients], **names),
                 "llmreg save echo.json --register --name support-bot --alias champion",
                 "llmreg versions support-bot",
             ]
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-        env["MLFLOW_DB_PASSWORD"] = "unused"  # the cluster trusts local connections
-        env.setdefault("LLMREG_DISABLE_PLUGINS", "llmreg-broken,llmreg-incompatible")
-        done = subprocess.run(
-            ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-            timeout=600,
-        )  # fmt: skip
+            done = subprocess.run(
+                ["bash", "-c", "\n".join(script)], cwd=tmp_path, env=env, capture_output=True,
+                text=True, timeout=600,
+            )  # fmt: skip
+        finally:
+            os.killpg(host.pid, signal.SIGTERM)
+            host.wait(60)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"store: http://127.0.0.1:{port}" in done.stderr
     assert re.search(r"^1\s+champion\b", done.stdout, re.M), done.stdout
     assert not (tmp_path / "mlflow.db").exists()  # the clients wrote to the server only
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server exited:\n{log.read_text()[-3000:]}"
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"{url} never answered:\n{log.read_text()[-3000:]}")
