@@ -35,6 +35,7 @@ RUNNERS = {
     "scaling": "tests/spark/test_scaling_docs.py",
     "scaling-save": "tests/pyfunc/test_scaling_docs_save.py",
     "rollouts": "tests/integration/test_rollouts_docs.py",
+    "console": "tests/console/test_console_docs.py",
     "benchmarks": "tests/integration/test_benchmarks_docs.py",
     "reliability": "tests/integration/test_benchmarks_docs.py",
     "mlflow-plugin": "tests/mlflow/test_docs_example.py",
