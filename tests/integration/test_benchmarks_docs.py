@@ -4,8 +4,8 @@ These blocks (``<!-- run: benchmarks -->``, ``<!-- run: reliability -->``) rerun
 measurements and test suites for minutes, so they are checked here, not timed:
 each ``tox`` line names an env of tox.ini; each benchmark line runs a script of
 ``benchmarks/`` with options that script takes (checked by running it with
-``--help`` where the line gives options, so a renamed script or option fails); each ``pytest`` line names a
-folder the integration env runs. The scripts' figures are what the pages show.
+``--help`` where the line gives options, so a renamed script or option fails);
+each ``pytest`` line names a folder the integration env runs.
 """
 
 from __future__ import annotations
