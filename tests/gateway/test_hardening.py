@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from llmreg.errors import StoreUnavailableError
-from llmreg_gateway.app import timed_h11_protocol
+from llmreg_gateway.protocols import timed_h11_protocol
 
 from .conftest import URI, SwitchLoader, wait_ready
 
@@ -131,8 +131,9 @@ def timed_server(manager: Any, http: type[Any]) -> Iterator[TimedServer]:
     """The app served on protocol ``http`` with a 0.5 s body timeout, ready; stopped after."""
     from llmreg_gateway import create_app
 
-    app = create_app(URI, loader={"KIND": "SwitchLoader"}, manager=manager, reload_interval=0)
-    app.state.llmreg_routes.body_timeout = 0.5
+    app = create_app(
+        URI, loader={"KIND": "SwitchLoader"}, manager=manager, reload_interval=0, body_timeout=0.5
+    )
     server = TimedServer(app, http)
     wait_ready(f"http://127.0.0.1:{server.port}")
     try:
@@ -161,7 +162,7 @@ def _read_all(sock: socket.socket) -> bytes:
 
 
 def test_headers_sent_too_slowly_get_408_and_the_connection_closed(timed, caplog):
-    caplog.set_level(logging.INFO, logger="llmreg_gateway.app")
+    caplog.set_level(logging.INFO, logger="llmreg_gateway.protocols")
     with socket.create_connection(("127.0.0.1", timed.port), timeout=10) as sock:
         sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # never finished
         start = time.monotonic()

@@ -1,7 +1,7 @@
 """The header timeout holds on the protocol ``llmreg serve`` runs (httptools' when installed).
 
 The timing tests of test_hardening.py run again here against the protocol class of
-:func:`llmreg_gateway.app.timed_http_protocol`, which is what the CLI and its workers use.
+:func:`llmreg_gateway.protocols.timed_http_protocol`, which is what the CLI and its workers use.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from llmreg_gateway.app import timed_http_protocol
+from llmreg_gateway.protocols import timed_http_protocol
 
 from .test_hardening import (  # noqa: F401 - collected again, with this module's ``timed``
     TimedServer,

@@ -250,7 +250,9 @@ class BuggyLoader(Loader):
 
 
 def _unexpected_records(caplog):
-    return [r for r in caplog.records if r.name == "llmreg_gateway.app" and r.levelname == "ERROR"]
+    return [
+        r for r in caplog.records if r.name == "llmreg_gateway.context" and r.levelname == "ERROR"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -262,7 +264,7 @@ def _unexpected_records(caplog):
 )
 def test_an_unexpected_error_is_logged_masked_then_500(serve, monkeypatch, caplog, path, body):
     monkeypatch.setenv("SERVE_KEY", SECRET)
-    caplog.set_level(logging.ERROR, logger="llmreg_gateway.app")
+    caplog.set_level(logging.ERROR, logger="llmreg_gateway.context")
     server = serve(create_app(URI, loader=BuggyLoader(), reload_interval=0))
     answer = httpx.post(f"{server.url}{path}", json=body)
 
@@ -279,7 +281,7 @@ def test_an_unexpected_error_is_logged_masked_then_500(serve, monkeypatch, caplo
 
 
 def test_a_loader_bug_is_logged_then_500(serve, caplog):
-    caplog.set_level(logging.ERROR, logger="llmreg_gateway.app")
+    caplog.set_level(logging.ERROR, logger="llmreg_gateway.context")
     server = serve(create_app(URI, loader=BuggyLoader(fail_load=True), reload_interval=0))
     answer = httpx.post(f"{server.url}/predict", json=["hi"])
 
@@ -292,7 +294,7 @@ def test_a_loader_bug_is_logged_then_500(serve, caplog):
 
 
 def test_a_typed_error_is_not_logged_as_unexpected(served, caplog):
-    caplog.set_level(logging.ERROR, logger="llmreg_gateway.app")
+    caplog.set_level(logging.ERROR, logger="llmreg_gateway.context")
     assert httpx.post(f"{served.url}/predict", content=b"{").status_code == 400
     assert _unexpected_records(caplog) == []
 

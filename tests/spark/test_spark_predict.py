@@ -171,3 +171,17 @@ def test_cli_spark_with_a_loader_that_cannot_is_a_typed_error(tmp_path: Path) ->
     assert "loader KIND 'NoSparkLoader' cannot run a Spark job" in error["message"]
     assert "SparkPredictor" in error["message"]
     assert "llmreg-pyfunc" in error["message"]
+
+
+def test_a_null_prompt_row_is_an_error_row_and_the_job_goes_on(spark: Any, champion: str) -> None:
+    from llmreg_pyfunc.spark import predict_frame
+
+    rows = [(1, "one"), (2, None), (3, "three")]
+    frame = spark.createDataFrame(rows, "id long, input string").coalesce(1)
+    answers = {r["id"]: r for r in predict_frame(frame, champion).collect()}
+    assert answers[1]["prediction"] == "echo: one" and answers[3]["prediction"] == "echo: three"
+    empty = answers[2]
+    assert empty["prediction"] is None
+    assert empty["metadata"]["status"] == "error"
+    assert "no prompt" in empty["metadata"]["error"]
+    assert empty["metadata"]["name"] == "chat"

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from llmreg.errors import ConfigError
+from llmreg_gateway.controls.backends import state_from_url
 from llmreg_gateway.controls.memory_state import MemoryState
 from llmreg_gateway.controls.redis_state import RedisState
 from llmreg_gateway.controls.state import (
@@ -20,7 +21,6 @@ from llmreg_gateway.controls.state import (
     Check,
     Op,
     StateUnavailableError,
-    state_from_url,
     window_key,
 )
 

@@ -15,6 +15,7 @@ import socket
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from llmreg.cli.app import add_secrets, json_option
 from llmreg.cli.components import current, kind_config
@@ -22,6 +23,8 @@ from llmreg.cli.predict import apply_trace, trace_option
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError, LlmregError, ServeError
 from llmreg_gateway.drain import backstop
+from llmreg_gateway.logsetup import serve_logging
+from llmreg_gateway.settings import DEFAULT_MAX_ROWS, DEFAULT_MAX_UPSTREAM_BYTES, GatewaySettings
 
 #: Where a tracing loader writes traces (llmreg-pyfunc's ``LLMREG_TRACE_EXPORT``).
 TRACE_EXPORT_ENV = "LLMREG_TRACE_EXPORT"
@@ -53,29 +56,6 @@ def bind(host: str, port: int) -> socket.socket:
         raise ServeError(f"cannot serve on {host}:{port}: {exc.strerror or exc}{hint}") from None
     sock.set_inheritable(True)
     return sock
-
-
-def _serve_logging(access_log: bool) -> None:
-    """Send the serving app's INFO lines (alias swaps, load failures) and the JSON
-    access log to stderr, secrets masked (:class:`llmreg.secrets.RedactingFilter`)."""
-    import logging
-    import sys
-
-    from llmreg.secrets import RedactingFilter
-
-    logging.getLogger("llmreg_gateway").setLevel(logging.INFO)
-    access = logging.getLogger("llmreg_gateway.access")
-    access.propagate = False
-    for old in list(access.handlers):
-        access.removeHandler(old)
-    if access_log:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler.addFilter(RedactingFilter())
-        access.addHandler(handler)
-        access.setLevel(logging.INFO)
-    else:
-        access.setLevel(logging.CRITICAL)
 
 
 @click.command()
@@ -151,6 +131,26 @@ def _serve_logging(access_log: bool) -> None:
     help="Seconds a client has to send a request's body; then 408.",
 )
 @click.option(
+    "--max-rows",
+    default=DEFAULT_MAX_ROWS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The most rows one /predict request may carry (each is an upstream call); more: 413.",
+)
+@click.option(
+    "--max-upstream-bytes",
+    default=DEFAULT_MAX_UPSTREAM_BYTES,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The largest upstream answer read, in bytes; a larger one is a 502.",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="A JSON file of settings (the names of these options, with _); options given "
+    "on the command line win over it.",
+)
+@click.option(
     "--graceful-timeout",
     default=10.0,
     show_default=True,
@@ -162,23 +162,13 @@ def _serve_logging(access_log: bool) -> None:
 @json_option
 def serve(
     model_uris: tuple[str, ...],
-    alias: str | None,
     host: str,
     port: int,
-    api_keys: tuple[str, ...],
-    keys_file: str | None,
-    admin_key: str | None,
-    no_auth: bool,
-    protect_ready: bool,
-    protect_metrics: bool,
-    access_log: bool,
     workers: int,
-    reload_interval: float,
-    header_timeout: float,
-    body_timeout: float,
-    graceful_timeout: float,
+    config: str | None,
     trace: bool | None,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Serve MODEL_URI... (with --alias, every registered NAME@ALIAS too) over HTTP.
 
@@ -195,85 +185,40 @@ def serve(
         import uvicorn
 
         from llmreg_gateway import create_app
-        from llmreg_gateway.app import timed_http_protocol
+        from llmreg_gateway.protocols import timed_http_protocol
     except ImportError as exc:
         raise click.ClickException(
             f"serving needs fastapi and uvicorn ({exc}): pip install llmreg-gateway"
         ) from None
-    if not model_uris and alias is None:
+    settings = _settings(model_uris, config, options)
+    if not settings.model_uris and settings.alias is None:
         raise click.UsageError("give at least one MODEL_URI, or --alias ALIAS")
     apply_trace(trace)  # before the app and its workers are built: they read it per call
     # a tracing loader writes a server's traces from a helper process, off its GIL
     os.environ.setdefault(TRACE_EXPORT_ENV, "process")
     sock = bind(host, port)
     try:
-        if not (api_keys or keys_file or no_auth):
+        if not (settings.api_keys or settings.keys_file or settings.no_auth):
             raise ConfigError(
                 "llmreg serve asks for keys: give --api-key env:NAME (or --keys-file FILE), "
                 "or --no-auth to serve without keys"
             )
         store = use_store()
-        kind = current().kinds["loader"]
-        register_kind = current().kinds["register"]
-        app = create_app(
-            list(model_uris),
-            alias=alias,
-            register=None if register_kind is None else kind_config("register", register_kind),
-            discover_interval=reload_interval or 30.0,
-            # no --loader: the serving default the plugins register ("serve.loader")
-            loader=None if kind is None else kind_config("loader", kind),
-            manager=current().manager,
-            reload_interval=reload_interval,
-            api_keys=api_keys,
-            keys_file=keys_file,
-            admin_key=admin_key,
-            no_auth=no_auth,
-            protect_ready=protect_ready,
-            protect_metrics=protect_metrics,
-            access_log=access_log,
-        )
-        app.state.llmreg_routes.body_timeout = body_timeout
-        _serve_logging(access_log)
+        app = create_app(settings=settings, manager=current().manager)
+        serve_logging(settings.access_log)
         loaded = _load_all(app, store)
-        bound = sock.getsockname()[1]
-        shown_host = f"[{host}]" if ":" in host else host
-        url = f"http://{shown_host}:{bound}"
-        auth = "off (--no-auth)" if app.state.llmreg_routes.keys.open else "keys"
-        if no_auth:
-            click.echo(
-                "warning: --no-auth: anyone who can reach this address can call the models",
-                err=True,
-            )
-        served_uris = [m.model_uri for m in app.state.llmreg_models]
-        if as_json:
-            started = {
-                "model_uri": served_uris[0] if served_uris else None,
-                "model_uris": served_uris,
-                "loaded": loaded,
-                "url": url,
-                "base_url": f"{url}/v1",
-                "store": shown_store(store),
-                "auth": "off" if no_auth else "keys",
-            }
-            click.echo(json.dumps(started, sort_keys=True))
-        else:
-            say_store(store)
-            click.echo(
-                f"serving {', '.join(served_uris) or 'no model yet'} on {url} "
-                f"(OpenAI base_url {url}/v1), auth: {auth}",
-                err=True,
-            )
+        _announce(app, settings, f"{host}:{sock.getsockname()[1]}", store, loaded, as_json)
         if workers > 1:
-            _run_workers(sock, workers, app, header_timeout, body_timeout, graceful_timeout)
+            _run_workers(sock, workers, app)
             return
-        config = uvicorn.Config(
+        server = uvicorn.Config(
             app,
             log_level="warning",
             access_log=False,
-            http=timed_http_protocol(header_timeout),
-            timeout_graceful_shutdown=backstop(graceful_timeout),
+            http=timed_http_protocol(settings.header_timeout),
+            timeout_graceful_shutdown=backstop(settings.graceful_timeout),
         )
-        graceful_server(config, graceful_timeout).run(sockets=[sock])
+        graceful_server(server, settings.graceful_timeout).run(sockets=[sock])
     finally:
         sock.close()
 
@@ -294,14 +239,72 @@ def graceful_server(config: Any, grace: float) -> Any:
     return GracefulServer(config)
 
 
-def _run_workers(
-    sock: socket.socket,
-    workers: int,
-    app: Any,
-    header_timeout: float,
-    body_timeout: float,
-    graceful_timeout: float,
+def _announce(
+    app: Any, settings: GatewaySettings, address: str, store: Any, loaded: list[str], as_json: bool
 ) -> None:
+    """Say what is served where: one JSON line on stdout (``--json``), else a line on stderr."""
+    host, _, bound = address.rpartition(":")
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{bound}"
+    auth = "off (--no-auth)" if app.state.llmreg_routes.keys.open else "keys"
+    if settings.no_auth:
+        click.echo(
+            "warning: --no-auth: anyone who can reach this address can call the models",
+            err=True,
+        )
+    served_uris = [m.model_uri for m in app.state.llmreg_models]
+    if as_json:
+        started = {
+            "model_uri": served_uris[0] if served_uris else None,
+            "model_uris": served_uris,
+            "loaded": loaded,
+            "url": url,
+            "base_url": f"{url}/v1",
+            "store": shown_store(store),
+            "auth": "off" if settings.no_auth else "keys",
+        }
+        click.echo(json.dumps(started, sort_keys=True))
+    else:
+        say_store(store)
+        click.echo(
+            f"serving {', '.join(served_uris) or 'no model yet'} on {url} "
+            f"(OpenAI base_url {url}/v1), auth: {auth}",
+            err=True,
+        )
+
+
+def _settings(
+    model_uris: tuple[str, ...], config: str | None, options: dict[str, Any]
+) -> GatewaySettings:
+    """The one settings object, from ``--config`` (if given) and the options.
+
+    Options given on the command line win over the file; ``--loader`` and
+    ``--register`` (the CLI's own) name the components.
+
+    Raises:
+        ConfigError: the file or an option holds an invalid setting.
+    """
+    ctx = click.get_current_context()
+    if config is None:
+        given = dict(options, discover_interval=options["reload_interval"] or 30.0)
+        settings = GatewaySettings.build(**given)
+    else:
+        given = {
+            name: value
+            for name, value in options.items()
+            if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+        }
+        settings = GatewaySettings.from_file(config).replace(**given)
+    changes: dict[str, Any] = {"model_uris": list(model_uris)} if model_uris else {}
+    for role in ("loader", "register"):
+        kind = current().kinds[role]
+        # no --loader: the serving default the plugins register ("serve.loader")
+        if kind is not None:
+            changes[role] = kind_config(role, kind)
+    return settings.replace(**changes) if changes else settings
+
+
+def _run_workers(sock: socket.socket, workers: int, app: Any) -> None:
     """Run ``workers`` uvicorn processes on ``sock``, each building the app of
     :mod:`llmreg_gateway.worker` from the settings this process checked (no key in them)."""
     import os
@@ -311,14 +314,11 @@ def _run_workers(
 
     from llmreg_gateway.worker import SETTINGS_ENV, SUPERVISOR_ENV, header_protocol, shared_metrics
 
-    routes = app.state.llmreg_routes
     app.state.llmreg_models.close()  # each worker loads its own
-    settings = dict(app.state.llmreg_settings)
-    settings["model_uri"] = [m.model_uri for m in app.state.llmreg_models]
-    settings.update(header_timeout=header_timeout, body_timeout=body_timeout,
-                    graceful_timeout=graceful_timeout)  # fmt: skip
-    settings["access_log"] = routes.observer.access_log
-    os.environ[SETTINGS_ENV] = json.dumps(settings)
+    # the URIs found by --alias too, so every worker serves what this process announced
+    served = [m.model_uri for m in app.state.llmreg_models]
+    settings = app.state.llmreg_settings.replace(model_uris=served)
+    os.environ[SETTINGS_ENV] = settings.to_json()
     os.environ[SUPERVISOR_ENV] = str(os.getpid())  # the workers end when it is gone
     config = uvicorn.Config(
         "llmreg_gateway.worker:app",
@@ -327,7 +327,7 @@ def _run_workers(
         log_level="warning",
         access_log=False,
         http=header_protocol(),
-        timeout_graceful_shutdown=backstop(graceful_timeout),
+        timeout_graceful_shutdown=backstop(settings.graceful_timeout),
     )
     with shared_metrics():  # /metrics sums every worker's
         Multiprocess(config, sockets=[sock]).run()

@@ -1,20 +1,27 @@
-"""The OpenAI chat-completions shapes: a request to an llmreg row, a result to a completion.
+"""The OpenAI chat-completions request: its body checked and turned into an llmreg row.
 
-Pure functions over dicts, no web framework: the app calls them, tests can too.
+Pure functions over dicts, no web framework: the app calls them, tests can too. The
+answer shapes are in :mod:`llmreg_gateway.completions` (re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from llmreg.schemas import Message, Params, Request, Result
+from llmreg.schemas import Message, Params, Request
+from llmreg_gateway.completions import (
+    chunk_event,
+    completion,
+    model_entry,
+    models_list,
+    new_completion_id,
+    stream_chunks,
+    usage_event,
+)
 from llmreg_gateway.errors import bad_request
 
 if TYPE_CHECKING:
@@ -142,13 +149,41 @@ def parse_chat_request(body: Any) -> ChatRequest:
     """
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
+    model = _check_model(body)
+    _integral_counts(body)
+    _check_n(body)
+    stream = _check_stream(body)
+    options = _check_stream_options(body)
+    _check_known_fields(body)
+    params = _params(body)
+    row = _row(_messages(body.get("messages")), params)
+    extras = _extras(body)
+    return ChatRequest(
+        row=row,
+        model=model,
+        stream=stream,
+        include_usage=bool((options or {}).get("include_usage")),
+        extras=extras,
+        forward=_forward_body(body, params) if extras else None,
+    )
+
+
+def _check_model(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required: the served model URI or name", param="model")
-    for name in ("n", "top_logprobs"):  # JSON Schema's integers include 3.0
+    return model
+
+
+def _integral_counts(body: dict[str, Any]) -> None:
+    """Read ``n`` and ``top_logprobs`` given as ``3.0`` as integers (JSON Schema's are)."""
+    for name in ("n", "top_logprobs"):
         value = body.get(name)
         if isinstance(value, float) and value.is_integer():
             body[name] = int(value)
+
+
+def _check_n(body: dict[str, Any]) -> None:
     n = body.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 128):
         raise bad_request(
@@ -156,11 +191,18 @@ def parse_chat_request(body: Any) -> ChatRequest:
             f"provider that passes n through; not {json.dumps(n)[:40]}",
             param="n",
         )
+
+
+def _check_stream(body: dict[str, Any]) -> bool:
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise bad_request(
             f"'stream' must be true or false, not {json.dumps(stream)[:40]}", param="stream"
         )
+    return bool(stream)
+
+
+def _check_stream_options(body: dict[str, Any]) -> dict[str, Any] | None:
     options = body.get("stream_options")
     if options is not None and not (
         isinstance(options, dict) and isinstance(options.get("include_usage", False), bool)
@@ -169,13 +211,22 @@ def parse_chat_request(body: Any) -> ChatRequest:
             "'stream_options' must be an object whose include_usage is true or false",
             param="stream_options",
         )
-    unknown = set(body) - {
-        "model", "messages", "stream", *PARAM_FIELDS, *IGNORED_FIELDS, *PASSTHROUGH_FIELDS
-    }  # fmt: skip
+    return options
+
+
+_KNOWN_FIELDS = frozenset(
+    {"model", "messages", "stream", *PARAM_FIELDS, *IGNORED_FIELDS, *PASSTHROUGH_FIELDS}
+)
+
+
+def _check_known_fields(body: dict[str, Any]) -> None:
+    unknown = sorted(set(body) - _KNOWN_FIELDS)
     if unknown:
-        raise bad_request(
-            f"unsupported field(s): {', '.join(sorted(unknown))}", param=sorted(unknown)[0]
-        )
+        raise bad_request(f"unsupported field(s): {', '.join(unknown)}", param=unknown[0])
+
+
+def _params(body: dict[str, Any]) -> Params | None:
+    """The row's generation settings (``stop`` as a list, ``max_completion_tokens`` too)."""
     stop = body.get("stop")
     values = {k: body[k] for k in PARAM_FIELDS if body.get(k) is not None}
     if isinstance(stop, str):
@@ -183,31 +234,27 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if body.get("max_completion_tokens") is not None and "max_tokens" not in values:
         values["max_tokens"] = body["max_completion_tokens"]
     try:
-        params = Params(**values) if values else None
+        return Params(**values) if values else None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise bad_request(f"'{field}' is invalid: {first['msg']}", param=field) from None
-    messages = _messages(body.get("messages"))
+
+
+def _row(messages: list[Message], params: Params | None) -> Request:
     try:
-        row = Request(messages=messages, params=params)
+        return Request(messages=messages, params=params)
     except ValidationError as exc:
         problem = "; ".join(e["msg"] for e in exc.errors()[:3])
         raise bad_request(f"'messages' are invalid: {problem}", param="messages") from None
-    extras = _extras(body)
-    forward = None
-    if extras:
-        forward = {k: v for k, v in body.items() if k in PASSTHROUGH_FIELDS and v is not None}
-        forward["messages"] = body["messages"]
-        forward.update(params.model_dump(exclude_none=True) if params else {})
-    return ChatRequest(
-        row=row,
-        model=model,
-        stream=bool(stream),
-        include_usage=bool((options or {}).get("include_usage")),
-        extras=extras,
-        forward=forward,
-    )
+
+
+def _forward_body(body: dict[str, Any], params: Params | None) -> dict[str, Any]:
+    """The body a pass-through request sends on: messages as sent, extras, settings."""
+    forward = {k: v for k, v in body.items() if k in PASSTHROUGH_FIELDS and v is not None}
+    forward["messages"] = body["messages"]
+    forward.update(params.model_dump(exclude_none=True) if params else {})
+    return forward
 
 
 def _extras(body: dict[str, Any]) -> tuple[str, ...]:
@@ -216,6 +263,15 @@ def _extras(body: dict[str, Any]) -> tuple[str, ...]:
     Raises:
         ApiError: 400 for a pass-through field of the wrong type.
     """
+    used = [*_tool_extras(body), *_format_extras(body), *_logprob_extras(body)]
+    if body.get("n") not in (None, 1):
+        used.append("n")
+    if any(isinstance(m, dict) and _has_tool_parts(m) for m in body.get("messages") or ()):
+        used.append(TOOL_MESSAGES)
+    return tuple(used)
+
+
+def _tool_extras(body: dict[str, Any]) -> list[str]:
     used = []
     tools = body.get("tools")
     if tools is not None:
@@ -228,17 +284,24 @@ def _extras(body: dict[str, Any]) -> tuple[str, ...]:
         if not isinstance(body["tool_choice"], str | dict):
             raise bad_request("'tool_choice' must be a string or an object", param="tool_choice")
         used.append("tool_choice")
+    return used
+
+
+def _format_extras(body: dict[str, Any]) -> list[str]:
     fmt = body.get("response_format")
-    if fmt is not None:
-        kind = fmt.get("type") if isinstance(fmt, dict) else None
-        if not isinstance(kind, str) or kind not in {"text", "json_object", "json_schema"}:
-            raise bad_request(
-                "'response_format' must be an object whose type is text, json_object or "
-                "json_schema",
-                param="response_format",
-            )
-        if fmt["type"] != "text":
-            used.append("response_format")
+    if fmt is None:
+        return []
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if not isinstance(kind, str) or kind not in {"text", "json_object", "json_schema"}:
+        raise bad_request(
+            "'response_format' must be an object whose type is text, json_object or json_schema",
+            param="response_format",
+        )
+    return [] if kind == "text" else ["response_format"]
+
+
+def _logprob_extras(body: dict[str, Any]) -> list[str]:
+    used = []
     logprobs = body.get("logprobs")
     if logprobs is not None and not isinstance(logprobs, bool):
         raise bad_request("'logprobs' must be true or false", param="logprobs")
@@ -251,11 +314,7 @@ def _extras(body: dict[str, Any]) -> tuple[str, ...]:
                 "'top_logprobs' must be an integer from 0 to 20", param="top_logprobs"
             )
         used.append("top_logprobs")
-    if body.get("n") not in (None, 1):
-        used.append("n")
-    if any(isinstance(m, dict) and _has_tool_parts(m) for m in body.get("messages") or ()):
-        used.append(TOOL_MESSAGES)
-    return tuple(used)
+    return used
 
 
 def passthrough_client(adapter: Adapter, chat: ChatRequest) -> Client:
@@ -271,7 +330,7 @@ def passthrough_client(adapter: Adapter, chat: ChatRequest) -> Client:
     client = adapter.client if isinstance(adapter, ClientAdapter) else None
     if isinstance(client, LazyClient):  # a deferred client is built when first needed: now
         client = client.real()
-    supported: frozenset[str] = getattr(client, "CHAT_FIELDS", frozenset())
+    supported = client.CHAT_FIELDS if client is not None else frozenset()
     missing = [f for f in chat.extras if f not in supported]
     if client is None or missing:
         field = missing[0] if missing else chat.extras[0]
@@ -284,128 +343,6 @@ def passthrough_client(adapter: Adapter, chat: ChatRequest) -> Client:
             param="messages" if field == TOOL_MESSAGES else field,
         )
     return client
-
-
-def _usage(metadata: dict[str, Any]) -> dict[str, int]:
-    usage = metadata.get("usage") or {}
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    total = int(usage.get("total_tokens") or prompt + completion)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
-
-
-def new_completion_id() -> str:
-    """Return a fresh ``chatcmpl-...`` id."""
-    return f"chatcmpl-{uuid.uuid4().hex}"
-
-
-def completion(result: Result, model: str, system_fingerprint: str | None = None) -> dict[str, Any]:
-    """Return the ``chat.completion`` object for an answered row.
-
-    ``system_fingerprint`` names the registered version that answered.
-    """
-    return {
-        "id": new_completion_id(),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.prediction or ""},
-                "finish_reason": result.metadata.get("finish_reason") or "stop",
-                "logprobs": None,
-            }
-        ],
-        "usage": _usage(result.metadata),
-        "system_fingerprint": system_fingerprint,
-    }
-
-
-def _chunk(
-    cid: str,
-    created: int,
-    model: str,
-    delta: dict[str, Any],
-    finish: str | None,
-    system_fingerprint: str | None = None,
-) -> str:
-    data = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": system_fingerprint,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-    }
-    return f"data: {json.dumps(data)}\n\n"
-
-
-def chunk_event(
-    cid: str,
-    created: int,
-    model: str,
-    delta: dict[str, Any],
-    finish: str | None = None,
-    system_fingerprint: str | None = None,
-) -> str:
-    """Return one ``chat.completion.chunk`` server-sent event (``data: {...}``)."""
-    return _chunk(cid, created, model, delta, finish, system_fingerprint)
-
-
-def usage_event(
-    cid: str, created: int, model: str, metadata: dict[str, Any], system_fingerprint: str | None
-) -> str:
-    """Return the final usage event of a stream (``choices: []``), for ``include_usage``."""
-    data = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": system_fingerprint,
-        "choices": [],
-        "usage": _usage(metadata),
-    }
-    return f"data: {json.dumps(data)}\n\n"
-
-
-def stream_chunks(
-    result: Result, model: str, include_usage: bool, system_fingerprint: str | None = None
-) -> Iterator[str]:
-    """Yield the server-sent events of an answered row, ending with ``data: [DONE]``.
-
-    The row is answered in full before the first event: the role, the text,
-    the finish reason, the usage (when asked for), then ``[DONE]``.
-    """
-    cid = new_completion_id()
-    created = int(time.time())
-    fp = system_fingerprint
-    yield _chunk(cid, created, model, {"role": "assistant", "content": ""}, None, fp)
-    if result.prediction:
-        yield _chunk(cid, created, model, {"content": result.prediction}, None, fp)
-    yield _chunk(cid, created, model, {}, result.metadata.get("finish_reason") or "stop", fp)
-    if include_usage:
-        usage = {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": fp,
-            "choices": [],
-            "usage": _usage(result.metadata),
-        }
-        yield f"data: {json.dumps(usage)}\n\n"
-    yield "data: [DONE]\n\n"
-
-
-def model_entry(model_uri: str, created: int) -> dict[str, Any]:
-    """Return one ``model`` object of ``/v1/models``: its id is the served URI."""
-    return {"id": model_uri, "object": "model", "created": created, "owned_by": "llmreg"}
-
-
-def models_list(model_uri: str, created: int) -> dict[str, Any]:
-    """Return the ``/v1/models`` list holding one served model."""
-    return {"object": "list", "data": [model_entry(model_uri, created)]}
 
 
 __all__ = [

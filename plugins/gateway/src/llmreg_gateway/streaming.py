@@ -19,43 +19,40 @@ streamed. A text request goes through :meth:`ClientAdapter.astream
 <llmreg.adapter.ClientAdapter.astream>` (:func:`first_text`, :func:`text_events`).
 The access log line and the metrics are written when the stream ends.
 
-Imports fastapi (through starlette); :mod:`llmreg_gateway.app` imports this module.
+Imports fastapi (through starlette); :mod:`llmreg_gateway.chat` imports this module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from llmreg.client import StreamChunk
 from llmreg.errors import ProviderResponseError
+from llmreg_gateway import sse
+from llmreg_gateway.completions import chunk_event, new_completion_id, usage_event
 from llmreg_gateway.drain import STREAMS, shutting_down
 from llmreg_gateway.errors import ApiError, from_exception
-from llmreg_gateway.openai_compat import (
-    ChatRequest,
-    chunk_event,
-    new_completion_id,
-    passthrough_client,
-    usage_event,
-)
+from llmreg_gateway.openai_compat import ChatRequest, passthrough_client
+from llmreg_gateway.responses import fingerprint, masked, versioned
+from llmreg_gateway.upstream import capped, json_size
 
 if TYPE_CHECKING:
-    from llmreg_gateway.app import Routes
     from llmreg_gateway.auth import ApiKey
+    from llmreg_gateway.context import GatewayContext
     from llmreg_gateway.model import ServedModel
 
 logger = logging.getLogger(__name__)
 
 #: The last event of a stream that ended well.
-DONE = "data: [DONE]\n\n"
+DONE = sse.DONE
 
 #: Called once when a stream ends: (HTTP status to log, error code or None, usage or None).
 OnEnd = Callable[[int, str | None, dict[str, Any] | None], None]
@@ -85,7 +82,7 @@ def _failed(exc: BaseException, mask: Callable[[str], str], model: str) -> ApiEr
 
 
 def _event(err: ApiError) -> str:
-    return f"data: {json.dumps(err.body())}\n\n"
+    return sse.error_event(err)
 
 
 async def _close(stream: AsyncIterator[Any]) -> None:
@@ -115,7 +112,7 @@ async def first_text(stream: AsyncIterator[StreamChunk]) -> StreamChunk:
 
 
 async def text_events(
-    routes: Routes,
+    ctx: GatewayContext,
     request: Request,
     served: ServedModel,
     key: ApiKey | None,
@@ -132,8 +129,6 @@ async def text_events(
     the end of the shutdown grace sends one ``data: {"error": ...}`` event (OpenAI's
     SDK raises it) instead of ``[DONE]``; the access log line is written at the end.
     """
-    from llmreg_gateway.app import fingerprint, masked
-
     cid, created, fp = new_completion_id(), int(time.time()), fingerprint(served)
     model = chat.model
     status, code, usage = 200, None, None
@@ -167,8 +162,8 @@ async def text_events(
         yield _event(err)
     finally:
         await _close(stream)
-        routes._record(request, "/v1/chat/completions", status, started, served, key,
-                       usage, code=code, stream=True)  # fmt: skip
+        ctx.record(request, "/v1/chat/completions", status, started, served, key,
+                   usage, code=code, stream=True)  # fmt: skip
 
 
 def _zero_usage() -> dict[str, int]:
@@ -246,7 +241,7 @@ async def chunk_events(
                     isinstance(c, dict) and c.get("finish_reason") for c in choices
                 )
                 if choices or "usage" in out:
-                    yield f"data: {json.dumps(out)}\n\n"
+                    yield sse.event(out)
         if not finished:
             raise cut_short()
         if include_usage and not sent_usage:
@@ -255,7 +250,7 @@ async def chunk_events(
                 "system_fingerprint": system_fingerprint, "choices": [],
                 "usage": usage or _zero_usage(),
             }  # fmt: skip
-            yield f"data: {json.dumps(tail)}\n\n"
+            yield sse.event(tail)
         yield DONE
     except (Exception, asyncio.CancelledError) as exc:
         if isinstance(exc, asyncio.CancelledError) and not STREAMS.ended_by_shutdown():
@@ -269,7 +264,7 @@ async def chunk_events(
 
 
 async def forward_stream(
-    routes: Routes,
+    ctx: GatewayContext,
     request: Request,
     started: float,
     served: ServedModel,
@@ -283,16 +278,15 @@ async def forward_stream(
         ProviderError: every model of the chain failed before its first chunk, or the
             stream ended before a chunk with a choice (:func:`first_chunks`).
     """
-    from llmreg_gateway.app import fingerprint, masked
-
-    client = passthrough_client(await routes.adapter(served), chat)
+    client = passthrough_client(await ctx.adapter(served), chat)
     assert chat.forward is not None
-    stream = client.achat_stream(dict(chat.forward))
+    limit = ctx.settings.max_upstream_bytes
+    stream = capped(client.achat_stream(dict(chat.forward)), limit, json_size)
     head = await first_chunks(stream)
 
     def on_end(status: int, code: str | None, usage: dict[str, Any] | None) -> None:
-        routes._record(request, "/v1/chat/completions", status, started, served, key, usage,
-                       code=code, stream=True)  # fmt: skip
+        ctx.record(request, "/v1/chat/completions", status, started, served, key, usage,
+                   code=code, stream=True)  # fmt: skip
 
     events = chunk_events(
         stream,
@@ -303,10 +297,7 @@ async def forward_stream(
         mask=lambda text: masked(served, text),
         on_end=on_end,
     )
-    response = StreamingResponse(
-        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-    )
-    return routes._versioned(response, served)
+    return versioned(sse.response(events), served)
 
 
 __all__ = [

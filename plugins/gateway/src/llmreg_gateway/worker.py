@@ -2,10 +2,11 @@
 
 The parent process binds the address and checks the settings, then starts N workers
 on the one socket (uvicorn's ``Multiprocess``); each builds its own app with
-:func:`app` from the JSON settings in :data:`SETTINGS_ENV`, loads its models in the
-background (``/ready`` says when) and keeps its own metrics. Key references
-(``env:NAME``) are read from the environment each worker inherits: no key is written
-into the settings. The workers share one metrics folder (:func:`shared_metrics`), so
+:func:`app` from the :class:`~llmreg_gateway.settings.GatewaySettings` the parent
+put, as JSON, in :data:`SETTINGS_ENV`, loads its models in the background
+(``/ready`` says when) and keeps its own metrics. Key references (``env:NAME``) are
+read from the environment each worker inherits: no key is written into the settings.
+The workers share one metrics folder (:func:`shared_metrics`), so
 ``/metrics`` counts every worker's requests whichever worker answers it.
 
 A worker never outlives its supervisor (:func:`die_with_parent`): killed with
@@ -18,7 +19,6 @@ removes the metrics folder the dead supervisor left (:func:`remove_stale_folders
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -31,10 +31,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from llmreg_gateway.settings import SETTINGS_ENV, GatewaySettings
+
 logger = logging.getLogger(__name__)
 
-#: The environment variable holding the workers' settings (JSON, no secrets).
-SETTINGS_ENV = "LLMREG_SERVE_WORKER_SETTINGS"
 #: The environment variable holding the supervisor's pid, for its workers.
 SUPERVISOR_ENV = "LLMREG_SERVE_SUPERVISOR_PID"
 #: How the metrics folders are named: ``llmreg-metrics-<supervisor pid>-<random>``.
@@ -49,19 +49,15 @@ def app() -> Any:
     """Build one worker's app from :data:`SETTINGS_ENV` (uvicorn calls this: ``factory=True``)."""
     from llmreg.manager import get_plugin_manager
     from llmreg_gateway import create_app, drain
-    from llmreg_gateway.cli import _serve_logging
+    from llmreg_gateway.logsetup import serve_logging
 
     supervisor = os.environ.get(SUPERVISOR_ENV, "")
     if supervisor.isdigit():
         die_with_parent(int(supervisor))
-    settings: dict[str, Any] = json.loads(os.environ[SETTINGS_ENV])
-    body_timeout = settings.pop("body_timeout")
-    settings.pop("header_timeout", None)
-    drain.arm(float(settings.pop("graceful_timeout", drain.GRACE_S)))
-    access_log = settings["access_log"]
-    built = create_app(manager=get_plugin_manager(), **settings)
-    built.state.llmreg_routes.body_timeout = body_timeout
-    _serve_logging(access_log)
+    settings = GatewaySettings.from_env(SETTINGS_ENV)
+    drain.arm(settings.graceful_timeout)
+    built = create_app(settings=settings, manager=get_plugin_manager())
+    serve_logging(settings.access_log)
     return built
 
 
@@ -151,10 +147,11 @@ def header_protocol() -> type:
     workers are spawned and uvicorn's config, which names it, is pickled)."""
     global _PROTOCOL
     if _PROTOCOL is None:
-        from llmreg_gateway.app import timed_http_protocol
+        from llmreg_gateway.protocols import timed_http_protocol
 
-        settings = json.loads(os.environ.get(SETTINGS_ENV, "{}"))
-        protocol = timed_http_protocol(float(settings.get("header_timeout", 10.0)))
+        text = os.environ.get(SETTINGS_ENV)
+        settings = GatewaySettings() if text is None else GatewaySettings.from_json(text)
+        protocol = timed_http_protocol(settings.header_timeout)
         protocol.__qualname__ = protocol.__name__ = "TimedHttpProtocol"
         protocol.__module__ = __name__
         _PROTOCOL = protocol

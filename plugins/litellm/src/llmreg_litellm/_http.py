@@ -58,6 +58,9 @@ DEFAULT_READ_S = 600.0
 INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
 MAX_RETRY_AFTER_S = 60.0
+#: The largest answer body read whole, in bytes (``LLMREG_MAX_ANSWER_BYTES``): a larger
+#: one is refused as it arrives, so one huge answer cannot fill the server's memory.
+MAX_ANSWER_BYTES = int(os.environ.get("LLMREG_MAX_ANSWER_BYTES", str(16 * 1024 * 1024)))
 #: The SDK's pool: at most this many connections, idle ones kept this long.
 MAX_CONNECTIONS = 1000
 KEEPALIVE_S = 5.0
@@ -197,13 +200,13 @@ class LeanPoster:
         """
         answer = await self.send(body, attempts, whole=True)
         try:
-            raw = await answer.read()  # read by send(): the bytes it kept
+            raw = answer.llmreg_body  # type: ignore[attr-defined]  # set by send(whole=True)
         finally:
             answer.release()
         kind = answer.headers.get("content-type", "*").split(";")[0]
         if kind.endswith("json"):
             return json.loads(raw)
-        return raw.decode(answer.get_encoding(), "replace") if raw else ""
+        return raw.decode(answer.charset or "utf-8", "replace") if raw else ""
 
     async def send(
         self, body: dict[str, Any], attempts: Any, *, whole: bool = False
@@ -231,7 +234,7 @@ class LeanPoster:
             left = retries < self._max_retries
             try:
                 answer = await self._post_once(session, data, headers)
-                raw = await answer.read() if whole or answer.status >= 400 else b""
+                raw = await read_capped(answer) if whole or answer.status >= 400 else b""
             except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
                 if left:
                     await asyncio.sleep(retry_delay(retries))
@@ -245,6 +248,7 @@ class LeanPoster:
                     continue
                 raise openai.APIConnectionError(request=self._request()) from exc
             if answer.status < 400:
+                answer.llmreg_body = raw  # type: ignore[attr-defined]
                 return answer
             answer.release()
             if left and should_retry(answer.status, answer.headers):
@@ -320,4 +324,30 @@ def _sdk_http() -> Any:
     return names.get("httpx2") or names["httpx"]
 
 
-__all__ = ["LeanPoster", "lean_ok", "retry_after", "retry_delay", "should_retry"]
+__all__ = ["LeanPoster", "lean_ok", "read_capped", "retry_after", "retry_delay", "should_retry"]
+
+
+async def read_capped(answer: aiohttp.ClientResponse, limit: int | None = None) -> bytes:
+    """Read ``answer``'s body, at most ``limit`` bytes (:data:`MAX_ANSWER_BYTES`).
+
+    Raises:
+        ProviderResponseError: the body is larger: refused by its ``Content-Length``
+            before anything is read, or as soon as the bytes read pass the limit.
+    """
+    from llmreg.errors import ProviderResponseError
+
+    limit = MAX_ANSWER_BYTES if limit is None else limit
+    too_large = ProviderResponseError(
+        f"the endpoint's answer is larger than {limit} bytes, the most llmreg reads "
+        "(LLMREG_MAX_ANSWER_BYTES): lower max_tokens, or raise the limit"
+    )
+    if (answer.content_length or 0) > limit:
+        answer.close()
+        raise too_large
+    body = bytearray()
+    async for chunk in answer.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            answer.close()
+            raise too_large
+    return bytes(body)

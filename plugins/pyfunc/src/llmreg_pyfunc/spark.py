@@ -169,12 +169,17 @@ def _answer_batches(
             prompts = batch[[c for c in PROMPT_COLUMNS if c in batch.columns]]
             if "messages" in prompts.columns:
                 prompts = prompts.assign(messages=[_plain_messages(m) for m in prompts.messages])
-            answers = model.predict(prompts, params=params) if len(prompts) else None
+            # a row with no prompt at all is an error row in its place, never the batch's end
+            asked = [i for i, row in enumerate(prompts.itertuples(index=False)) if _asks(row)]
+            predictions: list[Any] = [None] * len(batch)
+            metadata: list[dict[str, Any]] = [dict(NO_PROMPT) for _ in range(len(batch))]
+            if asked:
+                answers = model.predict(prompts.iloc[asked].reset_index(drop=True), params=params)
+                for i, p, m in zip(asked, answers["prediction"], answers["metadata"], strict=True):
+                    predictions[i], metadata[i] = p, m
             out = pd.DataFrame(index=range(len(batch)))
             if keep_id:
                 out["id"] = batch["id"].to_numpy()
-            predictions = [] if answers is None else list(answers["prediction"])
-            metadata = [] if answers is None else list(answers["metadata"])
             out["prediction"] = pd.Series(
                 [None if _missing(p) else p for p in predictions], dtype=object
             )
@@ -184,6 +189,19 @@ def _answer_batches(
             yield out
 
     return run
+
+
+#: The metadata of a row whose prompt columns are all null.
+NO_PROMPT = {
+    "status": "error",
+    "error": "the row has no prompt: its input and messages are null",
+    "error_type": "SchemaError",
+}
+
+
+def _asks(row: Any) -> bool:
+    """Whether a row of prompt columns holds a prompt (any column not null)."""
+    return any(not _missing(value) for value in row)
 
 
 def _plain_messages(messages: Any) -> Any:

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmreg_gateway.auth import ApiKey
+from llmreg_gateway.controls.backends import state_from_url
 from llmreg_gateway.controls.budgets import Budget, Budgets, QuotaExceededError
 from llmreg_gateway.controls.cache import CACHE_HEADER, ResponseCache, cache_control
 from llmreg_gateway.controls.cost import PriceBook, cost
@@ -47,7 +48,7 @@ from llmreg_gateway.controls.limits import (
     headers_of,
 )
 from llmreg_gateway.controls.settings import ControlSettings
-from llmreg_gateway.controls.state import Check, StateBackend, StateError, state_from_url
+from llmreg_gateway.controls.state import Check, StateBackend, StateError
 
 logger = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from llmreg_gateway import sse
 from llmreg_gateway.controls.state import StateBackend
 
 #: Request fields left out of the cache key.
@@ -90,7 +91,7 @@ class ResponseCache:
 
 
 def _event(data: Mapping[str, Any]) -> str:
-    return f"data: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
+    return sse.event(data)
 
 
 def replay_events(answer: Mapping[str, Any], *, include_usage: bool = False) -> list[str]:
@@ -131,7 +132,7 @@ def replay_events(answer: Mapping[str, Any], *, include_usage: bool = False) -> 
         events.append(_event({**base, "choices": [last]}))
     if include_usage:
         events.append(_event({**base, "choices": [], "usage": answer.get("usage")}))
-    events.append("data: [DONE]\n\n")
+    events.append(sse.DONE)
     return events
 
 

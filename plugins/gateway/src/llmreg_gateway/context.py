@@ -1,0 +1,167 @@
+"""What every route shares: the settings, the served models, the keys and the observer.
+
+:class:`GatewayContext` answers the questions each route asks (which model, may
+this key call it, is it loaded) and writes what each route records (access log,
+metrics, failures), so the route modules hold only their own route's logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from llmreg.bases import Adapter
+from llmreg.errors import LlmregError
+from llmreg_gateway.auth import ApiKey, KeyRing
+from llmreg_gateway.body import read_json
+from llmreg_gateway.errors import NOT_LOADED, ApiError, from_exception, hidden
+from llmreg_gateway.model import ServedModel
+from llmreg_gateway.observe import Observer
+from llmreg_gateway.registry import ServedModels
+from llmreg_gateway.responses import error_response, masked
+from llmreg_gateway.settings import GatewaySettings
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayContext:
+    """The state the routes share, built once per app.
+
+    Args:
+        models: the served models.
+        settings: the app's settings (limits, timeouts, which routes ask for keys).
+        keys: the accepted keys; default an open ring (no key asked).
+        observer: the access log and metrics; default an access log without metrics.
+    """
+
+    def __init__(
+        self,
+        models: ServedModels,
+        settings: GatewaySettings,
+        *,
+        keys: KeyRing | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.models = models
+        self.settings = settings
+        self.keys = keys or KeyRing(open=True)
+        self.observer = observer or Observer(None)
+
+    @property
+    def served(self) -> ServedModel | None:
+        """The first served model (the only one, for a one-model app), or ``None``."""
+        return self.models.first
+
+    async def body(self, request: Request) -> Any:
+        """The request's JSON body, within the settings' size and time limits."""
+        return await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
+
+    def key(self, request: Request) -> ApiKey | None:
+        """The caller's key (``None`` on an open app).
+
+        Raises:
+            ApiError: 401 for a missing or unknown key.
+        """
+        return self.keys.authenticate(request.headers.get("authorization"))
+
+    def pick(self, model: str | None, key: ApiKey | None) -> ServedModel:
+        """Return the served model a request's ``model`` names, checking the key may call it.
+
+        Raises:
+            ApiError: 404 for a model not served here or not to this key (400 for none
+                named when several are): see :meth:`ServedModels.pick`.
+        """
+        return self.models.pick(model, key)
+
+    def allowed(self, key: ApiKey | None) -> list[ServedModel]:
+        """The served models ``key`` may call (all of them on an open app)."""
+        return [m for m in self.models if key is None or key.allows(m.ids)]
+
+    async def adapter(self, served: ServedModel | None = None) -> Adapter:
+        """Return the loaded adapter, loading it now if the start-up load has not run."""
+        served = served or self.served
+        if served is None:
+            raise ApiError(503, "no model is served yet", code="model_not_loaded")
+        adapter = served.adapter
+        if adapter is not None:
+            return adapter
+        try:
+            loaded: Adapter = await run_in_threadpool(served.load)
+        except LlmregError as exc:
+            detail = masked(served, f"{served.model_uri}: {exc}")
+            raise hidden(503, NOT_LOADED, detail, type(exc).__name__, "model_not_loaded") from None
+        return loaded
+
+    def failure(self, route: str, exc: Exception, served: ServedModel | None = None) -> Response:
+        """Answer ``exc``, raised while serving ``route``, as its API error.
+
+        An exception that is neither an :class:`ApiError` nor a
+        :class:`~llmreg.errors.LlmregError` is a bug (in a plugin or here): it is
+        logged at ERROR with its traceback, the loaded model's secrets masked,
+        before the 500 is sent.
+        """
+        served = served or self.served
+        if not isinstance(exc, ApiError | LlmregError):
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            logger.error(
+                "%s failed with an unexpected %s, answered 500:\n%s",
+                route,
+                type(exc).__name__,
+                masked(served, trace),
+            )
+        return error_response(from_exception(exc), served)
+
+    def record(
+        self,
+        request: Request,
+        route: str,
+        status: int,
+        started: float,
+        served: ServedModel | None,
+        key: ApiKey | None,
+        usage: dict[str, Any] | None = None,
+        *,
+        code: str | None = None,
+        stream: bool = False,
+    ) -> None:
+        """Write one request's access log line and metrics."""
+        self.observer.record(
+            method=request.method,
+            route=route,
+            status=status,
+            started=started,
+            model=served.name or served.model_uri if served else None,
+            version=served.version if served else None,
+            alias=served.alias if served else None,
+            usage=usage,
+            key_id=key.id if key else None,
+            code=code,
+            stream=stream,
+        )
+
+    def note_reload(self, served: ServedModel, outcome: dict[str, Any]) -> None:
+        """Count a reload that changed the answering version."""
+        metrics = self.observer.metrics
+        if outcome.get("changed") and metrics is not None:
+            metrics.swaps.labels(served.name or served.model_uri).inc()
+
+    def note_failure(self, served: ServedModel, exc: BaseException, what: str) -> None:
+        """Log (masked) and count a failed load or reload."""
+        logger.warning(
+            "%s of %s failed%s: %s",
+            what,
+            served.model_uri,
+            ", keeping the loaded model" if served.adapter is not None else "",
+            masked(served, f"{type(exc).__name__}: {exc}"),
+        )
+        metrics = self.observer.metrics
+        if metrics is not None:
+            metrics.load_failures.labels(served.name or served.model_uri).inc()
+
+
+__all__ = ["GatewayContext"]
