@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from llmreg import CliSetup, ModelDefinition, SecretPersistError
 from llmreg.testing import isolated_manager
+from support.docs import MARK, RUNNERS, all_blocks, commands, page_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -131,3 +134,96 @@ def test_the_defaults_and_cli_hooks_as_the_guide_shows_them():
     assert manager.default("serve.loader") == {"KIND": "FolderLoader"}  # falls back to loader
     store = {"tracking_uri": f"folder:{Path.cwd()}", "source": "default"}
     assert manager.cli_setup(debug=False) == [CliSetup(store=store, quiet=("my_sdk",))]
+
+
+# --- every runnable block is run by a test -------------------------------------
+
+
+def test_every_runnable_block_of_the_docs_is_run_by_a_test():
+    unclaimed = [
+        f"{b.where} ({b.lang or 'no language'}: {b.body.partition(chr(10))[0][:60]!r})"
+        for b in all_blocks()
+        if b.runnable and b.label.partition(":")[0] not in RUNNERS
+    ]
+    assert unclaimed == [], (
+        "these blocks are run by no test: mark each with the <!-- run: LABEL --> of the "
+        "test that runs it (tests/support/docs.py lists them), or fence output as text:\n"
+        + "\n".join(unclaimed)
+    )
+
+
+@pytest.mark.parametrize("word", sorted(set(RUNNERS)))
+def test_each_runner_exists_and_reads_its_marks(word):
+    test = ROOT / RUNNERS[word]
+    assert test.is_file(), f"{word}: {RUNNERS[word]} does not exist"
+    labels = {b.label for b in all_blocks() if b.label.partition(":")[0] == word}
+    assert labels, f"no page has a <!-- run: {word} --> block: drop it from RUNNERS"
+    assert re.search(rf"\b{re.escape(word)}\b", test.read_text()), (
+        f"{RUNNERS[word]} never names {word!r}: it does not pick the blocks marked for it"
+    )
+
+
+def test_marks_sit_on_fenced_blocks_only():
+    """A mark that does not sit right above a fence claims nothing: it is a typo."""
+    for page in sorted(DOCS.rglob("*.md")):
+        lines = page.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if "<!-- run:" in line:
+                assert MARK.match(line), f"{page}:{i + 1}: malformed mark {line!r}"
+                fence = lines[i + 1].lstrip() if i + 1 < len(lines) else ""
+                assert fence.startswith(("```", "~~~")), f"{page}:{i + 1}: the mark is on no block"
+
+
+def test_the_docs_helper_finds_marks_and_continued_commands():
+    assert commands("$ a \\\n    --b\nout\n$ c\n") == [("a \\\n    --b", ["out"]), ("c", [])]
+    marks = [b.label for b in page_blocks("docs/writing-a-plugin.md") if b.label]
+    assert marks == ["root", "scratch", "scratch"]
+
+
+# --- install lines (<!-- run: install -->) ---------------------------------------
+
+
+def _local_distributions() -> dict[str, Path]:
+    """The repository's distributions by name: the core, the plugins, the test plugins."""
+    found = {}
+    folders = [ROOT / "core", *ROOT.glob("plugins/*"), *ROOT.glob("tests/plugins/*")]
+    for folder in folders:
+        if (folder / "pyproject.toml").is_file():
+            project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+            found[project["name"]] = folder
+    return found
+
+
+INSTALLS = [b for b in all_blocks() if b.label == "install"]
+
+
+@pytest.mark.parametrize("block", INSTALLS, ids=[b.where for b in INSTALLS])
+def test_an_install_line_names_folders_extras_and_local_dependencies_that_exist(block):
+    """What pip would need from the repository, checked without installing.
+
+    Each argument of ``pip install`` is a distribution's folder (with the extras it
+    declares), and every llmreg distribution it depends on is named beside it, so
+    that pip never looks for one on an index. The lines that install into a fresh
+    venv for real are run by tests/core/test_fresh_install.py (``run: root``).
+    """
+    dists = _local_distributions()
+    by_folder = {path.resolve(): name for name, path in dists.items()}
+    for command, _ in commands(block.body):
+        words = shlex.split(command.replace("\\\n", " "), comments=True)
+        while "=" in words[0]:  # VAR=value before the command
+            words.pop(0)
+        assert words[:2] == ["pip", "install"], f"{block.where}: {command}"
+        named: dict[str, set[str]] = {}
+        for arg in words[2:]:
+            folder, _, extras = arg.partition("[")
+            path = (ROOT / folder).resolve()
+            assert path in by_folder, f"{block.where}: {folder} is no distribution's folder"
+            named[by_folder[path]] = set(filter(None, extras.rstrip("]").split(",")))
+        for name, extras in named.items():
+            project = tomllib.loads((dists[name] / "pyproject.toml").read_text())["project"]
+            declared = set(project.get("optional-dependencies", {}))
+            assert extras <= declared, f"{block.where}: {name} has no extra {extras - declared}"
+            for requirement in project["dependencies"]:
+                dep = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+                if dep in dists:
+                    assert dep in named, f"{block.where}: {name} needs {dep}: name its folder too"

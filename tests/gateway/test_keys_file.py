@@ -8,6 +8,7 @@ whitespace an optional comma-separated list of model names; a lone ``-``, ``*-``
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -17,6 +18,7 @@ import pytest
 from llmreg.errors import ConfigError
 from llmreg_gateway import create_app
 from llmreg_gateway.auth import key_hash, read_keys_file
+from support.docs import marked
 
 from .conftest import URI, wait_ready
 
@@ -47,6 +49,21 @@ def test_a_keys_file_made_with_sha256sum_serves_every_model(
     server = serve(app)
     wait_ready(server.url)
     assert _chat(server.url, URI) == "echo: hi"
+    assert _chat(server.url, "other") == "echo: hi"
+
+
+def test_the_pages_command_as_written_makes_a_file_that_serves_every_model(
+    serve, manager, switch, tmp_path
+):
+    [block] = marked("docs/serving.md", "keys-file")  # echo -n "$KEY" | sha256sum >> keys
+    env = {**os.environ, "KEY": KEY}
+    subprocess.run(["bash", "-c", block.body], cwd=tmp_path, env=env, check=True)
+    assert read_keys_file(tmp_path / "keys")[0].models is None  # every model
+    switch.targets["models:/other@champion"] = 3
+    app = create_app([URI, "models:/other@champion"], loader={"KIND": "SwitchLoader"},
+                     manager=manager, reload_interval=0, keys_file=tmp_path / "keys")  # fmt: skip
+    server = serve(app)
+    wait_ready(server.url)
     assert _chat(server.url, "other") == "echo: hi"
 
 

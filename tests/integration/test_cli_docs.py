@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from support.docs import page_blocks
 from support.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
@@ -58,6 +59,8 @@ def matches(expected: str, actual: list[str]) -> bool:
 
 @pytest.mark.timeout(1500)  # about 15 CLI runs, each paying for an MLflow start
 def test_the_cli_page_runs_as_written(tmp_path):
+    marked_here = {b.label for b in page_blocks("docs/cli.md") if b.runnable}
+    assert marked_here == {"cli"}, "this test runs every console block of the page"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["OPENAI_API_KEY"] = "sk-docs-test"

@@ -32,6 +32,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from support.docs import page_blocks
 from support.openai_server import FakeOpenAIServer
 from support.serve_process import free_port
 
@@ -39,12 +40,11 @@ pytestmark = pytest.mark.integration
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "mlflow-ui.md"
 BLOCK = re.compile(r"```(\w+)[^\n]*\n(.*?)```", re.S)
-SERVE_KEY = "sk-docs-serve"
 
 
 def blocks(lang: str) -> list[str]:
     """The bodies of the page's fenced blocks in ``lang``, in order."""
-    return [body for found, body in BLOCK.findall(PAGE.read_text()) if found == lang]
+    return [b.body for b in page_blocks("docs/mlflow-ui.md") if b.lang == lang]
 
 
 def commands(body: str) -> list[tuple[str, list[str]]]:
@@ -71,7 +71,6 @@ class Session:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LLMREG_TR"))}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["OPENAI_API_KEY"] = "sk-docs-test"
-        env["SERVE_KEY"] = SERVE_KEY
         env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
         env.setdefault("LLMREG_DISABLE_PLUGINS", "llmreg-broken,llmreg-incompatible")
         self.env = env
@@ -80,9 +79,12 @@ class Session:
         """Run one command as written (``export`` sets a variable); check it exits with
         ``exit_code`` and the lines shown under it are printed (on stderr when it
         fails); return its stdout."""
-        if command.startswith("export "):
-            name, _, value = command.removeprefix("export ").partition("=")
-            self.env[name] = value
+        if command.startswith("export "):  # as bash expands it: $(...) included
+            name = command.removeprefix("export ").partition("=")[0]
+            shell = f'{command}; printf %s "${name}"'
+            self.env[name] = subprocess.run(
+                ["bash", "-c", shell], env=self.env, capture_output=True, text=True, check=True
+            ).stdout
             return ""
         done = subprocess.run(
             ["bash", "-c", command],
@@ -159,6 +161,8 @@ def wait_ok(url: str, process: subprocess.Popen[str]) -> None:
 
 @pytest.mark.timeout(1200)
 def test_the_mlflow_ui_page_runs_as_written(tmp_path: Path) -> None:
+    runnable = [b for b in page_blocks("docs/mlflow-ui.md") if b.runnable]
+    assert {b.label for b in runnable} == {"mlflow-ui"}, "every block here is this test's"
     consoles = [commands(body) for body in blocks("console")]
     definitions = [json.loads(body) for body in blocks("json") if body.lstrip().startswith("{\n")]
     pythons = blocks("python")
@@ -174,7 +178,7 @@ def test_the_mlflow_ui_page_runs_as_written(tmp_path: Path) -> None:
         mlflow.set_tracking_uri(session.env["MLFLOW_TRACKING_URI"])
         client = MlflowClient(session.env["MLFLOW_TRACKING_URI"])
         with FakeOpenAIServer() as endpoint:
-            _section_2(session, consoles[1], definitions[0], endpoint.base_url, client)
+            _section_2(session, consoles[1], definitions[0], pythons, endpoint.base_url, client)
             _section_3(session, consoles[2], definitions[1], pythons, endpoint, client)
             _section_4(session, consoles[3], pythons, endpoint)
             _section_5(session, consoles[4:], definitions[2], pythons, endpoint, client)
@@ -187,6 +191,7 @@ def _section_2(
     session: Session,
     console: list[tuple[str, list[str]]],
     definition: dict[str, object],
+    pythons: list[str],
     base_url: str,
     client: MlflowClient,
 ) -> None:
@@ -232,6 +237,14 @@ def _section_2(
     session.run(save)
     assert len(client.search_runs([experiment.experiment_id])) == 1
     assert [v.version for v in client.search_model_versions("name='support-bot'")] == ["1"]
+    # "Inside a run of your own, the model is logged into that run"
+    own = next(code for code in pythons if "try-a-lower-temperature" in code)
+    session.python(own)
+    [mine] = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        "attributes.run_name = 'try-a-lower-temperature'",
+    )
+    assert mine.data.params["ticket"] == "SUP-42"
 
 
 def _section_3(
@@ -268,6 +281,10 @@ def _section_3(
         {"role": "system", "content": "You help Ann with bikes."},
         {"role": "user", "content": "Question: Where is my parcel?"},
     ]
+    framed = next(code for code in pythons if "pd.DataFrame(" in code)
+    assert "echo: Question: Where is my parcel?" in session.python(framed)
+    system = endpoint.chat_requests()[-1].body["messages"][0]  # filled from the columns
+    assert system == {"role": "system", "content": "You help Ann with bikes."}
 
 
 def _section_4(
@@ -277,9 +294,11 @@ def _section_4(
     endpoint: FakeOpenAIServer,
 ) -> None:
     """Traces: ``llmreg predict`` in an experiment and ``llmreg serve --trace``."""
-    (export, _), (predict, _), (serve, _) = console
+    (export, _), (key, _), (predict, _), (serve, _) = console
     session.run(export)
     assert session.env["MLFLOW_EXPERIMENT_NAME"] == "support-bot"
+    session.run(key)
+    assert len(session.env["LLMREG_API_KEY"]) >= 32  # made by the page's python3 -c
     assert "echo: Where is my parcel?" in session.run(predict)
     port = free_port()
     server = session.background(f"{serve} --port {port}")
@@ -288,7 +307,7 @@ def _section_4(
         answer = httpx.post(
             f"http://127.0.0.1:{port}/v1/chat/completions",
             json={"model": "support-bot", "messages": [{"role": "user", "content": "served"}]},
-            headers={"Authorization": f"Bearer {SERVE_KEY}"},
+            headers={"Authorization": f"Bearer {session.env['LLMREG_API_KEY']}"},
             timeout=60,
         )
         assert answer.status_code == 200, answer.text

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from support.docs import commands, marked
 from support.serve_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def _page() -> str:
 
 
 def _block(name: str) -> str:
-    found = re.search(rf"<!-- quickstart:{name} -->\n```bash\n(.*?)\n```", _page(), re.S)
+    found = re.search(rf"<!-- run: quickstart:{name} -->\n```bash\n(.*?)\n```", _page(), re.S)
     assert found, f"docs/quickstart.md lost its {name} block"
     return found.group(1)
 
@@ -41,7 +42,11 @@ def ran(tmp_path_factory):
     work = tmp_path_factory.mktemp("quickstart")
     for part in ("core", "plugins", "examples", "tools", ".wheelhouse"):
         shutil.copytree(ROOT / part, work / part, ignore=IGNORE)
-    client = re.search(r'```python title="client.py"\n(.*?)\n```', _page(), re.S)
+    client = re.search(
+        r'<!-- run: quickstart:client.py -->\n```python title="client.py"\n(.*?)\n```',
+        _page(),
+        re.S,
+    )
     assert client, "docs/quickstart.md lost client.py"
     port = str(free_port())
     (work / "client.py").write_text(client.group(1).replace("8000", port))
@@ -102,3 +107,12 @@ def test_version_2_is_diffed_promoted_and_rolled_back(ran):
 def test_the_served_model_answers_the_openai_client_with_the_key(ran):
     _, parts, _ = ran
     assert parts["client"].strip(), "client.py printed no answer"
+
+
+def test_the_architecture_pages_flow_is_lines_the_session_runs():
+    """docs/architecture.md shows the main flow: each of its lines runs here, in order."""
+    [flow] = marked("docs/architecture.md", "quickstart:flow")
+    ran = [line for name in BLOCKS for line in _block(name).splitlines()]
+    shown = [command for command, _ in commands(flow.body)]
+    positions = [ran.index(command) for command in shown]  # ValueError: a line not run here
+    assert positions == sorted(positions), "the page shows the lines in another order"

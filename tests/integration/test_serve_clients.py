@@ -29,6 +29,7 @@ import httpx
 import openai
 import pytest
 
+from support.docs import marked
 from support.openai_server import FakeOpenAIServer
 from support.serve_process import free_port
 
@@ -347,6 +348,7 @@ def _page_blocks() -> dict[str, str]:
     ],
 )
 def test_docs_examples(url, monkeypatch, block, expected):
+    assert block in {b.title for b in marked("docs/serving.md", "serve-clients")}
     code = _page_blocks()[block]
     port = url.rsplit(":", 1)[1]
     monkeypatch.setenv("LLMREG_API_KEY", USER_KEY)

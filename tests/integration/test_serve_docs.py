@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.docs import marked
 from support.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
@@ -110,6 +111,12 @@ def store(tmp_path_factory):
         run(folder, "llmreg save gpt-a.json --register --name chat --alias champion")
         run(folder, "llmreg save gpt-b.json --register --name chat")
         yield folder
+
+
+def test_the_blocks_run_here_are_the_ones_the_page_marks():
+    ran = marked("docs/serving.md", "serving")
+    assert [b.title or b.lang for b in ran] == ["console", "client.py", "console", "host.py"]
+    assert "$ llmreg serve" in ran[0].body and "/admin/reload" in ran[2].body
 
 
 def test_serve_client_and_reload_examples(store, monkeypatch):

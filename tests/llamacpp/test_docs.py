@@ -12,6 +12,7 @@ import pytest
 
 from llmreg import Inputs, ModelDefinition
 from llmreg_llamacpp.options import DEFAULT_CHAT_TEMPLATE, LlamaCppOptions
+from support.docs import marked
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "plugins" / "llamacpp.md"
@@ -77,3 +78,8 @@ def test_example_prompts_are_three_rows():
     inputs = Inputs.parse([json.loads(line) for line in lines])
     assert len(inputs.rows) == 3
     assert all(row.input and row.input.endswith("?") for row in inputs.rows)
+
+
+def test_the_python_blocks_run_here_are_the_ones_the_page_marks():
+    marks = marked("docs/plugins/llamacpp.md", "llamacpp-plugin")
+    assert [b.body for b in marks] == _blocks("python")

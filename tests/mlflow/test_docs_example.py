@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins" / "mlflow.md"
+from support.docs import marked, page_blocks
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "plugins" / "mlflow.md"
 
 
 def _python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    """The page's python blocks, every one marked ``<!-- run: mlflow-plugin -->``."""
+    page = str(DOC.relative_to(ROOT))
+    blocks = [b.body for b in page_blocks(page) if b.lang == "python"]
+    assert blocks == [b.body for b in marked(page, "mlflow-plugin")], "mark every python block"
+    return blocks
 
 
 def test_the_examples_run(log_model, store) -> None:

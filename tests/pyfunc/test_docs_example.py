@@ -10,11 +10,18 @@ from typing import Any
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins" / "pyfunc.md"
+from support.docs import marked, page_blocks
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "plugins" / "pyfunc.md"
 
 
 def _python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    """The page's python blocks, every one marked ``<!-- run: pyfunc-plugin -->``."""
+    page = str(DOC.relative_to(ROOT))
+    blocks = [b.body for b in page_blocks(page) if b.lang == "python"]
+    assert blocks == [b.body for b in marked(page, "pyfunc-plugin")], "mark every python block"
+    return blocks
 
 
 def test_the_examples_run(store: Path, providers: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,13 +10,19 @@ it says.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support.docs import marked
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scaling.md"
 
@@ -100,3 +106,46 @@ def test_in_a_rebuilt_env_separate_columns_fail_with_a_scoring_timeout(
         prompts.withColumn("prediction", udf("id", "input")).collect()
     assert "MlflowException: Scoring timeout" in str(failed.value)
     assert "SchemaError" not in str(failed.value)  # MLflow's UDF does not pass it on
+
+
+def test_the_pages_python_blocks_are_the_ones_run_here() -> None:
+    ran = [b.body for b in marked("docs/scaling.md", "scaling") if b.lang == "python"]
+    assert ran == [b for b in _python_blocks() if "predict_frame(" in b or "spark_udf" in b]
+
+
+def test_the_command_line_jobs_run_as_written(spark: Any, champion: str, store: Path) -> None:
+    """``predict --spark local[4]`` on Parquet, then ``--spark`` (spark-submit's master)."""
+    [block] = [b for b in marked("docs/scaling.md", "scaling") if b.lang == "bash"]
+    written = [
+        store / n for n in ("prompts.parquet", "answers.parquet", "prompts.jsonl", "answers")
+    ]
+    for path in written:
+        shutil.rmtree(path, ignore_errors=True)
+    try:
+        spark.createDataFrame([(1, "one"), (2, "two")], "id long, input string").write.parquet(
+            "prompts.parquet"
+        )
+        (store / "prompts.jsonl").write_text('"three"\n{"id": "4", "input": "four"}\n')
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        done = subprocess.run(
+            ["bash", "-c", block.body], cwd=store, env=env, capture_output=True, text=True,
+            timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        rows = spark.read.parquet(str(store / "answers.parquet")).collect()
+        assert sorted((r["id"], r["prediction"]) for r in rows) == [
+            (1, "echo: one"),
+            (2, "echo: two"),
+        ]
+        lines = [
+            json.loads(line)
+            for part in sorted((store / "answers").glob("part-*"))
+            for line in part.read_text().splitlines()
+        ]
+        assert sorted(r["prediction"] for r in lines) == ["echo: four", "echo: three"]
+    finally:
+        for path in written:
+            shutil.rmtree(path, ignore_errors=True)

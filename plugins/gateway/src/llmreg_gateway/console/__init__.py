@@ -10,7 +10,7 @@ Mount it in a FastAPI or Starlette app::
 
     from llmreg_gateway.console import create_console
 
-    app.mount("/console", create_console(admin_key="env:LLMREG_CONSOLE_KEY",
+    app.mount("/console", create_console(admin_key="env:LLMREG_ADMIN_KEY",
                                          register=register, loader=loader))
 """
 
@@ -40,7 +40,7 @@ def create_console(
     """Build the console's ASGI app.
 
     Args:
-        admin_key: a reference to the admin key, such as ``env:LLMREG_CONSOLE_KEY``,
+        admin_key: a reference to the admin key, such as ``env:LLMREG_ADMIN_KEY``,
             resolved now; ``None`` turns the console off (every page answers 404).
         register: the registry the pages read and the rollout actions write.
         loader: loads versions for the playground and the definition diff; one that

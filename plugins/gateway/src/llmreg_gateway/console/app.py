@@ -165,7 +165,7 @@ def off_app() -> Starlette:
     async def off(request: Request) -> Response:
         return PlainTextResponse(
             "the console is off: configure an admin key (a reference such as "
-            "env:LLMREG_CONSOLE_KEY) to turn it on",
+            "env:LLMREG_ADMIN_KEY) to turn it on",
             404,
         )
 
