@@ -11,6 +11,7 @@ Routes: ``POST /predict`` (llmreg Inputs in, Outputs out), the OpenAI-compatible
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -125,7 +126,37 @@ def _build(
     served = ServedModels(
         settings.model_uris, loader=loader or settings.loader, manager=manager, discover=discover
     )
-    return build_app(served, settings, keys=keys)
+    console = None
+    if settings.admin_key is not None:
+        console = _console_parts(settings, loader, register, manager)
+    return build_app(served, settings, keys=keys, console=console)
+
+
+def _console_parts(
+    settings: GatewaySettings,
+    loader: Loader | None,
+    register: AliasRegister | None,
+    manager: PluginManager | None,
+) -> tuple[AliasRegister, Loader] | None:
+    """The register and loader the console reads, or ``None`` (with a WARNING) when
+    the register cannot list models: ``--admin-key`` alone still guards ``/admin``."""
+    from llmreg_gateway.model import SERVE_LOADER_ROLE
+
+    if manager is None:
+        from llmreg.manager import get_plugin_manager
+
+        manager = get_plugin_manager()
+    try:
+        found = _alias_register(register or settings.register, manager)
+    except ConfigError as exc:
+        logging.getLogger(__name__).warning("the console at /console is off: %s", exc)
+        return None
+    if loader is None:
+        config = settings.loader
+        loader = manager.loader(
+            config if config is not None else manager.default(SERVE_LOADER_ROLE)
+        )
+    return found, loader
 
 
 def _alias_register(

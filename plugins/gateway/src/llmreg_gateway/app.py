@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
+from llmreg.bases import AliasRegister, Loader
 from llmreg.version import __version__
 from llmreg_gateway import openapi as oa
 from llmreg_gateway import sse
@@ -20,6 +21,7 @@ from llmreg_gateway.admin import AdminRoutes
 from llmreg_gateway.auth import KeyRing
 from llmreg_gateway.background import lifespan
 from llmreg_gateway.chat import ChatRoute
+from llmreg_gateway.console import create_console
 from llmreg_gateway.context import GatewayContext
 from llmreg_gateway.errors import ApiError, bad_request
 from llmreg_gateway.fastpath import FastApp
@@ -34,14 +36,19 @@ from llmreg_gateway.settings import GatewaySettings
 
 
 def build_app(
-    models: ServedModels, settings: GatewaySettings, *, keys: KeyRing | None = None
+    models: ServedModels,
+    settings: GatewaySettings,
+    *,
+    keys: KeyRing | None = None,
+    console: tuple[AliasRegister, Loader] | None = None,
 ) -> FastAPI:
     """Build the app serving ``models`` as ``settings`` say; see
     :func:`llmreg_gateway.create_app`.
 
     ``app.state.llmreg_routes`` holds the :class:`GatewayContext`,
     ``app.state.llmreg_settings`` the settings, ``app.state.llmreg`` the first
-    served model and ``app.state.llmreg_models`` all of them.
+    served model and ``app.state.llmreg_models`` all of them. ``console`` (the
+    register and loader) mounts the console at ``/console``, behind ``admin_key``.
     """
     observer = Observer(new_metrics() if settings.metrics else None, settings.access_log)
     ctx = GatewayContext(models, settings, keys=keys, observer=observer)
@@ -59,6 +66,13 @@ def build_app(
     _add_server_routes(app, InfoRoutes(ctx), AdminRoutes(ctx))
     app.openapi = document_maker(app, models)  # type: ignore[method-assign]
     _add_error_handlers(app)
+    if console is not None and settings.admin_key is not None:
+        # a mount: the fast path's exact (method, path) lookup never reaches it
+        register, loader = console
+        app.mount("/console", create_console(
+            admin_key=settings.admin_key, register=register, loader=loader,
+            controls=ctx.controls,
+        ))  # fmt: skip
     return app
 
 

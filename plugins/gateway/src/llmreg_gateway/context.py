@@ -19,6 +19,7 @@ from llmreg.bases import Adapter
 from llmreg.errors import LlmregError
 from llmreg_gateway.auth import ApiKey, KeyRing
 from llmreg_gateway.body import read_json
+from llmreg_gateway.controls import Controls
 from llmreg_gateway.errors import NOT_LOADED, ApiError, from_exception, hidden
 from llmreg_gateway.model import ServedModel
 from llmreg_gateway.observe import Observer
@@ -51,6 +52,8 @@ class GatewayContext:
         self.settings = settings
         self.keys = keys or KeyRing(open=True)
         self.observer = observer or Observer(None)
+        #: the shared gateway's controls (managed keys, limits, cost, cache), if any
+        self.controls: Controls | None = None
 
     @property
     def served(self) -> ServedModel | None:
