@@ -7,6 +7,8 @@ it imports on call.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,11 +20,13 @@ from llmreg.version import __version__
 from llmreg_gateway import openapi as oa
 from llmreg_gateway import sse
 from llmreg_gateway.admin import AdminRoutes
+from llmreg_gateway.admin_keys import AdminKeyRoutes
 from llmreg_gateway.auth import KeyRing
 from llmreg_gateway.background import lifespan
 from llmreg_gateway.chat import ChatRoute
 from llmreg_gateway.console import create_console
 from llmreg_gateway.context import GatewayContext
+from llmreg_gateway.controls import Controls
 from llmreg_gateway.errors import ApiError, bad_request
 from llmreg_gateway.fastpath import FastApp
 from llmreg_gateway.info import InfoRoutes
@@ -52,6 +56,9 @@ def build_app(
     """
     observer = Observer(new_metrics() if settings.metrics else None, settings.access_log)
     ctx = GatewayContext(models, settings, keys=keys, observer=observer)
+    # built here (no connection yet) so the console can hold it; closed by the lifespan
+    ctx.controls = Controls.from_settings(settings.control_settings())
+    ctx.controlled = settings.controlled
     app = FastApp(title="llmreg", version=__version__, summary=oa.SUMMARY, lifespan=lifespan(ctx))
     chat, predict = ChatRoute(ctx), PredictRoute(ctx)
     app.llmreg_fast = {
@@ -64,6 +71,7 @@ def build_app(
     app.state.llmreg_settings = settings
     _add_model_routes(app, chat, predict)
     _add_server_routes(app, InfoRoutes(ctx), AdminRoutes(ctx))
+    _add_key_routes(app, AdminKeyRoutes(ctx))
     app.openapi = document_maker(app, models)  # type: ignore[method-assign]
     _add_error_handlers(app)
     if console is not None and settings.admin_key is not None:
@@ -124,6 +132,19 @@ def _add_server_routes(app: FastAPI, info: InfoRoutes, admin: AdminRoutes) -> No
     )  # fmt: skip
 
 
+def _add_key_routes(app: FastAPI, keys: AdminKeyRoutes) -> None:
+    errors: dict[int | str, dict[str, Any]] = {
+        k: v for k, v in oa.COMMON_ERRORS.items() if k in (400, 401, 403, 404, 503)
+    }
+    app.add_api_route("/admin/keys", keys.create, methods=["POST"], responses=errors)
+    app.add_api_route("/admin/keys", keys.list_keys, methods=["GET"], responses=errors)
+    app.add_api_route("/admin/keys/{key_id}", keys.revoke, methods=["DELETE"], responses=errors)
+    app.add_api_route(
+        "/admin/keys/{key_id}/rotate", keys.rotate, methods=["POST"], responses=errors
+    )
+    app.add_api_route("/admin/usage", keys.usage, methods=["GET"], responses=errors)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     """Answer the framework's own errors (404, 405, validation) in OpenAI's error shape."""
 
@@ -137,7 +158,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
         allow = (exc.headers or {}).get("Allow")
         if status == 405:
-            response.headers["Allow"] = allow or _allowed_methods(app, request.url.path)
+            response.headers["Allow"] = _allowed_methods(app, request.url.path) or allow or ""
         return response
 
     async def validation_error(request: Request, exc: Exception) -> Response:

@@ -98,6 +98,8 @@ def lifespan(ctx: GatewayContext) -> Callable[[Any], AbstractAsyncContextManager
         finally:
             await tasks.stop()
             ctx.models.close()
+            if ctx.controls is not None:
+                await ctx.controls.close()
 
     return run
 

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from llmreg.bases import Adapter
 from llmreg.errors import LlmregError
-from llmreg_gateway.auth import ApiKey, KeyRing
+from llmreg_gateway.auth import ApiKey, KeyRing, unauthorized
 from llmreg_gateway.body import read_json
 from llmreg_gateway.controls import Controls
 from llmreg_gateway.errors import NOT_LOADED, ApiError, from_exception, hidden
@@ -54,6 +54,9 @@ class GatewayContext:
         self.observer = observer or Observer(None)
         #: the shared gateway's controls (managed keys, limits, cost, cache), if any
         self.controls: Controls | None = None
+        #: every request goes through the controls (a limit, budget, prices or cache is
+        #: set); otherwise only a managed key's do, and the others never touch them
+        self.controlled = False
 
     @property
     def served(self) -> ServedModel | None:
@@ -71,6 +74,20 @@ class GatewayContext:
             ApiError: 401 for a missing or unknown key.
         """
         return self.keys.authenticate(request.headers.get("authorization"))
+
+    async def managed_key(self, request: Request) -> ApiKey:
+        """The managed key (``sk-llmreg-...``) of a request no env/file key matched.
+
+        Raises:
+            ApiError: 401 for a missing or unknown key; 503 when the key table
+                cannot be read (managed keys fail closed).
+        """
+        authorization = request.headers.get("authorization")
+        controls = self.controls
+        key = await controls.identify(authorization) if controls is not None else None
+        if key is None:
+            raise unauthorized(authorization)
+        return key
 
     def pick(self, model: str | None, key: ApiKey | None) -> ServedModel:
         """Return the served model a request's ``model`` names, checking the key may call it.

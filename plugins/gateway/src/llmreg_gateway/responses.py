@@ -42,6 +42,8 @@ def error_response(err: ApiError, served: ServedModel | None = None) -> Response
         response.headers["WWW-Authenticate"] = "Bearer"
     if err.status == 408:
         response.headers["Connection"] = "close"
+    for name, value in err.headers:
+        response.headers[name] = value
     return response
 
 
