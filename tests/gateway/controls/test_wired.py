@@ -175,3 +175,15 @@ def test_two_apps_share_limits_and_keys_through_redis(start, model_uri, own_redi
         b.chat.completions.create(model=model_uri, messages=HI)
     assert refused.value.status_code == 503
     assert refused.value.response.headers["retry-after"] == "1"
+
+
+def test_a_spent_budget_is_insufficient_quota(start, model_uri, tmp_path):
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": {model_uri: {"input": 100.0, "output": 100.0}}}))
+    url = start(prices=str(prices), key_budget="0.0001/daily")
+    with _client(url) as client:
+        client.chat.completions.create(model=model_uri, messages=HI)  # spends ~0.0006
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.chat.completions.create(model=model_uri, messages=HI)
+    assert refused.value.code == "insufficient_quota"
+    assert int(refused.value.response.headers["retry-after"]) >= 1
