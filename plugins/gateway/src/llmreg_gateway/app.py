@@ -36,6 +36,7 @@ from llmreg_gateway.predict import PredictRoute
 from llmreg_gateway.protocols import timed_h11_protocol, timed_http_protocol
 from llmreg_gateway.registry import ServedModels
 from llmreg_gateway.responses import error_response
+from llmreg_gateway.rollout.state import RolloutStore
 from llmreg_gateway.settings import GatewaySettings
 
 
@@ -44,21 +45,24 @@ def build_app(
     settings: GatewaySettings,
     *,
     keys: KeyRing | None = None,
-    console: tuple[AliasRegister, Loader] | None = None,
+    register: AliasRegister | None = None,
+    console_loader: Loader | None = None,
 ) -> FastAPI:
     """Build the app serving ``models`` as ``settings`` say; see
     :func:`llmreg_gateway.create_app`.
 
     ``app.state.llmreg_routes`` holds the :class:`GatewayContext`,
     ``app.state.llmreg_settings`` the settings, ``app.state.llmreg`` the first
-    served model and ``app.state.llmreg_models`` all of them. ``console`` (the
-    register and loader) mounts the console at ``/console``, behind ``admin_key``.
+    served model and ``app.state.llmreg_models`` all of them. ``register`` (one that
+    lists models) feeds the rollouts' router and, with ``console_loader`` and an
+    ``admin_key``, the console mounted at ``/console``.
     """
     observer = Observer(new_metrics() if settings.metrics else None, settings.access_log)
     ctx = GatewayContext(models, settings, keys=keys, observer=observer)
     # built here (no connection yet) so the console can hold it; closed by the lifespan
     ctx.controls = Controls.from_settings(settings.control_settings())
     ctx.controlled = settings.controlled
+    ctx.rollouts = RolloutStore(register) if register is not None else None
     app = FastApp(title="llmreg", version=__version__, summary=oa.SUMMARY, lifespan=lifespan(ctx))
     chat, predict = ChatRoute(ctx), PredictRoute(ctx)
     app.llmreg_fast = {
@@ -74,12 +78,11 @@ def build_app(
     _add_key_routes(app, AdminKeyRoutes(ctx))
     app.openapi = document_maker(app, models)  # type: ignore[method-assign]
     _add_error_handlers(app)
-    if console is not None and settings.admin_key is not None:
+    if register is not None and console_loader is not None and settings.admin_key is not None:
         # a mount: the fast path's exact (method, path) lookup never reaches it
-        register, loader = console
         app.mount("/console", create_console(
-            admin_key=settings.admin_key, register=register, loader=loader,
-            controls=ctx.controls,
+            admin_key=settings.admin_key, register=register, loader=console_loader,
+            controls=ctx.controls, stats=ctx.rollout_stats,
         ))  # fmt: skip
     return app
 

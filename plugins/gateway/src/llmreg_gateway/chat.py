@@ -58,6 +58,8 @@ class ChatRoute:
             body = await ctx.body(request)
             chat = parse_chat_request(body)
             served = ctx.pick(chat.model, key)
+            if ctx.routing:  # a rollout is active somewhere: maybe an arm answers
+                served = ctx.arm_for(served, key, body, request)
             if ctx.controlled or isinstance(key, ManagedKey):
                 return await controlled_chat(self, request, started, served, key, chat, body)
             if chat.stream:

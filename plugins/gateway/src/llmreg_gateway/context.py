@@ -8,6 +8,7 @@ metrics, failures), so the route modules hold only their own route's logic.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from typing import Any
 
@@ -25,6 +26,9 @@ from llmreg_gateway.model import ServedModel
 from llmreg_gateway.observe import Observer
 from llmreg_gateway.registry import ServedModels
 from llmreg_gateway.responses import error_response, masked
+from llmreg_gateway.rollout.routing import ArmChoice, RolloutRouter
+from llmreg_gateway.rollout.state import RolloutStore
+from llmreg_gateway.rollout.stats import InProcessSink, StatsSink
 from llmreg_gateway.settings import GatewaySettings
 
 logger = logging.getLogger(__name__)
@@ -57,6 +61,13 @@ class GatewayContext:
         #: every request goes through the controls (a limit, budget, prices or cache is
         #: set); otherwise only a managed key's do, and the others never touch them
         self.controlled = False
+        #: the rollouts' router (refreshed by the lifespan) and per-arm stats
+        self.router = RolloutRouter()
+        self.rollout_stats: StatsSink = InProcessSink()
+        #: the store the router is refreshed from (``None``: no rollouts here)
+        self.rollouts: RolloutStore | None = None
+        #: some rollout is active: the only check a request makes when none is
+        self.routing = False
 
     @property
     def served(self) -> ServedModel | None:
@@ -97,6 +108,19 @@ class GatewayContext:
                 named when several are): see :meth:`ServedModels.pick`.
         """
         return self.models.pick(model, key)
+
+    def arm_for(
+        self, served: ServedModel, key: ApiKey | None, body: Any, request: Request
+    ) -> ServedModel:
+        """The arm a rollout on ``served``'s ``NAME@ALIAS`` picks, else ``served``."""
+        if served.name is None or served.alias is None:
+            return served
+        user = body.get("user") if isinstance(body, dict) else None
+        choice = self.router.route_request(
+            served.name, served.alias, key_id=key.id if key else None,
+            user=user if isinstance(user, str) else None, headers=request.headers,
+        )  # fmt: skip
+        return served if choice is None else self.models.arm(choice)
 
     def allowed(self, key: ApiKey | None) -> list[ServedModel]:
         """The served models ``key`` may call (all of them on an open app)."""
@@ -149,7 +173,9 @@ class GatewayContext:
         code: str | None = None,
         stream: bool = False,
     ) -> None:
-        """Write one request's access log line and metrics."""
+        """Write one request's access log line and metrics (and a rollout arm's stats)."""
+        if served is not None and served.arm is not None:
+            self._arm_stats(served.arm, status, started, usage)
         self.observer.record(
             method=request.method,
             route=route,
@@ -163,6 +189,19 @@ class GatewayContext:
             code=code,
             stream=stream,
         )
+
+    def _arm_stats(
+        self, arm: ArmChoice, status: int, started: float, usage: dict[str, Any] | None
+    ) -> None:
+        usage = usage or {}
+        tokens = usage.get("total_tokens") or (
+            (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0)
+        )
+        self.rollout_stats.record(
+            arm.rollout_id, arm.step, arm.arm, ok=status < 500,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            tokens=float(tokens), cost=float(usage.get("cost_usd") or 0.0),
+        )  # fmt: skip
 
     def note_reload(self, served: ServedModel, outcome: dict[str, Any]) -> None:
         """Count a reload that changed the answering version."""

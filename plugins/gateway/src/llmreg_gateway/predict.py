@@ -64,6 +64,8 @@ class PredictRoute:
             body = await ctx.body(request)
             inputs = Inputs.parse(body)
             check_rows(inputs, ctx.settings.max_rows)
+            if ctx.routing:  # a rollout is active somewhere: maybe an arm answers
+                served = ctx.arm_for(served, key, None, request)
             if ctx.controls is not None and (ctx.controlled or isinstance(key, ManagedKey)):
                 admission = await admit(ctx.controls, key, served, body)
             adapter = await ctx.adapter(served)

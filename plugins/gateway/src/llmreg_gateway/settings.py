@@ -68,6 +68,7 @@ class AppOptions(TypedDict, total=False):
     key_budget: str | Mapping[str, Any] | None
     cache_ttl: float
     cache_shared: bool
+    rollout_interval: float
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class GatewaySettings:
         key_budget: the budget of each such key, ``USD/daily`` or ``USD/monthly``.
         cache_ttl: seconds a cached chat answer lives; 0 turns the cache off.
         cache_shared: one cache for every key (default: each key its own).
+        rollout_interval: seconds between two reads of the served aliases' rollouts
+            (0: off; needs a register that lists models, such as llmreg-mlflow's).
     """
 
     model_uris: tuple[str, ...] = ()
@@ -133,6 +136,7 @@ class GatewaySettings:
     key_budget: str | None = None
     cache_ttl: float = 0.0
     cache_shared: bool = False
+    rollout_interval: float = 5.0
 
     def __post_init__(self) -> None:
         _check(self)
@@ -277,7 +281,13 @@ def _mapping(name: str, value: Any) -> Mapping[str, Any]:
 
 
 _POSITIVE = ("max_body_bytes", "max_rows", "max_upstream_bytes")
-_SECONDS = ("discover_interval", "reload_interval", "graceful_timeout", "cache_ttl")
+_SECONDS = (
+    "discover_interval",
+    "reload_interval",
+    "graceful_timeout",
+    "cache_ttl",
+    "rollout_interval",
+)
 _TIMEOUTS = ("body_timeout", "header_timeout")
 _FLAGS = ("no_auth", "protect_ready", "protect_metrics", "access_log", "metrics", "cache_shared")
 
