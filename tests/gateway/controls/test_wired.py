@@ -6,6 +6,7 @@ keys, an rpm limit, the cache, cost, ``/ready``; and two apps sharing one real
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -128,7 +129,8 @@ def test_a_cache_hit_is_served_with_the_header_streamed_or_not(start, model_uri,
         assert "x-llmreg-cache" not in fresh.headers
 
 
-def test_cost_appears_in_usage_with_a_prices_file(start, model_uri, tmp_path):
+def test_cost_appears_in_usage_with_a_prices_file(start, model_uri, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="llmreg_gateway.access")
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"models": {model_uri: {"input": 1.0, "output": 2.0}}}))
     url = start(prices=str(prices))
@@ -145,6 +147,10 @@ def test_cost_appears_in_usage_with_a_prices_file(start, model_uri, tmp_path):
         assert all(c.usage is None for c in plain)  # the usage only the controls asked for
     usage_rows = httpx.get(f"{url}/admin/usage", headers=ADMIN).json()["data"]
     assert sum(r["cost_usd"] for r in usage_rows) == pytest.approx(3 * expected)
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.name == "llmreg_gateway.access"]  # fmt: skip
+    assert [line.get("cost_usd") for line in lines] == [pytest.approx(expected)] * 3
+    assert [bool(line.get("stream")) for line in lines] == [False, True, True]
 
 
 def test_ready_shows_the_controls_health(start):

@@ -62,6 +62,7 @@ def build_app(
     # built here (no connection yet) so the console can hold it; closed by the lifespan
     ctx.controls = Controls.from_settings(settings.control_settings())
     ctx.controlled = settings.controlled
+    ctx.priced = settings.prices is not None
     ctx.rollouts = RolloutStore(register) if register is not None else None
     app = FastApp(title="llmreg", version=__version__, summary=oa.SUMMARY, lifespan=lifespan(ctx))
     chat, predict = ChatRoute(ctx), PredictRoute(ctx)

@@ -21,6 +21,7 @@ from llmreg.errors import LlmregError
 from llmreg_gateway.auth import ApiKey, KeyRing, unauthorized
 from llmreg_gateway.body import read_json
 from llmreg_gateway.controls import Controls
+from llmreg_gateway.controls.cost import cost
 from llmreg_gateway.errors import NOT_LOADED, ApiError, from_exception, hidden
 from llmreg_gateway.model import ServedModel
 from llmreg_gateway.observe import Observer
@@ -68,6 +69,8 @@ class GatewayContext:
         self.rollouts: RolloutStore | None = None
         #: some rollout is active: the only check a request makes when none is
         self.routing = False
+        #: a prices file is set: answers and log lines carry ``cost_usd``
+        self.priced = False
 
     @property
     def served(self) -> ServedModel | None:
@@ -174,6 +177,8 @@ class GatewayContext:
         stream: bool = False,
     ) -> None:
         """Write one request's access log line and metrics (and a rollout arm's stats)."""
+        if usage is not None and self.priced and served is not None and "cost_usd" not in usage:
+            usage = self._priced(served, usage)  # a stream's usage: priced here for the log
         if served is not None and served.arm is not None:
             self._arm_stats(served.arm, status, started, usage)
         self.observer.record(
@@ -189,6 +194,14 @@ class GatewayContext:
             code=code,
             stream=stream,
         )
+
+    def _priced(self, served: ServedModel, usage: dict[str, Any]) -> dict[str, Any]:
+        controls = self.controls
+        if controls is None:
+            return usage
+        price = controls.prices.lookup(served.resolved_uri, served.name or served.model_uri)
+        usd = cost(usage, price)
+        return usage if usd is None else {**usage, "cost_usd": usd}
 
     def _arm_stats(
         self, arm: ArmChoice, status: int, started: float, usage: dict[str, Any] | None

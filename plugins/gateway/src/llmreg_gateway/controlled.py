@@ -52,10 +52,7 @@ class ChatSteps(Protocol):
 
 def resolved_version(served: ServedModel) -> str:
     """``models:/NAME/V`` of the version answering now (the served URI when unknown)."""
-    version = served.version
-    if served.name and version:
-        return f"models:/{served.name}/{version}"
-    return served.model_uri
+    return served.resolved_uri
 
 
 def with_cost(usage: Any, usd: float | None) -> Any:

@@ -70,6 +70,14 @@ class ServedModel:
         self.arm: ArmChoice | None = None
 
     @property
+    def resolved_uri(self) -> str:
+        """``models:/NAME/V`` of the version answering now (the served URI when unknown)."""
+        version = self.version
+        if self.name and version:
+            return f"models:/{self.name}/{version}"
+        return self.model_uri
+
+    @property
     def is_alias(self) -> bool:
         """Whether the URI names an alias (``...@alias``), which can move."""
         return "@" in self.model_uri
