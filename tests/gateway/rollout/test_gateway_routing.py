@@ -76,8 +76,18 @@ def test_a_rollout_sends_requests_to_the_arm_and_counts_them(
     assert body.choices[0].message.content != stable_text  # shout answered, not echo
     also = _answer(client, f"{name}@champion", "s-2")  # NAME@ALIAS routes the same
     assert also.headers["x-llmreg-arm"].startswith("canary; version=2")
-    stats = app.state.llmreg_routes.rollout_stats.window(rollout.id, rollout.step)
-    assert stats["canary"].requests >= 2 and stats["canary"].errors == 0
+    # the counts reach the rollout's MLflow run, where llmreg rollout watch reads them
+    from llmreg_gateway.rollout.mlflow_stats import MlflowRunSink
+
+    controller = MlflowRunSink(tracking_uri=store.uri)
+    stats = _wait_for(
+        lambda: (
+            w
+            if (w := controller.window(rollout.id, rollout.step))["canary"].requests >= 2
+            else None
+        )
+    )
+    assert stats["canary"].errors == 0 and stats["stable"].requests == 0
 
     operations.abort(rollouts, name, "champion", "test")
     back = _wait_for(

@@ -7,6 +7,7 @@ it imports on call.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,7 +38,10 @@ from llmreg_gateway.protocols import timed_h11_protocol, timed_http_protocol
 from llmreg_gateway.registry import ServedModels
 from llmreg_gateway.responses import error_response
 from llmreg_gateway.rollout.state import RolloutStore
+from llmreg_gateway.rollout.stats import InProcessSink, StatsSink
 from llmreg_gateway.settings import GatewaySettings
+
+logger = logging.getLogger(__name__)
 
 
 def build_app(
@@ -63,7 +67,9 @@ def build_app(
     ctx.controls = Controls.from_settings(settings.control_settings())
     ctx.controlled = settings.controlled
     ctx.priced = settings.prices is not None
-    ctx.rollouts = RolloutStore(register) if register is not None else None
+    if register is not None and settings.rollout_interval > 0:
+        ctx.rollouts = RolloutStore(register)
+        ctx.rollout_stats = _stats_sink()
     app = FastApp(title="llmreg", version=__version__, summary=oa.SUMMARY, lifespan=lifespan(ctx))
     chat, predict = ChatRoute(ctx), PredictRoute(ctx)
     app.llmreg_fast = {
@@ -86,6 +92,18 @@ def build_app(
             controls=ctx.controls, stats=ctx.rollout_stats,
         ))  # fmt: skip
     return app
+
+
+def _stats_sink() -> StatsSink:
+    """The rollouts' stats sink: MLflow's run tags (what ``llmreg rollout watch`` reads,
+    on MLflow's tracking URI), else in this process only."""
+    try:
+        from llmreg_gateway.rollout.mlflow_stats import MlflowRunSink
+
+        return MlflowRunSink()
+    except ImportError as exc:  # no mlflow here: the console still shows this replica's
+        logger.warning("rollout stats stay in this process (%s): pip install mlflow", exc)
+        return InProcessSink()
 
 
 def _add_model_routes(app: FastAPI, chat: ChatRoute, predict: PredictRoute) -> None:

@@ -63,6 +63,8 @@ async def refresh_rollouts(ctx: GatewayContext, interval: float) -> None:
                         found.append(rollout)
             ctx.router.update(found)
             ctx.routing = len(ctx.router) > 0
+            if ctx.routing:  # the counts go where the controller reads them
+                await run_in_threadpool(ctx.rollout_stats.flush)
         except Exception as exc:  # the last table keeps routing until the registry answers
             logger.warning("reading the rollouts failed: %s", masked(None, str(exc)))
         await asyncio.sleep(interval)
@@ -124,6 +126,9 @@ def lifespan(ctx: GatewayContext) -> Callable[[Any], AbstractAsyncContextManager
             yield
         finally:
             await tasks.stop()
+            if ctx.rollouts is not None:  # the last counts of this replica
+                with contextlib.suppress(Exception):
+                    await run_in_threadpool(ctx.rollout_stats.flush)
             ctx.models.close()
             if ctx.controls is not None:
                 await ctx.controls.close()
