@@ -11,10 +11,11 @@ Routes: ``POST /predict`` (llmreg Inputs in, Outputs out), the OpenAI-compatible
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
-from llmreg.errors import ConfigError
+from llmreg.errors import ConfigError, LlmregError
 from llmreg.uris import check_alias
 
 if TYPE_CHECKING:
@@ -119,13 +120,56 @@ def _build(
         settings.api_keys, settings.keys_file, settings.admin_key, no_auth=settings.no_auth
     )
     discover = None
+    found: AliasRegister | None = None
     if settings.alias is not None:
         found = _alias_register(register or settings.register, manager)
         discover = alias_finder(found, check_alias(settings.alias, ConfigError))
+    elif settings.admin_key is not None or _registered(settings):
+        found = _optional_register(settings, register, manager)
     served = ServedModels(
         settings.model_uris, loader=loader or settings.loader, manager=manager, discover=discover
     )
-    return build_app(served, settings, keys=keys)
+    console = None
+    if settings.admin_key is not None and found is not None:
+        console = _console_loader(settings, loader, manager)
+    return build_app(served, settings, keys=keys, register=found, console_loader=console)
+
+
+def _registered(settings: GatewaySettings) -> bool:
+    """Whether a served URI names a registered alias (a rollout may split it)."""
+    return settings.rollout_interval > 0 and any(
+        uri.startswith("models:/") and "@" in uri for uri in settings.model_uris
+    )
+
+
+def _optional_register(
+    settings: GatewaySettings, register: AliasRegister | None, manager: PluginManager | None
+) -> AliasRegister | None:
+    """The register the console and the rollouts read, or ``None`` (a WARNING when the
+    console needed it) when none that lists models is installed."""
+    try:
+        return _alias_register(register or settings.register, manager)
+    except LlmregError as exc:
+        if settings.admin_key is not None:
+            logging.getLogger(__name__).warning("the console at /console is off: %s", exc)
+        return None
+
+
+def _console_loader(
+    settings: GatewaySettings, loader: Loader | None, manager: PluginManager | None
+) -> Loader:
+    """The loader the console's playground and diff load versions with: the one given,
+    else built like the served models' (``serve.loader``)."""
+    from llmreg_gateway.model import SERVE_LOADER_ROLE
+
+    if loader is not None:
+        return loader
+    if manager is None:
+        from llmreg.manager import get_plugin_manager
+
+        manager = get_plugin_manager()
+    config = settings.loader
+    return manager.loader(config if config is not None else manager.default(SERVE_LOADER_ROLE))
 
 
 def _alias_register(

@@ -45,6 +45,31 @@ async def poll(ctx: GatewayContext, served: ServedModel, interval: float) -> Non
             ctx.note_reload(served, outcome)
 
 
+async def refresh_rollouts(ctx: GatewayContext, interval: float) -> None:
+    """Read the active rollouts of the served ``NAME@ALIAS`` every ``interval`` seconds."""
+    store = ctx.rollouts
+    assert store is not None
+    while True:
+        by_alias: dict[str, list[str]] = {}
+        for model in ctx.models:
+            if model.name is not None and model.alias is not None:
+                by_alias.setdefault(model.alias, []).append(model.name)
+        try:
+            found = []
+            for alias, names in by_alias.items():
+                for name in names:
+                    rollout = await run_in_threadpool(store.load, name, alias)
+                    if rollout is not None:
+                        found.append(rollout)
+            ctx.router.update(found)
+            ctx.routing = len(ctx.router) > 0
+            if ctx.routing:  # the counts go where the controller reads them
+                await run_in_threadpool(ctx.rollout_stats.flush)
+        except Exception as exc:  # the last table keeps routing until the registry answers
+            logger.warning("reading the rollouts failed: %s", masked(None, str(exc)))
+        await asyncio.sleep(interval)
+
+
 class Tasks:
     """The background tasks of one app run."""
 
@@ -93,11 +118,20 @@ def lifespan(ctx: GatewayContext) -> Callable[[Any], AbstractAsyncContextManager
             tasks.start(model)
         if ctx.models.discover is not None and ctx.settings.discover_interval > 0:
             tasks.running.append(asyncio.create_task(tasks.discover()))
+        if ctx.rollouts is not None and ctx.settings.rollout_interval > 0:
+            tasks.running.append(
+                asyncio.create_task(refresh_rollouts(ctx, ctx.settings.rollout_interval))
+            )
         try:
             yield
         finally:
             await tasks.stop()
+            if ctx.rollouts is not None:  # the last counts of this replica
+                with contextlib.suppress(Exception):
+                    await run_in_threadpool(ctx.rollout_stats.flush)
             ctx.models.close()
+            if ctx.controls is not None:
+                await ctx.controls.close()
 
     return run
 

@@ -25,7 +25,9 @@ from llmreg_gateway.completions import (
     stream_chunks,
 )
 from llmreg_gateway.context import GatewayContext
-from llmreg_gateway.errors import from_exception, row_failure
+from llmreg_gateway.controlled import controlled_chat
+from llmreg_gateway.controls.keys import ManagedKey
+from llmreg_gateway.errors import ApiError, from_exception, row_failure
 from llmreg_gateway.model import ServedModel
 from llmreg_gateway.openai_compat import ChatRequest, parse_chat_request, passthrough_client
 from llmreg_gateway.responses import fingerprint, json_response, usage_of, versioned
@@ -49,31 +51,57 @@ class ChatRoute:
         started = time.perf_counter()
         key = served = None
         try:
-            key = ctx.key(request)
-            chat = parse_chat_request(await ctx.body(request))
+            try:
+                key = ctx.key(request)
+            except ApiError:  # not an env/file key: maybe a managed one (else the 401)
+                key = await ctx.managed_key(request)
+            body = await ctx.body(request)
+            chat = parse_chat_request(body)
             served = ctx.pick(chat.model, key)
-            if chat.extras and chat.stream:  # the endpoint's chunks as they come
-                return await forward_stream(ctx, request, started, served, key, chat)
-            if chat.extras:
-                data = await self.forward(chat, served)
-                return self._forwarded(request, started, served, key, chat, data)
+            if ctx.routing:  # a rollout is active somewhere: maybe an arm answers
+                served = ctx.arm_for(served, key, body, request)
+            if ctx.controlled or isinstance(key, ManagedKey):
+                return await controlled_chat(self, request, started, served, key, chat, body)
             if chat.stream:
-                streamed = await self._text_stream(request, started, served, key, chat)
-                if streamed is not None:
-                    return streamed
-            result = await self._answer(chat, served)
+                return await self.stream(request, started, served, key, chat)
+            data = await self.complete(chat, served)
         except Exception as exc:
             response = ctx.failure("POST /v1/chat/completions", exc, served)
             code = from_exception(exc).code
             ctx.record(request, ROUTE, response.status_code, started, served, key, code=code)
             return versioned(response, served)
-        system = fingerprint(served)
-        usage = usage_of(result.metadata)
-        ctx.record(request, ROUTE, 200, started, served, key, usage, stream=chat.stream)
-        if chat.stream:  # an adapter that cannot stream: the whole answer as events
-            events = stream_chunks(result, chat.model, chat.include_usage, system)
-            return versioned(sse.response(events), served)
-        return versioned(json_response(completion(result, chat.model, system)), served)
+        usage = data.get("usage")
+        ctx.record(request, ROUTE, 200, started, served, key,
+                   usage if isinstance(usage, dict) else None)  # fmt: skip
+        return versioned(json_response(data), served)
+
+    async def stream(
+        self,
+        request: Request,
+        started: float,
+        served: ServedModel,
+        key: ApiKey | None,
+        chat: ChatRequest,
+    ) -> Response:
+        """The streamed answer: the endpoint's chunks (pass-through), the adapter's text
+        as it arrives, or (an adapter that cannot stream) the whole answer as events."""
+        if chat.extras:
+            return await forward_stream(self.ctx, request, started, served, key, chat)
+        streamed = await self._text_stream(request, started, served, key, chat)
+        if streamed is not None:
+            return streamed
+        result = await self._answer(chat, served)
+        self.ctx.record(request, ROUTE, 200, started, served, key, usage_of(result.metadata),
+                        stream=True)  # fmt: skip
+        events = stream_chunks(result, chat.model, chat.include_usage, fingerprint(served))
+        return versioned(sse.response(events), served)
+
+    async def complete(self, chat: ChatRequest, served: ServedModel) -> dict[str, Any]:
+        """The whole ``chat.completion`` (text chat, or passed through)."""
+        if chat.extras:
+            return self._forwarded(served, chat, await self.forward(chat, served))
+        result = await self._answer(chat, served)
+        return completion(result, chat.model, fingerprint(served))
 
     async def _answer(self, chat: ChatRequest, served: ServedModel) -> Result:
         """The row's whole answer; a failed row raises its API error."""
@@ -122,23 +150,15 @@ class ChatRoute:
         return data
 
     def _forwarded(
-        self,
-        request: Request,
-        started: float,
-        served: ServedModel,
-        key: ApiKey | None,
-        chat: ChatRequest,
-        data: dict[str, Any],
-    ) -> Response:
-        """Answer a passed-through request (not streamed: see llmreg_gateway.streaming)."""
+        self, served: ServedModel, chat: ChatRequest, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A passed-through answer, named as this gateway serves it."""
         data.pop("fallback_index", None)
         data.update(model=chat.model, system_fingerprint=fingerprint(served))
         data.setdefault("id", new_completion_id())
         data.setdefault("created", int(time.time()))
         data["object"] = "chat.completion"
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        self.ctx.record(request, ROUTE, 200, started, served, key, usage)
-        return versioned(json_response(data), served)
+        return data
 
 
 __all__ = ["ChatRoute"]

@@ -22,6 +22,7 @@ from llmreg.cli.components import current, kind_config
 from llmreg.cli.predict import apply_trace, trace_option
 from llmreg.cli.store import naming_store, say_store, shown_store, use_store
 from llmreg.errors import ConfigError, LlmregError, ServeError
+from llmreg_gateway.cli_controls import control_options
 from llmreg_gateway.drain import backstop
 from llmreg_gateway.logsetup import serve_logging
 from llmreg_gateway.settings import DEFAULT_MAX_ROWS, DEFAULT_MAX_UPSTREAM_BYTES, GatewaySettings
@@ -158,6 +159,7 @@ def bind(host: str, port: int) -> socket.socket:
     help="Seconds streams in flight get after SIGTERM or Ctrl-C; then they end with an "
     "error event and the server exits.",
 )
+@control_options
 @trace_option
 @json_option
 def serve(

@@ -21,6 +21,7 @@ import logging
 import re
 import uuid
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from llmreg.errors import (
@@ -60,7 +61,10 @@ class ApiError(Exception):
         type: OpenAI's error type (``invalid_request_error``) or a llmreg error name.
         param: the request field at fault, where known.
         code: a short machine-readable code.
+        headers: headers sent with the error (``Retry-After`` on a 429 or 503).
     """
+
+    headers: Sequence[tuple[str, str]] = ()
 
     def __init__(
         self,

@@ -49,6 +49,8 @@ class InfoRoutes:
 
         With several models: 200 with ``status: ready`` when all are loaded,
         ``status: degraded`` when some are, 503 when none is; ``models`` lists each.
+        ``controls`` is the controls' health (their state answers or not, and the
+        policy when it does not).
         """
         if self.ctx.settings.protect_ready:
             try:
@@ -56,15 +58,22 @@ class InfoRoutes:
             except Exception as exc:
                 return self.ctx.failure("GET /ready", exc)
         states = [_status(m) for m in self.ctx.models]
+        controls = self.ctx.controls
+        health = None
+        # shown when in use: a memory state (the default) has nothing that can fail
+        if controls is not None and (self.ctx.controlled or controls.state.kind != "memory"):
+            health = (await controls.check()).as_dict()
         if len(states) == 1:
             ok, body = states[0]
-            return json_response(body, 200 if ok else 503)
-        if not states:
-            return json_response({"status": "loading", "models": []}, 503)
-        loaded = sum(ok for ok, _ in states)
-        status = "ready" if loaded == len(states) else "degraded" if loaded else "loading"
-        body = {"status": status, "models": [body for _, body in states]}
-        return json_response(body, 200 if loaded else 503)
+        elif not states:
+            ok, body = False, {"status": "loading", "models": []}
+        else:
+            loaded = sum(ok for ok, _ in states)
+            status = "ready" if loaded == len(states) else "degraded" if loaded else "loading"
+            ok, body = loaded > 0, {"status": status, "models": [body for _, body in states]}
+        if health is not None:
+            body["controls"] = health
+        return json_response(body, 200 if ok else 503)
 
     async def metrics(self, request: Request) -> Response:
         """``GET /metrics``: Prometheus metrics (404 without prometheus-client)."""

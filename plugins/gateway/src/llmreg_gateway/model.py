@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmreg.bases import Adapter, Loader
 from llmreg.errors import InvalidModelURIError
@@ -14,6 +14,9 @@ from llmreg.manager import PluginManager, get_plugin_manager
 from llmreg.results import check_result
 from llmreg.secrets import redact
 from llmreg.uris import parse_model_uri
+
+if TYPE_CHECKING:
+    from llmreg_gateway.rollout.routing import ArmChoice
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,16 @@ class ServedModel:
         self.last_error: str | None = None
         #: The registered model name in a ``models:/NAME...`` URI, else ``None``.
         self.name: str | None = _registered_name(model_uri)
+        #: The rollout arm this pinned version answers for (set by the router), if any.
+        self.arm: ArmChoice | None = None
+
+    @property
+    def resolved_uri(self) -> str:
+        """``models:/NAME/V`` of the version answering now (the served URI when unknown)."""
+        version = self.version
+        if self.name and version:
+            return f"models:/{self.name}/{version}"
+        return self.model_uri
 
     @property
     def is_alias(self) -> bool:

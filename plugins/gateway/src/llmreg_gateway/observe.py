@@ -169,6 +169,8 @@ class Observer:
             }
             if code:
                 line["error_code"] = code
+            if usage is not None and "cost_usd" in usage:
+                line["cost_usd"] = usage["cost_usd"]
             if stream:
                 line["stream"] = True
             # what Logger.info does, less looking up the caller's frame (never shown)

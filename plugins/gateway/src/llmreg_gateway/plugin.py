@@ -19,9 +19,10 @@ SERVE_COMMAND = "llmreg_gateway.cli:serve"
 
 @hookimpl
 def llmreg_register_commands(register: RegisterCommand) -> None:
-    """Register ``llmreg serve`` and ``llmreg rollout``."""
+    """Register ``llmreg serve``, ``llmreg rollout`` and ``llmreg keys``."""
     register("serve", SERVE_COMMAND)
     register("rollout", "llmreg_gateway.rollout.cli:rollout")
+    register("keys", "llmreg_gateway.keys_cli:keys")
 
 
 __all__ = ["SERVE_COMMAND", "llmreg_register_commands"]

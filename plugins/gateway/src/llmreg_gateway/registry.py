@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from llmreg.bases import AliasRegister, Loader
     from llmreg.manager import PluginManager
     from llmreg_gateway.auth import ApiKey
+    from llmreg_gateway.rollout.routing import ArmChoice
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class ServedModels:
         self._lock = threading.Lock()
         self.discover = discover
         self.models = [ServedModel(uri, loader=loader, manager=manager) for uri in uris]
+        #: the rollouts' arms: one pinned ``models:/NAME/V`` each, loaded on first use
+        self.arms: dict[str, ServedModel] = {}
 
     def add(self, uri: str) -> ServedModel | None:
         """Serve ``uri`` too; return its :class:`ServedModel`, or ``None`` if it is served."""
@@ -101,6 +104,22 @@ class ServedModels:
             served = ServedModel(uri, loader=self._loader, manager=self._manager)
             self.models = [*self.models, served]  # readers iterate the old list undisturbed
         logger.info("serving %s too: its alias appeared in the registry", uri)
+        return served
+
+    def arm(self, choice: ArmChoice) -> ServedModel:
+        """The served model of a rollout arm's pinned version (made on first use; it
+        loads on its first request, through the same loader)."""
+        served = self.arms.get(choice.model_uri)
+        if served is None:
+            with self._lock:
+                served = self.arms.get(choice.model_uri)
+                if served is None:
+                    served = ServedModel(
+                        choice.model_uri, loader=self._loader, manager=self._manager
+                    )
+                    self.arms = {**self.arms, choice.model_uri: served}
+        if served.arm != choice:  # a new step or rollout: the latest choice names it
+            served.arm = choice
         return served
 
     def discover_new(self) -> list[ServedModel]:
@@ -184,7 +203,7 @@ class ServedModels:
 
     def close(self) -> None:
         """Close every loaded model."""
-        for served in self.models:
+        for served in [*self.models, *self.arms.values()]:
             served.close()
 
 

@@ -42,11 +42,16 @@ def error_response(err: ApiError, served: ServedModel | None = None) -> Response
         response.headers["WWW-Authenticate"] = "Bearer"
     if err.status == 408:
         response.headers["Connection"] = "close"
+    for name, value in err.headers:
+        response.headers[name] = value
     return response
 
 
 def fingerprint(served: ServedModel) -> str:
-    """The ``system_fingerprint`` of an answer: the registered name (or URI) and version."""
+    """The ``system_fingerprint`` of an answer: the registered name (or URI) and version
+    (a rollout arm's own, ``llmreg-NAME-vV-ARM``, when the router picked it)."""
+    if served.arm is not None:
+        return served.arm.fingerprint
     return f"llmreg:{served.name or served.model_uri}:v{served.version or '?'}"
 
 
@@ -55,6 +60,8 @@ def versioned(response: Response, served: ServedModel | None) -> Response:
     if served is not None:
         response.headers["x-llmreg-model"] = served.model_uri
         response.headers["x-llmreg-model-version"] = served.version or ""
+        if served.arm is not None:
+            response.headers["x-llmreg-arm"] = served.arm.header
     return response
 
 

@@ -18,11 +18,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from llmreg.errors import ConfigError
 from llmreg.uris import check_alias
 from llmreg_gateway.drain import GRACE_S
+
+if TYPE_CHECKING:
+    from llmreg_gateway.controls.settings import ControlSettings
 
 #: The largest request body the app reads, in bytes; larger ones get HTTP 413.
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -59,6 +62,13 @@ class AppOptions(TypedDict, total=False):
     protect_metrics: bool
     access_log: bool
     metrics: bool
+    state: str
+    prices: str | os.PathLike[str] | None
+    key_limits: str | Mapping[str, Any] | None
+    key_budget: str | Mapping[str, Any] | None
+    cache_ttl: float
+    cache_shared: bool
+    rollout_interval: float
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,17 @@ class GatewaySettings:
         protect_metrics: ``/metrics`` asks for a key too.
         access_log: one JSON line per request on the access logger.
         metrics: keep Prometheus metrics for ``/metrics``.
+        state: where the controls keep their counters and managed keys:
+            ``memory://`` (this process) or ``redis://HOST:PORT/DB`` (shared); a
+            URL with a password only as ``env:NAME``.
+        prices: a JSON prices file; answers then carry ``usage.cost_usd``.
+        key_limits: limits of each env/file key (and of an open gateway's caller),
+            ``rpm=N,tpm=N,concurrent=N``.
+        key_budget: the budget of each such key, ``USD/daily`` or ``USD/monthly``.
+        cache_ttl: seconds a cached chat answer lives; 0 turns the cache off.
+        cache_shared: one cache for every key (default: each key its own).
+        rollout_interval: seconds between two reads of the served aliases' rollouts
+            (0: off; needs a register that lists models, such as llmreg-mlflow's).
     """
 
     model_uris: tuple[str, ...] = ()
@@ -109,6 +130,13 @@ class GatewaySettings:
     protect_metrics: bool = False
     access_log: bool = True
     metrics: bool = True
+    state: str = "memory://"
+    prices: str | None = None
+    key_limits: str | None = None
+    key_budget: str | None = None
+    cache_ttl: float = 0.0
+    cache_shared: bool = False
+    rollout_interval: float = 5.0
 
     def __post_init__(self) -> None:
         _check(self)
@@ -135,8 +163,12 @@ class GatewaySettings:
         for name in ("register", "loader"):
             if values.get(name) is not None:
                 values[name] = _mapping(name, values[name])
-        if values.get("keys_file") is not None:
-            values["keys_file"] = os.fspath(values["keys_file"])
+        for name in ("keys_file", "prices"):
+            if values.get(name) is not None:
+                values[name] = os.fspath(values[name])
+        for name in ("key_limits", "key_budget"):
+            if isinstance(values.get(name), Mapping):
+                values[name] = _pairs(values[name])
         return cls(**values)
 
     @classmethod
@@ -179,6 +211,33 @@ class GatewaySettings:
             raise ConfigError(f"the environment variable {name} holds no gateway settings")
         return cls.from_json(text, f"the settings in {name}")
 
+    def control_settings(self) -> ControlSettings:
+        """The controls' settings (:class:`~llmreg_gateway.controls.ControlSettings`).
+
+        Raises:
+            ConfigError: ``key_limits`` or ``key_budget`` cannot be read.
+        """
+        from llmreg_gateway.auth import resolve_reference
+        from llmreg_gateway.controls.settings import ControlSettings, parse_budget, parse_limits
+
+        state = self.state
+        if state.startswith("env:"):
+            state = resolve_reference(state, "--state")
+        return ControlSettings(
+            state=state,
+            prices_file=self.prices,
+            key_limits=parse_limits(self.key_limits),
+            key_budget=parse_budget(self.key_budget),
+            cache_ttl=float(self.cache_ttl),
+            cache_shared=self.cache_shared,
+        )
+
+    @property
+    def controlled(self) -> bool:
+        """Whether every request goes through the controls (a limit, budget, prices
+        or the cache is set); managed keys always do."""
+        return bool(self.key_limits or self.key_budget or self.prices or self.cache_ttl)
+
     def replace(self, **changes: Any) -> GatewaySettings:
         """A copy with ``changes`` applied and checked again."""
         return GatewaySettings.build(**{**self.as_dict(), **changes})
@@ -200,6 +259,10 @@ class GatewaySettings:
         return json.dumps(self.as_dict(), sort_keys=True)
 
 
+def _pairs(value: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in value.items())
+
+
 def _strings(name: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -218,9 +281,15 @@ def _mapping(name: str, value: Any) -> Mapping[str, Any]:
 
 
 _POSITIVE = ("max_body_bytes", "max_rows", "max_upstream_bytes")
-_SECONDS = ("discover_interval", "reload_interval", "graceful_timeout")
+_SECONDS = (
+    "discover_interval",
+    "reload_interval",
+    "graceful_timeout",
+    "cache_ttl",
+    "rollout_interval",
+)
 _TIMEOUTS = ("body_timeout", "header_timeout")
-_FLAGS = ("no_auth", "protect_ready", "protect_metrics", "access_log", "metrics")
+_FLAGS = ("no_auth", "protect_ready", "protect_metrics", "access_log", "metrics", "cache_shared")
 
 
 def _check(settings: GatewaySettings) -> None:
@@ -240,6 +309,30 @@ def _check(settings: GatewaySettings) -> None:
     _check_references(settings)
     if settings.alias is not None:
         check_alias(settings.alias, ConfigError)
+    _check_controls(settings)
+
+
+def _check_controls(settings: GatewaySettings) -> None:
+    state = settings.state
+    if not isinstance(state, str) or not state.startswith(
+        ("memory://", "redis://", "rediss://", "env:")
+    ):
+        raise ConfigError(
+            "--state: use memory://, redis://HOST:PORT/DB, or env:NAME for a URL with a password"
+        )
+    if "@" in state.partition("://")[2].partition("/")[0]:
+        # the settings go into workers' environments: a password only by reference
+        raise ConfigError(
+            "--state: a Redis URL with a password is a secret: put it in an environment "
+            "variable and give --state env:NAME"
+        )
+    for name in ("prices", "key_limits", "key_budget"):
+        if getattr(settings, name) is not None and not isinstance(getattr(settings, name), str):
+            raise ConfigError(f"gateway setting {name} must be a string")
+    from llmreg_gateway.controls.settings import parse_budget, parse_limits
+
+    parse_limits(settings.key_limits)
+    parse_budget(settings.key_budget)
 
 
 def _check_numbers(settings: GatewaySettings) -> None:

@@ -28,6 +28,17 @@ def event(data: Any) -> str:
     return f"data: {json.dumps(data)}\n\n"
 
 
+def data_of(event: str) -> Any:
+    """The JSON an event written by :func:`event` carries (``None`` for ``[DONE]`` or
+    another line)."""
+    if not event.startswith("data: ") or event == DONE:
+        return None
+    try:
+        return json.loads(event[6:])
+    except ValueError:
+        return None
+
+
 def error_event(err: ApiError) -> str:
     """The event that ends a broken stream: the error in OpenAI's shape (its SDK raises it).
 
@@ -43,4 +54,4 @@ def response(events: AsyncIterator[str] | Iterator[str]) -> StreamingResponse:
     return StreamingResponse(events, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
 
 
-__all__ = ["DONE", "MEDIA_TYPE", "error_event", "event", "response"]
+__all__ = ["DONE", "MEDIA_TYPE", "data_of", "error_event", "event", "response"]

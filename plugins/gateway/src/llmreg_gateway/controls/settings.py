@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from llmreg.errors import ConfigError
 from llmreg_gateway.controls.budgets import Budget
 from llmreg_gateway.controls.limits import DEFAULT_MAX_TOKENS, LEASE_TTL, NO_LIMITS, Limits
 
@@ -41,4 +43,39 @@ class ControlSettings:
     state_timeout: float = 0.5
 
 
-__all__ = ["ControlSettings"]
+def parse_limits(text: str | None) -> Limits:
+    """Read ``rpm=N,tpm=N,concurrent=N`` (each optional; ``None``: no limits).
+
+    Raises:
+        ConfigError: a part that is not ``NAME=INTEGER``, or an unknown limit.
+    """
+    if not text:
+        return Limits()
+    values: dict[str, Any] = {}
+    for part in text.split(","):
+        name, sep, number = part.strip().partition("=")
+        if not sep or not number.strip().isdigit():
+            raise ConfigError(
+                f"--key-limits {text!r}: write rpm=N,tpm=N,concurrent=N (whole numbers)"
+            )
+        values[name.strip()] = int(number)
+    return Limits.parse(values, "--key-limits")
+
+
+def parse_budget(text: str | None) -> Budget | None:
+    """Read ``USD/daily`` or ``USD/monthly`` (``None``: no budget).
+
+    Raises:
+        ConfigError: not an amount and a period.
+    """
+    if not text:
+        return None
+    amount, _, period = text.partition("/")
+    try:
+        usd = float(amount.strip().lstrip("$"))
+    except ValueError:
+        raise ConfigError(f"--key-budget {text!r}: write USD/daily or USD/monthly") from None
+    return Budget.parse({"usd": usd, "period": period.strip() or "monthly"}, "--key-budget")
+
+
+__all__ = ["ControlSettings", "parse_budget", "parse_limits"]

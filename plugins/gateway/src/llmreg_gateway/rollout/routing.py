@@ -126,6 +126,10 @@ class RolloutRouter:
     def __init__(self) -> None:
         self._splits: dict[tuple[str, str], Split] = {}
 
+    def __len__(self) -> int:
+        """How many rollouts are active (0: the request path skips the router)."""
+        return len(self._splits)
+
     def update(self, rollouts: Iterable[Rollout]) -> None:
         """Replace the table with the active ones of ``rollouts`` (one atomic swap)."""
         table: dict[tuple[str, str], Split] = {}
