@@ -9,6 +9,7 @@ by the register and the stats sink, inside the command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -28,6 +29,10 @@ def _alias_option(func: Any) -> Any:
     return click.option("--from", "alias", default="champion", show_default=True, help=_ALIAS_HELP)(
         func
     )
+
+
+def _reason_option(func: Any) -> Any:
+    return click.option("--reason", default="", help="Why, recorded in the history.")(func)
 
 
 def _lines(rollout: Rollout) -> list[str]:
@@ -52,6 +57,14 @@ def _emit(rollout: Rollout, store: dict[str, Any] | None, as_json: bool) -> None
 def _rollouts() -> tuple[RolloutStore, dict[str, Any] | None]:
     store = use_store()
     return RolloutStore(build_alias_register()), store
+
+
+def _act(action: Callable[[RolloutStore], Rollout], as_json: bool) -> None:
+    # status and the by-hand commands differ only in what they do to the store
+    rollouts, store = _rollouts()
+    with naming_store(store):
+        done = action(rollouts)
+    _emit(done, store, as_json)
 
 
 @click.group()
@@ -139,10 +152,7 @@ def start(
 @json_option
 def status(name: str, alias: str, as_json: bool) -> None:
     """Show the rollout of NAME: status, weight, step, generation, last decision."""
-    rollouts, store = _rollouts()
-    with naming_store(store):
-        found = rollouts.get(name, alias)
-    _emit(found, store, as_json)
+    _act(lambda rollouts: rollouts.get(name, alias), as_json)
 
 
 @rollout.command()
@@ -151,10 +161,7 @@ def status(name: str, alias: str, as_json: bool) -> None:
 @json_option
 def pause(name: str, alias: str, as_json: bool) -> None:
     """Hold the rollout at its current weight (the controller makes no step)."""
-    rollouts, store = _rollouts()
-    with naming_store(store):
-        done = operations.pause(rollouts, name, alias)
-    _emit(done, store, as_json)
+    _act(lambda rollouts: operations.pause(rollouts, name, alias), as_json)
 
 
 @rollout.command()
@@ -163,36 +170,27 @@ def pause(name: str, alias: str, as_json: bool) -> None:
 @json_option
 def resume(name: str, alias: str, as_json: bool) -> None:
     """Let a paused rollout go on (its step's interval starts again)."""
-    rollouts, store = _rollouts()
-    with naming_store(store):
-        done = operations.resume(rollouts, SystemClock(), name, alias)
-    _emit(done, store, as_json)
+    _act(lambda rollouts: operations.resume(rollouts, SystemClock(), name, alias), as_json)
 
 
 @rollout.command()
 @click.argument("name")
 @_alias_option
-@click.option("--reason", default="", help="Why, recorded in the history.")
+@_reason_option
 @json_option
 def abort(name: str, alias: str, reason: str, as_json: bool) -> None:
     """Send all traffic back to the current version; the alias stays."""
-    rollouts, store = _rollouts()
-    with naming_store(store):
-        done = operations.abort(rollouts, name, alias, reason)
-    _emit(done, store, as_json)
+    _act(lambda rollouts: operations.abort(rollouts, name, alias, reason), as_json)
 
 
 @rollout.command()
 @click.argument("name")
 @_alias_option
-@click.option("--reason", default="", help="Why, recorded in the history.")
+@_reason_option
 @json_option
 def promote(name: str, alias: str, reason: str, as_json: bool) -> None:
     """Promote the candidate now: the alias moves to it, skipping the remaining steps."""
-    rollouts, store = _rollouts()
-    with naming_store(store):
-        done = operations.promote(rollouts, name, alias, reason)
-    _emit(done, store, as_json)
+    _act(lambda rollouts: operations.promote(rollouts, name, alias, reason), as_json)
 
 
 @rollout.command()
