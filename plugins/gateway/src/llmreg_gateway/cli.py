@@ -12,7 +12,8 @@ import errno
 import json
 import os
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -29,6 +30,8 @@ from llmreg_gateway.settings import DEFAULT_MAX_ROWS, DEFAULT_MAX_UPSTREAM_BYTES
 
 #: Where a tracing loader writes traces (llmreg-pyfunc's ``LLMREG_TRACE_EXPORT``).
 TRACE_EXPORT_ENV = "LLMREG_TRACE_EXPORT"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -57,6 +60,13 @@ def bind(host: str, port: int) -> socket.socket:
         raise ServeError(f"cannot serve on {host}:{port}: {exc.strerror or exc}{hint}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def _shown_option(
+    flag: str, default: float, kind: click.IntRange | click.FloatRange, text: str
+) -> Callable[[_F], _F]:
+    """A number option whose default ``--help`` shows (most of serve's limits)."""
+    return click.option(flag, default=default, show_default=True, type=kind, help=text)
 
 
 @click.command()
@@ -103,47 +113,41 @@ def bind(host: str, port: int) -> socket.socket:
     show_default=True,
     help="One JSON line per request on stderr (model, version, status, latency, tokens, key id).",
 )
-@click.option(
+@_shown_option(
     "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Worker processes on the one port; each loads the models and keeps its own metrics.",
+    1,
+    click.IntRange(1, 64),
+    "Worker processes on the one port; each loads the models and keeps its own metrics.",
 )
-@click.option(
+@_shown_option(
     "--reload-interval",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds between checks of an alias URI for a moved alias (0: off).",
+    30.0,
+    click.FloatRange(min=0),
+    "Seconds between checks of an alias URI for a moved alias (0: off).",
 )
-@click.option(
+@_shown_option(
     "--header-timeout",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds a client has to send a request's headers; then 408 and the connection closed.",
+    10.0,
+    click.FloatRange(min=0.1),
+    "Seconds a client has to send a request's headers; then 408 and the connection closed.",
 )
-@click.option(
+@_shown_option(
     "--body-timeout",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds a client has to send a request's body; then 408.",
+    30.0,
+    click.FloatRange(min=0.1),
+    "Seconds a client has to send a request's body; then 408.",
 )
-@click.option(
+@_shown_option(
     "--max-rows",
-    default=DEFAULT_MAX_ROWS,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="The most rows one /predict request may carry (each is an upstream call); more: 413.",
+    DEFAULT_MAX_ROWS,
+    click.IntRange(min=1),
+    "The most rows one /predict request may carry (each is an upstream call); more: 413.",
 )
-@click.option(
+@_shown_option(
     "--max-upstream-bytes",
-    default=DEFAULT_MAX_UPSTREAM_BYTES,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="The largest upstream answer read, in bytes; a larger one is a 502.",
+    DEFAULT_MAX_UPSTREAM_BYTES,
+    click.IntRange(min=1),
+    "The largest upstream answer read, in bytes; a larger one is a 502.",
 )
 @click.option(
     "--config",
@@ -151,12 +155,11 @@ def bind(host: str, port: int) -> socket.socket:
     help="A JSON file of settings (the names of these options, with _); options given "
     "on the command line win over it.",
 )
-@click.option(
+@_shown_option(
     "--graceful-timeout",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds streams in flight get after SIGTERM or Ctrl-C; then they end with an "
+    10.0,
+    click.FloatRange(min=0),
+    "Seconds streams in flight get after SIGTERM or Ctrl-C; then they end with an "
     "error event and the server exits.",
 )
 @control_options
