@@ -160,17 +160,16 @@ class Closeable(Protocol):
 _NEEDS: dict[type[Any], tuple[str, str]] = {
     SparkPredictor: (
         "run a Spark job (llmreg predict --spark)",
-        "use a loader that can, such as llmreg-pyfunc's CustomLoader "
-        "(pip install llmreg-pyfunc pyspark)",
+        "use a loader that can, such as llmreg-pyfunc's loader (pip install llmreg-pyfunc pyspark)",
     ),
     EvaluationLogger: (
         "log an evaluation",
-        "use a loader that can, such as llmreg-pyfunc's CustomLoader (pip install llmreg-pyfunc)",
+        "use a loader that can, such as llmreg-pyfunc's loader (pip install llmreg-pyfunc)",
     ),
     ScorerSource: (
         "run scorers of its own (--scorer PREFIX:NAME)",
         "use exact_match, contains, regex:PATTERN or json_valid, or a loader with scorers "
-        "such as llmreg-pyfunc's CustomLoader (MLflow scorers: pip install llmreg-pyfunc)",
+        "such as llmreg-pyfunc's loader (MLflow scorers: pip install llmreg-pyfunc)",
     ),
     StreamingClient: (
         "stream an answer as it is generated",

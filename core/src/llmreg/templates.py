@@ -90,7 +90,7 @@ def no_registry(reference: str) -> str:
     """
     raise ConfigError(
         f"the prompt {reference!r} is a Prompt Registry reference, which this loader cannot "
-        "read: load the model with a loader that resolves it (llmreg-pyfunc's CustomLoader)"
+        "read: load the model with a loader that resolves it (llmreg-pyfunc's loader)"
     )
 
 
