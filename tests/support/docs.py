@@ -30,6 +30,7 @@ RUNNERS = {
     "serving": "tests/integration/test_serve_docs.py",
     "serve-clients": "tests/integration/test_serve_clients.py",
     "keys-file": "tests/gateway/test_keys_file.py",
+    "gateway-options": "tests/gateway/test_controls_docs.py",
     "mlflow-ui": "tests/integration/test_mlflow_ui_docs.py",
     "production": "tests/integration/test_register_production_doc.py",
     "scaling": "tests/spark/test_scaling_docs.py",
